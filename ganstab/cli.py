@@ -1,0 +1,226 @@
+"""Command line: `ganstab train` (the diagnosis and search commands build on it).
+
+Choices and help for losses, data sets and presets are read from the engine's registries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ganstab.engine import config as C
+
+
+def _registries_epilog() -> str:
+    from ganstab.engine.data import DATASETS
+    from ganstab.engine.losses import LOSSES
+
+    return (
+        f"losses (train.loss):\n{LOSSES.describe()}\n\n"
+        f"data sets (data.name):\n{DATASETS.describe()}\n\n"
+        f"presets: {', '.join(C.PRESETS)} (vanilla: NS, no tricks; lessons: lessons.md's default)\n\n"
+        "examples:\n"
+        "  ganstab train --preset lessons --set data.name=grid25 --cohort-size 4\n"
+        "  ganstab train --config my.yaml --set train.lr_d=4e-4 --dry-run\n"
+        "  ganstab train --resume runs/ring8-lessons-20261126-120000"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ganstab", description="Stable GAN training.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    tr = sub.add_parser(
+        "train",
+        help="train a GAN (or a cohort of K seeds as one network)",
+        epilog=_registries_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    src = tr.add_mutually_exclusive_group()
+    src.add_argument("--config", type=Path, help="YAML config file (sections data, model, train)")
+    src.add_argument("--preset", help=f"start from a preset: {', '.join(C.PRESETS)}")
+    src.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its checkpoint")
+    tr.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. train.lr_d=4e-4 (repeatable)",
+    )
+    tr.add_argument(
+        "--cohort-size",
+        type=int,
+        default=1,
+        metavar="K",
+        help="train K seeds (seed, seed+1, ...) as one batched network (default 1)",
+    )
+    tr.add_argument("--out", type=Path, default=Path("runs"), help="folder for run folders (default runs/)")
+    tr.add_argument("--name", help="run folder name (default: data-source-timestamp)")
+    tr.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
+    tr.add_argument("--quiet", action="store_true", help="no live display, only the final summary")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return cmd_train(args)
+    except C.ConfigError as e:
+        print(f"ganstab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "ganstab: interrupted; `ganstab train --resume RUN_DIR` continues from the last checkpoint.",
+            file=sys.stderr,
+        )
+        return 130
+    return 1
+
+
+# ---------------------------------------------------------------------------------------- train
+
+
+def _load_config(args: argparse.Namespace) -> tuple[C.Config, str]:
+    if args.config is not None:
+        cfg, source = C.load_yaml(args.config), args.config.stem
+    elif args.preset is not None:
+        cfg, source = C.preset(args.preset), args.preset
+    else:
+        cfg, source = C.Config(), "default"
+    return C.apply_overrides(cfg, args.overrides), source
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ganstab.engine.trainer import CohortTrainer
+
+    console = Console()
+    if args.resume is not None:
+        steps = None
+        for item in args.overrides:
+            key, _, value = item.partition("=")
+            if key.strip() not in ("train.steps", "steps"):
+                raise C.ConfigError(f"--resume accepts only --set train.steps=N, but got {item!r}.")
+            steps = int(value)
+        trainer = CohortTrainer.resume(args.resume, steps=steps)
+        console.print(f"Resuming [bold]{args.resume}[/] at step {trainer.step} of {trainer.steps}.")
+    else:
+        cfg, source = _load_config(args)
+        resolved = C.resolve(cfg)
+        if args.dry_run:
+            console.print(f"# resolved config ({source}), cohort of {args.cohort_size}", style="dim")
+            print(C.dump_yaml(resolved), end="")
+            return 0
+        name = args.name or f"{resolved.data.name}-{source}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run_dir = args.out / name
+        if (run_dir / "checkpoint.pt").exists():
+            raise C.ConfigError(
+                f"Run folder {str(run_dir)!r} already holds a run; use --resume or another --name."
+            )
+        trainer = CohortTrainer(C.member_configs(cfg, args.cohort_size), run_dir)
+        console.print(
+            f"Training [bold]{args.cohort_size}[/] member(s) on [bold]{resolved.data.name}[/] "
+            f"({resolved.train.loss} loss, {resolved.train.steps} steps, device {trainer.device}) "
+            f"-> {run_dir}"
+        )
+    display = _LiveDisplay(console, trainer) if not args.quiet else None
+    try:
+        if display is not None:
+            with display:
+                summary = trainer.train(on_log=display.update)
+        else:
+            summary = trainer.train()
+    finally:
+        if trainer.evaluator.note:
+            console.print(f"[yellow]{trainer.evaluator.note}[/]")
+    console.print(_summary_table(trainer, summary))
+    console.print(f"Run folder: {trainer.run_dir}  (config, traces, samples, checkpoint, summary.json)")
+    return 0
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def _metric_keys(trainer) -> list[str]:
+    return [f"eval_{c}" for c in trainer.evaluator.columns()] + ["eval_score"]
+
+
+def _summary_table(trainer, summary: list[dict[str, Any]]):
+    from rich.table import Table
+
+    table = Table(title=f"ganstab: {trainer.step} steps in {trainer.wall_time:.1f} s")
+    for col in ("member", "seed", "status", "d_loss", "g_loss"):
+        table.add_column(col, justify="right")
+    keys = _metric_keys(trainer)
+    for k in keys:
+        table.add_column(k.removeprefix("eval_"), justify="right")
+    for m in summary:
+        status = m["status"] + (f" @ {m['diverged_at']}" if m["status"] == "diverged" else "")
+        table.add_row(
+            str(m["member"]),
+            str(m["seed"]),
+            status,
+            _fmt(m.get("d_loss")),
+            _fmt(m.get("g_loss")),
+            *[_fmt(m.get(k)) for k in keys],
+        )
+    return table
+
+
+class _LiveDisplay:
+    """Step, steps/s, losses and the latest metric, refreshed at each logged step."""
+
+    def __init__(self, console, trainer) -> None:
+        from rich.live import Live
+
+        self.console, self.trainer = console, trainer
+        self.live = (
+            Live(console=console, refresh_per_second=4, transient=False) if console.is_terminal else None
+        )
+        self.last_print = 0.0
+
+    def __enter__(self):
+        if self.live is not None:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+    def _line(self) -> str:
+        t = self.trainer
+        rate = t.step / max(t.wall_time, 1e-9)
+        views = [t.member_view(i) for i in range(t.k)]
+        running = [v for v in views if v["status"] == "running"] or views
+        mean = lambda key: sum(v.get(key, math.nan) for v in running) / len(running)  # noqa: E731
+        scores = [v["eval_score"] for v in views if "eval_score" in v and not math.isnan(v["eval_score"])]
+        metric = f"best score {max(scores):.3f}" if scores else "no evaluation yet"
+        diverged = sum(v["status"] == "diverged" for v in views)
+        return (
+            f"step {t.step}/{t.steps}  {rate:.0f} steps/s ({rate * t.k:.0f} member-steps/s)  "
+            f"d_loss {mean('d_loss'):.3f}  g_loss {mean('g_loss'):.3f}  {metric}"
+            + (f"  diverged {diverged}/{t.k}" if diverged else "")
+        )
+
+    def update(self, trainer) -> None:
+        if self.live is not None:
+            self.live.update(self._line())
+        elif time.monotonic() - self.last_print > 10 or trainer.step == trainer.steps:
+            self.console.print(self._line())  # not a terminal (CI, pipes): a line every 10 s
+            self.last_print = time.monotonic()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

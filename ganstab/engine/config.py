@@ -1,0 +1,377 @@
+"""The one typed configuration of a training run: data, networks, training.
+
+Every field has a default and a comment saying what it does and what turns it off. YAML in and
+out; unknown keys, wrong types and out-of-range values are errors (`ConfigError`) that name the
+key and the value. `apply_overrides` implements `--set key=value`. Fields whose value depends on
+the data set (`0`/`None` = "auto") are filled in by `resolve`, and the resolved config is what a
+run folder stores.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value or file is invalid; the message names the key and the value."""
+
+
+@dataclass
+class DataConfig:
+    name: str = "ring8"  # data set, one of ganstab.engine.data.DATASETS
+    n_modes: int = 0  # ring: number of Gaussians on the circle; 0 = 8
+    radius: float = 0.0  # ring: radius of the circle of centres; 0 = 2.0
+    grid_size: int = 0  # grid: centres per side; 0 = 5
+    grid_spacing: float = 0.0  # grid: distance between neighbouring centres; 0 = 2.0
+    std: float = 0.0  # mixtures: std of every Gaussian; 0 = the data set's standard (ring 0.02, grid 0.05)
+    centres: list[list[float]] | None = None  # mixture: explicit 2-D centres, e.g. [[0, 0], [1, 1]]
+    path: str | None = None  # points (.npy/.csv), mnist, cifar10, folder: local file or folder
+    resolution: int = 0  # images: side in pixels, a power of 2 >= 8; 0 = the data set's (digits 8, others 32)
+    n_eval: int = 2500  # samples generated at each evaluation
+
+
+@dataclass
+class ModelConfig:
+    latent_dim: int = 0  # size of G's input noise z; 0 = 16 for points, 64 for images
+    hidden: int = 128  # MLP: width of each hidden layer, before the multiplier
+    layers: int = 2  # MLP: number of hidden layers in G and in D
+    channels: int = 64  # conv: filters of the widest layer, before the multiplier
+    g_mult: float = 1.0  # capacity multiplier for G's widths (lesson 1: rarely the fix)
+    d_mult: float = 1.0  # capacity multiplier for D's widths
+    msg: bool = False  # multi-scale gradients, MSG-GAN (lesson 8); image data only
+
+
+@dataclass
+class TrainConfig:
+    loss: str = "ns"  # GAN loss, one of ganstab.engine.losses.LOSSES (lesson 3: ns is enough)
+    gp_weight: float = 10.0  # gradient-penalty weight; used by wgan-gp only
+    lr_g: float = 2e-4  # Adam learning rate of G (lesson 5: the most important knob)
+    lr_d: float = 2e-4  # Adam learning rate of D; differs from lr_g under TTUR (lesson 9)
+    beta1: float = 0.5  # Adam beta1 for G and D
+    beta2: float = 0.999  # Adam beta2 for G and D
+    n_dis: int = 1  # D updates per G update (lesson 4); 1 = alternate
+    sn_d: bool = False  # spectral normalization on D's layers (lesson 10)
+    sn_g: bool = False  # spectral normalization on G's layers, as in SAGAN (lesson 10)
+    label_smoothing: float = 1.0  # target for real labels, e.g. 0.9 (lesson 7); 1.0 = off
+    noise_std: float = 0.0  # instance noise std on D's inputs at step 0 (lesson 6); 0 = off
+    noise_anneal: float = 1.0  # fraction of training over which the noise decays linearly to 0
+    batch_size: int = 0  # samples per batch; 0 = 256 for points, 64 for images
+    steps: int = 5000  # G updates in the whole run
+    eval_every: int = 500  # steps between evaluations (metrics, samples, checkpoint); 0 = end only
+    log_every: int = 10  # steps between trace rows
+    seed: int = 0  # seeds initialisation and this run's data and noise streams
+    device: str = "auto"  # auto (cuda if available), cpu or cuda
+    precision: str = "fp32"  # fp32, or bf16 autocast for the networks
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    inception_weights: str | None = None  # FID/KID: path of torch-fidelity's Inception weights file
+
+
+SECTIONS = ("data", "model", "train")
+
+# Hyperparameters that leave every tensor shape alone, so members of one cohort may differ in them.
+MEMBER_KEYS = frozenset(
+    f"train.{k}"
+    for k in (
+        "loss gp_weight lr_g lr_d beta1 beta2 n_dis sn_d sn_g label_smoothing noise_std noise_anneal seed"
+    ).split()
+)
+
+# Losses whose real target is a label that one-sided smoothing can move below 1.
+LABEL_LOSSES = ("ns", "minimax", "ls")
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    # NS loss, no tricks, one learning rate for both networks (DCGAN's Adam settings).
+    "vanilla": {"train": {"loss": "ns", "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999}},
+    # The "lessons default" of lessons.md.
+    "lessons": {
+        "train": {
+            "loss": "ns",
+            "sn_d": True,
+            "sn_g": True,
+            "lr_d": 4e-4,
+            "lr_g": 1e-4,
+            "beta1": 0.0,
+            "beta2": 0.9,
+            "n_dis": 1,
+            "label_smoothing": 0.9,
+            "noise_std": 0.0,
+        }
+    },
+}
+
+
+# --------------------------------------------------------------------------- dict <-> dataclass
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def _check_type(key: str, value: Any, tp: Any) -> Any:
+    """Return `value` converted to `tp` where that is lossless, else raise ConfigError."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(key, value, arg)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0])
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"`{key}` must be a list, but got {value!r}.")
+        return [_check_type(f"{key}[{i}]", v, item_tp) for i, v in enumerate(value)]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"`{key}` must be true or false, but got {value!r}.")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"`{key}` must be an integer, but got {value!r}.")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 4e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"`{key}` must be a number, but got {value!r}.")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"`{key}` must be a string, but got {value!r}.")
+    raise TypeError(f"unsupported config type {tp!r} for {key}")
+
+
+def _merge_section(obj: Any, values: dict[str, Any], prefix: str) -> None:
+    hints = typing.get_type_hints(type(obj))
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(
+                f"Unknown config key `{prefix}{key}`; valid keys in `{prefix.rstrip('.')}`: "
+                f"{', '.join(hints)}."
+            )
+        setattr(obj, key, _check_type(f"{prefix}{key}", value, hints[key]))
+
+
+def from_dict(values: dict[str, Any] | None, base: Config | None = None) -> Config:
+    """Overlay a nested dict (as read from YAML) on `base` (default: the defaults)."""
+    cfg = copy.deepcopy(base) if base is not None else Config()
+    if values is None:
+        return cfg
+    if not isinstance(values, dict):
+        raise ConfigError(f"A config must be a mapping with sections {SECTIONS}, but got {values!r}.")
+    for key, value in values.items():
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"Config section `{key}` must be a mapping, but got {value!r}.")
+            _merge_section(getattr(cfg, key), value, f"{key}.")
+        elif key == "inception_weights":
+            cfg.inception_weights = _check_type(key, value, str | None)
+        else:
+            raise ConfigError(
+                f"Unknown config section `{key}`; valid: {', '.join(SECTIONS)}, inception_weights."
+            )
+    return cfg
+
+
+def load_yaml(path: str | Path, base: Config | None = None) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"Cannot read config file {path}: {e.strerror}.") from e
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"Config file {path} is not valid YAML: {e}") from e
+    try:
+        return from_dict(values, base)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from e
+
+
+def dump_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def preset(name: str) -> Config:
+    if name not in PRESETS:
+        raise ConfigError(f"Unknown preset {name!r}; choose one of: {', '.join(PRESETS)}.")
+    return from_dict(PRESETS[name])
+
+
+def _qualify(key: str) -> str:
+    """Accept `train.lr_d` or plain `lr_d` (when the name belongs to one section only)."""
+    if "." in key or key == "inception_weights":
+        return key
+    owners = [s for s in SECTIONS if key in typing.get_type_hints(type(getattr(Config(), s)))]
+    if len(owners) == 1:
+        return f"{owners[0]}.{key}"
+    if not owners:
+        raise ConfigError(f"Unknown config key `{key}`.")
+    raise ConfigError(f"Config key `{key}` is ambiguous; write one of {[f'{o}.{key}' for o in owners]}.")
+
+
+def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
+    """Apply `key=value` strings (the CLI's `--set`); values are parsed as YAML scalars."""
+    nested: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"An override must look like key=value, but got {item!r}.")
+        key, raw = item.split("=", 1)
+        key = _qualify(key.strip())
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"Cannot parse the value of `{key}`: {raw!r} ({e}).") from e
+        if key == "inception_weights":
+            nested[key] = value
+            continue
+        section, _, name = key.partition(".")
+        nested.setdefault(section, {})[name] = value
+    return from_dict(nested, cfg)
+
+
+# --------------------------------------------------------------------------- checks and resolution
+
+
+def _rule(ok: bool, key: str, rule: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"`{key}` must be {rule}, but got {value!r}.")
+
+
+def validate(cfg: Config) -> None:
+    """Range and consistency checks; raise ConfigError naming the key and the value."""
+    from ganstab.engine.data import DATASETS, IMAGE_DATASETS
+    from ganstab.engine.losses import LOSSES
+
+    d, m, t = cfg.data, cfg.model, cfg.train
+    _rule(d.name in DATASETS, "data.name", f"one of {DATASETS.names()}", d.name)
+    _rule(d.n_modes >= 0, "data.n_modes", ">= 1 (0 = default)", d.n_modes)
+    _rule(d.radius >= 0, "data.radius", "> 0 (0 = default)", d.radius)
+    _rule(d.grid_size >= 0, "data.grid_size", ">= 1 (0 = default)", d.grid_size)
+    _rule(d.grid_spacing >= 0, "data.grid_spacing", "> 0 (0 = default)", d.grid_spacing)
+    _rule(d.std >= 0, "data.std", "> 0 (0 = default)", d.std)
+    _rule(d.n_eval >= 10, "data.n_eval", ">= 10", d.n_eval)
+    _rule(
+        d.resolution == 0 or (d.resolution >= 8 and d.resolution & (d.resolution - 1) == 0),
+        "data.resolution",
+        "0 or a power of 2 >= 8",
+        d.resolution,
+    )
+    if d.centres is not None:
+        _rule(
+            len(d.centres) >= 1 and all(len(c) == 2 for c in d.centres),
+            "data.centres",
+            "a non-empty list of [x, y] pairs",
+            d.centres,
+        )
+    _rule(m.latent_dim >= 0, "model.latent_dim", ">= 1 (0 = default)", m.latent_dim)
+    _rule(m.hidden >= 1, "model.hidden", ">= 1", m.hidden)
+    _rule(m.layers >= 1, "model.layers", ">= 1", m.layers)
+    _rule(m.channels >= 1, "model.channels", ">= 1", m.channels)
+    _rule(m.g_mult > 0, "model.g_mult", "> 0", m.g_mult)
+    _rule(m.d_mult > 0, "model.d_mult", "> 0", m.d_mult)
+    if m.msg:
+        _rule(d.name in IMAGE_DATASETS, "model.msg", f"false for point data ({d.name})", m.msg)
+    _rule(t.loss in LOSSES, "train.loss", f"one of {LOSSES.names()}", t.loss)
+    _rule(t.gp_weight >= 0, "train.gp_weight", ">= 0", t.gp_weight)
+    for key in ("lr_g", "lr_d"):
+        v = getattr(t, key)
+        _rule(math.isfinite(v) and v > 0, f"train.{key}", "> 0", v)
+    _rule(0 <= t.beta1 < 1, "train.beta1", "in [0, 1)", t.beta1)
+    _rule(0 <= t.beta2 < 1, "train.beta2", "in [0, 1)", t.beta2)
+    _rule(t.n_dis >= 1, "train.n_dis", ">= 1", t.n_dis)
+    _rule(0.5 <= t.label_smoothing <= 1, "train.label_smoothing", "in [0.5, 1] (1 = off)", t.label_smoothing)
+    if t.label_smoothing != 1.0:
+        _rule(
+            t.loss in LABEL_LOSSES,
+            "train.label_smoothing",
+            f"1.0 with loss {t.loss!r} (smoothing applies to {', '.join(LABEL_LOSSES)})",
+            t.label_smoothing,
+        )
+    _rule(t.noise_std >= 0, "train.noise_std", ">= 0 (0 = off)", t.noise_std)
+    _rule(0 < t.noise_anneal <= 1, "train.noise_anneal", "in (0, 1]", t.noise_anneal)
+    _rule(t.batch_size >= 0, "train.batch_size", ">= 1 (0 = default)", t.batch_size)
+    _rule(t.steps >= 1, "train.steps", ">= 1", t.steps)
+    _rule(t.eval_every >= 0, "train.eval_every", ">= 0 (0 = at the end only)", t.eval_every)
+    _rule(t.log_every >= 1, "train.log_every", ">= 1", t.log_every)
+    _rule(t.seed >= 0, "train.seed", ">= 0", t.seed)
+    _rule(t.device in ("auto", "cpu", "cuda"), "train.device", "auto, cpu or cuda", t.device)
+    _rule(t.precision in ("fp32", "bf16"), "train.precision", "fp32 or bf16", t.precision)
+
+
+def resolve(cfg: Config) -> Config:
+    """Validate, then fill every 'auto' (0) field with the data set's value; returns a copy."""
+    from ganstab.engine.data import DATASETS
+
+    validate(cfg)
+    cfg = copy.deepcopy(cfg)
+    spec = DATASETS.get(cfg.data.name)
+    spec.fill_defaults(cfg.data)
+    is_image = spec.kind == "images"
+    if cfg.model.latent_dim == 0:
+        cfg.model.latent_dim = 64 if is_image else 16
+    if cfg.train.batch_size == 0:
+        cfg.train.batch_size = 64 if is_image else 256
+    return cfg
+
+
+def member_configs(cfg: Config, k: int) -> list[Config]:
+    """K copies of `cfg` that differ only in seed (seed, seed+1, ...): the CLI's --cohort-size."""
+    if k < 1:
+        raise ConfigError(f"`cohort_size` must be >= 1, but got {k}.")
+    out = []
+    for i in range(k):
+        c = copy.deepcopy(cfg)
+        c.train.seed = cfg.train.seed + i
+        out.append(c)
+    return out
+
+
+def flat_items(cfg: Config) -> dict[str, Any]:
+    """{'train.lr_d': 0.0004, ...}: for comparing members and for tables."""
+    out: dict[str, Any] = {"inception_weights": cfg.inception_weights}
+    for s in SECTIONS:
+        for k, v in dataclasses.asdict(getattr(cfg, s)).items():
+            out[f"{s}.{k}"] = v
+    return out
+
+
+def check_cohort(configs: list[Config]) -> None:
+    """Members may differ only in MEMBER_KEYS: everything else fixes tensor shapes or the schedule."""
+    if not configs:
+        raise ConfigError("A cohort needs at least one member config.")
+    first = flat_items(configs[0])
+    for i, c in enumerate(configs[1:], start=1):
+        for key, value in flat_items(c).items():
+            if key not in MEMBER_KEYS and value != first[key]:
+                raise ConfigError(
+                    f"Cohort members must share `{key}` (it fixes tensor shapes or the schedule), "
+                    f"but member 0 has {first[key]!r} and member {i} has {value!r}."
+                )

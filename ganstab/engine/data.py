@@ -1,0 +1,309 @@
+"""Offline data sets: 2-D Gaussian mixtures, point files, scikit-learn's digits, MNIST, CIFAR-10 and
+image folders read from a local path. Nothing is downloaded.
+
+A data set hands out *draws* (points, or indices into a stored tensor) from a caller's
+`torch.Generator`, so each cohort member owns its data stream; `take` turns draws into a batch.
+Images are float tensors in [-1, 1], `[..., C, H, W]`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ganstab.engine.config import ConfigError, DataConfig
+from ganstab.engine.registry import Registry
+
+
+class Dataset:
+    """Common interface: `shape` of one sample, `draw` and `take`, and the metric family."""
+
+    kind: str  # "points" or "images"
+    shape: tuple[int, ...]
+    metric: str  # "mixture", "points", "digits" or "images"
+
+    def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def take(self, draws: torch.Tensor) -> torch.Tensor:
+        return draws
+
+    def reference(self, n: int) -> torch.Tensor:
+        """Real samples for metrics that compare against the data (first n, or all)."""
+        raise NotImplementedError
+
+    def to(self, device: torch.device) -> Dataset:
+        raise NotImplementedError
+
+
+class Mixture(Dataset):
+    """Equal-weight isotropic Gaussians at `centres` with standard deviation `std`."""
+
+    kind = "points"
+    metric = "mixture"
+
+    def __init__(self, centres: torch.Tensor, std: float) -> None:
+        self.centres = centres.float()
+        self.std = float(std)
+        self.shape = (int(centres.shape[1]),)
+
+    def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        dev = self.centres.device
+        idx = torch.randint(len(self.centres), (n,), generator=generator, device=dev)
+        noise = torch.randn(n, *self.shape, generator=generator, device=dev)
+        return self.centres[idx] + self.std * noise
+
+    def reference(self, n: int) -> torch.Tensor:
+        return self.draw(n, torch.Generator(self.centres.device).manual_seed(12345))
+
+    def to(self, device: torch.device) -> Mixture:
+        return Mixture(self.centres.to(device), self.std)
+
+
+class Stored(Dataset):
+    """A stored tensor of samples (points from a file, or images); draws are indices."""
+
+    def __init__(self, data: torch.Tensor, kind: str, metric: str, scale: Callable | None = None):
+        self.data = data
+        self.kind = kind
+        self.metric = metric
+        self.shape = tuple(data.shape[1:])
+        self._scale = scale  # uint8 images are kept as bytes and scaled to [-1, 1] per batch
+
+    def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randint(len(self.data), (n,), generator=generator, device=self.data.device)
+
+    def take(self, draws: torch.Tensor) -> torch.Tensor:
+        x = self.data[draws]
+        return self._scale(x) if self._scale is not None else x
+
+    def reference(self, n: int) -> torch.Tensor:
+        return self.take(torch.arange(min(n, len(self.data)), device=self.data.device))
+
+    def to(self, device: torch.device) -> Stored:
+        return Stored(self.data.to(device), self.kind, self.metric, self._scale)
+
+
+def _bytes_to_unit(x: torch.Tensor) -> torch.Tensor:
+    return x.float() / 127.5 - 1.0
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    kind: str  # "points" or "images"
+    fill_defaults: Callable[[DataConfig], None]  # resolve the 0 = "auto" fields in place
+    build: Callable[[DataConfig], Dataset]
+
+
+DATASETS: Registry[DatasetSpec] = Registry("data set")
+IMAGE_DATASETS: list[str] = []
+
+
+def register(name: str, kind: str, help: str, fill: Callable, build: Callable) -> None:
+    DATASETS.register(name, help)(DatasetSpec(kind, fill, build))
+    if kind == "images":
+        IMAGE_DATASETS.append(name)
+
+
+def build_dataset(cfg: DataConfig) -> Dataset:
+    """Build the data set of a *resolved* DataConfig (see config.resolve)."""
+    return DATASETS.get(cfg.name).build(cfg)
+
+
+def ring_centres(n_modes: int, radius: float) -> torch.Tensor:
+    # Angles 2*pi*k/n for k = 0..n-1: linspace with the endpoint would repeat the first centre.
+    angles = torch.arange(n_modes, dtype=torch.float64) * (2 * math.pi / n_modes)
+    return (radius * torch.stack([angles.cos(), angles.sin()], dim=1)).float()
+
+
+def grid_centres(size: int, spacing: float) -> torch.Tensor:
+    ticks = (torch.arange(size, dtype=torch.float64) - (size - 1) / 2) * spacing
+    xx, yy = torch.meshgrid(ticks, ticks, indexing="ij")
+    return torch.stack([xx.flatten(), yy.flatten()], dim=1).float()
+
+
+def _fill_ring(d: DataConfig) -> None:
+    d.n_modes = d.n_modes or 8
+    d.radius = d.radius or 2.0
+    d.std = d.std or 0.02
+
+
+def _fill_grid(d: DataConfig) -> None:
+    d.grid_size = d.grid_size or 5
+    d.grid_spacing = d.grid_spacing or 2.0
+    d.std = d.std or 0.05
+
+
+def _fill_mixture(d: DataConfig) -> None:
+    if d.centres is None:
+        raise ConfigError("`data.centres` is required for data set 'mixture', but got None.")
+    d.std = d.std or 0.05
+
+
+def _fill_nothing(d: DataConfig) -> None:
+    pass
+
+
+def _fill_image(default_res: int) -> Callable[[DataConfig], None]:
+    def fill(d: DataConfig) -> None:
+        d.resolution = d.resolution or default_res
+
+    return fill
+
+
+register(
+    "ring8",
+    "points",
+    "8 Gaussians on a circle (radius 2, std 0.02 by default)",
+    _fill_ring,
+    lambda d: Mixture(ring_centres(d.n_modes, d.radius), d.std),
+)
+register(
+    "grid25",
+    "points",
+    "5x5 grid of Gaussians at {-4,-2,0,2,4}^2, std 0.05 by default",
+    _fill_grid,
+    lambda d: Mixture(grid_centres(d.grid_size, d.grid_spacing), d.std),
+)
+register(
+    "mixture",
+    "points",
+    "Gaussians at data.centres with data.std",
+    _fill_mixture,
+    lambda d: Mixture(torch.tensor(d.centres, dtype=torch.float32), d.std),
+)
+
+
+def _require_path(d: DataConfig, what: str) -> Path:
+    if not d.path:
+        raise ConfigError(f"`data.path` is required for data set {d.name!r} ({what}), but got None.")
+    p = Path(d.path).expanduser()
+    if not p.exists():
+        raise ConfigError(f"`data.path` for data set {d.name!r} does not exist: {str(p)!r}.")
+    return p
+
+
+def _load_points(d: DataConfig) -> Dataset:
+    p = _require_path(d, "a .npy or .csv file of points, one per row")
+    try:
+        if p.suffix == ".npy":
+            arr = np.load(p, allow_pickle=False)
+        elif p.suffix == ".csv":
+            arr = np.loadtxt(p, delimiter=",", ndmin=2)
+        else:
+            raise ConfigError(f"`data.path` must end in .npy or .csv, but got {str(p)!r}.")
+    except ValueError as e:
+        raise ConfigError(f"Cannot read points from {str(p)!r}: {e}") from e
+    if arr.ndim != 2 or arr.shape[0] < 2 or not np.issubdtype(arr.dtype, np.number):
+        raise ConfigError(f"Points in {str(p)!r} must be a numeric [N, D] array, but got shape {arr.shape}.")
+    if not np.isfinite(arr).all():
+        raise ConfigError(f"Points in {str(p)!r} contain NaN or Inf.")
+    return Stored(torch.tensor(arr, dtype=torch.float32), "points", "points")
+
+
+register(
+    "points",
+    "points",
+    "points from a local .npy or .csv file (data.path), one per row",
+    _fill_nothing,
+    _load_points,
+)
+
+
+def _resize_bytes(x: torch.Tensor, resolution: int) -> torch.Tensor:
+    """uint8 [N, C, H, W] -> uint8 [N, C, R, R] (area/bilinear resize, in chunks to bound memory)."""
+    if x.shape[-1] == resolution and x.shape[-2] == resolution:
+        return x.contiguous()
+    out = []
+    for chunk in x.split(4096):
+        y = F.interpolate(chunk.float(), size=(resolution, resolution), mode="bilinear", antialias=True)
+        out.append(y.round().clamp(0, 255).to(torch.uint8))
+    return torch.cat(out)
+
+
+def _load_digits(d: DataConfig) -> Dataset:
+    from ganstab.engine.metrics.digits import digits_real_images
+
+    return Stored(digits_real_images(d.resolution), "images", "digits")
+
+
+def _torchvision_dataset(d: DataConfig, cls_name: str, layout: str):
+    import torchvision
+
+    root = _require_path(d, f"a folder holding {layout}")
+    cls = getattr(torchvision.datasets, cls_name)
+    try:
+        return cls(str(root), train=True, download=False)
+    except RuntimeError as e:  # torchvision: "Dataset not found or corrupted. ..."
+        raise ConfigError(
+            f"No {cls_name} data under `data.path` {str(root)!r} (expected {layout}; nothing is "
+            f"downloaded): {e}"
+        ) from e
+
+
+def _load_mnist(d: DataConfig) -> Dataset:
+    ds = _torchvision_dataset(d, "MNIST", "MNIST/raw/train-images-idx3-ubyte and its labels")
+    x = ds.data.unsqueeze(1)  # [N, 1, 28, 28] uint8
+    return Stored(_resize_bytes(x, d.resolution), "images", "images", _bytes_to_unit)
+
+
+def _load_cifar10(d: DataConfig) -> Dataset:
+    ds = _torchvision_dataset(d, "CIFAR10", "cifar-10-batches-py/")
+    x = torch.from_numpy(ds.data).permute(0, 3, 1, 2)  # [N, 3, 32, 32] uint8
+    return Stored(_resize_bytes(x, d.resolution), "images", "images", _bytes_to_unit)
+
+
+def _load_folder(d: DataConfig) -> Dataset:
+    from torchvision.datasets.folder import IMG_EXTENSIONS, default_loader
+    from torchvision.transforms import functional as TF
+
+    root = _require_path(d, "image files, directly or in sub-folders")
+    if not root.is_dir():
+        raise ConfigError(f"`data.path` for data set 'folder' must be a folder, but got {str(root)!r}.")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS and p.is_file())
+    if not files:
+        raise ConfigError(
+            f"No images under `data.path` {str(root)!r} (looked for {', '.join(IMG_EXTENSIONS)})."
+        )
+    images = []
+    for f in files:
+        try:
+            img = default_loader(str(f))  # PIL, RGB
+        except OSError as e:
+            raise ConfigError(f"Cannot read image {str(f)!r}: {e}") from e
+        img = TF.center_crop(TF.resize(img, d.resolution), [d.resolution, d.resolution])
+        images.append(TF.pil_to_tensor(img))
+    return Stored(torch.stack(images), "images", "images", _bytes_to_unit)
+
+
+register(
+    "digits",
+    "images",
+    "scikit-learn's 8x8 digits (1,797 images, shipped offline)",
+    _fill_image(8),
+    _load_digits,
+)
+register("mnist", "images", "MNIST from a local torchvision folder (data.path)", _fill_image(32), _load_mnist)
+register(
+    "cifar10",
+    "images",
+    "CIFAR-10 from a local torchvision folder (data.path)",
+    _fill_image(32),
+    _load_cifar10,
+)
+register(
+    "folder",
+    "images",
+    "image files under a local folder (data.path), resized and centre-cropped",
+    _fill_image(32),
+    _load_folder,
+)

@@ -1,0 +1,150 @@
+"""Generators and discriminators, all cohort-shaped (member dimension first).
+
+- MLP G and D for points (`[K, B, D]`).
+- DCGAN/SNGAN-style convolutional G and D sized from the image resolution: G doubles the
+  resolution from 4x4 with transposed convolutions, D halves it with strided convolutions; widths
+  double at each halving, starting from `model.channels` at full resolution.
+- MSG-GAN (`model.msg`): G emits an image at every resolution (1x1 "toRGB" heads) and D
+  concatenates each to its features at the same resolution, so gradients reach every scale.
+
+G returns a list of image scales (one element except under MSG, last = full resolution); D takes
+such a list and returns logits `[K, B]`. D has no BatchNorm, so samples are independent inside D
+(real and fake can share one forward, and WGAN-GP's input gradients are per sample).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganstab.engine.cohort_nn import (
+    CohortBatchNorm2d,
+    CohortConv2d,
+    CohortConvTranspose2d,
+    CohortLinear,
+    from_grouped,
+    to_grouped,
+)
+from ganstab.engine.config import Config
+
+Scales = list[torch.Tensor]
+
+
+def _width(base: int, mult: float) -> int:
+    return max(1, int(round(base * mult)))
+
+
+class MLPGenerator(nn.Module):
+    def __init__(self, k: int, latent: int, out: int, hidden: int, layers: int, sn: bool) -> None:
+        super().__init__()
+        dims = [latent] + [hidden] * layers
+        self.hidden = nn.ModuleList(CohortLinear(k, a, b, sn) for a, b in zip(dims, dims[1:]))
+        self.out = CohortLinear(k, hidden, out, sn)
+
+    def forward(self, z: torch.Tensor) -> Scales:
+        h = z
+        for layer in self.hidden:
+            h = F.relu(layer(h))
+        return [self.out(h)]
+
+
+class MLPDiscriminator(nn.Module):
+    def __init__(self, k: int, inp: int, hidden: int, layers: int, sn: bool) -> None:
+        super().__init__()
+        dims = [inp] + [hidden] * layers
+        self.hidden = nn.ModuleList(CohortLinear(k, a, b, sn) for a, b in zip(dims, dims[1:]))
+        self.out = CohortLinear(k, hidden, 1, sn)
+
+    def forward(self, xs: Scales) -> torch.Tensor:
+        h = xs[-1]
+        for layer in self.hidden:
+            h = F.leaky_relu(layer(h), 0.2)
+        return self.out(h).squeeze(-1)
+
+
+def _conv_widths(resolution: int, channels: int, mult: float) -> list[int]:
+    """Widths at resolutions 4, 8, ..., R: `channels` at R, doubling at each halving."""
+    n = int(math.log2(resolution // 4))
+    return [_width(channels * 2 ** (n - i), mult) for i in range(n + 1)]
+
+
+class ConvGenerator(nn.Module):
+    def __init__(self, k, latent, img_channels, resolution, channels, mult, sn, msg) -> None:
+        super().__init__()
+        self.k, self.msg = k, msg
+        w = _conv_widths(resolution, channels, mult)
+        self.w0 = w[0]
+        self.fc = CohortLinear(k, latent, w[0] * 16, sn, bias=False)
+        self.bn0 = CohortBatchNorm2d(k, w[0])
+        self.ups = nn.ModuleList(CohortConvTranspose2d(k, a, b, 4, 2, 1, sn) for a, b in zip(w, w[1:]))
+        self.bns = nn.ModuleList(CohortBatchNorm2d(k, b) for b in w[1:])
+        # MSG-GAN: a 1x1 image head at every resolution below the full one.
+        self.heads = nn.ModuleList(
+            CohortConv2d(k, c, img_channels, 1, 1, 0, sn) for c in (w[:-1] if msg else [])
+        )
+        self.to_img = CohortConv2d(k, w[-1], img_channels, 3, 1, 1, sn)
+
+    def forward(self, z: torch.Tensor) -> Scales:
+        k, b = z.shape[:2]
+        h = self.fc(z).view(k, b, self.w0, 4, 4)
+        h = F.relu(self.bn0(to_grouped(h)))
+        scales = []
+        for i, (up, bn) in enumerate(zip(self.ups, self.bns)):
+            if self.msg:
+                scales.append(from_grouped(torch.tanh(self.heads[i](h)), k))
+            h = F.relu(bn(up(h)))
+        scales.append(from_grouped(torch.tanh(self.to_img(h)), k))
+        return scales
+
+
+class ConvDiscriminator(nn.Module):
+    def __init__(self, k, img_channels, resolution, channels, mult, sn, msg) -> None:
+        super().__init__()
+        self.k, self.msg = k, msg
+        w = _conv_widths(resolution, channels, mult)[::-1]  # R, R/2, ..., 4
+        extra = img_channels if msg else 0  # MSG: the image at each scale joins the features
+        ins = [img_channels] + [c + extra for c in w[1:-1]]
+        self.downs = nn.ModuleList(CohortConv2d(k, a, b, 4, 2, 1, sn) for a, b in zip(ins, w[1:]))
+        self.w_last = w[-1] + extra
+        self.fc = CohortLinear(k, self.w_last * 16, 1, sn)
+
+    def forward(self, xs: Scales) -> torch.Tensor:
+        k = self.k
+        # xs holds scales from coarse (4x4) to full; D walks from full to coarse.
+        pyramid = xs[::-1]
+        h = to_grouped(pyramid[0])
+        for i, down in enumerate(self.downs):
+            h = F.leaky_relu(down(h), 0.2)
+            if self.msg:
+                hk, img = from_grouped(h, k), pyramid[i + 1]
+                h = to_grouped(torch.cat([hk, img.to(hk.dtype)], dim=2))
+        b = h.shape[0]
+        flat = from_grouped(h, k).reshape(k, b, -1)
+        return self.fc(flat).squeeze(-1)
+
+
+def real_scales(x: torch.Tensor, n_scales: int) -> Scales:
+    """The MSG pyramid of a real batch `[K, B, C, H, W]`, coarse to full (average pooling)."""
+    scales = [x]
+    for _ in range(n_scales - 1):
+        k, b = x.shape[:2]
+        x = F.avg_pool2d(x.flatten(0, 1), 2).unflatten(0, (k, b))
+        scales.append(x)
+    return scales[::-1]
+
+
+def build_networks(cfg: Config, k: int, data_shape: tuple[int, ...], sn_d: bool, sn_g: bool):
+    """G and D for a resolved config; `sn_*` say whether any member uses SN (layers carry it)."""
+    m = cfg.model
+    if len(data_shape) == 1:
+        g = MLPGenerator(k, m.latent_dim, data_shape[0], _width(m.hidden, m.g_mult), m.layers, sn_g)
+        d = MLPDiscriminator(k, data_shape[0], _width(m.hidden, m.d_mult), m.layers, sn_d)
+        return g, d, 1
+    c, res = data_shape[0], data_shape[-1]
+    g = ConvGenerator(k, m.latent_dim, c, res, m.channels, m.g_mult, sn_g, m.msg)
+    d = ConvDiscriminator(k, c, res, m.channels, m.d_mult, sn_d, m.msg)
+    n_scales = int(math.log2(res // 4)) + 1 if m.msg else 1
+    return g, d, n_scales

@@ -1,0 +1,555 @@
+"""The training loop of a cohort: K GANs of one shape trained in lockstep as one batched network.
+
+K = 1 is an ordinary run. Members may differ in every hyperparameter that leaves tensor shapes
+alone (config.MEMBER_KEYS); each member evolves exactly as it would alone with the same seed:
+
+- its weights are drawn from its own generator (seeded by `train.seed`), layer by layer;
+- its data, latent noise, instance noise and WGAN-GP interpolation weights come from its own
+  *stream* generator, drawn `STREAM_CHUNK` steps at a time in a fixed order that depends only on
+  the member's own config;
+- its optimizer has its own learning rates, betas and step count, and steps only when the
+  member is active (its own `n_dis` cycle, not diverged, not stopped).
+
+A member whose loss or gradient turns NaN/Inf is marked diverged at that step and frozen; nothing
+it computes reaches another member. The engine knows nothing of Optuna or Ray: a search talks to
+it through `report(step, members) -> keep_going`, called at every evaluation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganstab.engine import config as C
+from ganstab.engine.cohort_nn import init_members, set_power_iteration, set_spectral_norm
+from ganstab.engine.config import Config
+from ganstab.engine.data import Mixture, build_dataset
+from ganstab.engine.losses import LOSSES, member_losses
+from ganstab.engine.metrics import Evaluator, score
+from ganstab.engine.networks import build_networks, real_scales
+from ganstab.engine.optim import CohortAdam
+from ganstab.engine.samples import save_grid, save_scatter
+from ganstab.engine.trace import STEP_COLUMNS, TraceWriter, columns_for
+
+# Steps of random draws made at once per member (amortizes per-member generator calls; part of
+# the definition of a member's stream, so it depends only on the data kind, never on K).
+STREAM_CHUNK = {"points": 16, "images": 4}
+_STREAM_SEED = 2**32  # stream and evaluation generators are seeded apart from initialisation
+_EVAL_SEED = 2**33
+
+ReportFn = Callable[[int, list[dict[str, Any]]], "bool | list[bool] | None"]
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise C.ConfigError("`train.device` is 'cuda', but no CUDA device is available.")
+    return torch.device(name)
+
+
+def _member_tensor(values: list, device: torch.device, dtype=torch.float32) -> torch.Tensor:
+    return torch.tensor(values, dtype=dtype, device=device)
+
+
+class CohortTrainer:
+    """Train K member configs (shape-compatible, see `config.check_cohort`) as one network.
+
+    `run_dir` (optional) receives the run folder: resolved configs, traces, samples, checkpoint
+    and summary; without it nothing is written (benchmarks, tests).
+    """
+
+    def __init__(self, configs: list[Config], run_dir: str | Path | None = None) -> None:
+        self.configs = [C.resolve(c) for c in configs]
+        C.check_cohort(self.configs)
+        cfg = self.cfg = self.configs[0]
+        tr = [c.train for c in self.configs]
+        self.k = k = len(self.configs)
+        self.device = dev = pick_device(cfg.train.device)
+        self.batch = cfg.train.batch_size
+        self.steps = cfg.train.steps
+        self.dataset = build_dataset(cfg.data).to(dev)
+        self.chunk = STREAM_CHUNK[self.dataset.kind]
+        self.bf16 = cfg.train.precision == "bf16"
+
+        sn_d, sn_g = [t.sn_d for t in tr], [t.sn_g for t in tr]
+        self.G, self.D, self.n_scales = build_networks(cfg, k, self.dataset.shape, any(sn_d), any(sn_g))
+        init_gens = [torch.Generator().manual_seed(t.seed) for t in tr]
+        init_members(self.G, init_gens)  # G first, then D, from each member's own generator
+        init_members(self.D, init_gens)
+        set_spectral_norm(self.G, sn_g)
+        set_spectral_norm(self.D, sn_d)
+        self.G.to(dev)
+        self.D.to(dev)
+        if dev.type == "cuda" and self.dataset.kind == "images":
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
+        self.optG = CohortAdam(
+            self.G.parameters(), [t.lr_g for t in tr], [t.beta1 for t in tr], [t.beta2 for t in tr]
+        )
+        self.optD = CohortAdam(
+            self.D.parameters(), [t.lr_d for t in tr], [t.beta1 for t in tr], [t.beta2 for t in tr]
+        )
+
+        self.loss_names = [t.loss for t in tr]
+        self.loss_masks = {n: m.to(dev) for n, m in member_losses(self.loss_names).items()}
+        self.smooth = _member_tensor([t.label_smoothing for t in tr], dev).view(k, 1)
+        self.gp_members = [LOSSES.get(t.loss).gradient_penalty for t in tr]
+        self.gp_weight = _member_tensor([t.gp_weight if g else 0.0 for t, g in zip(tr, self.gp_members)], dev)
+        self.n_dis = [t.n_dis for t in tr]
+        self.nd_max = max(self.n_dis)
+        self.dis_mask = torch.tensor([[j < n for n in self.n_dis] for j in range(self.nd_max)], device=dev)
+        self.all_members = torch.ones(k, dtype=torch.bool, device=dev)
+        self.has_sn = any(sn_d) or any(sn_g)
+        self.noise_members = [t.noise_std > 0 for t in tr]
+        self.noise_std = _member_tensor([t.noise_std for t in tr], dev)
+        self.noise_end = _member_tensor([t.noise_anneal * self.steps for t in tr], dev)
+        self.lr_d = _member_tensor([t.lr_d for t in tr], dev)
+        self.lr_g = _member_tensor([t.lr_g for t in tr], dev)
+        self.streams = [torch.Generator(dev).manual_seed(t.seed + _STREAM_SEED) for t in tr]
+        self._chunk_states: list[torch.Tensor] | None = None
+        self._plan: dict[str, torch.Tensor] | None = None
+
+        self.step = 0  # G updates done
+        self.alive = torch.ones(k, dtype=torch.bool, device=dev)  # still training
+        self.diverged_at = torch.full((k,), -1, dtype=torch.long, device=dev)
+        self.status = ["running"] * k  # running | diverged | stopped | finished
+        self.ended_at: list[int | None] = [None] * k  # last step a member trained
+        self.last_eval: list[dict[str, float]] = [{} for _ in range(k)]
+        self.evaluator = Evaluator(self.dataset, cfg.inception_weights)
+        self.columns = columns_for(self.evaluator.columns())
+        self._col = {c: i for i, c in enumerate(self.columns)}
+        self.trace: list[np.ndarray] = []  # rows [K, len(columns)], one per logged step
+        self._written = 0  # trace rows already written to disk
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self._writers: list[TraceWriter] = []
+        self.wall_time = 0.0
+
+    # ------------------------------------------------------------------ run folder
+
+    def member_dir(self, i: int) -> Path:
+        assert self.run_dir is not None
+        return self.run_dir / "members" / f"{i:03d}"
+
+    def _open_run_dir(self) -> None:
+        if self.run_dir is None:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(C.dump_yaml(self.cfg))
+        for i, c in enumerate(self.configs):
+            d = self.member_dir(i)
+            d.mkdir(parents=True, exist_ok=True)
+            (d / "config.yaml").write_text(C.dump_yaml(c))
+        self._writers = [TraceWriter(self.member_dir(i) / "trace.csv", self.columns) for i in range(self.k)]
+
+    # ------------------------------------------------------------------ random streams
+
+    def _new_chunk(self) -> None:
+        """Draw the next STREAM_CHUNK steps of every member's randomness, in a fixed order."""
+        self._chunk_states = [g.get_state() for g in self.streams]
+        n, b, dev = self.chunk, self.batch, self.device
+        latent = self.cfg.model.latent_dim
+        shape = self.dataset.shape
+        parts: dict[str, list[torch.Tensor]] = {"real": [], "z_d": [], "z_g": []}
+        any_noise, any_gp = any(self.noise_members), any(self.gp_members)
+        for key in ("noise_real", "noise_fake", "noise_g") if any_noise else ():
+            parts[key] = []
+        if any_gp:
+            parts["eps"] = []
+
+        def pad(x: torch.Tensor) -> torch.Tensor:  # [n, nd, ...] -> [n, nd_max, ...]
+            if x.shape[1] == self.nd_max:
+                return x
+            fill = x.new_zeros(x.shape[0], self.nd_max - x.shape[1], *x.shape[2:])
+            return torch.cat([x, fill], dim=1)
+
+        for i, g in enumerate(self.streams):
+            nd = self.n_dis[i]
+            draws = self.dataset.draw(n * nd * b, g)
+            parts["real"].append(pad(draws.view(n, nd, b, *draws.shape[1:])))
+            parts["z_d"].append(pad(torch.randn(n, nd, b, latent, generator=g, device=dev)))
+            parts["z_g"].append(torch.randn(n, b, latent, generator=g, device=dev))
+            if any_noise:
+                if self.noise_members[i]:
+                    nr = torch.randn(n, nd, b, *shape, generator=g, device=dev)
+                    nf = torch.randn(n, nd, b, *shape, generator=g, device=dev)
+                    ng = torch.randn(n, b, *shape, generator=g, device=dev)
+                else:
+                    nr = nf = torch.zeros(n, nd, b, *shape, device=dev)
+                    ng = torch.zeros(n, b, *shape, device=dev)
+                parts["noise_real"].append(pad(nr))
+                parts["noise_fake"].append(pad(nf))
+                parts["noise_g"].append(ng)
+            if any_gp:
+                eps = (
+                    torch.rand(n, nd, b, generator=g, device=dev)
+                    if self.gp_members[i]
+                    else torch.zeros(n, nd, b, device=dev)
+                )
+                parts["eps"].append(pad(eps))
+        self._plan = {key: torch.stack(v) for key, v in parts.items()}
+
+    # ------------------------------------------------------------------ one step
+
+    def _autocast(self):
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+
+    def _per_member(self, fn_name: str, *args: torch.Tensor) -> torch.Tensor:
+        """Each member's loss `[K]`, using its own loss function (members may differ)."""
+        out = None
+        for name, mask in self.loss_masks.items():
+            per = getattr(LOSSES.get(name), fn_name)(*args).mean(dim=1)
+            out = per if out is None else torch.where(mask, per, out)
+        assert out is not None
+        return out
+
+    @staticmethod
+    def _grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
+        sq = [p.grad.flatten(1).float().pow(2).sum(1) for p in params if p.grad is not None]
+        return torch.stack(sq).sum(0).sqrt()
+
+    def _mark_diverged(self, bad: torch.Tensor) -> None:
+        self.diverged_at = torch.where(bad & (self.diverged_at < 0), self.step + 1, self.diverged_at)
+        self.alive = self.alive & ~bad
+
+    def _noise(self, x: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return x + sigma.view(-1, *([1] * (x.dim() - 1))) * noise
+
+    def _d_step(self, i: int, j: int, sigma: torch.Tensor):
+        plan, b = self._plan, self.batch
+        assert plan is not None
+        active = self.alive & self.dis_mask[j]
+        if self.nd_max > 1 and self.has_sn:
+            set_power_iteration(self.G, self.dis_mask[j])
+            set_power_iteration(self.D, self.dis_mask[j])
+        real = self.dataset.take(plan["real"][:, i, j])
+        with torch.no_grad(), self._autocast():
+            fake = [x.float() for x in self.G(plan["z_d"][:, i, j])]
+        reals = real_scales(real, self.n_scales) if self.n_scales > 1 else [real]
+        if "noise_real" in plan:  # instance noise on D's full-resolution inputs (lesson 6)
+            reals[-1] = self._noise(reals[-1], sigma, plan["noise_real"][:, i, j])
+            fake[-1] = self._noise(fake[-1], sigma, plan["noise_fake"][:, i, j])
+        inputs = [torch.cat([r, f], dim=1) for r, f in zip(reals, fake)]
+        interp = None
+        if "eps" in plan:
+            eps = plan["eps"][:, i, j]
+            interp = [
+                (e * r + (1 - e) * f).requires_grad_(True)
+                for r, f in zip(reals, fake)
+                for e in [eps.view(*eps.shape, *([1] * (r.dim() - 2)))]
+            ]
+            inputs = [torch.cat([x, h], dim=1) for x, h in zip(inputs, interp)]
+        with self._autocast():
+            out = self.D(inputs).float()
+        r, f = out[:, :b], out[:, b : 2 * b]
+        loss = self._per_member("d", r, f, self.smooth)
+        if interp is not None:
+            grads = torch.autograd.grad(out[:, 2 * b :].sum(), interp, create_graph=True)
+            gnorm = torch.stack([g.flatten(2).pow(2).sum(2) for g in grads]).sum(0).sqrt()  # [K, B]
+            penalty = ((gnorm - 1) ** 2).mean(dim=1)
+            loss = loss + torch.where(self.gp_weight > 0, self.gp_weight * penalty, 0.0)
+        ok = torch.isfinite(loss)
+        self.optD.zero_grad()
+        torch.where(active & ok, loss, 0.0).sum().backward()
+        grad_norm = self._grad_norm(self.optD.params)
+        ok = ok & torch.isfinite(grad_norm)
+        self._mark_diverged(active & ~ok)
+        self.optD.step(active & ok)
+        return loss.detach(), r.detach().mean(1), f.detach().mean(1), grad_norm
+
+    def _g_step(self, i: int, sigma: torch.Tensor):
+        plan = self._plan
+        assert plan is not None
+        active = self.alive
+        if self.nd_max > 1 and self.has_sn:
+            set_power_iteration(self.G, self.all_members)
+            set_power_iteration(self.D, self.all_members)
+        with self._autocast():
+            fake = [x.float() for x in self.G(plan["z_g"][:, i])]
+        spread = fake[-1].detach().flatten(2).std(dim=1).mean(dim=1)
+        if "noise_g" in plan:
+            fake[-1] = self._noise(fake[-1], sigma, plan["noise_g"][:, i])
+        with self._autocast():
+            f = self.D(fake).float()
+        loss = self._per_member("g", f)
+        ok = torch.isfinite(loss)
+        self.optG.zero_grad()
+        torch.autograd.backward(torch.where(active & ok, loss, 0.0).sum(), inputs=self.optG.params)
+        grad_norm = self._grad_norm(self.optG.params)
+        ok = ok & torch.isfinite(grad_norm)
+        self._mark_diverged(active & ~ok)
+        self.optG.step(active & ok)
+        return loss.detach(), grad_norm, spread
+
+    def train_step(self) -> torch.Tensor:
+        """One G update (after `n_dis` D updates) for every member; returns the step's scalars
+        `[K, len(STEP_COLUMNS)]` on the device (no host synchronisation)."""
+        i = self.step % self.chunk
+        if i == 0 or self._plan is None:
+            self._new_chunk()
+        sigma = self.noise_std * (1 - self.step / self.noise_end).clamp_min(0)
+        first = None
+        for j in range(self.nd_max):
+            res = self._d_step(i, j, sigma)
+            first = first or res
+        d_loss, d_real, d_fake, gn_d = first
+        g_loss, gn_g, spread = self._g_step(i, sigma)
+        step = torch.full_like(d_loss, self.step + 1)
+        return torch.stack(
+            [step, d_loss, g_loss, d_real, d_fake, gn_d, gn_g, self.lr_d, self.lr_g, sigma, spread], 1
+        )
+
+    # ------------------------------------------------------------------ evaluation
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        """n samples per member `[K, n, ...]` from fixed latent draws (the same at every
+        evaluation), in batches of the training batch size (BatchNorm uses batch statistics)."""
+        gens = [torch.Generator(self.device).manual_seed(c.train.seed + _EVAL_SEED) for c in self.configs]
+        latent = self.cfg.model.latent_dim
+        z = torch.stack([torch.randn(n, latent, generator=g, device=self.device) for g in gens])
+        self.G.eval()  # freezes spectral-norm power iterations: evaluation leaves training untouched
+        try:
+            with self._autocast():
+                parts = [self.G(z[:, a : a + self.batch])[-1].float() for a in range(0, n, self.batch)]
+        finally:
+            self.G.train()
+        return torch.cat(parts, dim=1)
+
+    def evaluate(self) -> list[dict[str, float]]:
+        samples = self.sample(self.cfg.data.n_eval)
+        results = self.evaluator(samples)
+        for res in results:
+            res["score"] = score(self.evaluator.family, res, self.evaluator.n_modes)
+        if self.run_dir is not None:
+            self._save_samples(samples)
+        return results
+
+    def _save_samples(self, samples: torch.Tensor) -> None:
+        centres = self.dataset.centres if isinstance(self.dataset, Mixture) else None
+        reference = (
+            None if centres is not None or self.dataset.kind != "points" else self.evaluator.real(1000)
+        )
+        for i in range(self.k):
+            if self.status[i] != "running":
+                continue
+            path = self.member_dir(i) / "samples" / f"step_{self.step:06d}.png"
+            if self.dataset.kind == "points":
+                title = f"member {i} step {self.step}"
+                save_scatter(samples[i, :1000], path, centres=centres, reference=reference, title=title)
+            else:
+                save_grid(samples[i], path)
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _sync_status(self) -> None:
+        """Read divergence from the device (one synchronisation) into the host-side status."""
+        div = self.diverged_at.tolist()
+        for i, s in enumerate(div):
+            if s >= 0 and self.status[i] == "running":
+                self.status[i] = "diverged"
+                self.ended_at[i] = s
+
+    def member_trace(self, i: int) -> np.ndarray:
+        """Member i's trace rows `[T, len(columns)]` (up to the step it stopped training)."""
+        if not self.trace:
+            return np.zeros((0, len(self.columns)))
+        rows = np.stack([t[i] for t in self.trace])
+        end = self.ended_at[i]
+        return rows if end is None else rows[rows[:, 0] <= end]
+
+    def _write_traces(self) -> None:
+        if self.run_dir is None:
+            return
+        new = self.trace[self._written :]
+        for i, w in enumerate(self._writers):
+            end = self.ended_at[i]
+            rows = [dict(zip(self.columns, r[i].tolist())) for r in new if end is None or r[i, 0] <= end]
+            w.write(rows)
+        self._written = len(self.trace)
+
+    def member_view(self, i: int) -> dict[str, Any]:
+        row = self.trace[-1][i] if self.trace else None
+        view: dict[str, Any] = {"member": i, "status": self.status[i], "step": self.step}
+        if row is not None:
+            view.update({c: float(row[self._col[c]]) for c in STEP_COLUMNS[1:]})
+        view.update({f"eval_{k}": v for k, v in self.last_eval[i].items()})
+        if self.status[i] == "diverged":
+            view["diverged_at"] = self.ended_at[i]
+        return view
+
+    def stop_member(self, i: int) -> None:
+        """Stop member i (a search pruned it): it trains no more and frees its place."""
+        if self.status[i] == "running":
+            self.alive[i] = False
+            self.status[i] = "stopped"
+            self.ended_at[i] = self.step
+
+    # ------------------------------------------------------------------ checkpoint
+
+    def checkpoint(self) -> None:
+        if self.run_dir is None:
+            return
+        states = [g.get_state() for g in self.streams] if self.step % self.chunk == 0 else self._chunk_states
+        state = {
+            "step": self.step,
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "optG": self.optG.state_dict(),
+            "optD": self.optD.state_dict(),
+            "alive": self.alive,
+            "diverged_at": self.diverged_at,
+            "status": self.status,
+            "ended_at": self.ended_at,
+            "last_eval": self.last_eval,
+            "stream_states": states,
+            "wall_time": self.wall_time,
+        }
+        tmp = self.run_dir / "checkpoint.pt.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, self.run_dir / "checkpoint.pt")  # atomic: a kill never leaves half a file
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, steps: int | None = None) -> CohortTrainer:
+        """Continue the run in `run_dir` from its last checkpoint (optionally to more steps)."""
+        run_dir = Path(run_dir)
+        ckpt_path = run_dir / "checkpoint.pt"
+        if not ckpt_path.exists():
+            raise C.ConfigError(f"Cannot resume {str(run_dir)!r}: it holds no checkpoint.pt.")
+        member_dirs = sorted((run_dir / "members").glob("[0-9][0-9][0-9]"))
+        configs = [C.load_yaml(d / "config.yaml") for d in member_dirs]
+        if steps is not None:
+            if steps < 1:
+                raise C.ConfigError(f"`train.steps` must be >= 1, but got {steps}.")
+            for c in configs:
+                c.train.steps = steps
+        self = cls(configs, run_dir)
+        state = torch.load(ckpt_path, map_location=self.device, weights_only=False)
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.optG.load_state_dict(state["optG"])
+        self.optD.load_state_dict(state["optD"])
+        self.step = state["step"]
+        self.alive = state["alive"].to(self.device)
+        self.diverged_at = state["diverged_at"].to(self.device)
+        self.status, self.ended_at = state["status"], state["ended_at"]
+        self.last_eval = state["last_eval"]
+        self.wall_time = state["wall_time"]
+        for g, s in zip(self.streams, state["stream_states"]):
+            g.set_state(s)
+        self._plan = None  # regenerated from the chunk's start state on the next step
+        self._writers = [TraceWriter(self.member_dir(i) / "trace.csv", self.columns) for i in range(self.k)]
+        for w in self._writers:
+            w.truncate_after(self.step)  # rows logged after the checkpoint, before the crash
+        if self.step >= self.steps:
+            self.status = ["finished" if s == "running" else s for s in self.status]
+        else:
+            self.status = ["running" if s == "finished" else s for s in self.status]
+            self.alive = torch.tensor([s == "running" for s in self.status], device=self.device)
+        self._resumed = True
+        return self
+
+    # ------------------------------------------------------------------ the loop
+
+    def train(
+        self,
+        report: ReportFn | None = None,
+        on_log: Callable[[CohortTrainer], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Train to `train.steps`; returns one summary dict per member.
+
+        `report(step, members)` is called at every evaluation with each member's latest scalars
+        and metrics; it returns True/None (go on), False (stop all) or one bool per member
+        (False stops that member). `on_log(trainer)` is called at every logged step (display).
+        """
+        t = self.cfg.train
+        if not getattr(self, "_resumed", False):
+            self._open_run_dir()
+        started = time.perf_counter() - self.wall_time
+        while self.step < self.steps and any(s == "running" for s in self.status):
+            scalars = self.train_step()
+            self.step += 1
+            is_eval = self.step == self.steps or (t.eval_every > 0 and self.step % t.eval_every == 0)
+            if self.step % t.log_every == 0 or is_eval:
+                row = np.full((self.k, len(self.columns)), np.nan)
+                row[:, : len(STEP_COLUMNS)] = scalars.float().cpu().numpy()
+                self.trace.append(row)
+                self._sync_status()
+                self.wall_time = time.perf_counter() - started
+                if on_log is not None:
+                    on_log(self)
+            if is_eval:
+                self._evaluation(report)
+        self.wall_time = time.perf_counter() - started
+        self._sync_status()
+        self.status = ["finished" if s == "running" else s for s in self.status]
+        self._write_traces()
+        self.checkpoint()
+        summary = self.summary()
+        if self.run_dir is not None:
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
+        return summary
+
+    def _evaluation(self, report: ReportFn | None) -> None:
+        results = self.evaluate()
+        row = self.trace[-1]
+        for i, res in enumerate(results):
+            if self.status[i] == "running":
+                self.last_eval[i] = res
+                for name, value in res.items():
+                    row[i, self._col[f"eval_{name}"]] = value
+        if report is not None:
+            decision = report(self.step, [self.member_view(i) for i in range(self.k)])
+            if decision is False:
+                decision = [False] * self.k
+            if isinstance(decision, list):
+                if len(decision) != self.k:
+                    raise ValueError(
+                        f"report must return one bool per member ({self.k}), but got {len(decision)}."
+                    )
+                for i, keep in enumerate(decision):
+                    if not keep:
+                        self.stop_member(i)
+        self._write_traces()
+        self.checkpoint()
+
+    def summary(self) -> list[dict[str, Any]]:
+        out = []
+        for i, c in enumerate(self.configs):
+            item = self.member_view(i)
+            item.update(
+                seed=c.train.seed,
+                loss=c.train.loss,
+                lr_d=c.train.lr_d,
+                lr_g=c.train.lr_g,
+                steps_trained=self.ended_at[i] if self.ended_at[i] is not None else self.step,
+                wall_time_s=round(self.wall_time, 3),
+            )
+            if self.run_dir is not None:
+                item["run_dir"] = str(self.member_dir(i))
+            out.append(item)
+        return out
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, float) and math.isnan(o):
+        return None
+    return str(o)
+
+
+def train(
+    config: Config, cohort_size: int = 1, run_dir: str | Path | None = None, **kw
+) -> list[dict[str, Any]]:
+    """Convenience: train `cohort_size` seeds of one config (seed, seed+1, ...)."""
+    return CohortTrainer(C.member_configs(config, cohort_size), run_dir).train(**kw)
