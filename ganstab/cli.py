@@ -100,7 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from ganstab.engine.trainer import CohortTrainer
 
-    console = Console()
+    console = Console(soft_wrap=True)
     if args.resume is not None:
         steps = None
         for item in args.overrides:
