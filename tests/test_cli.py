@@ -22,7 +22,9 @@ FAST = ["--set", "train.device=cpu", "--set", "model.hidden=32"]
 
 
 def test_dry_run_prints_the_resolved_config_and_stops(tmp_path, capsys):
-    code = main(["train", "--preset", "lessons", "--set", "data.name=grid25", "--dry-run", "--out", str(tmp_path)])
+    code = main(
+        ["train", "--preset", "lessons", "--set", "data.name=grid25", "--dry-run", "--out", str(tmp_path)]
+    )
     assert code == 0
     out = capsys.readouterr().out
     cfg = C.from_dict(yaml.safe_load(out.split("\n", 1)[1]))
@@ -38,14 +40,27 @@ def test_errors_name_the_key_and_value_and_exit_2(tmp_path, capsys):
 
 
 def test_help_lists_registered_losses_and_data_sets():
-    proc = subprocess.run([sys.executable, "-m", "ganstab.cli", "train", "--help"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ganstab.cli", "train", "--help"], capture_output=True, text=True
+    )
     assert proc.returncode == 0
     for name in ("ns", "minimax", "hinge", "ls", "wgan-gp", "ring8", "grid25", "digits", "mnist", "folder"):
         assert name in proc.stdout
 
 
 def test_train_writes_a_complete_run_folder(tmp_path):
-    args = ["train", "--preset", "lessons", "--cohort-size", "2", "--out", str(tmp_path), "--name", "run", "--quiet"]
+    args = [
+        "train",
+        "--preset",
+        "lessons",
+        "--cohort-size",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "run",
+        "--quiet",
+    ]
     args += ["--set", "train.steps=60", "--set", "train.eval_every=30", *FAST]
     assert main(args) == 0
     run = tmp_path / "run"
@@ -58,7 +73,10 @@ def test_train_writes_a_complete_run_folder(tmp_path):
         assert trace["step"].tolist() == list(range(10, 61, 10))
         assert np.isfinite(trace["eval_hq"][trace["step"] % 30 == 0]).all()
         assert np.isnan(trace["eval_hq"][trace["step"] % 30 != 0]).all()
-        assert sorted(p.name for p in (member / "samples").iterdir()) == ["step_000030.png", "step_000060.png"]
+        assert sorted(p.name for p in (member / "samples").iterdir()) == [
+            "step_000030.png",
+            "step_000060.png",
+        ]
     summary = json.loads((run / "summary.json").read_text())
     assert [m["status"] for m in summary] == ["finished", "finished"]
     assert (run / "checkpoint.pt").exists()
@@ -70,14 +88,28 @@ def _params(run: Path) -> list[torch.Tensor]:
 
 
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
-    common = ["--preset", "lessons", "--out", str(tmp_path), "--quiet", "--set", "train.steps=600",
-              "--set", "train.eval_every=200", "--set", "train.noise_std=0.1", *FAST]
+    common = [
+        "--preset",
+        "lessons",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+        "--set",
+        "train.steps=600",
+        "--set",
+        "train.eval_every=200",
+        "--set",
+        "train.noise_std=0.1",
+        *FAST,
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "ganstab.cli", "train", *common]
     subprocess.run([*cmd, "--name", "straight"], check=True, env=env, capture_output=True)
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([*cmd, "--name", "killed"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*cmd, "--name", "killed"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 120
     while not (killed / "checkpoint.pt").exists():
         assert proc.poll() is None, proc.stderr.read().decode()
@@ -89,7 +121,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     step_at_kill = torch.load(killed / "checkpoint.pt", weights_only=False)["step"]
     assert 0 < step_at_kill < 600
 
-    resumed = subprocess.run([*cmd[:4], "--resume", str(killed), "--quiet"], env=env, capture_output=True, text=True)
+    resumed = subprocess.run(
+        [*cmd[:4], "--resume", str(killed), "--quiet"], env=env, capture_output=True, text=True
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert f"at step {step_at_kill}" in resumed.stdout
     a = read_trace(tmp_path / "straight" / "members" / "000" / "trace.csv")
