@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+# Before torch loads: OpenMP threads that spin at barriers slow a small GAN 3-50x when another
+# process holds a core (a search's other trials, a desktop). Passive waiting costs little alone.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from ganstab.engine import config as C
 

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import os
 
-import pytest
+# Before torch loads (see ganstab/cli.py): keep OpenMP from spinning when the machine is shared.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -245,12 +245,3 @@ def test_bad_inputs_raise_value_error(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         digits_metrics(fake, real, classifier=clf, **kwargs)
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_runs_on_cuda(clf: DigitsClassifier, real: torch.Tensor) -> None:
-    cpu = digits_metrics(real, real, classifier=clf)
-    gpu = digits_metrics(real.cuda(), real.cuda(), classifier=clf)
-    assert gpu["modes"] == cpu["modes"]
-    assert gpu["hq"] == pytest.approx(cpu["hq"], abs=0.2)
-    assert clf.probs(real[:4].cuda()).device.type == "cuda"
