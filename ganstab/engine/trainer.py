@@ -125,6 +125,8 @@ class CohortTrainer:
         self.status = ["running"] * k  # running | diverged | stopped | finished
         self.ended_at: list[int | None] = [None] * k  # last step a member trained
         self.last_eval: list[dict[str, float]] = [{} for _ in range(k)]
+        # every evaluation of every member, with the mode histogram (mixtures, digits)
+        self.eval_log: list[list[dict[str, Any]]] = [[] for _ in range(k)]
         self.evaluator = Evaluator(self.dataset, cfg.inception_weights)
         self.columns = columns_for(self.evaluator.columns())
         self._col = {c: i for i, c in enumerate(self.columns)}
@@ -332,6 +334,8 @@ class CohortTrainer:
         results = self.evaluator(samples)
         for res in results:
             res["score"] = score(self.evaluator.family, res, self.evaluator.n_modes)
+            if "hist" not in res and self.evaluator.family in ("mixture", "digits"):
+                res["hist"] = None  # a member whose samples were not finite
         if self.run_dir is not None:
             self._save_samples(samples)
         return results
@@ -372,6 +376,10 @@ class CohortTrainer:
     def _write_traces(self) -> None:
         if self.run_dir is None:
             return
+        for i in range(self.k):
+            with (self.member_dir(i) / "evals.jsonl").open("w") as f:
+                for item in self.eval_log[i]:
+                    f.write(json.dumps(_finite(item)) + "\n")
         new = self.trace[self._written :]
         for i, w in enumerate(self._writers):
             end = self.ended_at[i]
@@ -413,6 +421,7 @@ class CohortTrainer:
             "status": self.status,
             "ended_at": self.ended_at,
             "last_eval": self.last_eval,
+            "eval_log": self.eval_log,
             "stream_states": states,
             "wall_time": self.wall_time,
         }
@@ -445,6 +454,7 @@ class CohortTrainer:
         self.diverged_at = state["diverged_at"].to(self.device)
         self.status, self.ended_at = state["status"], state["ended_at"]
         self.last_eval = state["last_eval"]
+        self.eval_log = state["eval_log"]
         self.wall_time = state["wall_time"]
         for g, s in zip(self.streams, state["stream_states"]):
             g.set_state(s)
@@ -498,7 +508,7 @@ class CohortTrainer:
         self.checkpoint()
         summary = self.summary()
         if self.run_dir is not None:
-            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
+            (self.run_dir / "summary.json").write_text(json.dumps(_finite(summary), indent=2, default=str))
         return summary
 
     def _evaluation(self, report: ReportFn | None) -> None:
@@ -506,7 +516,9 @@ class CohortTrainer:
         row = self.trace[-1]
         for i, res in enumerate(results):
             if self.status[i] == "running":
+                hist = res.pop("hist", None)
                 self.last_eval[i] = res
+                self.eval_log[i].append({"step": self.step, **res, "hist": hist})
                 for name, value in res.items():
                     row[i, self._col[f"eval_{name}"]] = value
         if report is not None:
@@ -542,10 +554,15 @@ class CohortTrainer:
         return out
 
 
-def _json_default(o: Any) -> Any:
+def _finite(o: Any) -> Any:
+    """NaN -> None, recursively: JSON has no NaN."""
     if isinstance(o, float) and math.isnan(o):
         return None
-    return str(o)
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_finite(v) for v in o]
+    return o
 
 
 def train(

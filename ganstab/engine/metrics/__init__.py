@@ -43,7 +43,9 @@ def score(family: str, metrics: dict[str, float], n_modes: int | None = None) ->
 
 
 class Evaluator:
-    """Computes a family's metrics for samples `[K, N, ...]`; returns one dict per member."""
+    """Computes a family's metrics for samples `[K, N, ...]`; returns one dict per member.
+
+    Mixture and digits results also carry "hist", the HQ samples per mode (a list)."""
 
     def __init__(self, dataset: Dataset, inception_weights: str | None = None) -> None:
         self.dataset = dataset
@@ -70,7 +72,8 @@ class Evaluator:
         if self.family == "mixture":
             ds = self.dataset
             out = mixture_metrics(samples, ds.centres, ds.std)
-            return [{c: float(out[c][i]) for c in out} for i in range(k)]
+            counts = out.pop("counts").long().tolist()
+            return [{**{c: float(out[c][i]) for c in out}, "hist": counts[i]} for i in range(k)]
         if self.family == "points":
             swd = sliced_wasserstein(samples, self.real(n))
             return [{"swd": float(v)} for v in swd]

@@ -260,6 +260,7 @@ def digits_metrics(
     *,
     classifier: DigitsClassifier | None = None,
     confidence: float = 0.9,
+    with_histogram: bool = False,
 ) -> dict[str, float]:
     """Mode coverage, sample quality, reverse KL and feature FD of generated digits.
 
@@ -277,7 +278,8 @@ def digits_metrics(
     - ``fd``: Frechet distance between classifier penultimate features of fake and real
       (needs >= 2 samples in each).
 
-    Every value is a Python float (``modes`` is integral).
+    Every value is a Python float (``modes`` is integral). ``with_histogram`` adds ``hist``,
+    the per-class counts of HQ samples (a list), for labelling runs by how it moves.
     """
     if (
         isinstance(confidence, bool)
@@ -312,9 +314,12 @@ def digits_metrics(
         kl = max(kl, 0.0)
 
     fd = frechet_distance(clf.features(fake8), clf.features(real8.to(fake8.device)))
-    return {
+    out = {
         "modes": float(modes),
         "hq": 100.0 * hq_count / n,
         "kl": kl,
         "fd": fd,
     }
+    if with_histogram:
+        out["hist"] = [int(c) for c in counts.tolist()]
+    return out

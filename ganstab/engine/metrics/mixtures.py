@@ -14,7 +14,8 @@ import torch
 
 @torch.no_grad()
 def mixture_metrics(samples: torch.Tensor, centres: torch.Tensor, std: float) -> dict[str, torch.Tensor]:
-    """`samples` `[K, N, 2]`, `centres` `[M, 2]` -> {"modes", "hq", "kl"}, each `[K]`.
+    """`samples` `[K, N, 2]`, `centres` `[M, 2]` -> {"modes", "hq", "kl"}, each `[K]`, and
+    "counts" `[K, M]`.
 
     With no HQ sample at all the histogram is undefined; kl is then log(M), the value of a single
     point mass (the worst case), so a dead generator never looks good.
@@ -35,6 +36,7 @@ def mixture_metrics(samples: torch.Tensor, centres: torch.Tensor, std: float) ->
         "modes": (counts > 0).sum(dim=1).float(),
         "hq": hq.float().mean(dim=1) * 100,
         "kl": kl,
+        "counts": counts,  # [K, M] HQ samples per mode: how the histogram moves labels a run
     }
 
 
