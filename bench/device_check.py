@@ -43,7 +43,11 @@ def cohort_vs_solo(device: str, base: list[str], members: list[list[str]], tol: 
         a, b = cohort.member_trace(i), solo.member_trace(0)
         rel = np.nanmax(np.abs(a - b) / (np.abs(b) + 1e-3))
         worst = max(worst, float(rel))
-    _check(f"cohort members match solo runs ({base[0] if base else 'ring8'})", worst < tol, f"max rel diff {worst:.2e}")
+    _check(
+        f"cohort members match solo runs ({base[0] if base else 'ring8'})",
+        worst < tol,
+        f"max rel diff {worst:.2e}",
+    )
 
 
 def main() -> None:
@@ -53,21 +57,43 @@ def main() -> None:
     start = time.perf_counter()
     print(f"# device check on {dev}" + (f" ({torch.cuda.get_device_name()})" if dev == "cuda" else ""))
     cohort_vs_solo(dev, [], MEMBERS, tol=1e-2)
-    conv = ["data.name=digits", "model.channels=8", "model.latent_dim=8", "train.batch_size=16", "model.msg=true"]
-    cohort_vs_solo(dev, conv, [["train.seed=0", "train.sn_d=true"], ["train.seed=5", "train.loss=wgan-gp"]], tol=1e-2)
+    conv = [
+        "data.name=digits",
+        "model.channels=8",
+        "model.latent_dim=8",
+        "train.batch_size=16",
+        "model.msg=true",
+    ]
+    cohort_vs_solo(
+        dev, conv, [["train.seed=0", "train.sn_d=true"], ["train.seed=5", "train.loss=wgan-gp"]], tol=1e-2
+    )
 
     ok = apply_overrides(preset("vanilla"), [f"train.device={dev}", "train.steps=12", "train.loss=ls"])
     bad = apply_overrides(ok, ["train.seed=1", "train.lr_d=1e6", "train.lr_g=1e6"])
     summary = CohortTrainer([ok, bad]).train()
-    _check("a diverging member is frozen, the other finishes",
-           [m["status"] for m in summary] == ["finished", "diverged"], str([m["status"] for m in summary]))
+    _check(
+        "a diverging member is frozen, the other finishes",
+        [m["status"] for m in summary] == ["finished", "diverged"],
+        str([m["status"] for m in summary]),
+    )
 
-    bf = apply_overrides(preset("lessons"), [f"train.device={dev}", "train.steps=50", "train.precision=bf16",
-                                             "data.name=digits", "data.resolution=32", "model.channels=16"])
+    bf = apply_overrides(
+        preset("lessons"),
+        [
+            f"train.device={dev}",
+            "train.steps=50",
+            "train.precision=bf16",
+            "data.name=digits",
+            "data.resolution=32",
+            "model.channels=16",
+        ],
+    )
     summary = CohortTrainer([bf, apply_overrides(bf, ["train.seed=1"])]).train()
-    _check("bf16 conv cohort trains and evaluates on digits",
-           all(m["status"] == "finished" and m["eval_fd"] > 0 for m in summary),
-           str([(m["status"], round(m["eval_fd"], 1)) for m in summary]))
+    _check(
+        "bf16 conv cohort trains and evaluates on digits",
+        all(m["status"] == "finished" and m["eval_fd"] > 0 for m in summary),
+        str([(m["status"], round(m["eval_fd"], 1)) for m in summary]),
+    )
     print(f"all checks passed in {time.perf_counter() - start:.1f} s")
 
 

@@ -67,15 +67,73 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--name", help="run folder name (default: data-source-timestamp)")
     tr.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
     tr.add_argument("--quiet", action="store_true", help="no live display, only the final summary")
+
+    dg = sub.add_parser(
+        "diagnose",
+        help="label runs or logs converging / collapsing / oscillating / diverged",
+        description="Diagnose GAN runs from their loss logs. Also: `ganstab diagnose train` "
+        "(retrain the classifier) and `ganstab diagnose evaluate` (score it).",
+        epilog="inputs: a ganstab run folder, a CSV or JSONL log with step,d_loss,g_loss (optional "
+        "d_real, d_fake, grad_norm_d, grad_norm_g, g_spread), or a TensorBoard event file/folder.",
+    )
+    dg.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    dg.add_argument("--json", action="store_true", help="machine-readable output")
+    dg.add_argument(
+        "--model",
+        default="auto",
+        choices=["auto", "losses", "rich"],
+        help="losses: d_loss/g_loss only; rich: ganstab traces; auto: rich when possible",
+    )
+    dg.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="COLUMN=TAG",
+        help="log column or TensorBoard tag for a schema column, e.g. d_loss=train/lossD",
+    )
+    dg.add_argument("--min-rows", type=int, default=20, help="shortest log accepted (default 20)")
+
+    dt = sub.add_parser("diagnose-train", help=argparse.SUPPRESS)
+    dt.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="labelled corpus folder")
+    dt.add_argument("--out", type=Path, default=None, help="model folder (default: the shipped models)")
+    de = sub.add_parser("diagnose-evaluate", help=argparse.SUPPRESS)
+    de.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="labelled corpus folder")
+    de.add_argument("--model", default="losses", choices=["losses", "rich"])
+    de.add_argument("--json", action="store_true")
+
+    co = sub.add_parser("corpus", help="generate a labelled corpus of runs (see docs/labels.md)")
+    co.add_argument("--out", type=Path, required=True, help="corpus folder (resumes if it exists)")
+    co.add_argument("--seed", type=int, default=0, help="seed of the sampled configurations")
+    co.add_argument("--cohort-size", type=int, default=32)
+    co.add_argument(
+        "--cohorts",
+        default="ring8=3,grid25=3,mixture6=2,digits=2",
+        help="cohorts per data set, e.g. ring8=3,digits=1",
+    )
+    co.add_argument("--steps-scale", type=float, default=1.0, help="scale every run's length (tests)")
     return parser
 
 
+DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "v1"
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["diagnose"] and argv[1:2] in (["train"], ["evaluate"]):
+        argv = [f"diagnose-{argv[1]}", *argv[2:]]  # `ganstab diagnose train|evaluate`
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
             return cmd_train(args)
-    except C.ConfigError as e:
+        if args.command == "diagnose":
+            return cmd_diagnose(args)
+        if args.command == "diagnose-train":
+            return cmd_diagnose_train(args)
+        if args.command == "diagnose-evaluate":
+            return cmd_diagnose_evaluate(args)
+        if args.command == "corpus":
+            return cmd_corpus(args)
+    except (C.ConfigError, ValueError, FileNotFoundError) as e:
         print(f"ganstab: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -225,6 +283,79 @@ class _LiveDisplay:
         elif time.monotonic() - self.last_print > 10 or trainer.step == trainer.steps:
             self.console.print(self._line())  # not a terminal (CI, pipes): a line every 10 s
             self.last_print = time.monotonic()
+
+
+# ------------------------------------------------------------------------------------ diagnose
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ganstab.diagnose.logs import read_logs
+    from ganstab.diagnose.model import diagnose_trace
+    from ganstab.diagnose.report import render_text, to_json
+
+    tags = {}
+    for item in args.tag:
+        column, sep, tag = item.partition("=")
+        if not sep or not tag:
+            raise ValueError(f"--tag must look like COLUMN=TAG, but got {item!r}.")
+        tags[column.strip()] = tag.strip()
+    results = []
+    for path in args.paths:
+        for log in read_logs(path, tags=tags or None, min_rows=args.min_rows):
+            results.append((log.name, diagnose_trace(log.trace, model=args.model)))
+    if args.json:
+        print(to_json(results))
+        return 0
+    console = Console(soft_wrap=True)
+    for name, diagnosis in results:
+        console.print(render_text(name, diagnosis))
+    return 0
+
+
+def cmd_diagnose_train(args: argparse.Namespace) -> int:
+    from ganstab.diagnose.evaluate import train_shipped
+    from ganstab.diagnose.model import MODEL_DIR
+
+    out = args.out or MODEL_DIR
+    counts = train_shipped(args.corpus, out)
+    print(f"labels in {args.corpus}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    print(f"trained the 'losses' and 'rich' models on the training split -> {out}")
+    return 0
+
+
+def cmd_diagnose_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from ganstab.diagnose.evaluate import evaluate, format_scores
+
+    results = evaluate(args.corpus, args.model)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print(f"# model '{args.model}' on {args.corpus}")
+    for name, s in results.items():
+        print(format_scores(name, s))
+        print()
+    return 0
+
+
+def cmd_corpus(args: argparse.Namespace) -> int:
+    from ganstab.diagnose.corpus import generate
+
+    cohorts = {}
+    for item in args.cohorts.split(","):
+        name, _, n = item.partition("=")
+        try:
+            cohorts[name.strip()] = int(n)
+        except ValueError:
+            raise ValueError(f"--cohorts must look like ring8=3,digits=1, but got {item!r}.") from None
+    generate(
+        args.out, seed=args.seed, cohorts=cohorts, cohort_size=args.cohort_size, steps_scale=args.steps_scale
+    )
+    print(f"corpus written to {args.out}")
+    return 0
 
 
 if __name__ == "__main__":

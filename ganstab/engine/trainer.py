@@ -335,7 +335,7 @@ class CohortTrainer:
         for res in results:
             res["score"] = score(self.evaluator.family, res, self.evaluator.n_modes)
             if "hist" not in res and self.evaluator.family in ("mixture", "digits"):
-                res["hist"] = None  # a member whose samples were not finite
+                res["hist"] = res["near"] = None  # a member whose samples were not finite
         if self.run_dir is not None:
             self._save_samples(samples)
         return results
@@ -516,9 +516,9 @@ class CohortTrainer:
         row = self.trace[-1]
         for i, res in enumerate(results):
             if self.status[i] == "running":
-                hist = res.pop("hist", None)
+                hists = {h: res.pop(h) for h in ("hist", "near") if h in res}
                 self.last_eval[i] = res
-                self.eval_log[i].append({"step": self.step, **res, "hist": hist})
+                self.eval_log[i].append({"step": self.step, **res, **hists})
                 for name, value in res.items():
                     row[i, self._col[f"eval_{name}"]] = value
         if report is not None:

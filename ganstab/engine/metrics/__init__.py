@@ -45,7 +45,8 @@ def score(family: str, metrics: dict[str, float], n_modes: int | None = None) ->
 class Evaluator:
     """Computes a family's metrics for samples `[K, N, ...]`; returns one dict per member.
 
-    Mixture and digits results also carry "hist", the HQ samples per mode (a list)."""
+    Mixture and digits results also carry "hist" (HQ samples per mode) and "near" (all samples
+    by nearest mode), as lists."""
 
     def __init__(self, dataset: Dataset, inception_weights: str | None = None) -> None:
         self.dataset = dataset
@@ -73,7 +74,10 @@ class Evaluator:
             ds = self.dataset
             out = mixture_metrics(samples, ds.centres, ds.std)
             counts = out.pop("counts").long().tolist()
-            return [{**{c: float(out[c][i]) for c in out}, "hist": counts[i]} for i in range(k)]
+            near = out.pop("near").long().tolist()
+            return [
+                {**{c: float(out[c][i]) for c in out}, "hist": counts[i], "near": near[i]} for i in range(k)
+            ]
         if self.family == "points":
             swd = sliced_wasserstein(samples, self.real(n))
             return [{"swd": float(v)} for v in swd]

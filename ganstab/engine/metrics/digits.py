@@ -279,7 +279,8 @@ def digits_metrics(
       (needs >= 2 samples in each).
 
     Every value is a Python float (``modes`` is integral). ``with_histogram`` adds ``hist``,
-    the per-class counts of HQ samples (a list), for labelling runs by how it moves.
+    the per-class counts of HQ samples, and ``near``, of all samples (lists), for labelling runs
+    by how the histogram moves.
     """
     if (
         isinstance(confidence, bool)
@@ -322,4 +323,5 @@ def digits_metrics(
     }
     if with_histogram:
         out["hist"] = [int(c) for c in counts.tolist()]
+        out["near"] = [int(c) for c in torch.bincount(pred, minlength=NUM_CLASSES).tolist()]
     return out

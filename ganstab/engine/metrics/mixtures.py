@@ -15,7 +15,7 @@ import torch
 @torch.no_grad()
 def mixture_metrics(samples: torch.Tensor, centres: torch.Tensor, std: float) -> dict[str, torch.Tensor]:
     """`samples` `[K, N, 2]`, `centres` `[M, 2]` -> {"modes", "hq", "kl"}, each `[K]`, and
-    "counts" `[K, M]`.
+    "counts" `[K, M]` (HQ samples per mode) and "near" `[K, M]` (all samples by nearest mode).
 
     With no HQ sample at all the histogram is undefined; kl is then log(M), the value of a single
     point mass (the worst case), so a dead generator never looks good.
@@ -28,6 +28,8 @@ def mixture_metrics(samples: torch.Tensor, centres: torch.Tensor, std: float) ->
     hq = (dmin <= 3 * std) & torch.isfinite(dmin)
     counts = torch.zeros(k, m, device=s.device)
     counts.scatter_add_(1, nearest, hq.float())
+    near = torch.zeros(k, m, device=s.device)
+    near.scatter_add_(1, nearest, torch.isfinite(dmin).float())
     total = counts.sum(dim=1, keepdim=True)
     p = counts / total.clamp_min(1)
     kl = torch.where(p > 0, p * torch.log(p * m), torch.zeros_like(p)).sum(dim=1)
@@ -37,6 +39,7 @@ def mixture_metrics(samples: torch.Tensor, centres: torch.Tensor, std: float) ->
         "hq": hq.float().mean(dim=1) * 100,
         "kl": kl,
         "counts": counts,  # [K, M] HQ samples per mode: how the histogram moves labels a run
+        "near": near,  # [K, M] all samples by nearest mode, HQ or not
     }
 
 

@@ -1,0 +1,178 @@
+"""A labelled corpus of GAN runs: sampled configurations across losses, learning rates, betas,
+`n_dis`, tricks and seeds on several data sets, trained as cohorts, with each run's trace and its
+evaluations (metrics and mode histograms over time). Labels are derived from the evaluations by
+`ganstab.diagnose.labels` when the corpus is read, so the rules can change without retraining.
+
+Layout of a corpus folder:
+
+    runs.jsonl    one object per run: id, dataset, cohort, seed, overrides, evals, diverged_at
+    traces.npz    one float32 array [T, len(TRACE_COLUMNS)] per run id
+
+Reproducible from its seed: `ganstab corpus --out DIR --seed 0` (docs/labels.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganstab.engine.trace import STEP_COLUMNS
+
+TRACE_COLUMNS = STEP_COLUMNS  # what a corpus keeps of each trace (no quality metric)
+
+# Data sets of the corpus: name -> (config overrides, steps, eval_every). "mixture6" is an
+# irregular 6-Gaussian mixture, so that leave-one-data-set-out tests more than rings and grids.
+DATASETS: dict[str, tuple[list[str], int, int]] = {
+    "ring8": (["data.name=ring8"], 4000, 200),
+    "grid25": (["data.name=grid25"], 4000, 200),
+    "mixture6": (
+        [
+            "data.name=mixture",
+            "data.centres=[[0, 0], [2.5, 0.5], [-1.5, 2], [-2, -1.5], [1, -2.5], [3, 3]]",
+            "data.std=0.05",
+        ],
+        4000,
+        200,
+    ),
+    "digits": (
+        ["data.name=digits", "model.channels=16", "model.latent_dim=32", "data.n_eval=1000"],
+        3000,
+        200,
+    ),
+}
+
+
+def sample_member(rng: random.Random) -> list[str]:
+    """One configuration from the corpus space (every hyperparameter that keeps shapes)."""
+    loss = rng.choice(["ns", "ns", "minimax", "hinge", "ls", "wgan-gp"])
+    lr_d = 10 ** rng.uniform(-5, -2.3)
+    lr_g = lr_d if rng.random() < 0.4 else 10 ** rng.uniform(-5, -2.3)
+    out = [
+        f"train.loss={loss}",
+        f"train.lr_d={lr_d:.3g}",
+        f"train.lr_g={lr_g:.3g}",
+        f"train.beta1={rng.choice([0.0, 0.5, 0.5, 0.9])}",
+        f"train.beta2={rng.choice([0.9, 0.999])}",
+        f"train.n_dis={rng.choice([1, 1, 1, 2, 5])}",
+        f"train.sn_d={str(rng.random() < 0.4).lower()}",
+        f"train.sn_g={str(rng.random() < 0.2).lower()}",
+        f"train.seed={rng.randrange(10**6)}",
+    ]
+    if loss in ("ns", "minimax", "ls") and rng.random() < 0.3:
+        out.append("train.label_smoothing=0.9")
+    if rng.random() < 0.3:
+        out += [
+            f"train.noise_std={10 ** rng.uniform(-1.5, 0):.3g}",
+            f"train.noise_anneal={rng.choice([0.5, 1.0])}",
+        ]
+    return out
+
+
+@dataclass
+class CorpusRun:
+    id: str
+    dataset: str
+    cohort: int
+    overrides: list[str]
+    evals: list[dict[str, Any]]
+    diverged_at: int | None
+    trace: np.ndarray  # [T, len(TRACE_COLUMNS)]
+
+    def columns(self) -> dict[str, np.ndarray]:
+        return {c: self.trace[:, i].astype(float) for i, c in enumerate(TRACE_COLUMNS)}
+
+
+def generate(
+    out: Path,
+    *,
+    seed: int = 0,
+    cohorts: dict[str, int] | None = None,
+    cohort_size: int = 32,
+    steps_scale: float = 1.0,
+    progress: Callable[[str], None] = print,
+) -> Path:
+    """Train `cohorts[dataset]` cohorts of `cohort_size` sampled members per data set and write
+    the corpus to `out` (appending cohorts already there are skipped, so a killed run resumes)."""
+    from ganstab.engine import CohortTrainer, apply_overrides, preset
+
+    cohorts = cohorts or {"ring8": 3, "grid25": 3, "mixture6": 2, "digits": 2}
+    out.mkdir(parents=True, exist_ok=True)
+    done = {(r["dataset"], r["cohort"]) for r in _read_jsonl(out / "runs.jsonl")}
+    rng = random.Random(seed)
+    for dataset, n in cohorts.items():
+        if dataset not in DATASETS:
+            raise ValueError(f"Unknown corpus data set {dataset!r}; choose from {', '.join(DATASETS)}.")
+        base, steps, eval_every = DATASETS[dataset]
+        steps = max(eval_every, int(steps * steps_scale))
+        for c in range(n):
+            members = [sample_member(rng) for _ in range(cohort_size)]  # drawn even when skipped
+            if (dataset, c) in done:
+                continue
+            common = [*base, f"train.steps={steps}", f"train.eval_every={eval_every}", "train.log_every=10"]
+            configs = [apply_overrides(preset("vanilla"), [*common, *m]) for m in members]
+            start = time.perf_counter()
+            trainer = CohortTrainer(configs)
+            trainer.train()
+            runs = []
+            for i, m in enumerate(members):
+                runs.append(
+                    CorpusRun(
+                        id=f"{dataset}-{seed}-{c:02d}-{i:02d}",
+                        dataset=dataset,
+                        cohort=c,
+                        overrides=m,
+                        evals=trainer.eval_log[i],
+                        diverged_at=trainer.ended_at[i] if trainer.status[i] == "diverged" else None,
+                        trace=trainer.member_trace(i)[:, : len(TRACE_COLUMNS)].astype(np.float32),
+                    )
+                )
+            _append(out, runs)
+            progress(
+                f"{dataset} cohort {c + 1}/{n}: {cohort_size} runs in {time.perf_counter() - start:.0f} s"
+            )
+    return out
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _append(out: Path, runs: list[CorpusRun]) -> None:
+    arrays = dict(np.load(out / "traces.npz")) if (out / "traces.npz").exists() else {}
+    arrays.update({r.id: r.trace for r in runs})
+    tmp = out / "traces.tmp.npz"
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(out / "traces.npz")
+    with (out / "runs.jsonl").open("a") as f:
+        for r in runs:
+            meta = {k: v for k, v in r.__dict__.items() if k != "trace"}
+            f.write(json.dumps(_clean(meta)) + "\n")
+
+
+def _clean(o: Any) -> Any:
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_clean(v) for v in o]
+    return o
+
+
+def load(path: str | Path) -> list[CorpusRun]:
+    """Read a corpus folder written by `generate`."""
+    path = Path(path)
+    if not (path / "runs.jsonl").exists():
+        raise FileNotFoundError(f"No corpus at {str(path)!r} (expected runs.jsonl and traces.npz).")
+    arrays = np.load(path / "traces.npz")
+    return [CorpusRun(**meta, trace=arrays[meta["id"]]) for meta in _read_jsonl(path / "runs.jsonl")]

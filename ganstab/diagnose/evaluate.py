@@ -1,0 +1,118 @@
+"""Training and evaluating the stability classifier on a labelled corpus.
+
+Scenarios (docs/labels.md, bench/RESULTS.md):
+- held-out seeds: train on three quarters of the runs, test on the committed held-out quarter
+  (`model.held_out`, by run id; every run has its own seed);
+- leave-one-data-set-out (LODO): for each data set, train on the others and test on it; the
+  predictions of all folds are pooled into one confusion matrix;
+- prefixes: the same, diagnosing only the first 30% / 50% of each test run.
+Runs labelled ambiguous are left out of training and testing; diverged runs are decided by rule
+(NaN/Inf in the losses) and are not part of the classifier's task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+from ganstab.diagnose import corpus as corpus_mod
+from ganstab.diagnose.labels import label_run
+from ganstab.diagnose.model import MODEL_DIR, fit, held_out, save, truncate
+from ganstab.diagnose.result import LABELS
+
+SCENARIO_PREFIXES = (1.0, 0.5, 0.3)
+
+
+@dataclass
+class Example:
+    id: str
+    dataset: str
+    label: str
+    trace: dict[str, np.ndarray]
+
+
+def labelled_examples(path: str | Path) -> tuple[list[Example], dict[str, int]]:
+    """Classifier examples of a corpus (converging/collapsing/oscillating) and the label counts
+    of all its runs (with diverged and ambiguous)."""
+    examples, counts = [], {}
+    for run in corpus_mod.load(path):
+        n_modes = next((len(e["near"]) for e in run.evals if e.get("near")), 0)
+        label, _ = label_run(run.evals, run.diverged_at, n_modes)
+        counts[label] = counts.get(label, 0) + 1
+        if label in LABELS:
+            examples.append(Example(run.id, run.dataset, label, run.columns()))
+    return examples, counts
+
+
+def scores(y_true: list[str], y_pred: list[str]) -> dict[str, Any]:
+    p, r, f, support = precision_recall_fscore_support(y_true, y_pred, labels=list(LABELS), zero_division=0)
+    return {
+        "labels": list(LABELS),
+        "confusion": confusion_matrix(y_true, y_pred, labels=list(LABELS)).tolist(),
+        "precision": p.tolist(),
+        "recall": r.tolist(),
+        "f1": f.tolist(),
+        "support": support.tolist(),
+        "macro_f1": float(np.mean(f[support > 0])) if (support > 0).any() else 0.0,
+    }
+
+
+def _predict(model, examples: list[Example], prefix: float) -> list[str]:
+    x = np.empty(len(examples), dtype=object)
+    x[:] = [truncate(e.trace, prefix) for e in examples]
+    return list(model.predict(x))
+
+
+def evaluate(path: str | Path, kind: str = "losses") -> dict[str, dict[str, Any]]:
+    examples, _ = labelled_examples(path)
+    out: dict[str, dict[str, Any]] = {}
+    train = [e for e in examples if not held_out(e.id)]
+    test = [e for e in examples if held_out(e.id)]
+    model = fit([e.trace for e in train], [e.label for e in train], kind)
+    for p in SCENARIO_PREFIXES:
+        out[f"held-out seeds, first {p:.0%}"] = scores([e.label for e in test], _predict(model, test, p))
+    datasets = sorted({e.dataset for e in examples})
+    pooled: dict[float, tuple[list[str], list[str]]] = {p: ([], []) for p in SCENARIO_PREFIXES}
+    for d in datasets:
+        tr = [e for e in examples if e.dataset != d]
+        te = [e for e in examples if e.dataset == d]
+        if not te or len({e.label for e in tr}) < 2:
+            continue
+        m = fit([e.trace for e in tr], [e.label for e in tr], kind)
+        for p in SCENARIO_PREFIXES:
+            pred = _predict(m, te, p)
+            pooled[p][0].extend(e.label for e in te)
+            pooled[p][1].extend(pred)
+            if p == 1.0:
+                out[f"leave out {d}, whole runs"] = scores([e.label for e in te], pred)
+    for p in SCENARIO_PREFIXES:
+        out[f"leave-one-data-set-out, first {p:.0%}"] = scores(*pooled[p])
+    return out
+
+
+def train_shipped(path: str | Path, out_dir: Path = MODEL_DIR, kinds=("losses", "rich")) -> dict[str, int]:
+    """Train the shipped models on the corpus's training split (the held-out quarter is kept out,
+    so the test on it stays honest) and save them as skops files."""
+    examples, counts = labelled_examples(path)
+    train = [e for e in examples if not held_out(e.id)]
+    for kind in kinds:
+        save(fit([e.trace for e in train], [e.label for e in train], kind), out_dir / f"{kind}.skops")
+    return counts
+
+
+def format_scores(name: str, s: dict[str, Any]) -> str:
+    lines = [f"{name}: macro-F1 {s['macro_f1']:.3f}"]
+    width = max(len(label) for label in s["labels"])
+    lines.append(" " * (width + 2) + "predicted: " + " ".join(f"{label[:11]:>11}" for label in s["labels"]))
+    for label, row in zip(s["labels"], s["confusion"]):
+        lines.append(f"  {label:>{width}}            " + " ".join(f"{v:>11}" for v in row))
+    for i, label in enumerate(s["labels"]):
+        lines.append(
+            f"  {label:>{width}}: precision {s['precision'][i]:.2f}  recall {s['recall'][i]:.2f}  "
+            f"F1 {s['f1'][i]:.2f}  (n={s['support'][i]})"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,127 @@
+"""Features of a trace for the stability classifier: scale-free, so they hold across losses of
+different scales (NS ~1.4, hinge ~2, WGAN-GP anything), and defined on any prefix of a run.
+
+Input: an object array of traces (dicts of column -> float array, schema of docs/traces.md).
+Never the quality metric. Two column sets:
+- LOSS_COLUMNS: what anybody's log carries (`d_loss`, `g_loss`);
+- RICH_COLUMNS: ganstab's own traces (adds D outputs, gradient norms and `g_spread`).
+
+Per column, on the trace (after dropping non-finite rows): rank trend over time, late-minus-early
+shift and late/early spread ratio in units of the whole trace's spread, roughness (successive
+differences against spread), lag autocorrelations of the late window, spikiness, and the share of
+low frequencies. Between `d_loss` and `g_loss`: their rank correlation. Levels are used only in
+bounded, loss-independent forms (the sign of the late trend, ratios).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+LOSS_COLUMNS = ("d_loss", "g_loss")
+RICH_COLUMNS = ("d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "g_spread")
+_EPS = 1e-12
+_PER_COLUMN = (
+    "trend",
+    "shift",
+    "late_spread",
+    "roughness",
+    "late_roughness",
+    "ac1",
+    "ac5",
+    "ac20",
+    "spikes",
+    "low_freq",
+    "late_range",
+)
+
+
+def _rank(x: np.ndarray) -> np.ndarray:
+    return np.argsort(np.argsort(x, kind="stable"), kind="stable").astype(float)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 3 or a.std() < _EPS or b.std() < _EPS:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _autocorr(x: np.ndarray, lag: int) -> float:
+    if len(x) <= lag + 2:
+        return 0.0
+    return _corr(x[:-lag], x[lag:])
+
+
+def _column_features(x: np.ndarray) -> list[float]:
+    n = len(x)
+    if n < 8:
+        return [0.0] * len(_PER_COLUMN)
+    q = max(2, n // 4)
+    early, late = x[:q], x[-q:]
+    iqr = np.subtract(*np.percentile(x, [75, 25]))
+    scale = max(iqr, np.std(x), _EPS)
+    diffs = np.diff(x)
+    late_diffs = np.diff(late)
+    t = np.arange(n, dtype=float)
+    detrended = late - np.polyval(np.polyfit(np.arange(q, dtype=float), late, 1), np.arange(q))
+    spectrum = np.abs(np.fft.rfft(detrended - detrended.mean())) ** 2
+    low = spectrum[1 : max(2, len(spectrum) // 8)].sum() / max(spectrum[1:].sum(), _EPS)
+    mad_d = np.median(np.abs(diffs - np.median(diffs))) + _EPS
+    return [
+        _corr(_rank(x), t),  # monotone trend
+        float(np.clip((np.median(late) - np.median(early)) / scale, -20, 20)),
+        float(np.log((np.std(late) + _EPS) / (np.std(early) + _EPS))),
+        float(np.median(np.abs(diffs)) / scale),
+        float(np.median(np.abs(late_diffs)) / max(np.std(late), _EPS)),
+        _autocorr(detrended, 1),
+        _autocorr(detrended, 5),
+        _autocorr(detrended, 20),
+        float(np.log1p(np.max(np.abs(diffs - np.median(diffs))) / mad_d)),
+        float(low),
+        float(np.log((np.ptp(late) + _EPS) / (np.ptp(x) + _EPS))),
+    ]
+
+
+class TraceFeatures(TransformerMixin, BaseEstimator):
+    """Traces -> a fixed-length feature matrix.
+
+    `columns`: which trace columns to use (LOSS_COLUMNS or RICH_COLUMNS); a missing optional
+    column gives zeros. `prefix`: use only the first fraction of each trace (1.0 = whole run),
+    e.g. 0.3 to evaluate a diagnosis made 30% into training.
+    """
+
+    def __init__(self, columns: tuple[str, ...] = LOSS_COLUMNS, prefix: float = 1.0) -> None:
+        self.columns = columns
+        self.prefix = prefix
+
+    def fit(self, X, y=None):  # noqa: N803 (scikit-learn's names)
+        self.n_features_in_ = 1
+        self.feature_names_ = self._names()
+        return self
+
+    def _names(self) -> list[str]:
+        names = [f"{c}:{f}" for c in self.columns for f in _PER_COLUMN]
+        return names + ["d_g_corr", "d_g_late_corr"]
+
+    def get_feature_names_out(self, input_features=None):
+        return np.array(self._names(), dtype=object)
+
+    def transform(self, X):  # noqa: N803
+        return np.array([self.features(trace) for trace in X], dtype=float)
+
+    def features(self, trace: dict[str, np.ndarray]) -> list[float]:
+        n = len(np.asarray(trace["d_loss"]))
+        end = max(8, int(round(n * self.prefix)))
+        cols = {}
+        for c in self.columns:
+            x = np.asarray(trace[c], dtype=float)[:end] if c in trace else np.zeros(min(n, end))
+            cols[c] = x[np.isfinite(x)]
+        feats: list[float] = []
+        for c in self.columns:
+            feats += _column_features(cols[c])
+        d, g = np.asarray(trace["d_loss"], dtype=float)[:end], np.asarray(trace["g_loss"], dtype=float)[:end]
+        ok = np.isfinite(d) & np.isfinite(g)
+        d, g = d[ok], g[ok]
+        q = max(3, len(d) // 3)
+        feats += [_corr(_rank(d), _rank(g)), _corr(_rank(d[-q:]), _rank(g[-q:]))]
+        return feats

@@ -1,0 +1,177 @@
+"""The stability classifier: a scikit-learn pipeline (TraceFeatures -> gradient boosting) with
+probabilities, trained on a labelled corpus, persisted with skops and shipped in the package.
+
+Two models: "losses" sees only `d_loss` and `g_loss` (anybody's logs); "rich" also sees D's
+outputs, gradient norms and `g_spread` (ganstab's own traces). Runs whose losses turn NaN/Inf are
+`diverged` by rule, never by the classifier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.pipeline import Pipeline
+
+from ganstab.diagnose.features import LOSS_COLUMNS, RICH_COLUMNS, TraceFeatures
+from ganstab.diagnose.result import DIVERGED, LABELS, Diagnosis
+
+MODEL_DIR = Path(__file__).parent / "models"
+MODELS = {"losses": LOSS_COLUMNS, "rich": RICH_COLUMNS}
+TRAIN_PREFIXES = (0.3, 0.5, 0.75, 1.0)  # each run is also learned from its prefixes
+MIN_ROWS = 20
+
+
+def make_pipeline(kind: str = "losses", seed: int = 0) -> Pipeline:
+    return Pipeline(
+        [
+            ("features", TraceFeatures(columns=MODELS[kind])),
+            (
+                "classifier",
+                HistGradientBoostingClassifier(
+                    max_iter=300,
+                    learning_rate=0.05,
+                    max_leaf_nodes=15,
+                    l2_regularization=1.0,
+                    class_weight="balanced",
+                    random_state=seed,
+                ),  # fmt: skip
+            ),
+        ]
+    )
+
+
+def truncate(trace: dict[str, np.ndarray], fraction: float) -> dict[str, np.ndarray]:
+    """The first `fraction` of a trace's rows (a run diagnosed part-way through)."""
+    n = len(trace["d_loss"])
+    end = max(MIN_ROWS, int(round(n * fraction)))
+    return {k: np.asarray(v)[:end] for k, v in trace.items()}
+
+
+def augment(
+    traces: Sequence[dict], labels: Sequence[str], prefixes=TRAIN_PREFIXES
+) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for t, y in zip(traces, labels):
+        for p in prefixes:
+            xs.append(truncate(t, p))
+            ys.append(y)
+    return _objects(xs), np.array(ys)
+
+
+def _objects(items: Sequence[Any]) -> np.ndarray:
+    out = np.empty(len(items), dtype=object)
+    out[:] = list(items)
+    return out
+
+
+def fit(traces: Sequence[dict], labels: Sequence[str], kind: str = "losses", seed: int = 0) -> Pipeline:
+    x, y = augment(traces, labels)
+    return make_pipeline(kind, seed).fit(x, y)
+
+
+def held_out(run_id: str) -> bool:
+    """The committed held-out split: a quarter of the runs, by a hash of the run id."""
+    return int(hashlib.sha256(run_id.encode()).hexdigest(), 16) % 4 == 0
+
+
+# ---------------------------------------------------------------------------------- persistence
+
+
+def save(model: Pipeline, path: Path) -> None:
+    import skops.io as sio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sio.dump(model, path)
+
+
+def load_model(path: Path) -> Pipeline:
+    """Load a skops file, trusting only the types a ganstab pipeline is made of."""
+    import skops.io as sio
+
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No diagnosis model at {str(path)!r}; train one with `ganstab diagnose train`."
+        )
+    untrusted = sio.get_untrusted_types(file=path)
+    allowed = [t for t in untrusted if t.startswith(("sklearn.", "ganstab.diagnose.", "numpy.", "builtins."))]
+    unexpected = sorted(set(untrusted) - set(allowed))
+    if unexpected:
+        raise ValueError(f"Model file {str(path)!r} contains types ganstab does not trust: {unexpected}.")
+    return sio.load(path, trusted=allowed)
+
+
+@lru_cache(maxsize=4)
+def shipped_model(kind: str) -> Pipeline:
+    if kind not in MODELS:
+        raise ValueError(f"Unknown diagnosis model {kind!r}; choose one of {', '.join(MODELS)}.")
+    return load_model(MODEL_DIR / f"{kind}.skops")
+
+
+# ---------------------------------------------------------------------------------- diagnosis
+
+
+def _finite_prefix(trace: dict[str, np.ndarray]) -> tuple[int | None, float | None]:
+    """Index and step of the first row whose d_loss or g_loss is NaN/Inf (None if none)."""
+    d, g = np.asarray(trace["d_loss"], float), np.asarray(trace["g_loss"], float)
+    bad = ~(np.isfinite(d) & np.isfinite(g))
+    if not bad.any():
+        return None, None
+    i = int(np.argmax(bad))
+    step = float(np.asarray(trace["step"], float)[i]) if "step" in trace else float(i)
+    return i, step
+
+
+def evidence(trace: dict[str, np.ndarray]) -> dict[str, float]:
+    """A few named, human-readable signals behind a diagnosis (not the classifier's input)."""
+    d = np.asarray(trace["d_loss"], float)
+    g = np.asarray(trace["g_loss"], float)
+    n = len(d)
+    q = max(2, n // 4)
+    ev: dict[str, float] = {}
+    for name, x in (("d_loss", d), ("g_loss", g)):
+        ev[f"{name}_early"] = float(np.median(x[:q]))
+        ev[f"{name}_late"] = float(np.median(x[-q:]))
+        scale = max(float(np.std(x)), 1e-12)
+        ev[f"{name}_late_wobble"] = float(np.std(np.diff(x[-q:])) / scale)
+    # "D wins": D's loss fell towards 0 while G's rose (meaningful for NS/minimax/LS logs).
+    ev["d_wins"] = float(
+        ev["d_loss_late"] < 0.25 * max(ev["d_loss_early"], 1e-12) and ev["g_loss_late"] > ev["g_loss_early"]
+    )
+    if "g_spread" in trace:
+        s = np.asarray(trace["g_spread"], float)
+        ev["g_spread_late_over_early"] = float(np.median(s[-q:]) / max(np.median(s[:q]), 1e-12))
+    return ev
+
+
+def choose_model(trace: dict[str, np.ndarray]) -> str:
+    has_rich = all(c in trace and np.isfinite(np.asarray(trace[c], float)).any() for c in RICH_COLUMNS)
+    return "rich" if has_rich else "losses"
+
+
+def diagnose_trace(
+    trace: dict[str, np.ndarray], *, model: str = "auto", classifier: Pipeline | None = None
+) -> Diagnosis:
+    """Diagnose one trace (schema of docs/traces.md; at least step, d_loss, g_loss)."""
+    from ganstab.diagnose.advice import advice_for
+
+    n = len(trace["d_loss"])
+    kind = choose_model(trace) if model == "auto" else model
+    bad_row, bad_step = _finite_prefix(trace)
+    if bad_row is not None:  # divergence is a rule, decided however short the log
+        ev = {"diverged_at": bad_step}
+        return Diagnosis(DIVERGED, {}, ev, advice_for(DIVERGED, ev), kind, n, bad_step)
+    if n < MIN_ROWS:
+        raise ValueError(f"A trace needs at least {MIN_ROWS} rows to be diagnosed, but has {n}.")
+    clf = classifier if classifier is not None else shipped_model(kind)
+    proba = clf.predict_proba(_objects([trace]))[0]
+    probabilities = {str(c): float(p) for c, p in zip(clf.classes_, proba)}
+    probabilities = {label: probabilities.get(label, 0.0) for label in LABELS}
+    label = max(probabilities, key=probabilities.__getitem__)
+    ev = evidence(trace)
+    return Diagnosis(label, probabilities, ev, advice_for(label, ev), kind, n)

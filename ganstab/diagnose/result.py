@@ -1,0 +1,27 @@
+"""The result of diagnosing one run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+LABELS = ("converging", "collapsing", "oscillating")  # what the classifier predicts
+DIVERGED = "diverged"  # a NaN/Inf in the losses: decided by rule, never by the classifier
+
+
+@dataclass
+class Diagnosis:
+    label: str  # one of LABELS or DIVERGED
+    probabilities: dict[str, float]  # per label in LABELS (DIVERGED: {})
+    evidence: dict[str, float] = field(default_factory=dict)  # named, human-readable signals
+    advice: list[str] = field(default_factory=list)  # from the lessons, for this label/evidence
+    model: str = ""  # "losses" (any GAN's log) or "rich" (ganstab traces with g_spread)
+    rows: int = 0  # trace rows the diagnosis saw
+    diverged_at: float | None = None  # step of the first NaN/Inf (DIVERGED only)
+
+    @property
+    def confidence(self) -> float:
+        return 1.0 if self.label == DIVERGED else self.probabilities.get(self.label, 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "confidence": self.confidence}
