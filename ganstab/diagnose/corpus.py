@@ -31,8 +31,8 @@ TRACE_COLUMNS = STEP_COLUMNS  # what a corpus keeps of each trace (no quality me
 # Data sets of the corpus: name -> (config overrides, steps, eval_every). "mixture6" is an
 # irregular 6-Gaussian mixture, so that leave-one-data-set-out tests more than rings and grids.
 DATASETS: dict[str, tuple[list[str], int, int]] = {
-    "ring8": (["data.name=ring8"], 4000, 200),
-    "grid25": (["data.name=grid25"], 4000, 200),
+    "ring8": (["data.name=ring8"], 3000, 150),
+    "grid25": (["data.name=grid25"], 3000, 150),
     "mixture6": (
         [
             "data.name=mixture",
@@ -48,6 +48,10 @@ DATASETS: dict[str, tuple[list[str], int, int]] = {
         200,
     ),
 }
+
+
+def _n_dis(overrides: list[str]) -> int:
+    return next(int(o.split("=")[1]) for o in overrides if o.startswith("train.n_dis="))
 
 
 def sample_member(rng: random.Random) -> list[str]:
@@ -112,8 +116,10 @@ def generate(
             raise ValueError(f"Unknown corpus data set {dataset!r}; choose from {', '.join(DATASETS)}.")
         base, steps, eval_every = DATASETS[dataset]
         steps = max(eval_every, int(steps * steps_scale))
+        # A cohort steps at the pace of its largest n_dis: group members by n_dis.
+        sampled = sorted((sample_member(rng) for _ in range(n * cohort_size)), key=_n_dis)
         for c in range(n):
-            members = [sample_member(rng) for _ in range(cohort_size)]  # drawn even when skipped
+            members = sampled[c * cohort_size : (c + 1) * cohort_size]
             if (dataset, c) in done:
                 continue
             common = [*base, f"train.steps={steps}", f"train.eval_every={eval_every}", "train.log_every=10"]
@@ -135,9 +141,7 @@ def generate(
                     )
                 )
             _append(out, runs)
-            progress(
-                f"{dataset} cohort {c + 1}/{n}: {cohort_size} runs in {time.perf_counter() - start:.0f} s"
-            )
+            progress(f"{dataset} cohort {c + 1}/{n}: {len(members)} runs in {time.perf_counter() - start:.0f} s")
     return out
 
 

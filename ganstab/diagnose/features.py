@@ -66,11 +66,11 @@ def _column_features(x: np.ndarray) -> list[float]:
     detrended = late - np.polyval(np.polyfit(np.arange(q, dtype=float), late, 1), np.arange(q))
     spectrum = np.abs(np.fft.rfft(detrended - detrended.mean())) ** 2
     low = spectrum[1 : max(2, len(spectrum) // 8)].sum() / max(spectrum[1:].sum(), _EPS)
-    mad_d = np.median(np.abs(diffs - np.median(diffs))) + _EPS
+    mad_d = max(float(np.median(np.abs(diffs - np.median(diffs)))), 1e-6 * scale)  # relative floor: scale-free
     return [
         _corr(_rank(x), t),  # monotone trend
         float(np.clip((np.median(late) - np.median(early)) / scale, -20, 20)),
-        float(np.log((np.std(late) + _EPS) / (np.std(early) + _EPS))),
+        float(np.log((np.std(late) + 1e-6 * scale) / (np.std(early) + 1e-6 * scale))),
         float(np.median(np.abs(diffs)) / scale),
         float(np.median(np.abs(late_diffs)) / max(np.std(late), _EPS)),
         _autocorr(detrended, 1),
@@ -78,7 +78,7 @@ def _column_features(x: np.ndarray) -> list[float]:
         _autocorr(detrended, 20),
         float(np.log1p(np.max(np.abs(diffs - np.median(diffs))) / mad_d)),
         float(low),
-        float(np.log((np.ptp(late) + _EPS) / (np.ptp(x) + _EPS))),
+        float(np.log((np.ptp(late) + 1e-6 * scale) / (np.ptp(x) + 1e-6 * scale))),
     ]
 
 

@@ -1,0 +1,85 @@
+"""Label rules on evaluation sequences, and the scale-free trace features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ganstab.diagnose.features import LOSS_COLUMNS, RICH_COLUMNS, TraceFeatures
+from ganstab.diagnose.labels import label_run, signals
+
+
+def _evals(near_seq, hq=50.0, modes=None):
+    out = []
+    for i, near in enumerate(near_seq):
+        m = modes if modes is not None else sum(1 for c in near if c > 0)
+        out.append({"step": 100 * (i + 1), "modes": m, "hq": hq, "near": near, "hist": near})
+    return out
+
+
+def test_stable_full_coverage_with_quality_is_converging():
+    label, s = label_run(_evals([[100] * 8] * 12, hq=80), None, 8)
+    assert label == "converging" and s["movement"] == 0 and s["spread"] == pytest.approx(1.0)
+
+
+def test_mass_on_one_mode_is_collapsing():
+    one = [2500, 0, 0, 0, 0, 0, 0, 0]
+    label, s = label_run(_evals([[300] * 8] * 6 + [one] * 6, hq=90), None, 8)
+    assert label == "collapsing" and s["spread"] == pytest.approx(1 / 8)
+
+
+def test_mass_hopping_between_modes_is_oscillating():
+    hops = [[2500 if j == i % 8 else 0 for j in range(8)] for i in range(12)]
+    label, s = label_run(_evals(hops, hq=90), None, 8)
+    assert label == "oscillating" and s["movement"] == pytest.approx(1.0)
+
+
+def test_divergence_wins_and_unclear_runs_are_ambiguous():
+    assert label_run(_evals([[100] * 8] * 12, hq=80), 1234, 8)[0] == "diverged"
+    blurry = _evals([[100] * 8] * 12, hq=1.0, modes=3)  # spread everywhere, never sharp
+    assert label_run(blurry, None, 8)[0] == "ambiguous"
+    assert label_run(_evals([[100] * 8]), None, 8)[0] == "ambiguous"  # too few evaluations
+    assert np.isnan(signals([], 8)["coverage"])
+
+
+def _trace(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return {
+        "step": (t + 1) * 10.0,
+        "d_loss": 1.3 - 0.3 * t / n + 0.05 * rng.normal(size=n) + 0.1 * np.sin(t / 7),
+        "g_loss": 0.8 + 0.4 * t / n + 0.05 * rng.normal(size=n),
+        "d_real": 0.5 + 0.1 * rng.normal(size=n),
+        "d_fake": -0.5 + 0.1 * rng.normal(size=n),
+        "grad_norm_d": np.abs(1 + 0.2 * rng.normal(size=n)),
+        "grad_norm_g": np.abs(0.5 + 0.1 * rng.normal(size=n)),
+        "g_spread": np.linspace(1.0, 0.2, n),
+    }
+
+
+@pytest.mark.parametrize("columns", [LOSS_COLUMNS, RICH_COLUMNS])
+def test_features_ignore_the_scale_and_offset_of_each_column(columns):
+    """A WGAN critic loss is an NS loss at another scale and offset, for these features."""
+    tf = TraceFeatures(columns=columns).fit(None)
+    base = _trace()
+    scaled = {k: (v * 37.0 - 5.0 if k != "step" else v) for k, v in base.items()}
+    a, b = tf.transform([base])[0], tf.transform([scaled])[0]
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+    assert len(a) == len(tf.get_feature_names_out())
+
+
+def test_features_tell_traces_apart_and_work_on_prefixes():
+    tf = TraceFeatures().fit(None)
+    flat = {**_trace(), "d_loss": np.full(300, 1.0) + 1e-3 * np.random.default_rng(1).normal(size=300)}
+    a, b = tf.transform([_trace(), flat])
+    assert not np.allclose(a, b)
+    prefix = TraceFeatures(prefix=0.3).fit(None).transform([_trace()])[0]
+    assert np.isfinite(prefix).all() and not np.allclose(prefix, a)
+
+
+def test_features_skip_non_finite_rows_and_missing_optional_columns():
+    trace = _trace()
+    trace["d_loss"][100] = np.nan
+    del trace["g_spread"]
+    x = TraceFeatures(columns=RICH_COLUMNS).fit(None).transform([trace])
+    assert np.isfinite(x).all()
