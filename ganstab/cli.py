@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--cohort-size", type=int, default=32)
     co.add_argument(
         "--cohorts",
-        default="ring8=3,grid25=3,mixture6=2,digits=2",
+        default="ring8=3,grid25=2,mixture6=2,digits=2",
         help="cohorts per data set, e.g. ring8=3,digits=1",
     )
     co.add_argument("--steps-scale", type=float, default=1.0, help="scale every run's length (tests)")

@@ -1,0 +1,1 @@
+"""The search layer: YAML search spaces, Optuna studies and Ray Tune trials over the engine."""

@@ -1,0 +1,240 @@
+"""Search spaces: the shipped files sample valid configs; bad files fail with file, key and rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from ganstab.engine.config import LABEL_LOSSES, Config, apply_overrides, flat_items
+from ganstab.search.space import SPACES_DIR, SearchSpace, SpaceError, find_space, load_space, to_overrides
+
+SHIPPED = ("quick", "lessons", "full")
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _trials(space: SearchSpace, n: int = 30) -> list[tuple[dict, list[str], Config]]:
+    """Sample n trials of a real study; return (trial.params, overrides, resolved config) each."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        overrides = space.sample(trial)
+        cfg = space.config(overrides)
+        out.append((dict(trial.params), overrides, cfg))
+        study.tell(trial, 0.0)
+    return out
+
+
+def _write(tmp_path: Path, text: str, name: str = "bad.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# --------------------------------------------------------------------------- shipped spaces
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_space_samples_valid_configs(name: str) -> None:
+    space = load_space(SPACES_DIR / f"{name}.yaml")
+    assert space.name == name and space.description and space.params
+    assert find_space(name) == SPACES_DIR / f"{name}.yaml"
+    keys = [p.key for p in space.params]
+    for params, overrides, cfg in _trials(space):
+        flat = flat_items(cfg)
+        for key, value in space.fixed.items():
+            assert flat[key] == value, key
+        for key, value in params.items():
+            assert flat[key] == value, key  # the override string round-trips exactly
+        assert set(params) <= set(keys)
+        assert len(overrides) == len(set(o.split("=")[0] for o in overrides))
+
+
+def test_quick_space_fixes_the_demo() -> None:
+    space = load_space(SPACES_DIR / "quick.yaml")
+    cfg = space.config()
+    assert (cfg.data.name, cfg.model.hidden, cfg.train.steps, cfg.train.eval_every) == (
+        "ring8",
+        64,
+        1500,
+        300,
+    )
+    assert space.shape_keys() == []  # every trial fits one cohort
+    assert {p.key for p in space.params} == {
+        "train.lr_d",
+        "train.lr_g",
+        "train.loss",
+        "train.sn_d",
+        "train.n_dis",
+    }
+
+
+def test_full_space_conditions_hold() -> None:
+    space = load_space(SPACES_DIR / "full.yaml")
+    assert space.shape_keys() == ["model.g_mult", "model.d_mult"]
+    trials = _trials(space, 40)
+    seen_losses = set()
+    for params, _, cfg in trials:
+        loss = params["train.loss"]
+        seen_losses.add(loss)
+        assert ("train.gp_weight" in params) == (loss == "wgan-gp")
+        assert ("train.label_smoothing" in params) == (loss in LABEL_LOSSES)
+        assert ("train.noise_anneal" in params) == (params["train.noise_std"] > 0)
+        if loss not in LABEL_LOSSES:
+            assert cfg.train.label_smoothing == 1.0  # `otherwise`
+    assert {"wgan-gp", "hinge", "ns"} <= seen_losses
+
+
+def test_lessons_space_starts_from_the_preset() -> None:
+    space = load_space(SPACES_DIR / "lessons.yaml")
+    assert space.base == "lessons" and space.shape_keys() == []
+    for params, _, cfg in _trials(space, 20):
+        assert cfg.train.loss == "ns" and 1e-4 <= cfg.train.lr_d <= 1e-3
+        assert ("train.noise_anneal" in params) == (params["train.noise_std"] > 0)
+
+
+def test_int_params_steps_and_shape_keys(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+fixed: {train.steps: 100}
+params:
+  train.batch_size: {int: [32, 256], log: true}
+  model.hidden: {int: [32, 128], step: 32}
+  train.lr_d: {log_uniform: [1e-5, 1e-2]}
+""",
+        "ints.yaml",
+    )
+    space = load_space(path)
+    assert space.shape_keys() == ["train.batch_size", "model.hidden"]
+    for params, _, cfg in _trials(space, 10):
+        assert 32 <= cfg.train.batch_size <= 256 and cfg.model.hidden in (32, 64, 96, 128)
+        assert isinstance(params["model.hidden"], int) and cfg.train.steps == 100
+
+
+def test_overrides_round_trip_through_yaml() -> None:
+    values = {
+        "train.lr_d": 1e-05,
+        "train.lr_g": 3.5e-20,
+        "train.sn_d": True,
+        "inception_weights": "yes",
+        "data.path": None,
+        "data.centres": [[0.0, 1.0], [2.0, 3.0]],
+        "train.n_dis": 5,
+    }
+    flat = flat_items(apply_overrides(Config(), to_overrides(values)))
+    assert {k: flat[k] for k in values} == values
+
+
+# --------------------------------------------------------------------------- invalid files
+
+BAD = {
+    "unknown key": (
+        "params:\n  train.lr_x: {log_uniform: [1e-5, 1e-2]}\n",
+        "params.train.lr_x",
+        "train.lr_d",
+    ),
+    "short key": ("params:\n  lr_d: {log_uniform: [1e-5, 1e-2]}\n", "params.lr_d", "train.lr_d"),
+    "unknown kind": ("params:\n  train.lr_d: {normal: [0, 1]}\n", "params.train.lr_d", "normal"),
+    "no kind": ("params:\n  train.lr_d: {log: true}\n", "params.train.lr_d", "exactly one"),
+    "log bounds": ("params:\n  train.lr_d: {log_uniform: [0, 1]}\n", "params.train.lr_d", "0 < low < high"),
+    "reversed": ("params:\n  train.beta1: {uniform: [0.5, 0.1]}\n", "params.train.beta1", "low < high"),
+    "bad bound": ("params:\n  train.beta1: {uniform: [0, x]}\n", "params.train.beta1", "finite numbers"),
+    "out of range": ("params:\n  train.beta1: {uniform: [0.0, 1.0]}\n", "params.train.beta1", "[0, 1)"),
+    "int range": ("params:\n  train.n_dis: {int: [0, 3]}\n", "params.train.n_dis", ">= 1"),
+    "float on int": ("params:\n  train.n_dis: {uniform: [1, 3]}\n", "params.train.n_dis", "use `int`"),
+    "log step": ("params:\n  train.n_dis: {int: [1, 8], log: true, step: 2}\n", "params.train.n_dis", "log"),
+    "empty choice": ("params:\n  train.loss: {choice: []}\n", "params.train.loss", "non-empty"),
+    "choice type": ("params:\n  train.n_dis: {choice: [1, x]}\n", "params.train.n_dis", "'x'"),
+    "bool choice": ("params:\n  train.sn_d: {choice: [true, 1]}\n", "params.train.sn_d", "true or false"),
+    "unknown loss": ("params:\n  train.loss: {choice: [ns, wgan]}\n", "params.train.loss", "'wgan'"),
+    "unknown data": ("fixed:\n  data.name: ring9\nparams: {}\n", "fixed.data.name", "'ring9'"),
+    "data choice": ("params:\n  data.name: {choice: [ring8, moons]}\n", "params.data.name", "'moons'"),
+    "fixed type": ("fixed:\n  train.steps: many\nparams: {}\n", "fixed.train.steps", "integer"),
+    "fixed range": ("fixed:\n  train.steps: 0\nparams: {}\n", "fixed.train.steps", ">= 1"),
+    "when later": (
+        "params:\n  train.gp_weight: {uniform: [1, 10], when: {train.loss: wgan-gp}}\n"
+        "  train.loss: {choice: [ns, wgan-gp]}\n",
+        "params.train.gp_weight.when.train.loss",
+        "listed above",
+    ),
+    "when unknown": (
+        "params:\n  train.gp_weight: {uniform: [1, 10], when: {train.losss: wgan-gp}}\n",
+        "params.train.gp_weight.when.train.losss",
+        "unknown config key",
+    ),
+    "when value": (
+        "params:\n  train.loss: {choice: [ns, hinge]}\n"
+        "  train.gp_weight: {uniform: [1, 10], when: {train.loss: wgan-gp}}\n",
+        "params.train.gp_weight.when.train.loss",
+        "not among the choices",
+    ),
+    "when op": (
+        "params:\n  train.loss: {choice: [ns, hinge]}\n"
+        "  train.gp_weight: {uniform: [1, 10], when: {train.loss: {gt: 0}}}\n",
+        "params.train.gp_weight.when.train.loss",
+        "compares numbers",
+    ),
+    "when never": (
+        "fixed:\n  train.loss: ns\nparams:\n  train.gp_weight: {uniform: [1, 10], when: {train.loss: wgan-gp}}\n",
+        "params.train.gp_weight.when.train.loss",
+        "never holds",
+    ),
+    "when never numeric": (
+        "params:\n  train.noise_std: {choice: [0.0, 0.1]}\n"
+        "  train.noise_anneal: {uniform: [0.5, 1], when: {train.noise_std: {gt: 0.5}}}\n",
+        "params.train.noise_anneal.when.train.noise_std",
+        "never holds",
+    ),
+    "fixed and param": (
+        "fixed:\n  train.lr_d: 1e-4\nparams:\n  train.lr_d: {log_uniform: [1e-5, 1e-2]}\n",
+        "params.train.lr_d",
+        "also in `fixed`",
+    ),
+    "unknown base": ("base: lesson\nparams: {}\n", "base", "'lesson'"),
+    "unknown top": ("parameters: {}\n", "parameters", "top-level"),
+    "no params": ("description: nothing\n", "params", "missing"),
+    "otherwise alone": (
+        "params:\n  train.n_dis: {choice: [1, 2], otherwise: 1}\n",
+        "params.train.n_dis",
+        "`when`",
+    ),
+    "smoothing vs hinge": (
+        "base: lessons\nparams:\n  train.loss: {choice: [ns, hinge]}\n",
+        "params.train.loss",
+        "train.label_smoothing",
+    ),
+    "inactive keeps base": (
+        "base: lessons\nparams:\n  train.loss: {choice: [ns, hinge]}\n"
+        "  train.label_smoothing: {choice: [0.9, 1.0], when: {train.loss: ns}}\n",
+        "params.train.loss",
+        "otherwise",
+    ),
+    "duplicate": (
+        "params:\n  train.lr_d: {log_uniform: [1e-5, 1e-2]}\n  train.lr_d: {log_uniform: [1e-4, 1e-2]}\n",
+        "train.lr_d",
+        "twice",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_invalid_space_names_file_key_and_problem(tmp_path: Path, case: str) -> None:
+    text, key, problem = BAD[case]
+    path = _write(tmp_path, text)
+    with pytest.raises(SpaceError) as err:
+        load_space(path)
+    message = str(err.value)
+    assert message.startswith(str(path)), message
+    assert key in message and problem in message, message
+
+
+def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(SpaceError, match="missing.yaml"):
+        load_space(tmp_path / "missing.yaml")
+    with pytest.raises(SpaceError, match="not valid YAML"):
+        load_space(_write(tmp_path, "params: {train.lr_d: [1,\n"))
+    with pytest.raises(SpaceError, match="no shipped space"):
+        find_space("no-such-space")
