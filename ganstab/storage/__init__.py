@@ -271,8 +271,9 @@ class Store:
     def _error(self, what: str, e: BaseException) -> StorageError:
         detail = str(getattr(e, "orig", None) or e).strip().splitlines()
         message = detail[0] if detail else type(e).__name__
-        if self.url.password:
-            message = message.replace(str(self.url.password), "***")
+        password = str(self.url.password or "")
+        if len(password) >= 3:  # a driver message should never echo it, but never let it through
+            message = message.replace(password, "***")
         return StorageError(f"storage {self.masked_url!r}: {what} failed: {message}")
 
     @contextmanager
@@ -643,5 +644,13 @@ class Store:
             conn.execute(table.insert().values(**row))
 
     def dispose(self) -> None:
-        """Close pooled connections (e.g. before dropping the database)."""
+        """Close pooled connections (e.g. before dropping the database); the Store stays usable."""
         self.engine.dispose()
+
+    close = dispose
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.dispose()

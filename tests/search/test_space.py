@@ -238,3 +238,26 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
         load_space(_write(tmp_path, "params: {train.lr_d: [1,\n"))
     with pytest.raises(SpaceError, match="no shipped space"):
         find_space("no-such-space")
+
+
+def test_condition_operators(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+params:
+  train.loss: {choice: [ns, hinge, ls]}
+  train.n_dis: {int: [1, 4]}
+  train.beta1: {uniform: [0.0, 0.5], when: {train.n_dis: {ge: 2}, train.loss: {not_in: [hinge]}}}
+  train.beta2: {choice: [0.9, 0.99], when: {train.loss: {ne: ns}}, otherwise: 0.999}
+  train.noise_std: {choice: [0.0, 0.1], when: {train.n_dis: {le: 1}}}
+""",
+        "ops.yaml",
+    )
+    space = load_space(path)
+    for params, _, cfg in _trials(space, 30):
+        loss, n_dis = params["train.loss"], params["train.n_dis"]
+        assert ("train.beta1" in params) == (n_dis >= 2 and loss != "hinge")
+        assert ("train.beta2" in params) == (loss != "ns")
+        assert ("train.noise_std" in params) == (n_dis <= 1)
+        if loss == "ns":
+            assert cfg.train.beta2 == 0.999

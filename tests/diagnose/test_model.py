@@ -1,0 +1,140 @@
+"""The shipped classifier on the committed corpus, its scikit-learn manners, and live use."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import optuna
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from ganstab.cli import main
+from ganstab.diagnose import DiagnosisPruner, StabilityMonitor
+from ganstab.diagnose.evaluate import labelled_examples, scores
+from ganstab.diagnose.model import MODEL_DIR, diagnose_trace, held_out, load_model, make_pipeline, truncate
+
+CORPUS = MODEL_DIR.parent.parent.parent / "corpus" / "v1"
+
+
+@pytest.fixture(scope="module")
+def examples():
+    ex, _ = labelled_examples(CORPUS)
+    return ex
+
+
+def _first(examples, label, dataset=None):
+    return next(e for e in examples if e.label == label and held_out(e.id) and (dataset in (None, e.dataset)))
+
+
+@pytest.mark.parametrize("kind", ["losses", "rich"])
+def test_shipped_model_scores_at_least_085_on_the_held_out_split(examples, kind):
+    model = load_model(MODEL_DIR / f"{kind}.skops")
+    test = [e for e in examples if held_out(e.id)]
+    x = np.empty(len(test), dtype=object)
+    x[:] = [e.trace for e in test]
+    s = scores([e.label for e in test], list(model.predict(x)))
+    assert s["macro_f1"] >= 0.85, s
+
+
+def test_pipeline_follows_scikit_learn_conventions(examples):
+    pipe = make_pipeline("losses")
+    x = np.empty(1, dtype=object)
+    x[0] = examples[0].trace
+    with pytest.raises(NotFittedError):
+        pipe.predict(x)
+    assert clone(pipe).get_params()["features__columns"] == ("d_loss", "g_loss")
+    model = load_model(MODEL_DIR / "losses.skops")
+    proba = model.predict_proba(x)
+    assert proba.shape == (1, len(model.classes_)) and abs(proba.sum() - 1) < 1e-9
+
+
+def test_diagnosis_of_runs_and_rules(examples):
+    e = _first(examples, "collapsing")
+    d = diagnose_trace(e.trace)
+    assert d.model == "rich" and set(d.probabilities) == {"converging", "collapsing", "oscillating"}
+    assert abs(sum(d.probabilities.values()) - 1) < 1e-6 and d.advice
+    only_losses = {k: e.trace[k] for k in ("step", "d_loss", "g_loss")}
+    assert diagnose_trace(only_losses).model == "losses"
+    nan = {k: v.copy() for k, v in only_losses.items()}
+    nan["g_loss"][30] = np.nan
+    d = diagnose_trace(nan)
+    assert d.label == "diverged" and d.diverged_at == nan["step"][30]
+    with pytest.raises(ValueError, match="at least 20 rows"):
+        diagnose_trace(truncate(only_losses, 0.01) | {k: v[:5] for k, v in only_losses.items()})
+
+
+def test_cli_diagnoses_csv_and_run_folders(tmp_path, examples, capsys):
+    e = _first(examples, "converging")
+    csv = tmp_path / "log.csv"
+    cols = ["step", "d_loss", "g_loss", "extra"]
+    rows = np.column_stack([e.trace["step"], e.trace["d_loss"], e.trace["g_loss"], np.zeros(len(e.trace["step"]))])
+    csv.write_text(",".join(cols) + "\n" + "\n".join(",".join(map(repr, r.tolist())) for r in rows))
+    assert main(["diagnose", str(csv), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out[0]["label"] in ("converging", "collapsing", "oscillating") and out[0]["model"] == "losses"
+    assert main(["diagnose", str(csv)]) == 0
+    text = capsys.readouterr().out
+    assert out[0]["label"] in text and "lesson" in text
+    bad = tmp_path / "bad.csv"
+    bad.write_text("step,d_loss\n1,2\n")
+    assert main(["diagnose", str(bad)]) == 2
+    assert "bad.csv" in capsys.readouterr().err
+
+
+def test_monitor_follows_a_run_live(examples):
+    e = _first(examples, "collapsing")
+    monitor = StabilityMonitor()
+    for i in range(len(e.trace["step"])):
+        monitor.update(int(e.trace["step"][i]), e.trace["d_loss"][i], e.trace["g_loss"][i])
+        if monitor.rows == 10:
+            assert monitor.diagnosis() is None
+    assert monitor.diagnosis().label == diagnose_trace({k: e.trace[k] for k in ("step", "d_loss", "g_loss")}).label
+    with pytest.raises(ValueError, match="must increase"):
+        monitor.update(1, 0.0, 0.0)
+
+
+def _run_study(trace: dict[str, np.ndarray], pruner: DiagnosisPruner) -> optuna.trial.FrozenTrial:
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+
+    def objective(trial):
+        monitor = pruner.monitor_for(trial)
+        for i in range(len(trace["step"])):
+            monitor.update(int(trace["step"][i]), trace["d_loss"][i], trace["g_loss"][i])
+            if i % 10 == 9:
+                trial.report(0.0, i)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+        return 1.0
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study.optimize(objective, n_trials=1)
+    return study.trials[0]
+
+
+def test_pruner_ignores_a_transient_spike_but_stops_collapse_and_divergence(examples):
+    """Lesson 2: a loss spike that recovers is not a reason to stop."""
+    converging = next(
+        e for e in examples
+        if e.label == "converging" and held_out(e.id)
+        and diagnose_trace({k: e.trace[k] for k in ("step", "d_loss", "g_loss")}).confidence >= 0.9
+    )  # fmt: skip
+    spiky = {k: converging.trace[k].copy() for k in ("step", "d_loss", "g_loss")}
+    mid = len(spiky["step"]) // 2
+    spiky["d_loss"][mid : mid + 3] *= 25  # a transient spike, then back to normal
+    spiky["g_loss"][mid : mid + 3] *= 25
+    pruner = DiagnosisPruner(threshold=0.9)
+    assert _run_study(spiky, pruner).state == optuna.trial.TrialState.COMPLETE
+    assert all(d.label != "diverged" for d in pruner.last.values())
+
+    collapsing = max(
+        (e for e in examples if e.label == "collapsing" and held_out(e.id)),
+        key=lambda e: diagnose_trace({k: e.trace[k] for k in ("step", "d_loss", "g_loss")}).probabilities["collapsing"],
+    )
+    losses = {k: collapsing.trace[k] for k in ("step", "d_loss", "g_loss")}
+    assert _run_study(losses, DiagnosisPruner(threshold=0.6)).state == optuna.trial.TrialState.PRUNED
+
+    nan = {k: v.copy() for k, v in spiky.items()}
+    nan["d_loss"][mid + 20 :] = np.inf
+    assert _run_study(nan, DiagnosisPruner()).state == optuna.trial.TrialState.PRUNED
