@@ -15,8 +15,10 @@ Rules, in order:
 1. diverged      NaN/Inf in the losses.
 2. oscillating   the distribution keeps moving: mean late movement >= MOVE_OSC.
 3. collapsing    mass sits on few modes: late spread <= SPREAD_COLLAPSE and coverage <= COVER_COLLAPSE.
-4. converging    late coverage >= COVER_CONVERGE, final quality >= QUALITY_CONVERGE, and quality not
-                 falling (final >= 0.8 x the best late value).
+4. converging    stable (movement <= MOVE_STILL), mass over the modes (spread >= SPREAD_CONVERGE), late
+                 coverage >= COVER_CONVERGE, some sharpness (final quality >= QUALITY_CONVERGE) and
+                 quality not falling (final >= 0.6 x the best late value). On the way to a good
+                 sampler, not necessarily there: short corpus runs rarely finish sharpening.
 5. ambiguous     anything else (e.g. spread over every mode but never sharp): not forced into a class.
 """
 
@@ -28,10 +30,12 @@ from typing import Any
 import numpy as np
 
 MOVE_OSC = 0.25
+MOVE_STILL = 0.1
 SPREAD_COLLAPSE = 0.45
 COVER_COLLAPSE = 0.5
-COVER_CONVERGE = 0.8
-QUALITY_CONVERGE = 0.25
+SPREAD_CONVERGE = 0.75
+COVER_CONVERGE = 0.75
+QUALITY_CONVERGE = 0.05
 LATE_FRACTION = 1 / 3
 
 AMBIGUOUS = "ambiguous"
@@ -84,9 +88,11 @@ def label_run(
     if s["spread"] <= SPREAD_COLLAPSE and s["coverage"] <= COVER_COLLAPSE:
         return "collapsing", s
     if (
-        s["coverage"] >= COVER_CONVERGE
+        s["movement"] <= MOVE_STILL
+        and s["spread"] >= SPREAD_CONVERGE
+        and s["coverage"] >= COVER_CONVERGE
         and s["final_quality"] >= QUALITY_CONVERGE
-        and s["final_quality"] >= 0.8 * s["quality"]
+        and s["final_quality"] >= 0.6 * s["quality"]
     ):
         return "converging", s
     return AMBIGUOUS, s
