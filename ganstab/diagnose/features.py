@@ -4,7 +4,7 @@ different scales (NS ~1.4, hinge ~2, WGAN-GP anything), and defined on any prefi
 Input: an object array of traces (dicts of column -> float array, schema of docs/traces.md).
 Never the quality metric. Two column sets:
 - LOSS_COLUMNS: what anybody's log carries (`d_loss`, `g_loss`);
-- RICH_COLUMNS: ganstab's own traces (adds D outputs, gradient norms and `g_spread`).
+- RICH_COLUMNS: ganstab's own traces (adds D outputs, gradient norms, `g_spread`, `g_drift`).
 
 Per column, on the trace (after dropping non-finite rows): rank trend over time, late-minus-early
 shift and late/early spread ratio in units of the whole trace's spread, roughness (successive
@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 LOSS_COLUMNS = ("d_loss", "g_loss")
-RICH_COLUMNS = ("d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "g_spread")
+RICH_COLUMNS = ("d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "g_spread", "g_drift")
 _EPS = 1e-12
 _PER_COLUMN = (
     "trend",

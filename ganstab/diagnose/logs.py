@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 REQUIRED = ("step", "d_loss", "g_loss")
-OPTIONAL = ("d_real", "d_fake", "grad_norm_d", "grad_norm_g", "g_spread")
+OPTIONAL = ("d_real", "d_fake", "grad_norm_d", "grad_norm_g", "g_spread", "g_drift")
 COLUMNS = REQUIRED + OPTIONAL
 VALUE_COLUMNS = COLUMNS[1:]  # every column but `step` (TensorBoard takes the step from the event)
 
@@ -80,6 +80,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "grad_norm_d": ("grad_norm_d", "grad_norm/D", "d_grad_norm", "GradNorm/D"),
     "grad_norm_g": ("grad_norm_g", "grad_norm/G", "g_grad_norm", "GradNorm/G"),
     "g_spread": ("g_spread",),
+    "g_drift": ("g_drift",),
 }
 
 TB_PREFIX = "events.out.tfevents."

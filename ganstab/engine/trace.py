@@ -12,6 +12,8 @@ Written once here, read by diagnosis, the dashboard and the corpus tools. Column
     lr_d, lr_g   learning rates in force
     noise_std    instance-noise std in force (0 = off)
     g_spread     mean per-coordinate std of G's outputs within the batch (a label-free collapse signal)
+    g_drift      how far the batch mean of G's outputs moved since the previous step, in units of
+                 g_spread (a label-free signal of mass jumping between modes)
     eval_*       quality metrics, only on evaluation rows (empty elsewhere); eval_score is the
                  family's single higher-is-better number (ganstab.engine.metrics.score)
 """
@@ -36,6 +38,7 @@ STEP_COLUMNS = (
     "lr_g",
     "noise_std",
     "g_spread",
+    "g_drift",
 )
 
 

@@ -118,6 +118,7 @@ class CohortTrainer:
         self.streams = [torch.Generator(dev).manual_seed(t.seed + _STREAM_SEED) for t in tr]
         self._chunk_states: list[torch.Tensor] | None = None
         self._plan: dict[str, torch.Tensor] | None = None
+        self._prev_mean: torch.Tensor | None = None  # G's last batch mean, for g_drift
 
         self.step = 0  # G updates done
         self.alive = torch.ones(k, dtype=torch.bool, device=dev)  # still training
@@ -279,7 +280,14 @@ class CohortTrainer:
             set_power_iteration(self.D, self.all_members)
         with self._autocast():
             fake = [x.float() for x in self.G(plan["z_g"][:, i])]
-        spread = fake[-1].detach().flatten(2).std(dim=1).mean(dim=1)
+        out = fake[-1].detach().flatten(2)  # [K, B, D]
+        spread = out.std(dim=1).mean(dim=1)
+        # How far G's batch mean moved since the last step, in units of its spread: a label-free
+        # signal of a generator whose mass jumps around (mode hopping).
+        mean = out.mean(dim=1)
+        prev = self._prev_mean if self._prev_mean is not None else mean
+        drift = (mean - prev).norm(dim=1) / (spread * mean.shape[1] ** 0.5 + 1e-12)
+        self._prev_mean = mean
         if "noise_g" in plan:
             fake[-1] = self._noise(fake[-1], sigma, plan["noise_g"][:, i])
         with self._autocast():
@@ -292,7 +300,7 @@ class CohortTrainer:
         ok = ok & torch.isfinite(grad_norm)
         self._mark_diverged(active & ~ok)
         self.optG.step(active & ok)
-        return loss.detach(), grad_norm, spread
+        return loss.detach(), grad_norm, spread, drift
 
     def train_step(self) -> torch.Tensor:
         """One G update (after `n_dis` D updates) for every member; returns the step's scalars
@@ -306,11 +314,10 @@ class CohortTrainer:
             res = self._d_step(i, j, sigma)
             first = first or res
         d_loss, d_real, d_fake, gn_d = first
-        g_loss, gn_g, spread = self._g_step(i, sigma)
+        g_loss, gn_g, spread, drift = self._g_step(i, sigma)
         step = torch.full_like(d_loss, self.step + 1)
-        return torch.stack(
-            [step, d_loss, g_loss, d_real, d_fake, gn_d, gn_g, self.lr_d, self.lr_g, sigma, spread], 1
-        )
+        columns = [step, d_loss, g_loss, d_real, d_fake, gn_d, gn_g, self.lr_d, self.lr_g, sigma, spread, drift]
+        return torch.stack(columns, 1)
 
     # ------------------------------------------------------------------ evaluation
 
@@ -423,6 +430,7 @@ class CohortTrainer:
             "last_eval": self.last_eval,
             "eval_log": self.eval_log,
             "stream_states": states,
+            "prev_mean": self._prev_mean,
             "wall_time": self.wall_time,
         }
         tmp = self.run_dir / "checkpoint.pt.tmp"
@@ -459,6 +467,7 @@ class CohortTrainer:
         for g, s in zip(self.streams, state["stream_states"]):
             g.set_state(s)
         self._plan = None  # regenerated from the chunk's start state on the next step
+        self._prev_mean = state["prev_mean"]
         self._writers = [TraceWriter(self.member_dir(i) / "trace.csv", self.columns) for i in range(self.k)]
         for w in self._writers:
             w.truncate_after(self.step)  # rows logged after the checkpoint, before the crash

@@ -1,0 +1,591 @@
+"""One cohort of a search, start to finish: the unit of execution the driver hands to an executor.
+
+`run_cohort(job)` trains the job's member configs as one `CohortTrainer` and settles every member
+as an Optuna trial by itself: it reports `eval_score` at each evaluation, asks the study's pruner,
+stops pruned members, and for each member writes the user attributes, the artifacts, ganstab's own
+tables (run, trace, evaluations, diagnosis) and finally the trial's state. The job is plain,
+picklable data (storage URL, trial ids, configs), so a Ray remote task can call `run_cohort(job)`
+unchanged on another process or host: Optuna's own ask/tell against the shared storage gives true
+PRUNED states and complete curves there too (see docs/architecture.md, "Facts about the
+dependencies"). The in-process executor passes its open storage and Store to save reconnecting.
+
+Trial states (the driver counts them against `n_trials`, see `counts_toward_budget`):
+
+- finished   COMPLETE with the final `eval_score`.
+- pruned     PRUNED, without a value (Optuna refuses one); its curve is in the intermediate values.
+- diverged   FAIL, as Optuna itself treats a NaN objective, with `status=diverged` and
+             `diverged_at`; it still counts toward `n_trials`: the configuration was tried and the
+             answer is "it diverges" (retrying new samples instead would make the cost of a search
+             unbounded where most of a space diverges).
+- no_score   FAIL: finished, but its last score is NaN/Inf (its samples were not finite).
+- error      FAIL with `error`: the cohort raised. Not counted; a crash is re-raised, never retried.
+- interrupted FAIL with `error`, and its parameters re-enqueued (Ctrl-C, SystemExit).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import threading
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from ganstab.diagnose.model import MIN_ROWS, choose_model, diagnose_trace
+from ganstab.diagnose.result import DIVERGED, Diagnosis
+from ganstab.engine.config import Config, to_dict
+from ganstab.engine.trainer import CohortTrainer
+from ganstab.storage import Store, mask_url, normalize_url
+
+log = logging.getLogger(__name__)
+
+DIRECTION = "maximize"  # eval_score: higher is better (ganstab.engine.metrics.score)
+HEARTBEAT_INTERVAL_S = 60  # seconds between heartbeats of a running trial
+GRACE_PERIOD_S = 600  # a trial without a heartbeat for this long belongs to a dead worker
+# Trace columns the diagnosis monitor accepts besides step, d_loss and g_loss.
+_MONITOR_EXTRA = ("d_real", "d_fake", "grad_norm_d", "grad_norm_g", "g_spread")
+
+# User attributes ganstab sets on a trial (the dashboard shows them; the leaderboard reads them).
+ATTR_STATUS = "status"  # finished | pruned | diverged | no_score | error | interrupted | invalid
+ATTR_WORKER = "worker"  # host:pid:start of the process running the trial (stale-trial recovery)
+ATTR_RETRY_OF = "retry_of"  # number of the trial whose parameters this trial re-runs
+
+
+class SearchError(ValueError):
+    """A search cannot go on; the message names the value or setting at fault."""
+
+
+# ------------------------------------------------------------------------------ worker identity
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time in clock ticks since boot) of a Linux process, or None if unreadable."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2 :].split()  # the name in parentheses may contain spaces
+    return (fields[0], fields[19]) if len(fields) > 19 else None
+
+
+def worker_id() -> str:
+    """`host:pid:start` of this process: unique on a host even when the pid is reused later."""
+    stat = _proc_stat(os.getpid())
+    return f"{socket.gethostname()}:{os.getpid()}:{stat[1] if stat else ''}"
+
+
+def worker_is_dead(worker: str) -> bool:
+    """Whether `worker` (from `worker_id`) is certainly gone: a process of this host that no longer
+    runs (or is a zombie, or whose pid now belongs to a newer process). A worker on another host is
+    never declared dead here; the heartbeat's grace period covers it."""
+    host, _, rest = worker.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, owned by someone else
+    stat = _proc_stat(pid)
+    if stat is None:
+        return False  # no /proc: the signal check above is all we know
+    state, started = stat
+    return state == "Z" or (bool(start) and started != start)
+
+
+# ------------------------------------------------------------------------------------- storage
+
+
+class StaleTrialRequeuer:
+    """Optuna's heartbeat-stale callback: re-enqueue the parameters of a trial whose worker died,
+    so the search runs that configuration again (a killed driver loses no sampled point). It keeps
+    the numbers it handled so the driver can report them and mark ganstab's run rows."""
+
+    def __init__(self) -> None:
+        self.failed: list[int] = []
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str = "") -> None:
+        why = reason or "its worker stopped sending heartbeats"
+        study.enqueue_trial(
+            dict(trial.params),
+            user_attrs={ATTR_RETRY_OF: trial.number, "retry_reason": f"trial {trial.number} failed: {why}"},
+        )
+        self.failed.append(trial.number)
+
+
+def _sqlite_immediate(engine: Any) -> None:
+    """Make every SQLite transaction of Optuna's engine BEGIN IMMEDIATE with a busy timeout, as
+    ganstab's Store does: the heartbeat thread and the training thread (and other processes) then
+    queue on the write lock instead of failing with 'database is locked' when a read transaction
+    tries to upgrade."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute("PRAGMA busy_timeout = 60000")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections made before the listeners existed would skip them
+
+
+def open_storage(
+    url: str,
+    *,
+    heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
+    grace_period: int | None = GRACE_PERIOD_S,
+    requeue: StaleTrialRequeuer | None = None,
+) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage on `url` (the URL `Store` uses; `postgresql://` means psycopg 3), with
+    heartbeats so that trials of a killed worker become FAIL and are re-enqueued by `requeue`."""
+    sa_url = normalize_url(url)
+    backend = sa_url.get_backend_name()
+    if backend == "sqlite" and sa_url.database in (None, "", ":memory:"):
+        raise SearchError(
+            f"storage {mask_url(sa_url)!r}: a search needs a database that outlives the process "
+            f"(e.g. sqlite:///study.db), not an in-memory one."
+        )
+    if heartbeat_interval < 1 or (grace_period is not None and grace_period <= heartbeat_interval):
+        raise SearchError(
+            f"heartbeat_interval must be >= 1 s and grace_period above it; got {heartbeat_interval} "
+            f"and {grace_period}."
+        )
+    engine_kwargs: dict[str, Any] = {}
+    if backend == "sqlite":
+        engine_kwargs["connect_args"] = {"timeout": 60}
+    elif backend == "postgresql":
+        engine_kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(
+                sa_url.render_as_string(hide_password=False),
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=requeue,
+            )
+    except Exception as e:  # driver missing, server unreachable, schema too new: name the URL
+        raise SearchError(f"storage {mask_url(sa_url)!r}: cannot open Optuna's storage: {e}") from e
+    if backend == "sqlite":
+        _sqlite_immediate(storage.engine)
+    return storage
+
+
+# ----------------------------------------------------------------------------------------- job
+
+
+@dataclass(frozen=True)
+class CohortJob:
+    """Everything a worker needs to run one cohort: plain data, picklable for a Ray task."""
+
+    storage_url: str
+    study_name: str
+    index: int  # cohort number within the study (folder cohort-NNN)
+    run_dir: str  # the cohort's run folder
+    artifact_dir: str  # FileSystemArtifactStore root (shared by all cohorts of the study)
+    trial_ids: tuple[int, ...]  # Optuna trial ids, one per member
+    trial_numbers: tuple[int, ...]
+    configs: tuple[Config, ...]  # resolved member configs (shape-compatible)
+    prune: bool = True
+    diagnose: bool = True
+    quality_pruner: optuna.pruners.BasePruner | None = None  # on eval_score; None: no quality pruning
+    heartbeat_interval: int = HEARTBEAT_INTERVAL_S
+    grace_period: int | None = GRACE_PERIOD_S
+
+
+@dataclass
+class MemberResult:
+    """How one member (one trial) ended."""
+
+    trial_number: int
+    state: str  # COMPLETE | PRUNED | FAIL
+    status: str  # finished | pruned | diverged | no_score | error | interrupted
+    value: float | None  # the told value (COMPLETE only)
+    metrics: dict[str, float | None] = field(default_factory=dict)  # final eval_* values
+    steps_trained: int = 0
+    diverged_at: int | None = None
+    run_dir: str = ""
+    diagnosis: str | None = None
+    error: str | None = None
+
+
+def build_pruner(job: CohortJob) -> optuna.pruners.BasePruner:
+    """The study's pruner for this cohort: the quality pruner (never a raw loss), wrapped by the
+    diagnosis pruner when `diagnose`, or no pruning at all."""
+    if not job.prune:
+        return optuna.pruners.NopPruner()
+    if job.diagnose:
+        from ganstab.diagnose.monitor import DiagnosisPruner
+
+        return DiagnosisPruner(wrapped=job.quality_pruner)
+    return job.quality_pruner or optuna.pruners.NopPruner()
+
+
+def check_classifier() -> None:
+    """Fail before any training when diagnosis is on but the shipped classifier is missing."""
+    from ganstab.diagnose.model import MODEL_DIR, MODELS, shipped_model
+
+    for kind in MODELS:
+        try:
+            shipped_model(kind)
+        except (FileNotFoundError, ValueError) as e:
+            raise SearchError(
+                f"diagnose=True needs the diagnosis model {str(MODEL_DIR / f'{kind}.skops')!r}: {e} "
+                f"Run without diagnosis (diagnose=False) until it exists."
+            ) from e
+
+
+def _finite(value: Any) -> Any:
+    """JSON for Optuna's user attributes and the dashboard: NaN/Inf become None."""
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def note_text(result: MemberResult, diagnosis: Diagnosis | None = None, params: dict | None = None) -> str:
+    """A trial's note in Markdown (for `optuna_dashboard.save_note` once the dashboard is wired;
+    kept in the `note` user attribute until then)."""
+    head = {
+        "finished": "Finished",
+        "pruned": "Pruned",
+        "diverged": "Diverged",
+        "no_score": "Finished without a finite score",
+        "error": "Failed with an error",
+        "interrupted": "Interrupted",
+    }.get(result.status, result.status)
+    lines = [f"### Trial {result.trial_number}: {head}", ""]
+    if result.value is not None:
+        lines.append(f"Final `eval_score`: **{result.value:.4g}** after {result.steps_trained} steps.")
+    else:
+        lines.append(f"Trained {result.steps_trained} steps.")
+    if result.diverged_at is not None:
+        lines.append(f"Losses turned NaN/Inf at step {result.diverged_at}.")
+    if result.error:
+        lines.append(f"Error: `{result.error}`")
+    if params:
+        lines += ["", "| parameter | value |", "|---|---|"]
+        lines += [f"| `{k}` | {v!r} |" for k, v in params.items()]
+    if result.metrics:
+        lines += ["", "| metric | value |", "|---|---|"]
+        lines += [
+            f"| `{k}` | {'-' if v is None else format(v, '.4g')} |" for k, v in result.metrics.items()
+        ]
+    if diagnosis is not None:
+        lines += ["", f"**Diagnosis: {diagnosis.label}** (confidence {diagnosis.confidence:.2f})"]
+        lines += [f"- {a}" for a in diagnosis.advice]
+    if result.run_dir:
+        lines += ["", f"Run folder: `{result.run_dir}`"]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------ heartbeat
+
+
+def heartbeat_enabled(storage: optuna.storages.BaseStorage) -> bool:
+    """Whether the storage records heartbeats (RDBStorage with an interval, or its cache)."""
+    interval = getattr(storage, "get_heartbeat_interval", None)
+    return interval is not None and interval() is not None
+
+
+class _Heartbeat:
+    """Records a heartbeat for each live trial every `interval` seconds in a thread, so a trial
+    whose worker dies is failed by `fail_stale_trials` after the grace period, even mid-evaluation
+    (Optuna only does this itself inside `study.optimize`)."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, trial_ids: Sequence[int], interval: int) -> None:
+        self.storage = storage
+        self.live = set(trial_ids)
+        self.interval = interval
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="ganstab-heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        if heartbeat_enabled(self.storage):
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def drop(self, trial_id: int) -> None:
+        with self._lock:
+            self.live.discard(trial_id)
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                ids = sorted(self.live)
+            for trial_id in ids:
+                try:
+                    self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+                except Exception as e:  # a missed beat is harmless; the next one retries
+                    log.warning("heartbeat of trial id %s failed: %s", trial_id, e)
+            if self._stop.wait(self.interval):
+                return
+
+
+# --------------------------------------------------------------------------------------- cohort
+
+
+def run_cohort(
+    job: CohortJob,
+    *,
+    storage: optuna.storages.BaseStorage | None = None,
+    store: Store | None = None,
+) -> list[MemberResult]:
+    """Train the job's cohort and settle each member's trial (see the module doc for the states).
+
+    `storage` and `store` default to new connections to `job.storage_url` (a Ray worker); the
+    local executor passes its own. A cohort that raises tells its unfinished trials FAIL and
+    re-raises."""
+    if job.diagnose:
+        check_classifier()
+    if storage is None:
+        storage = open_storage(
+            job.storage_url, heartbeat_interval=job.heartbeat_interval, grace_period=job.grace_period
+        )
+    own_store = store is None
+    store = store if store is not None else Store(job.storage_url)
+    try:
+        return _CohortRun(job, storage, store).run()
+    finally:
+        if own_store:
+            store.dispose()
+
+
+class _CohortRun:
+    def __init__(self, job: CohortJob, storage: optuna.storages.BaseStorage, store: Store) -> None:
+        if not (len(job.configs) == len(job.trial_ids) == len(job.trial_numbers)) or not job.configs:
+            raise SearchError(
+                f"cohort {job.index}: needs one config per trial, but got {len(job.configs)} configs "
+                f"for trials {list(job.trial_numbers)}."
+            )
+        self.job = job
+        self.store = store
+        self.pruner = build_pruner(job)
+        self.study = optuna.Study(
+            job.study_name, storage, sampler=optuna.samplers.RandomSampler(), pruner=self.pruner
+        )
+        self.trials = [optuna.Trial(self.study, tid) for tid in job.trial_ids]
+        self.artifacts = optuna.artifacts.FileSystemArtifactStore(job.artifact_dir)
+        Path(job.artifact_dir).mkdir(parents=True, exist_ok=True)
+        self.trainer = CohortTrainer(list(job.configs), job.run_dir)
+        self.results: dict[int, MemberResult] = {}
+        self.run_ids: list[int] = []
+        self._fed = 0  # trace rows already given to the diagnosis monitors
+        self._heartbeat: _Heartbeat | None = None
+
+    # ---- the loop
+
+    def run(self) -> list[MemberResult]:
+        job, trainer = self.job, self.trainer
+        me = worker_id()
+        for i, (trial, cfg) in enumerate(zip(self.trials, job.configs)):
+            run_id = self.store.add_run(
+                cfg.data.name,
+                to_dict(cfg),
+                study_name=job.study_name,
+                trial_number=trial.number,
+                status="running",
+                exist_ok=True,
+            )
+            self.run_ids.append(run_id)
+            trial.set_user_attr(ATTR_WORKER, me)
+            trial.set_user_attr("ganstab_run_id", run_id)
+            trial.set_user_attr("run_dir", str(trainer.member_dir(i)))
+        with _Heartbeat(self.study._storage, job.trial_ids, job.heartbeat_interval) as beat:
+            self._heartbeat = beat
+            try:
+                trainer.train(report=self._report)
+                for i in range(trainer.k):
+                    if i not in self.results:
+                        status = trainer.status[i]
+                        self._settle(i, "diverged" if status == "diverged" else "finished")
+            except BaseException as e:
+                self._fail_rest(e)
+                raise
+        return [self.results[i] for i in range(trainer.k)]
+
+    def _report(self, step: int, members: list[dict[str, Any]]) -> list[bool]:
+        keep = []
+        last = step >= self.trainer.steps
+        for i, m in enumerate(members):
+            if i in self.results:
+                keep.append(False)
+                continue
+            if m["status"] == "diverged":
+                self._settle(i, "diverged")
+                keep.append(False)
+                continue
+            trial = self.trials[i]
+            self._feed_monitor(i)
+            score = m.get("eval_score")
+            if score is not None and math.isfinite(score):
+                trial.report(float(score), step)
+            if self.job.prune and not last and trial.should_prune():
+                self._settle(i, "pruned")
+                keep.append(False)
+                continue
+            keep.append(True)
+        self._fed = len(self.trainer.trace)
+        return keep
+
+    def _feed_monitor(self, i: int) -> None:
+        """Give the diagnosis pruner member i's new trace rows (it judges the whole trace so far)."""
+        if not hasattr(self.pruner, "monitor_for"):
+            return
+        monitor = self.pruner.monitor_for(self.trials[i])
+        cols = self.trainer.columns
+        extra = [(c, cols.index(c)) for c in _MONITOR_EXTRA if c in cols]
+        d, g = cols.index("d_loss"), cols.index("g_loss")
+        for row in self.trainer.trace[self._fed :]:
+            r = row[i]
+            monitor.update(int(r[0]), float(r[d]), float(r[g]), **{c: float(r[j]) for c, j in extra})
+
+    # ---- settling a member
+
+    def _member_trace(self, i: int) -> dict[str, np.ndarray]:
+        rows = self.trainer.member_trace(i)
+        return {c: rows[:, j].astype(float) for j, c in enumerate(self.trainer.columns)}
+
+    def _diagnose(self, trace: dict[str, np.ndarray], result: MemberResult) -> Diagnosis | None:
+        if not self.job.diagnose:
+            return None
+        if result.status == "diverged":  # the engine saw the NaN/Inf: the rule, whatever the rows
+            from ganstab.diagnose.advice import advice_for
+
+            ev = {"diverged_at": float(result.diverged_at or 0)}
+            n = len(trace["step"])
+            return Diagnosis(DIVERGED, {}, ev, advice_for(DIVERGED, ev), choose_model(trace), n, ev["diverged_at"])
+        if len(trace["step"]) < MIN_ROWS:
+            return None
+        return diagnose_trace(trace)
+
+    def _settle(self, i: int, status: str) -> None:
+        """Write everything about member i, then tell its trial's final state (a finished trial
+        takes no more attributes, so the state goes last)."""
+        trainer, trial, job = self.trainer, self.trials[i], self.job
+        if status == "pruned":
+            steps = trainer.step
+        elif status == "diverged":
+            steps = int(trainer.ended_at[i] or 0)
+        else:
+            steps = trainer.step
+        metrics = {f"eval_{k}": _finite(v) for k, v in trainer.last_eval[i].items()}
+        score = metrics.get("eval_score")
+        if status == "finished" and score is None:
+            status = "no_score"
+        state = {"finished": "COMPLETE", "pruned": "PRUNED"}.get(status, "FAIL")
+        result = MemberResult(
+            trial_number=trial.number,
+            state=state,
+            status=status,
+            value=score if state == "COMPLETE" else None,
+            metrics=metrics,
+            steps_trained=steps,
+            diverged_at=steps if status == "diverged" else None,
+            run_dir=str(trainer.member_dir(i)),
+        )
+        trace = self._member_trace(i)
+        diagnosis = self._diagnose(trace, result)
+        result.diagnosis = diagnosis.label if diagnosis else None
+
+        run_id = self.run_ids[i]
+        self.store.save_trace(run_id, trace)
+        self.store.add_evaluations(run_id, trainer.eval_log[i])
+        if diagnosis is not None:
+            self.store.add_diagnosis(run_id, int(trace["step"][-1]) if len(trace["step"]) else steps, diagnosis)
+        self.store.set_status(run_id, status)
+
+        attrs: dict[str, Any] = {ATTR_STATUS: status, "steps_trained": steps, **metrics}
+        if result.diverged_at is not None:
+            attrs["diverged_at"] = result.diverged_at
+        if diagnosis is not None:
+            attrs["diagnosis"] = diagnosis.label
+            attrs["diagnosis_confidence"] = _finite(diagnosis.confidence)
+            attrs["diagnosis_probabilities"] = _finite(dict(diagnosis.probabilities))
+        attrs["note"] = note_text(result, diagnosis, dict(trial.params))
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        self._upload(i, trace, status)
+
+        if state == "COMPLETE":
+            self.study.tell(trial, result.value)
+        else:
+            self.study.tell(trial, state=TrialState.PRUNED if state == "PRUNED" else TrialState.FAIL)
+        if self._heartbeat is not None:
+            self._heartbeat.drop(trial._trial_id)
+        self.results[i] = result
+
+    def _upload(self, i: int, trace: dict[str, np.ndarray], status: str) -> None:
+        """The last sample image and a d_loss/g_loss plot, as the trial's artifacts."""
+        from ganstab.diagnose.plots import save_curves
+
+        member = self.trainer.member_dir(i)
+        files = []
+        samples = sorted((member / "samples").glob("step_*.png"))
+        if samples:
+            files.append(samples[-1])
+        steps = trace["step"]
+        if len(steps):
+            plot = member / "trace.png"
+            save_curves(
+                plot,
+                {"d_loss": (steps, trace["d_loss"]), "g_loss": (steps, trace["g_loss"])},
+                title=f"trial {self.trials[i].number} ({status})",
+            )
+            files.append(plot)
+        for path in files:
+            optuna.artifacts.upload_artifact(
+                artifact_store=self.artifacts, file_path=str(path), study_or_trial=self.trials[i]
+            )
+
+    def _fail_rest(self, error: BaseException) -> None:
+        """The cohort raised: tell its unsettled trials FAIL (with the error); when interrupted,
+        re-enqueue their parameters so the next run of the search tries them again."""
+        interrupted = isinstance(error, (KeyboardInterrupt, SystemExit))
+        text = f"{type(error).__name__}: {error}"[:500]
+        requeue = StaleTrialRequeuer()
+        for i, trial in enumerate(self.trials):
+            if i in self.results:
+                continue
+            status = "interrupted" if interrupted else "error"
+            try:
+                trial.set_user_attr(ATTR_STATUS, status)
+                trial.set_user_attr("error", text)
+                if i < len(self.run_ids):
+                    self.store.set_status(self.run_ids[i], status)
+                self.study.tell(trial, state=TrialState.FAIL)
+                if interrupted:
+                    requeue(self.study, self.study._storage.get_trial(trial._trial_id), "interrupted")
+            except Exception as e:  # keep the original error; this one only goes to the log
+                log.warning("could not mark trial %s failed: %s", trial.number, e)
+            self.results[i] = MemberResult(trial.number, "FAIL", status, None, error=text)
