@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     dt = sub.add_parser("diagnose-train", help=argparse.SUPPRESS)
     dt.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="labelled corpus folder")
+    dt.add_argument("--storage", default=None, metavar="URL",
+                    help="also learn from the labelled runs of this ganstab database")
+    dt.add_argument("--no-corpus", action="store_true", help="train on --storage runs only")
     dt.add_argument("--out", type=Path, default=None, help="model folder (default: the shipped models)")
     de = sub.add_parser("diagnose-evaluate", help=argparse.SUPPRESS)
     de.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="labelled corpus folder")
@@ -133,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_diagnose_evaluate(args)
         if args.command == "corpus":
             return cmd_corpus(args)
-    except (C.ConfigError, ValueError, FileNotFoundError) as e:
+    except (C.ConfigError, ValueError, FileNotFoundError, _storage_error()) as e:
         print(f"ganstab: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -143,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 130
     return 1
+
+
+def _storage_error() -> type[Exception]:
+    from ganstab.storage import StorageError  # light: no torch, optuna or psycopg
+
+    return StorageError
 
 
 # ---------------------------------------------------------------------------------------- train
@@ -319,8 +328,8 @@ def cmd_diagnose_train(args: argparse.Namespace) -> int:
     from ganstab.diagnose.model import MODEL_DIR
 
     out = args.out or MODEL_DIR
-    counts = train_shipped(args.corpus, out)
-    print(f"labels in {args.corpus}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    counts = train_shipped(None if args.no_corpus else args.corpus, out, storage=args.storage)
+    print("training runs: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     print(f"trained the 'losses' and 'rich' models on the training split -> {out}")
     return 0
 

@@ -48,6 +48,18 @@ def labelled_examples(path: str | Path) -> tuple[list[Example], dict[str, int]]:
     return examples, counts
 
 
+def examples_from_store(url: str) -> list[Example]:
+    """Labelled runs from a ganstab database (a user's own history; see ganstab.storage)."""
+    from ganstab.storage import Store
+
+    with Store(url, create=False) as store:
+        return [
+            Example(f"db-{r.run.id}", r.run.dataset, r.label, r.trace)
+            for r in store.labelled_runs()
+            if r.label in LABELS
+        ]
+
+
 def scores(y_true: list[str], y_pred: list[str]) -> dict[str, Any]:
     p, r, f, support = precision_recall_fscore_support(y_true, y_pred, labels=list(LABELS), zero_division=0)
     return {
@@ -94,10 +106,19 @@ def evaluate(path: str | Path, kind: str = "losses") -> dict[str, dict[str, Any]
     return out
 
 
-def train_shipped(path: str | Path, out_dir: Path = MODEL_DIR, kinds=("losses", "rich")) -> dict[str, int]:
-    """Train the shipped models on the corpus's training split (the held-out quarter is kept out,
-    so the test on it stays honest) and save them as skops files."""
-    examples, counts = labelled_examples(path)
+def train_shipped(
+    path: str | Path | None, out_dir: Path = MODEL_DIR, kinds=("losses", "rich"), storage: str | None = None
+) -> dict[str, int]:
+    """Train the models on the corpus's training split (the held-out quarter is kept out, so the
+    test on it stays honest) plus, with `storage`, every labelled run of that database, and save
+    them as skops files."""
+    examples, counts = labelled_examples(path) if path is not None else ([], {})
+    if storage is not None:
+        extra = examples_from_store(storage)
+        counts["from storage"] = len(extra)
+        examples += extra
+    if len({e.label for e in examples}) < 2:
+        raise ValueError(f"Training needs labelled runs of at least two classes, but got {counts}.")
     train = [e for e in examples if not held_out(e.id)]
     for kind in kinds:
         save(fit([e.trace for e in train], [e.label for e in train], kind), out_dir / f"{kind}.skops")

@@ -12,7 +12,7 @@ dependencies"). The in-process executor passes its open storage and Store to sav
 Trial states (the driver counts them against `n_trials`, see `counts_toward_budget`):
 
 - finished   COMPLETE with the final `eval_score`.
-- pruned     PRUNED, without a value (Optuna refuses one); its curve is in the intermediate values.
+- pruned     PRUNED, told without a value (Optuna refuses one and takes the last intermediate value).
 - diverged   FAIL, as Optuna itself treats a NaN objective, with `status=diverged` and
              `diverged_at`; it still counts toward `n_trials`: the configuration was tried and the
              answer is "it diverges" (retrying new samples instead would make the cost of a search
@@ -40,6 +40,7 @@ import optuna
 from optuna.trial import TrialState
 
 from ganstab.diagnose.model import MIN_ROWS, choose_model, diagnose_trace
+from ganstab.diagnose.monitor import OPTIONAL as MONITOR_EXTRA
 from ganstab.diagnose.result import DIVERGED, Diagnosis
 from ganstab.engine.config import Config, to_dict
 from ganstab.engine.trainer import CohortTrainer
@@ -50,8 +51,6 @@ log = logging.getLogger(__name__)
 DIRECTION = "maximize"  # eval_score: higher is better (ganstab.engine.metrics.score)
 HEARTBEAT_INTERVAL_S = 60  # seconds between heartbeats of a running trial
 GRACE_PERIOD_S = 600  # a trial without a heartbeat for this long belongs to a dead worker
-# Trace columns the diagnosis monitor accepts besides step, d_loss and g_loss.
-_MONITOR_EXTRA = ("d_real", "d_fake", "grad_norm_d", "grad_norm_g", "g_spread")
 
 # User attributes ganstab sets on a trial (the dashboard shows them; the leaderboard reads them).
 ATTR_STATUS = "status"  # finished | pruned | diverged | no_score | error | interrupted | invalid
@@ -292,9 +291,7 @@ def note_text(result: MemberResult, diagnosis: Diagnosis | None = None, params: 
         lines += [f"| `{k}` | {v!r} |" for k, v in params.items()]
     if result.metrics:
         lines += ["", "| metric | value |", "|---|---|"]
-        lines += [
-            f"| `{k}` | {'-' if v is None else format(v, '.4g')} |" for k, v in result.metrics.items()
-        ]
+        lines += [f"| `{k}` | {'-' if v is None else format(v, '.4g')} |" for k, v in result.metrics.items()]
     if diagnosis is not None:
         lines += ["", f"**Diagnosis: {diagnosis.label}** (confidence {diagnosis.confidence:.2f})"]
         lines += [f"- {a}" for a in diagnosis.advice]
@@ -464,7 +461,7 @@ class _CohortRun:
             return
         monitor = self.pruner.monitor_for(self.trials[i])
         cols = self.trainer.columns
-        extra = [(c, cols.index(c)) for c in _MONITOR_EXTRA if c in cols]
+        extra = [(c, cols.index(c)) for c in MONITOR_EXTRA if c in cols]
         d, g = cols.index("d_loss"), cols.index("g_loss")
         for row in self.trainer.trace[self._fed :]:
             r = row[i]
@@ -484,7 +481,9 @@ class _CohortRun:
 
             ev = {"diverged_at": float(result.diverged_at or 0)}
             n = len(trace["step"])
-            return Diagnosis(DIVERGED, {}, ev, advice_for(DIVERGED, ev), choose_model(trace), n, ev["diverged_at"])
+            return Diagnosis(
+                DIVERGED, {}, ev, advice_for(DIVERGED, ev), choose_model(trace), n, ev["diverged_at"]
+            )
         if len(trace["step"]) < MIN_ROWS:
             return None
         return diagnose_trace(trace)
@@ -492,7 +491,7 @@ class _CohortRun:
     def _settle(self, i: int, status: str) -> None:
         """Write everything about member i, then tell its trial's final state (a finished trial
         takes no more attributes, so the state goes last)."""
-        trainer, trial, job = self.trainer, self.trials[i], self.job
+        trainer, trial = self.trainer, self.trials[i]
         if status == "pruned":
             steps = trainer.step
         elif status == "diverged":
@@ -522,7 +521,9 @@ class _CohortRun:
         self.store.save_trace(run_id, trace)
         self.store.add_evaluations(run_id, trainer.eval_log[i])
         if diagnosis is not None:
-            self.store.add_diagnosis(run_id, int(trace["step"][-1]) if len(trace["step"]) else steps, diagnosis)
+            self.store.add_diagnosis(
+                run_id, int(trace["step"][-1]) if len(trace["step"]) else steps, diagnosis
+            )
         self.store.set_status(run_id, status)
 
         attrs: dict[str, Any] = {ATTR_STATUS: status, "steps_trained": steps, **metrics}

@@ -138,3 +138,22 @@ def test_pruner_ignores_a_transient_spike_but_stops_collapse_and_divergence(exam
     nan = {k: v.copy() for k, v in spiky.items()}
     nan["d_loss"][mid + 20 :] = np.inf
     assert _run_study(nan, DiagnosisPruner()).state == optuna.trial.TrialState.PRUNED
+
+
+def test_retrain_from_a_ganstab_database(tmp_path, examples, capsys):
+    """`ganstab diagnose train --storage URL` learns from a user's own labelled runs."""
+    from ganstab.storage import Store
+
+    url = f"sqlite:///{tmp_path / 'history.db'}"
+    with Store(url) as store:
+        for e in examples[:40]:
+            run_id = store.add_run(e.dataset, {"source": "test"})
+            store.save_trace(run_id, e.trace)
+            store.set_label(run_id, e.label, source="rules")
+    out = tmp_path / "models"
+    assert main(["diagnose", "train", "--storage", url, "--no-corpus", "--out", str(out)]) == 0
+    assert "from storage 40" in capsys.readouterr().out
+    model = load_model(out / "losses.skops")
+    assert set(model.classes_) <= {"converging", "collapsing", "oscillating"}
+    assert main(["diagnose", "train", "--storage", f"sqlite:///{tmp_path / 'empty.db'}", "--no-corpus",
+                 "--out", str(out)]) == 2

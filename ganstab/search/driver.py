@@ -1,0 +1,497 @@
+"""The search driver behind `ganstab search`: Optuna ask/tell over cohorts, resumable after a kill.
+
+Each cohort member is one Optuna trial. The driver asks up to `cohort_size` trials, samples each
+from the search space, groups the trials whose configs share every shape-fixing key (anything
+outside `MEMBER_KEYS`) into cohorts, and hands each cohort to an executor as a `CohortJob`. The
+executor runs `ganstab.search.cohort.run_cohort`, which reports, prunes and tells each trial itself
+(in-process here; a Ray remote task later calls the same function on a worker).
+
+Budget: `n_trials` counts the trials that reached a verdict (`counts_toward_budget`): COMPLETE,
+PRUNED, and FAIL with `status=diverged`. Trials that failed because their worker died, raised, or
+got an invalid config do not count, so the same command with the same `n_trials` continues a
+study until it holds that many verdicts.
+
+Resume: the study is loaded if it exists (`load_if_exists=True`). Trials left RUNNING by a dead
+driver are marked FAIL at the start (and before every cohort): at once when their worker was a
+process of this host that no longer runs, otherwise by Optuna's heartbeat after `grace_period`
+seconds without a beat. Their parameters are enqueued again (`retry_of` names the failed trial),
+so no sampled point is lost; finished trials are never touched.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from ganstab.engine.config import MEMBER_KEYS, Config, ConfigError, flat_items
+from ganstab.search.cohort import (
+    ATTR_STATUS,
+    ATTR_WORKER,
+    DIRECTION,
+    GRACE_PERIOD_S,
+    HEARTBEAT_INTERVAL_S,
+    CohortJob,
+    MemberResult,
+    SearchError,
+    StaleTrialRequeuer,
+    check_classifier,
+    heartbeat_enabled,
+    open_storage,
+    run_cohort,
+    worker_id,
+    worker_is_dead,
+)
+from ganstab.search.space import SearchSpace
+from ganstab.storage import Store
+
+__all__ = [
+    "SAMPLERS",
+    "CohortJob",
+    "Executor",
+    "LocalExecutor",
+    "MemberResult",
+    "SearchError",
+    "SearchEvent",
+    "counts_toward_budget",
+    "leaderboard",
+    "make_sampler",
+    "recover_stale_trials",
+    "run_search",
+]
+
+SAMPLERS = ("tpe", "random", "cmaes", "gp")
+WARMUP_FRACTION = 0.3  # the default quality pruner ignores the first 30% of training (lesson 2)
+N_STARTUP_TRIALS = 5  # ... and prunes nothing before this many trials are COMPLETE
+COUNTED_FAIL_STATUSES = ("diverged",)  # FAIL trials that still are a verdict on their config
+SPACE_ATTR = "ganstab_space"  # study user attribute: the search space's name
+
+Executor = Callable[[CohortJob], list[MemberResult]]
+
+
+@dataclass(frozen=True)
+class SearchEvent:
+    """Progress for a caller (the CLI prints `message`): kind is one of recovered, cohort, trial,
+    waiting, done."""
+
+    kind: str
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class LocalExecutor:
+    """Runs each cohort in this process, one after another, on the driver's own connections."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, store: Store) -> None:
+        self.storage = storage
+        self.store = store
+
+    def __call__(self, job: CohortJob) -> list[MemberResult]:
+        return run_cohort(job, storage=self.storage, store=self.store)
+
+
+# ------------------------------------------------------------------------------------- helpers
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    """A seeded Optuna sampler by name: tpe, random, cmaes (needs `cmaes`), gp (needs torch and
+    scipy)."""
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "cmaes":
+        if importlib.util.find_spec("cmaes") is None:
+            raise SearchError("sampler 'cmaes' needs the cmaes package: pip install cmaes")
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "gp":
+        missing = [m for m in ("torch", "scipy") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise SearchError(f"sampler 'gp' needs {' and '.join(missing)}: pip install {' '.join(missing)}")
+        return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False)
+    raise SearchError(f"sampler must be one of {list(SAMPLERS)}, but got {name!r}.")
+
+
+def counts_toward_budget(trial: FrozenTrial) -> bool:
+    """Whether a trial is a verdict on its configuration: COMPLETE, PRUNED, or diverged (FAIL)."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return trial.state == TrialState.FAIL and trial.user_attrs.get(ATTR_STATUS) in COUNTED_FAIL_STATUSES
+
+
+def _folder_name(study_name: str) -> str:
+    """A study name as one safe folder name (runs_dir/<study>)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", study_name).strip(".") or "study"
+
+
+def _override_key(item: str, known: Iterable[str]) -> str:
+    """The full config key an override `key=value` sets (`lr_d` -> `train.lr_d`)."""
+    if not isinstance(item, str) or "=" not in item:
+        raise SearchError(f"extra_overrides must be key=value strings, but got {item!r}.")
+    key = item.split("=", 1)[0].strip()
+    if "." in key or key == "inception_weights":
+        return key
+    owners = [k for k in known if k.endswith(f".{key}")]
+    return owners[0] if len(owners) == 1 else key
+
+
+def _check_overrides(space: SearchSpace, extra: Sequence[str]) -> None:
+    """Overrides may set anything but a searched key (they would silently replace the sampled
+    value, so the trial's parameters would lie); the base config with them must be valid."""
+    if isinstance(extra, str):
+        raise SearchError(
+            f"extra_overrides must be a list of key=value strings, but got the string {extra!r}."
+        )
+    known = list(flat_items(Config()))
+    searched = {p.key for p in space.params}
+    for item in extra:
+        key = _override_key(item, known)
+        if key in searched:
+            raise SearchError(
+                f"extra override {item!r} sets `{key}`, which the search space {space.name!r} samples; "
+                f"drop the override or make the key `fixed` in the space."
+            )
+    try:
+        space.config(list(extra))
+    except ConfigError as e:
+        raise SearchError(f"extra_overrides {list(extra)} give an invalid config: {e}") from e
+
+
+def _emit(on_event: Callable[[SearchEvent], None] | None, kind: str, message: str, **data: Any) -> None:
+    if on_event is not None:
+        on_event(SearchEvent(kind, message, data))
+
+
+def recover_stale_trials(
+    study: optuna.Study,
+    requeue: StaleTrialRequeuer,
+    store: Store | None = None,
+    grace_period: int | None = GRACE_PERIOD_S,
+) -> list[int]:
+    """Fail the RUNNING trials whose worker is gone and re-enqueue their parameters; returns their
+    numbers. A worker of this host that no longer runs is gone at once; any other worker after
+    the heartbeat's grace period (Optuna's `fail_stale_trials`, which calls `requeue`). A trial
+    that never got a worker attribute (its driver died right after asking it) is gone once it is
+    older than the grace period."""
+    storage = study._storage
+    before = len(requeue.failed)
+    if heartbeat_enabled(storage):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+    now = datetime.now()  # Optuna stores naive local times
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = trial.user_attrs.get(ATTR_WORKER)
+        if isinstance(worker, str):
+            if not worker_is_dead(worker):
+                continue
+            reason = f"its worker {worker} is no longer running"
+        else:
+            started = trial.datetime_start
+            if grace_period is None or started is None or (now - started).total_seconds() <= grace_period:
+                continue
+            reason = f"it was asked at {started:%Y-%m-%d %H:%M:%S} and never started"
+        try:
+            storage.set_trial_user_attr(trial._trial_id, ATTR_STATUS, "lost")
+            storage.set_trial_user_attr(trial._trial_id, "error", f"lost: {reason}")
+            if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+                requeue(study, trial, reason)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another driver settled it first
+    failed = requeue.failed[before:]
+    if store is not None:
+        for number in failed:
+            run = store.find_run(study.study_name, number)
+            if run is not None:  # even if it got as far as writing its final status before the kill
+                store.set_status(run.id, "lost")
+    return failed
+
+
+def _claim_cohort_dir(study_dir: Path, start: int) -> tuple[int, Path]:
+    """The next free cohort-NNN folder, created atomically (two drivers never share one)."""
+    index = start
+    while True:
+        path = study_dir / f"cohort-{index:03d}"
+        try:
+            path.mkdir(parents=True)
+            return index, path
+        except FileExistsError:
+            index += 1
+
+
+def _shape_key(cfg: Config) -> str:
+    """What must agree within a cohort: every config value outside MEMBER_KEYS."""
+    shape = {k: v for k, v in flat_items(cfg).items() if k not in MEMBER_KEYS}
+    return json.dumps(shape, sort_keys=True, default=str)
+
+
+def _ask(
+    study: optuna.Study, space: SearchSpace, extra: Sequence[str], me: str
+) -> tuple[optuna.Trial, Config | str]:
+    """Ask one trial and sample it: (trial, resolved config) or (trial, error text) when the
+    sampled combination is not a valid config."""
+    with warnings.catch_warnings():
+        # Optuna warns that heartbeats are meant for study.optimize; run_cohort beats itself.
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        trial = study.ask()
+    trial.set_user_attr(ATTR_WORKER, me)
+    if heartbeat_enabled(study._storage):
+        study._storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
+    try:
+        return trial, space.config([*space.sample(trial), *extra])
+    except ConfigError as e:
+        return trial, str(e)
+
+
+# ---------------------------------------------------------------------------------------- search
+
+
+def run_search(
+    space: SearchSpace,
+    *,
+    n_trials: int,
+    storage: str,
+    study_name: str,
+    sampler: str = "tpe",
+    cohort_size: int = 4,
+    seed: int = 0,
+    extra_overrides: Sequence[str] = (),
+    runs_dir: str | Path,
+    prune: bool = True,
+    diagnose: bool = True,
+    on_event: Callable[[SearchEvent], None] | None = None,
+    quality_pruner: optuna.pruners.BasePruner | None = None,
+    heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
+    grace_period: int | None = GRACE_PERIOD_S,
+    executor: Executor | None = None,
+) -> optuna.Study:
+    """Run (or continue) the study `study_name` in `storage` until it holds `n_trials` verdicts.
+
+    `storage` is one SQLAlchemy URL for Optuna and ganstab's tables. Run folders go to
+    `runs_dir/<study>/cohort-NNN`, artifacts to `runs_dir/<study>/artifacts`. `quality_pruner`
+    (prune=True) replaces the default MedianPruner on `eval_score` (5 startup trials, the first
+    30% of `train.steps` as warm-up); with `diagnose` it is wrapped by the DiagnosisPruner and
+    every finished member is diagnosed. `executor` runs one CohortJob (default: in-process).
+    Returns the study.
+    """
+    if not isinstance(n_trials, int) or n_trials < 1:
+        raise SearchError(f"n_trials must be a whole number >= 1, but got {n_trials!r}.")
+    if not isinstance(cohort_size, int) or cohort_size < 1:
+        raise SearchError(f"cohort_size must be a whole number >= 1, but got {cohort_size!r}.")
+    if not isinstance(study_name, str) or not study_name.strip():
+        raise SearchError(f"study_name must be a non-empty string, but got {study_name!r}.")
+    extra = list(extra_overrides) if not isinstance(extra_overrides, str) else extra_overrides
+    _check_overrides(space, extra)
+    make_sampler(sampler, seed)  # a bad name or a missing package fails before any connection
+    if diagnose:
+        check_classifier()
+
+    requeue = StaleTrialRequeuer()
+    optuna_storage = open_storage(
+        storage, heartbeat_interval=heartbeat_interval, grace_period=grace_period, requeue=requeue
+    )
+    store = Store(storage)
+    try:
+        study = optuna.create_study(
+            storage=optuna_storage, study_name=study_name, direction=DIRECTION, load_if_exists=True
+        )
+        if study.directions != [optuna.study.StudyDirection.MAXIMIZE]:
+            raise SearchError(
+                f"study {study_name!r} exists with directions {[d.name for d in study.directions]}; a "
+                f"ganstab search maximizes eval_score: use another study name."
+            )
+        known_space = study.user_attrs.get(SPACE_ATTR)
+        if known_space is not None and known_space != space.name:
+            raise SearchError(
+                f"study {study_name!r} was searched over the space {known_space!r}, not {space.name!r}; "
+                f"use another study name (or the same space) to keep its trials comparable."
+            )
+        study.set_user_attr(SPACE_ATTR, space.name)
+        # Seeded, but a resumed study must not replay the points its first run drew already.
+        study.sampler = make_sampler(sampler, seed + len(study.trials))
+        if prune and quality_pruner is None:
+            steps = space.config(extra).train.steps
+            quality_pruner = optuna.pruners.MedianPruner(
+                n_startup_trials=N_STARTUP_TRIALS, n_warmup_steps=int(WARMUP_FRACTION * steps)
+            )
+        executor = executor or LocalExecutor(study._storage, store)
+        _loop(
+            study,
+            space,
+            extra,
+            n_trials=n_trials,
+            cohort_size=cohort_size,
+            study_dir=Path(runs_dir) / _folder_name(study_name),
+            requeue=requeue,
+            store=store,
+            executor=executor,
+            job_settings={
+                "storage_url": storage,
+                "prune": prune,
+                "diagnose": diagnose,
+                "quality_pruner": quality_pruner if prune else None,
+                "heartbeat_interval": heartbeat_interval,
+                "grace_period": grace_period,
+            },
+            on_event=on_event,
+        )
+        return study
+    finally:
+        store.dispose()
+
+
+def _loop(
+    study: optuna.Study,
+    space: SearchSpace,
+    extra: Sequence[str],
+    *,
+    n_trials: int,
+    cohort_size: int,
+    study_dir: Path,
+    requeue: StaleTrialRequeuer,
+    store: Store,
+    executor: Executor,
+    job_settings: dict[str, Any],
+    on_event: Callable[[SearchEvent], None] | None,
+) -> None:
+    me = worker_id()
+    artifact_dir = study_dir / "artifacts"
+    trials = study.get_trials(deepcopy=False)
+    used = [t.user_attrs.get("cohort") for t in trials]
+    next_index = max([u for u in used if isinstance(u, int)], default=-1) + 1
+    invalid = 0
+    while True:
+        grace = job_settings["grace_period"] or 2 * job_settings["heartbeat_interval"]
+        lost = recover_stale_trials(study, requeue, store, grace)
+        if lost:
+            _emit(
+                on_event,
+                "recovered",
+                f"trials {lost} were left running by a dead worker: marked FAIL, parameters re-enqueued",
+                trials=lost,
+            )
+        trials = study.get_trials(deepcopy=False)
+        done = sum(counts_toward_budget(t) for t in trials)
+        if done >= n_trials:
+            _emit(
+                on_event, "done", f"study {study.study_name!r}: {done} of {n_trials} trials done", done=done
+            )
+            return
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        room = n_trials - done - running
+        if room <= 0:  # the rest is running elsewhere: wait for it (or for its heartbeat to go stale)
+            _emit(on_event, "waiting", f"{running} trials run elsewhere; waiting", running=running)
+            time.sleep(min(10, job_settings["heartbeat_interval"]))
+            continue
+
+        groups: dict[str, list[tuple[optuna.Trial, Config]]] = {}
+        for _ in range(min(cohort_size, room)):
+            trial, cfg = _ask(study, space, extra, me)
+            if isinstance(cfg, str):
+                invalid += 1
+                trial.set_user_attr(ATTR_STATUS, "invalid")
+                trial.set_user_attr("error", cfg[:500])
+                study.tell(trial, state=TrialState.FAIL)
+                _emit(on_event, "trial", f"trial {trial.number}: invalid config: {cfg}", trial=trial.number)
+                if invalid > max(10, n_trials):
+                    raise SearchError(
+                        f"{invalid} sampled configs of space {space.name!r} were invalid (last: {cfg}); "
+                        f"fix the space (conditions, `otherwise`) or the extra overrides."
+                    )
+                continue
+            groups.setdefault(_shape_key(cfg), []).append((trial, cfg))
+
+        for members in groups.values():
+            index, run_dir = _claim_cohort_dir(study_dir, next_index)
+            next_index = index + 1
+            for m, (trial, _) in enumerate(members):
+                trial.set_user_attr("cohort", index)
+                trial.set_user_attr("member", m)
+            job = CohortJob(
+                study_name=study.study_name,
+                index=index,
+                run_dir=str(run_dir),
+                artifact_dir=str(artifact_dir),
+                trial_ids=tuple(t._trial_id for t, _ in members),
+                trial_numbers=tuple(t.number for t, _ in members),
+                configs=tuple(c for _, c in members),
+                **job_settings,
+            )
+            numbers = list(job.trial_numbers)
+            _emit(
+                on_event,
+                "cohort",
+                f"cohort {index}: trials {numbers} in {run_dir}",
+                cohort=index,
+                trials=numbers,
+                run_dir=str(run_dir),
+            )
+            for r in executor(job):
+                value = "" if r.value is None else f" = {r.value:.4g}"
+                _emit(on_event, "trial", f"trial {r.trial_number}: {r.state} ({r.status}){value}", result=r)
+            _fail_unsettled(study, job)
+
+
+def _fail_unsettled(study: optuna.Study, job: CohortJob) -> None:
+    """An executor must settle every trial of its job; one it left RUNNING would otherwise look
+    like a trial running elsewhere and the driver would wait for it forever."""
+    storage = study._storage
+    left = []
+    for trial_id, number in zip(job.trial_ids, job.trial_numbers):
+        if storage.get_trial(trial_id).state != TrialState.RUNNING:
+            continue
+        try:
+            storage.set_trial_user_attr(trial_id, ATTR_STATUS, "error")
+            storage.set_trial_user_attr(
+                trial_id, "error", "the executor returned without settling this trial"
+            )
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            left.append(number)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+    if left:
+        raise SearchError(
+            f"cohort {job.index}: the executor returned but left trials {left} running (now FAIL); an "
+            f"executor must settle every trial of its job, as run_cohort does."
+        )
+
+
+# ------------------------------------------------------------------------------------ leaderboard
+
+
+def leaderboard(study: optuna.Study, top: int = 10) -> list[dict[str, Any]]:
+    """The `top` best COMPLETE trials, best first: number, value, params, final eval_* metrics,
+    diagnosis, cohort and run folder."""
+    if not isinstance(top, int) or top < 1:
+        raise SearchError(f"top must be a whole number >= 1, but got {top!r}.")
+    complete = [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None
+    ]
+    complete.sort(key=lambda t: (-t.value, t.number))
+    rows = []
+    for rank, t in enumerate(complete[:top], start=1):
+        attrs = t.user_attrs
+        rows.append(
+            {
+                "rank": rank,
+                "trial": t.number,
+                "value": t.value,
+                "params": dict(t.params),
+                "metrics": {k: v for k, v in attrs.items() if k.startswith("eval_")},
+                "steps_trained": attrs.get("steps_trained"),
+                "diagnosis": attrs.get("diagnosis"),
+                "cohort": attrs.get("cohort"),
+                "run_dir": attrs.get("run_dir"),
+            }
+        )
+    return rows

@@ -1,0 +1,401 @@
+"""The search driver against real databases (a SQLite file and the PostgreSQL server): every trial
+ends COMPLETE, PRUNED or FAIL with its curve, attributes, artifacts and ganstab rows, and a driver
+killed with SIGKILL resumes without losing or duplicating a trial.
+
+Each PostgreSQL test gets a database of its own, created through the maintenance database and
+dropped afterwards (as tests/storage/test_store.py does; GANSTAB_TEST_PG_URL points elsewhere). An
+unreachable server fails the PostgreSQL tests, it never skips them. Training is tiny (ring8,
+hidden 16, 200 steps) and single-threaded: on a loaded 2-core machine torch's two intra-op threads
+make the same cohort ~25x slower.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import psycopg
+import pytest
+import torch
+from optuna.trial import TrialState
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from ganstab.search.cohort import ATTR_RETRY_OF, ATTR_WORKER, MemberResult, open_storage, worker_id
+from ganstab.search.driver import (
+    SearchError,
+    StaleTrialRequeuer,
+    counts_toward_budget,
+    leaderboard,
+    make_sampler,
+    recover_stale_trials,
+    run_search,
+)
+from ganstab.search.space import SPACES_DIR, load_space
+from ganstab.storage import Store, normalize_url
+
+PG_ADMIN_URL = os.environ.get("GANSTAB_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+DB_PREFIX = "ganstab_test_"
+TINY = ["train.steps=200", "train.eval_every=50", "model.hidden=16", "train.device=cpu"]
+STATES = {TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL}
+REPO = Path(__file__).resolve().parents[2]
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+# ------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def pg_admin() -> Iterator[psycopg.Connection]:
+    """An autocommit connection to the maintenance database (CREATE/DROP DATABASE)."""
+    conninfo = normalize_url(PG_ADMIN_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
+    except psycopg.Error as e:
+        pytest.fail(
+            f"the PostgreSQL search tests need a reachable server: could not connect to "
+            f"{make_url(PG_ADMIN_URL).render_as_string(hide_password=True)!r} (set "
+            f"GANSTAB_TEST_PG_URL to a maintenance database URL): {e}",
+            pytrace=False,
+        )
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database: a SQLite file, or a fresh PostgreSQL database dropped after."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'study.db'}"
+        return
+    admin = request.getfixturevalue("pg_admin")
+    name = f"{DB_PREFIX}{int(time.time())}_{secrets.token_hex(4)}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield normalize_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class PruneAt100(optuna.pruners.BasePruner):
+    """Prunes the given trial numbers once they reported step 100: a deterministic PRUNED."""
+
+    def __init__(self, numbers: set[int]) -> None:
+        self.numbers = numbers
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return trial.number in self.numbers and (trial.last_step or 0) >= 100
+
+
+def _space(tmp_path: Path, params: str) -> object:
+    path = tmp_path / "space.yaml"
+    path.write_text(
+        "description: driver test space\nbase: vanilla\n"
+        "fixed: {data.name: ring8, train.steps: 1500, train.eval_every: 300}\n"
+        f"params:\n{params}"
+    )
+    return load_space(path)
+
+
+# ------------------------------------------------------------------------------------------ tests
+
+
+def test_search_settles_every_trial(url: str, tmp_path: Path) -> None:
+    space = _space(
+        tmp_path,
+        "  train.lr_d: {choice: [1.0e-4, 4.0e-4, 1.0e+6]}\n"
+        "  train.lr_g: {log_uniform: [1.0e-5, 1.0e-2]}\n"
+        "  train.loss: {choice: [ns, hinge]}\n",
+    )
+    pre = optuna.create_study(study_name="s", storage=url, direction="maximize")
+    pre.enqueue_trial({"train.lr_d": 1e6, "train.lr_g": 1e-3, "train.loss": "ns"})  # diverges at once
+    pre.enqueue_trial({"train.lr_d": 4e-4, "train.lr_g": 1e-4, "train.loss": "ns"})  # pruned at 100
+    events = []
+    study = run_search(
+        space,
+        n_trials=6,
+        storage=url,
+        study_name="s",
+        sampler="random",
+        cohort_size=3,
+        extra_overrides=TINY,
+        runs_dir=tmp_path / "runs",
+        diagnose=False,
+        quality_pruner=PruneAt100({1}),
+        on_event=events.append,
+    )
+    trials = study.trials
+    assert len(trials) == 6 and {t.state for t in trials} <= STATES
+    assert all(counts_toward_budget(t) for t in trials)
+    assert [t.user_attrs["cohort"] for t in trials] == [0, 0, 0, 1, 1, 1]
+    assert [t.user_attrs["member"] for t in trials] == [0, 1, 2, 0, 1, 2]
+    assert [e.kind for e in events].count("cohort") == 2 and events[-1].kind == "done"
+
+    diverged, pruned = trials[0], trials[1]
+    assert diverged.state == TrialState.FAIL and diverged.user_attrs["status"] == "diverged"
+    assert 1 <= diverged.user_attrs["diverged_at"] < 50 and diverged.value is None
+    assert "Diverged" in diverged.user_attrs["note"]
+    assert pruned.state == TrialState.PRUNED and pruned.value == pruned.intermediate_values[100]
+    assert sorted(pruned.intermediate_values) == [50, 100] and pruned.user_attrs["steps_trained"] == 100
+
+    artifact_dir = tmp_path / "runs" / "s" / "artifacts"
+    store = Store(url)
+    runs = {r.trial_number: r for r in store.runs(study_name="s")}
+    assert sorted(runs) == list(range(6))
+    for t in trials:
+        attrs = t.user_attrs
+        assert attrs[ATTR_WORKER] == worker_id() and Path(attrs["run_dir"]).is_dir()
+        assert attrs["ganstab_run_id"] == runs[t.number].id and runs[t.number].status == attrs["status"]
+        assert f"Trial {t.number}" in attrs["note"]
+        trace = store.load_trace(runs[t.number].id)
+        steps = trace["step"].tolist()
+        if t.state == TrialState.COMPLETE:
+            assert attrs["status"] == "finished" and t.value == attrs["eval_score"]
+            assert sorted(t.intermediate_values) == [50, 100, 150, 200]
+            assert t.intermediate_values[200] == t.value
+        if attrs["status"] != "diverged":
+            assert steps == list(range(10, attrs["steps_trained"] + 1, 10))
+            assert [e.step for e in store.evaluations(runs[t.number].id)] == sorted(t.intermediate_values)
+            metas = optuna.artifacts.get_all_artifact_meta(t, storage=study._storage)
+            names = sorted(m.filename for m in metas)
+            assert names == [f"step_{attrs['steps_trained']:06d}.png", "trace.png"]
+            assert all((artifact_dir / m.artifact_id).stat().st_size > 0 for m in metas)
+        else:
+            assert steps == [] or max(steps) <= attrs["diverged_at"]
+    store.dispose()
+
+    board = leaderboard(study, top=10)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert [row["trial"] for row in board] == [
+        t.number for t in sorted(complete, key=lambda t: (-t.value, t.number))
+    ]
+    if board:
+        best = board[0]
+        assert best["rank"] == 1 and set(best["params"]) == {"train.lr_d", "train.lr_g", "train.loss"}
+        assert best["metrics"]["eval_score"] == best["value"] and best["run_dir"]
+
+    # the same call again: the study already holds its 6 verdicts, nothing more runs
+    again = run_search(
+        space, n_trials=6, storage=url, study_name="s", cohort_size=3, extra_overrides=TINY,
+        runs_dir=tmp_path / "runs", diagnose=False, sampler="random",
+    )  # fmt: skip
+    assert len(again.trials) == 6
+
+
+def test_cohorts_group_by_shape_and_invalid_configs_fail(tmp_path: Path) -> None:
+    """Through the executor interface (no training): members of a cohort share every shape key."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    space = _space(
+        tmp_path,
+        "  model.hidden: {choice: [8, 16]}\n"
+        "  train.lr_d: {log_uniform: [1.0e-5, 1.0e-2]}\n"
+        "  train.loss: {choice: [ns, hinge]}\n",
+    )
+    jobs = []
+
+    def executor(job):  # what a Ray remote task would receive: plain data
+        jobs.append(job)
+        study = optuna.load_study(study_name=job.study_name, storage=job.storage_url)
+        out = []
+        for number, cfg in zip(job.trial_numbers, job.configs):
+            study.tell(number, float(cfg.model.hidden))
+            out.append(MemberResult(number, "COMPLETE", "finished", float(cfg.model.hidden)))
+        return out
+
+    study = run_search(
+        space, n_trials=8, storage=url, study_name="g", cohort_size=4, extra_overrides=["train.device=cpu"],
+        runs_dir=tmp_path / "runs", diagnose=False, executor=executor, seed=3,
+    )  # fmt: skip
+    assert len(study.trials) == 8 and all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert sum(len(j.trial_ids) for j in jobs) == 8
+    for j in jobs:
+        assert len({c.model.hidden for c in j.configs}) == 1
+        assert Path(j.run_dir).name == f"cohort-{j.index:03d}" and Path(j.run_dir).is_dir()
+    assert sorted(j.index for j in jobs) == list(range(len(jobs)))
+    assert len({c.model.hidden for j in jobs for c in j.configs}) == 2  # both shapes were sampled
+
+    # an override that replaces a sampled value would make the trial's params lie
+    with pytest.raises(SearchError, match=r"sets `train.lr_d`, which the search space"):
+        run_search(space, n_trials=1, storage=url, study_name="g", extra_overrides=["lr_d=1e-3"],
+                   runs_dir=tmp_path / "runs", diagnose=False)  # fmt: skip
+
+    # a combination the config rejects (hinge with label smoothing; every corner alone is valid):
+    # FAIL with status invalid, not counted, and the search goes on
+    bad = _space(
+        tmp_path, "  train.loss: {choice: [ns, hinge]}\n  train.label_smoothing: {choice: [1.0, 0.9]}\n"
+    )
+    invalid = {"train.loss": "hinge", "train.label_smoothing": 0.9}
+    pre = optuna.create_study(study_name="bad", storage=url, direction="maximize")
+    pre.enqueue_trial(invalid)
+    study = run_search(bad, n_trials=2, storage=url, study_name="bad", runs_dir=tmp_path / "runs",
+                       diagnose=False, executor=executor, cohort_size=1, sampler="random")  # fmt: skip
+    first = study.trials[0]
+    assert first.state == TrialState.FAIL and first.user_attrs["status"] == "invalid"
+    assert "label_smoothing" in first.user_attrs["error"] and not counts_toward_budget(first)
+    assert sum(counts_toward_budget(t) for t in study.trials) == 2
+    for _ in range(11):  # a space that keeps giving invalid configs stops the search
+        pre.enqueue_trial(invalid)
+    with pytest.raises(SearchError, match="11 sampled configs of space 'space' were invalid"):
+        run_search(bad, n_trials=3, storage=url, study_name="bad", runs_dir=tmp_path / "runs",
+                   diagnose=False, executor=executor, cohort_size=1)  # fmt: skip
+
+    # an executor must settle its trials: one it leaves running fails, and the driver says so
+    with pytest.raises(SearchError, match=r"left trials \[\d+\] running \(now FAIL\)"):
+        run_search(space, n_trials=20, storage=url, study_name="g", runs_dir=tmp_path / "runs",
+                   diagnose=False, executor=lambda job: [], cohort_size=1)  # fmt: skip
+
+
+def test_bad_arguments_name_the_value(tmp_path: Path) -> None:
+    space = load_space(SPACES_DIR / "quick.yaml")
+    common = {"storage": f"sqlite:///{tmp_path / 'x.db'}", "study_name": "x", "runs_dir": tmp_path}
+    with pytest.raises(SearchError, match=r"sampler must be one of .* got 'bayes'"):
+        run_search(space, n_trials=1, sampler="bayes", diagnose=False, **common)
+    with pytest.raises(SearchError, match="n_trials must be a whole number >= 1, but got 0"):
+        run_search(space, n_trials=0, diagnose=False, **common)
+    with pytest.raises(SearchError, match="list of key=value strings, but got the string"):
+        run_search(space, n_trials=1, extra_overrides="train.steps=10", diagnose=False, **common)
+    with pytest.raises(SearchError, match="outlives the process"):
+        run_search(space, n_trials=1, diagnose=False, **{**common, "storage": "sqlite://"})
+    with pytest.raises(SearchError, match=r"extra_overrides \['train.steps=0'\] give an invalid config"):
+        run_search(space, n_trials=1, extra_overrides=["train.steps=0"], diagnose=False, **common)
+    assert type(make_sampler("gp", 0)).__name__ == "GPSampler"
+    assert type(make_sampler("tpe", 0)).__name__ == "TPESampler"
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_heartbeat_stale_trial_of_another_host_is_requeued(url: str) -> None:
+    requeue = StaleTrialRequeuer()
+    storage = open_storage(url, heartbeat_interval=1, grace_period=2, requeue=requeue)
+    study = optuna.create_study(study_name="hb", storage=storage, direction="maximize")
+    trial = study.ask()
+    x = trial.suggest_float("x", 0.0, 1.0)
+    trial.set_user_attr(ATTR_WORKER, "some-other-host:4242:1")  # cannot be checked from here
+    study._storage.record_heartbeat(trial._trial_id)
+    assert recover_stale_trials(study, requeue) == []  # a fresh heartbeat: still alive
+    time.sleep(3.2)
+    assert recover_stale_trials(study, requeue) == [0]
+    first, retry = study.trials
+    assert first.state == TrialState.FAIL
+    assert retry.state == TrialState.WAITING and retry.user_attrs[ATTR_RETRY_OF] == 0
+    assert recover_stale_trials(study, requeue) == []  # handled once
+    assert study.ask().suggest_float("x", 0.0, 1.0) == x  # the retry runs the same point
+
+
+_DRIVER = """
+import sys, torch
+torch.set_num_threads(1)
+from ganstab.search.driver import run_search
+from ganstab.search.space import SPACES_DIR, load_space
+url, runs = sys.argv[1], sys.argv[2]
+run_search(load_space(SPACES_DIR / "quick.yaml"), n_trials=6, storage=url, study_name="r",
+           cohort_size=3, extra_overrides={tiny}, runs_dir=runs, diagnose=False, seed=1)
+print("driver finished", flush=True)
+"""
+
+
+class _Poller:
+    """Reads the subprocess's study without creating tables (that would race the driver's own
+    CREATE TABLE), through one storage (not one connection pool per poll)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.storage: optuna.storages.RDBStorage | None = None
+
+    def trials(self) -> list[optuna.trial.FrozenTrial]:
+        if self.storage is None:
+            engine = create_engine(self.url)
+            try:
+                with engine.connect() as conn:
+                    n = conn.execute(text("SELECT COUNT(*) FROM studies WHERE study_name = 'r'")).scalar()
+            except Exception:  # no tables yet
+                return []
+            finally:
+                engine.dispose()
+            if not n:
+                return []
+            self.storage = optuna.storages.RDBStorage(self.url, skip_table_creation=True)
+        return optuna.load_study(study_name="r", storage=self.storage).trials
+
+
+def test_killed_driver_resumes(url: str, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    log = (tmp_path / "driver.log").open("w")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    code = _DRIVER.format(tiny=json.dumps(TINY))
+    proc = subprocess.Popen([sys.executable, "-c", code, url, str(runs)], stdout=log, stderr=log, env=env)
+    poller = _Poller(url)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, (tmp_path / "driver.log").read_text()
+            trials = poller.trials()
+            running = [t for t in trials if t.state == TrialState.RUNNING]
+            if (
+                any(t.state == TrialState.COMPLETE for t in trials)
+                and running
+                and all(ATTR_WORKER in t.user_attrs for t in running)
+            ):
+                break
+            assert time.monotonic() < deadline, "the driver never had trials COMPLETE and RUNNING at once"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+    before = {t.number: t for t in poller.trials()}
+    poller.storage.engine.dispose()
+    complete = {n: t for n, t in before.items() if t.state == TrialState.COMPLETE}
+    stale = {n: t for n, t in before.items() if t.state == TrialState.RUNNING}
+    assert complete and stale
+
+    events = []
+    study = run_search(
+        load_space(SPACES_DIR / "quick.yaml"), n_trials=6, storage=url, study_name="r", cohort_size=3,
+        extra_overrides=TINY, runs_dir=runs, diagnose=False, seed=1, on_event=events.append,
+    )  # fmt: skip
+    after = {t.number: t for t in study.trials}
+    (recovered,) = [e for e in events if e.kind == "recovered"]
+    assert sorted(recovered.data["trials"]) == sorted(stale)
+    for n, t in complete.items():  # nothing finished is lost or changed
+        assert after[n].state == TrialState.COMPLETE and after[n].value == t.value
+    for n in stale:  # the dead driver's trials failed; each re-ran once with the same parameters
+        assert after[n].state == TrialState.FAIL and after[n].user_attrs["status"] == "lost"
+        (retry,) = [t for t in after.values() if t.user_attrs.get(ATTR_RETRY_OF) == n]
+        assert retry.params == after[n].params and counts_toward_budget(retry)
+    verdicts = [t for t in after.values() if counts_toward_budget(t)]
+    assert len(verdicts) == 6 and all(t.state != TrialState.RUNNING for t in after.values())
+    assert len({t.number for t in verdicts} & set(stale)) == 0
+
+    store = Store(url)
+    rows = store.runs(study_name="r")
+    assert len(rows) == len({r.trial_number for r in rows})  # one ganstab run per trial
+    by_number = {r.trial_number: r for r in rows}
+    for n in stale:
+        if n in by_number:
+            assert by_number[n].status == "lost"
+    for t in verdicts:
+        assert store.has_trace(by_number[t.number].id)
+    store.dispose()
+    cohorts = sorted(p.name for p in (runs / "r").glob("cohort-*"))
+    assert cohorts == [f"cohort-{i:03d}" for i in range(len(cohorts))] and len(cohorts) >= 2
