@@ -399,3 +399,51 @@ def test_killed_driver_resumes(url: str, tmp_path: Path) -> None:
     store.dispose()
     cohorts = sorted(p.name for p in (runs / "r").glob("cohort-*"))
     assert cohorts == [f"cohort-{i:03d}" for i in range(len(cohorts))] and len(cohorts) >= 2
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_a_crashing_cohort_fails_its_trials(
+    error: BaseException, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cohort that raises tells its trials FAIL and re-raises; an interrupted one also
+    re-enqueues their parameters so the next run tries them again."""
+
+    def crash(self, report=None, on_log=None):
+        raise error
+
+    monkeypatch.setattr("ganstab.search.cohort.CohortTrainer.train", crash)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    with pytest.raises(type(error)):
+        run_search(load_space(SPACES_DIR / "quick.yaml"), n_trials=2, storage=url, study_name="c",
+                   cohort_size=2, extra_overrides=TINY, runs_dir=tmp_path / "runs", diagnose=False)  # fmt: skip
+    study = optuna.load_study(study_name="c", storage=url)
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(failed) == 2 and not any(counts_toward_budget(t) for t in failed)
+    status = "interrupted" if isinstance(error, KeyboardInterrupt) else "error"
+    assert all(
+        t.user_attrs["status"] == status and type(error).__name__ in t.user_attrs["error"] for t in failed
+    )
+    waiting = [t for t in study.trials if t.state == TrialState.WAITING]
+    if status == "interrupted":
+        assert sorted(t.user_attrs[ATTR_RETRY_OF] for t in waiting) == [t.number for t in failed]
+        assert [t.params for t in failed] == [t.system_attrs["fixed_params"] for t in waiting]
+    else:
+        assert waiting == []
+    store = Store(url)
+    assert sorted(r.status for r in store.runs(study_name="c")) == [status, status]
+    store.dispose()
+
+
+def test_cohort_job_pickles_for_a_remote_worker(tmp_path: Path) -> None:
+    import pickle
+
+    from ganstab.search.cohort import CohortJob
+
+    space = load_space(SPACES_DIR / "quick.yaml")
+    job = CohortJob(
+        storage_url=f"sqlite:///{tmp_path / 'x.db'}", study_name="p", index=0, run_dir=str(tmp_path / "c"),
+        artifact_dir=str(tmp_path / "a"), trial_ids=(1,), trial_numbers=(0,), configs=(space.config(TINY),),
+        quality_pruner=optuna.pruners.MedianPruner(n_warmup_steps=60),
+    )  # fmt: skip
+    again = pickle.loads(pickle.dumps(job))
+    assert again.configs == job.configs and again.quality_pruner._n_warmup_steps == 60

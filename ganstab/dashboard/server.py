@@ -1,0 +1,424 @@
+"""Run optuna-dashboard on ganstab's study database with the search's artifact store.
+
+Why a wrapper at all: optuna-dashboard guesses the storage from the URL (and `postgresql://` would
+ask for psycopg2, which ganstab does not install), serves no artifacts unless it is handed a store,
+and answers a typo'd SQLite path with an empty dashboard on a freshly created empty file. Here the
+storage is opened the way the rest of ganstab opens it (`ganstab.storage.normalize_url`), a
+missing database or artifact folder is an error that names it, and the server is a threaded
+wsgiref server that can be stopped (tests, notebooks) and prints where it listens.
+
+Settings come from, in this order: the arguments, a TOML file (`dashboards/ganstab.toml`, the
+format of `optuna-dashboard --from-config`, so one file serves both tools), the defaults below.
+Relative paths are relative to the working directory, as in optuna-dashboard.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.artifacts import FileSystemArtifactStore
+
+DEFAULT_STORAGE = "sqlite:///ganstab.db"  # the search's default database
+DEFAULT_HOST = "127.0.0.1"  # loopback: the dashboard has no login and can edit and delete studies
+DEFAULT_PORT = 8080  # optuna-dashboard's default
+DEFAULT_ARTIFACT_DIR = Path("runs/artifacts")  # FileSystemArtifactStore root the search uploads to
+
+INSTALL_HINT = "pip install optuna-dashboard plotly"
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+# [optuna_dashboard] keys of optuna-dashboard's TOML that ganstab honours, and their types.
+_CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
+    "storage": str,
+    "host": str,
+    "port": int,
+    "artifact_dir": str,
+    "quiet": bool,
+}
+# Keys optuna-dashboard knows but `ganstab dashboard` does not act on: refused, never ignored.
+_FOREIGN_KEYS = {"storage_class", "server", "allow_unsafe"}
+
+
+class DashboardError(ValueError):
+    """A dashboard setting is wrong (storage, artifact folder, config file, host or port), or
+    optuna-dashboard is not installed. The message names the value and what to do."""
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """What `serve` runs with, after arguments, config file and defaults are merged."""
+
+    storage: str = DEFAULT_STORAGE  # SQLAlchemy URL of the study database
+    host: str = DEFAULT_HOST  # interface to listen on; 127.0.0.1 keeps it on this machine
+    port: int = DEFAULT_PORT  # TCP port; 0 picks a free one (printed at start)
+    artifact_dir: Path = DEFAULT_ARTIFACT_DIR  # FileSystemArtifactStore root with sample images
+    quiet: bool = False  # True: no line per HTTP request on stderr
+
+
+# ------------------------------------------------------------------------------------- pieces
+
+
+def _import_dashboard() -> ModuleType:
+    """optuna-dashboard, imported only when a dashboard is really started (it is optional)."""
+    try:
+        import optuna_dashboard
+    except ImportError as e:
+        raise DashboardError(
+            f"`ganstab dashboard` needs optuna-dashboard, which is not installed: {INSTALL_HINT}"
+        ) from e
+    return optuna_dashboard
+
+
+def open_dashboard_storage(url: str) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage on `url`, opened as ganstab opens it (`postgresql://` means psycopg 3).
+
+    A SQLite file that does not exist is an error rather than a new empty database: a dashboard on
+    a typo'd path would otherwise show "no studies" and leave a stray file behind.
+    """
+    from ganstab.storage import StorageError, mask_url, normalize_url
+
+    try:
+        sa_url = normalize_url(url)
+    except StorageError as e:
+        raise DashboardError(f"bad storage URL: {e}") from e
+    shown = mask_url(sa_url)
+    backend = sa_url.get_backend_name()
+    engine_kwargs: dict[str, Any] = {}
+    if backend == "sqlite":
+        database = sa_url.database
+        if database in (None, "", ":memory:") or str(database).startswith("file::memory:"):
+            raise DashboardError(
+                f"storage {shown!r} is an in-memory database, which holds no studies; give the "
+                f"search's database, e.g. {DEFAULT_STORAGE!r}."
+            )
+        if sa_url.query.get("uri") not in ("true", "1") and not Path(str(database)).is_file():
+            raise DashboardError(
+                f"storage {shown!r}: there is no SQLite database at {str(database)!r} (relative to "
+                f"{str(Path.cwd())!r}); run a search first or pass the search's --storage URL."
+            )
+        engine_kwargs["connect_args"] = {"timeout": 30}  # a running search may hold the write lock
+    elif backend == "postgresql":
+        engine_kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
+    try:
+        import optuna
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                sa_url.render_as_string(hide_password=False), engine_kwargs=engine_kwargs
+            )
+    except Exception as e:  # unknown dialect, driver missing, server unreachable, not a database
+        reason = f"{type(e).__name__}: {e}".splitlines()[0]
+        if sa_url.password:
+            reason = reason.replace(str(sa_url.password), "***")
+        raise DashboardError(f"cannot open storage {shown!r}: {reason}") from e
+
+
+def open_artifact_store(artifact_dir: str | Path) -> FileSystemArtifactStore:
+    """The FileSystemArtifactStore the search uploads sample images to. A missing folder is an
+    error (the dashboard would otherwise show broken images), naming any `*/artifacts` folders
+    beside it, since the search may have written per-study ones."""
+    from optuna.artifacts import FileSystemArtifactStore
+
+    path = Path(artifact_dir).expanduser()
+    if not path.is_dir():
+        what = "is not a folder" if path.exists() else "does not exist"
+        hint = ""
+        parent = path.parent if str(path.parent) else Path(".")
+        if parent.is_dir():
+            found = sorted(str(p) for p in parent.glob("*/artifacts") if p.is_dir())[:5]
+            if found:
+                hint = f" Artifact folders found beside it: {', '.join(found)}."
+        raise DashboardError(
+            f"artifact folder {str(path)!r} {what} (relative to {str(Path.cwd())!r}); pass the "
+            f"search's artifact folder with --artifact-dir.{hint}"
+        )
+    return FileSystemArtifactStore(path)
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """The settings in an optuna-dashboard TOML file, checked: `[optuna_dashboard]` with `storage`,
+    `host`, `port`, `artifact_dir`, `quiet`, or the artifact folder as
+    `[artifact_store.filesystem] base_path`. Anything else is an error naming the key, so that a
+    misspelt key is not silently ignored. Returns only the keys the file sets."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10; optuna-dashboard depends on tomli there
+        import tomli as tomllib
+
+    file = Path(path).expanduser()
+    try:
+        with file.open("rb") as f:
+            doc = tomllib.load(f)
+    except FileNotFoundError as e:
+        raise DashboardError(f"dashboard config {str(file)!r} does not exist.") from e
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise DashboardError(f"dashboard config {str(file)!r} is not valid TOML: {e}") from e
+
+    for section in doc:
+        if section not in ("optuna_dashboard", "artifact_store"):
+            raise DashboardError(
+                f"dashboard config {str(file)!r}: section [{section}] is not supported by ganstab "
+                f"dashboard (supported: [optuna_dashboard], [artifact_store.filesystem])."
+            )
+    table = doc.get("optuna_dashboard", {})
+    if not isinstance(table, Mapping):
+        raise DashboardError(f"dashboard config {str(file)!r}: optuna_dashboard must be a table.")
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in _FOREIGN_KEYS:
+            raise DashboardError(
+                f"dashboard config {str(file)!r}: optuna_dashboard.{key} is not supported by "
+                f"`ganstab dashboard`; remove it (or run optuna-dashboard --from-config)."
+            )
+        if key not in _CONFIG_KEYS:
+            raise DashboardError(
+                f"dashboard config {str(file)!r}: unknown key optuna_dashboard.{key}; known keys: "
+                f"{', '.join(_CONFIG_KEYS)}."
+            )
+        expected = _CONFIG_KEYS[key]
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise DashboardError(
+                f"dashboard config {str(file)!r}: optuna_dashboard.{key} must be "
+                f"{getattr(expected, '__name__', expected)}, but got {value!r}."
+            )
+        out[key] = value
+
+    stores = doc.get("artifact_store")
+    if stores is not None:
+        if not isinstance(stores, Mapping) or set(stores) != {"filesystem"}:
+            raise DashboardError(
+                f"dashboard config {str(file)!r}: ganstab dashboard supports only "
+                f"[artifact_store.filesystem] (base_path = DIR), but got "
+                f"{sorted(stores) if isinstance(stores, Mapping) else stores!r}."
+            )
+        fs = stores["filesystem"]
+        if not isinstance(fs, Mapping) or set(fs) != {"base_path"} or not isinstance(fs["base_path"], str):
+            raise DashboardError(
+                f"dashboard config {str(file)!r}: [artifact_store.filesystem] must hold exactly "
+                f"base_path = \"DIR\", but got {dict(fs) if isinstance(fs, Mapping) else fs!r}."
+            )
+        if "artifact_dir" in out:
+            raise DashboardError(
+                f"dashboard config {str(file)!r} gives the artifact folder twice "
+                f"(optuna_dashboard.artifact_dir and artifact_store.filesystem.base_path); keep one."
+            )
+        out["artifact_dir"] = fs["base_path"]
+    return out
+
+
+def resolve_settings(
+    storage: str | None = None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    artifact_dir: str | Path | None = None,
+    config: str | Path | None = None,
+    quiet: bool | None = None,
+) -> DashboardSettings:
+    """Merge the arguments (None: not given) over the config file over the defaults, and check
+    host and port, so that `serve` fails before binding anything."""
+    given = {"storage": storage, "host": host, "port": port, "artifact_dir": artifact_dir, "quiet": quiet}
+    merged: dict[str, Any] = load_config(config) if config is not None else {}
+    merged.update({k: v for k, v in given.items() if v is not None})
+    settings = DashboardSettings(
+        storage=merged.get("storage", DEFAULT_STORAGE),
+        host=merged.get("host", DEFAULT_HOST),
+        port=merged.get("port", DEFAULT_PORT),
+        artifact_dir=Path(merged.get("artifact_dir", DEFAULT_ARTIFACT_DIR)),
+        quiet=bool(merged.get("quiet", False)),
+    )
+    if not isinstance(settings.host, str) or not settings.host.strip():
+        raise DashboardError(f"host must be a host name or IP address, but got {settings.host!r}.")
+    if (
+        not isinstance(settings.port, int)
+        or isinstance(settings.port, bool)
+        or not 0 <= settings.port <= 65535
+    ):
+        raise DashboardError(f"port must be a whole number in 0..65535 (0: any free port), but got {settings.port!r}.")
+    return settings
+
+
+def make_app(
+    storage: str | optuna.storages.BaseStorage,
+    *,
+    artifact_dir: str | Path | None = None,
+) -> WSGIApp:
+    """optuna-dashboard's WSGI app on `storage` (a URL, or an opened Optuna storage) serving the
+    artifacts under `artifact_dir` (None: no artifact store). For tests, and for production WSGI
+    servers (gunicorn, uWSGI), which the built-in wsgiref server of `serve` is not meant to be."""
+    opened = open_dashboard_storage(storage) if isinstance(storage, str) else storage
+    store = open_artifact_store(artifact_dir) if artifact_dir is not None else None
+    return _import_dashboard().wsgi(opened, artifact_store=store)
+
+
+def trial_page_path(study_id: int, trial_number: int) -> str:
+    """The dashboard page of one trial (its parameters, curves, user attributes, note and images).
+
+    optuna-dashboard 0.21's single-page app routes `/dashboard/studies/<study_id>/trials` and
+    selects trials by number with `?numbers=`; `study_id` is the storage's id (Study._study_id,
+    `/api/studies`), not the name."""
+    return f"/dashboard/studies/{int(study_id)}/trials?numbers={int(trial_number)}"
+
+
+# ------------------------------------------------------------------------------------- server
+
+
+class _ThreadedWSGIServer(ThreadingMixIn, WSGIServer):
+    """One thread per request: a browser loads the 6 MB bundle and several API calls at once."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
+        pass
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class DashboardServer:
+    """A started dashboard: where it listens, and `stop()`. Use as a context manager."""
+
+    def __init__(self, settings: DashboardSettings, app: WSGIApp) -> None:
+        server_class: type[WSGIServer] = _ThreadedWSGIServer
+        if ":" in settings.host:  # an IPv6 literal such as ::1
+
+            class _V6(_ThreadedWSGIServer):
+                address_family = socket.AF_INET6
+
+            server_class = _V6
+        handler = _QuietHandler if settings.quiet else WSGIRequestHandler
+        try:
+            self._httpd = make_server(
+                settings.host, settings.port, app, server_class=server_class, handler_class=handler
+            )
+        except OSError as e:
+            raise DashboardError(
+                f"cannot listen on {settings.host}:{settings.port}: {e.strerror or e}; pick another "
+                f"--port (0: any free port) or --host."
+            ) from e
+        self.settings = settings
+        self.host = settings.host
+        self.port = int(self._httpd.server_port)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The dashboard's start page."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/dashboard"
+
+    def serve_forever(self) -> None:
+        """Serve on this thread until `stop()` (from another thread) or Ctrl-C."""
+        try:
+            self._httpd.serve_forever(poll_interval=0.2)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self._httpd.server_close()
+
+    def start_thread(self) -> DashboardServer:
+        """Serve on a daemon thread; returns self."""
+        self._thread = threading.Thread(target=self.serve_forever, name="ganstab-dashboard", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and free the port."""
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=10)
+            self._thread = None
+        else:
+            self._httpd.server_close()
+
+    def __enter__(self) -> DashboardServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _build(
+    storage: str | None,
+    host: str | None,
+    port: int | None,
+    artifact_dir: str | Path | None,
+    config: str | Path | None,
+    quiet: bool | None,
+) -> DashboardServer:
+    settings = resolve_settings(
+        storage, host=host, port=port, artifact_dir=artifact_dir, config=config, quiet=quiet
+    )
+    app = make_app(settings.storage, artifact_dir=settings.artifact_dir)
+    return DashboardServer(settings, app)
+
+
+def start(
+    storage: str | None = None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    artifact_dir: str | Path | None = None,
+    config: str | Path | None = None,
+    quiet: bool | None = True,
+) -> DashboardServer:
+    """`serve` on a background thread (tests, notebooks): returns the running server, whose
+    `url` gives the port chosen when `port=0`; call `stop()` or use it as a context manager."""
+    return _build(storage, host, port, artifact_dir, config, quiet).start_thread()
+
+
+def serve(
+    storage: str | None = None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    artifact_dir: str | Path | None = None,
+    config: str | Path | None = None,
+    quiet: bool | None = None,
+) -> None:
+    """Run optuna-dashboard on `storage` with the artifact store until Ctrl-C (`ganstab dashboard`).
+
+    None means "from `config`, else the default" (DEFAULT_STORAGE, 127.0.0.1, port 8080,
+    runs/artifacts). Every setting is checked, the storage opened and the artifact folder found
+    before the port is bound, so a mistake is one clear error. Prints `Listening on URL` to stderr.
+    """
+    server = _build(storage, host, port, artifact_dir, config, quiet)
+    from ganstab.storage import mask_url
+
+    settings = server.settings
+    if not _is_loopback(settings.host):
+        print(
+            f"warning: the dashboard listens on {settings.host}, not loopback; it has no login and "
+            f"anyone who can reach it can edit notes and delete studies.",
+            file=sys.stderr,
+        )
+    print(
+        f"ganstab dashboard: storage {mask_url(settings.storage)}, artifacts {settings.artifact_dir}\n"
+        f"Listening on {server.url} (Ctrl-C to stop)",
+        file=sys.stderr,
+        flush=True,
+    )
+    server.serve_forever()
