@@ -95,14 +95,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     dt = sub.add_parser("diagnose-train", help=argparse.SUPPRESS)
     dt.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="labelled corpus folder")
-    dt.add_argument("--storage", default=None, metavar="URL",
-                    help="also learn from the labelled runs of this ganstab database")
+    dt.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="also learn from the labelled runs of this ganstab database",
+    )
     dt.add_argument("--no-corpus", action="store_true", help="train on --storage runs only")
     dt.add_argument("--out", type=Path, default=None, help="model folder (default: the shipped models)")
     de = sub.add_parser("diagnose-evaluate", help=argparse.SUPPRESS)
     de.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="labelled corpus folder")
     de.add_argument("--model", default="losses", choices=["losses", "rich"])
     de.add_argument("--json", action="store_true")
+
+    se = sub.add_parser(
+        "search",
+        help="search configurations with Optuna over cohorts; results in an SQL database",
+        description="Each cohort member is an Optuna trial; the study lives in --storage, which "
+        "optuna-dashboard can show as it is. Running the same command again continues the study.",
+    )
+    se.add_argument("--space", default="quick", help="search space: a YAML file or a name in search_spaces/")
+    se.add_argument(
+        "--dataset", default=None, help="data set name, or a YAML config whose data section is used"
+    )
+    se.add_argument("--trials", type=int, default=24, help="trials to finish (COMPLETE, PRUNED or diverged)")
+    se.add_argument(
+        "--storage", default="sqlite:///ganstab.db", help="SQLAlchemy URL (default sqlite:///ganstab.db)"
+    )
+    se.add_argument("--study", default=None, help="study name (default: SPACE-DATASET)")
+    se.add_argument("--sampler", default="tpe", choices=["tpe", "random", "cmaes", "gp"])
+    se.add_argument("--cohort-size", type=int, default=4, metavar="K", help="trials trained as one network")
+    se.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fix a config value for every trial (not a searched key)",
+    )
+    se.add_argument("--runs", type=Path, default=Path("runs"), help="folder for run folders and artifacts")
+    se.add_argument("--seed", type=int, default=0, help="sampler seed")
+    se.add_argument("--no-prune", action="store_true", help="train every trial to the end")
+    se.add_argument("--no-diagnose", action="store_true", help="no diagnosis pruning or labels")
 
     co = sub.add_parser("corpus", help="generate a labelled corpus of runs (see docs/labels.md)")
     co.add_argument("--out", type=Path, required=True, help="corpus folder (resumes if it exists)")
@@ -136,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_diagnose_evaluate(args)
         if args.command == "corpus":
             return cmd_corpus(args)
+        if args.command == "search":
+            return cmd_search(args)
     except (C.ConfigError, ValueError, FileNotFoundError, _storage_error()) as e:
         print(f"ganstab: error: {e}", file=sys.stderr)
         return 2
@@ -347,6 +383,55 @@ def cmd_diagnose_evaluate(args: argparse.Namespace) -> int:
     for name, s in results.items():
         print(format_scores(name, s))
         print()
+    return 0
+
+
+def _dataset_overrides(dataset: str | None) -> tuple[list[str], str]:
+    """--dataset NAME or a YAML config file: the data-section overrides and a short name."""
+    if dataset is None:
+        return [], "default"
+    path = Path(dataset)
+    if path.suffix in (".yaml", ".yml"):
+        cfg = C.load_yaml(path)
+        data = C.flat_items(cfg)
+        return [f"{k}={v}" for k, v in data.items() if k.startswith("data.") and v is not None], path.stem
+    return [f"data.name={dataset}"], dataset
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ganstab.search.driver import leaderboard, run_search
+    from ganstab.search.space import find_space, load_space
+
+    console = Console(soft_wrap=True)
+    space = load_space(find_space(args.space))
+    data_overrides, data_name = _dataset_overrides(args.dataset)
+    study_name = args.study or f"{space.name}-{data_name}"
+    console.print(
+        f"Search [bold]{study_name}[/]: space {space.name}, {args.trials} trials, cohorts of "
+        f"{args.cohort_size}, storage {args.storage}"
+    )
+    study = run_search(
+        space, n_trials=args.trials, storage=args.storage, study_name=study_name, sampler=args.sampler,
+        cohort_size=args.cohort_size, seed=args.seed, extra_overrides=[*data_overrides, *args.overrides],
+        runs_dir=args.runs, prune=not args.no_prune, diagnose=not args.no_diagnose,
+        on_event=lambda e: console.print(e.message),
+    )  # fmt: skip
+    board = leaderboard(study, top=10)
+    table = Table(title=f"leaderboard: {study_name}")
+    for col in ("rank", "trial", "score", "params", "diagnosis"):
+        table.add_column(col)
+    for row in board:
+        params = ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in row["params"].items())
+        table.add_row(
+            str(row["rank"]), str(row["trial"]), _fmt(row["value"]), params, str(row.get("diagnosis") or "-")
+        )
+    console.print(table)
+    console.print(
+        f"Dashboard: optuna-dashboard {args.storage} --artifact-dir {args.runs / study_name / 'artifacts'}"
+    )
     return 0
 
 

@@ -209,7 +209,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
         if not isinstance(fs, Mapping) or set(fs) != {"base_path"} or not isinstance(fs["base_path"], str):
             raise DashboardError(
                 f"dashboard config {str(file)!r}: [artifact_store.filesystem] must hold exactly "
-                f"base_path = \"DIR\", but got {dict(fs) if isinstance(fs, Mapping) else fs!r}."
+                f'base_path = "DIR", but got {dict(fs) if isinstance(fs, Mapping) else fs!r}.'
             )
         if "artifact_dir" in out:
             raise DashboardError(
@@ -248,7 +248,9 @@ def resolve_settings(
         or isinstance(settings.port, bool)
         or not 0 <= settings.port <= 65535
     ):
-        raise DashboardError(f"port must be a whole number in 0..65535 (0: any free port), but got {settings.port!r}.")
+        raise DashboardError(
+            f"port must be a whole number in 0..65535 (0: any free port), but got {settings.port!r}."
+        )
     return settings
 
 
