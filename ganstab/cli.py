@@ -138,6 +138,49 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--no-prune", action="store_true", help="train every trial to the end")
     se.add_argument("--no-diagnose", action="store_true", help="no diagnosis pruning or labels")
 
+    rc = sub.add_parser(
+        "recommend",
+        help="the best converging configurations for a data set, retrained across seeds; writes a YAML",
+        description="Ranks the finished (converging, where diagnosed) runs of every study in --storage "
+        "on --dataset, retrains the best --top distinct configurations on --reseed new seeds as one "
+        "cohort, and writes the one with the best mean - std of the score. No history: the lessons default.",
+    )
+    rc.add_argument("--dataset", required=True, help="data set name (data.name)")
+    rc.add_argument(
+        "--storage", default="sqlite:///ganstab.db", help="SQLAlchemy URL (default sqlite:///ganstab.db)"
+    )
+    rc.add_argument("--reseed", type=int, default=3, metavar="N", help="new seeds per candidate (default 3)")
+    rc.add_argument(
+        "--top", type=int, default=3, metavar="K", help="distinct configurations to retrain (default 3)"
+    )
+    rc.add_argument("--steps", type=int, default=None, metavar="N", help="train.steps for the retraining")
+    rc.add_argument("--out", type=Path, default=None, help="YAML to write (default recommended-DATASET.yaml)")
+    rc.add_argument("--runs", type=Path, default=Path("runs"), help="folder for the retraining run folders")
+    rc.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a value of every retrained config, e.g. train.device=cpu",
+    )
+
+    da = sub.add_parser(
+        "dashboard",
+        help="optuna-dashboard on the study database, with the trials' sample images",
+        description="Serves optuna-dashboard (pip install optuna-dashboard plotly) on --storage with the "
+        "search's artifact store, on 127.0.0.1 unless --host says otherwise. Settings come from the "
+        "options, then --config (e.g. dashboards/ganstab.toml), then the defaults.",
+    )
+    da.add_argument("--storage", default=None, help="SQLAlchemy URL (default sqlite:///ganstab.db)")
+    da.add_argument("--host", default=None, help="interface to listen on (default 127.0.0.1)")
+    da.add_argument("--port", type=int, default=None, help="TCP port (default 8080; 0: any free port)")
+    da.add_argument(
+        "--artifact-dir", type=Path, default=None, help="artifact folder (default runs/artifacts)"
+    )
+    da.add_argument("--config", type=Path, default=None, help="TOML settings, e.g. dashboards/ganstab.toml")
+    da.add_argument("--quiet", action="store_true", default=None, help="no line per HTTP request")
+
     co = sub.add_parser("corpus", help="generate a labelled corpus of runs (see docs/labels.md)")
     co.add_argument("--out", type=Path, required=True, help="corpus folder (resumes if it exists)")
     co.add_argument("--seed", type=int, default=0, help="seed of the sampled configurations")
@@ -172,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_corpus(args)
         if args.command == "search":
             return cmd_search(args)
+        if args.command == "recommend":
+            return cmd_recommend(args)
+        if args.command == "dashboard":
+            return cmd_dashboard(args)
     except (C.ConfigError, ValueError, FileNotFoundError, _storage_error()) as e:
         print(f"ganstab: error: {e}", file=sys.stderr)
         return 2
@@ -432,6 +479,24 @@ def cmd_search(args: argparse.Namespace) -> int:
     console.print(
         f"Dashboard: optuna-dashboard {args.storage} --artifact-dir {args.runs / study_name / 'artifacts'}"
     )
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from ganstab.recommend import format_report, recommend
+
+    out = args.out or Path(f"recommended-{args.dataset}.yaml")
+    rec = recommend(args.dataset, storage=args.storage, reseed=args.reseed, top=args.top, steps=args.steps,
+                    out=out, runs_dir=args.runs, overrides=args.overrides, on_event=lambda e: print(e.message))  # fmt: skip
+    print(format_report(rec))
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from ganstab.dashboard.server import serve
+
+    serve(args.storage, host=args.host, port=args.port, artifact_dir=args.artifact_dir,
+          config=args.config, quiet=args.quiet)  # fmt: skip
     return 0
 
 

@@ -1,11 +1,13 @@
 """Run optuna-dashboard on ganstab's study database with the search's artifact store.
 
-Why a wrapper at all: optuna-dashboard guesses the storage from the URL (and `postgresql://` would
-ask for psycopg2, which ganstab does not install), serves no artifacts unless it is handed a store,
-and answers a typo'd SQLite path with an empty dashboard on a freshly created empty file. Here the
-storage is opened the way the rest of ganstab opens it (`ganstab.storage.normalize_url`), a
-missing database or artifact folder is an error that names it, and the server is a threaded
-wsgiref server that can be stopped (tests, notebooks) and prints where it listens.
+Why a wrapper at all: optuna-dashboard guesses the storage class from the URL (and under
+SQLAlchemy 2.0 `postgresql://` means psycopg2, which ganstab does not install); without an artifact
+store it silently hides every trial's Artifacts section; a missing artifact folder gives broken
+images; and a typo'd SQLite path leaves an empty file behind and a server whose every API call
+fails with "no such table". Here the storage is opened the way the rest of ganstab opens it
+(`ganstab.storage.normalize_url`), a missing database or artifact folder is an error that names
+it before anything listens, and the server is a threaded wsgiref server that can be stopped
+(tests, notebooks) and prints where it listens.
 
 Settings come from, in this order: the arguments, a TOML file (`dashboards/ganstab.toml`, the
 format of `optuna-dashboard --from-config`, so one file serves both tools), the defaults below.
@@ -82,11 +84,16 @@ def _import_dashboard() -> ModuleType:
     return optuna_dashboard
 
 
+def _relative_note(path: Path) -> str:
+    """Where a relative path was looked for: the usual cause is running from another folder."""
+    return "" if path.is_absolute() else f" (relative to {str(Path.cwd())!r})"
+
+
 def open_dashboard_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage on `url`, opened as ganstab opens it (`postgresql://` means psycopg 3).
 
     A SQLite file that does not exist is an error rather than a new empty database: a dashboard on
-    a typo'd path would otherwise show "no studies" and leave a stray file behind.
+    a typo'd path would otherwise show no studies and leave a stray file behind.
     """
     from ganstab.storage import StorageError, mask_url, normalize_url
 
@@ -106,8 +113,9 @@ def open_dashboard_storage(url: str) -> optuna.storages.RDBStorage:
             )
         if sa_url.query.get("uri") not in ("true", "1") and not Path(str(database)).is_file():
             raise DashboardError(
-                f"storage {shown!r}: there is no SQLite database at {str(database)!r} (relative to "
-                f"{str(Path.cwd())!r}); run a search first or pass the search's --storage URL."
+                f"storage {shown!r}: there is no SQLite database at {str(database)!r}"
+                f"{_relative_note(Path(str(database)))}; run a search first or pass the search's "
+                f"--storage URL."
             )
         engine_kwargs["connect_args"] = {"timeout": 30}  # a running search may hold the write lock
     elif backend == "postgresql":
@@ -143,8 +151,8 @@ def open_artifact_store(artifact_dir: str | Path) -> FileSystemArtifactStore:
             if found:
                 hint = f" Artifact folders found beside it: {', '.join(found)}."
         raise DashboardError(
-            f"artifact folder {str(path)!r} {what} (relative to {str(Path.cwd())!r}); pass the "
-            f"search's artifact folder with --artifact-dir.{hint}"
+            f"artifact folder {str(path)!r} {what}{_relative_note(path)}; pass the search's "
+            f"artifact folder with --artifact-dir.{hint}"
         )
     return FileSystemArtifactStore(path)
 

@@ -520,6 +520,10 @@ class _CohortRun:
         run_id = self.run_ids[i]
         self.store.save_trace(run_id, trace)
         self.store.add_evaluations(run_id, trainer.eval_log[i])
+        truth = _ground_truth(trainer.eval_log[i], result.diverged_at)
+        if truth is not None and status in ("finished", "diverged"):
+            # the label the classifier learns from: `ganstab diagnose train --storage URL`
+            self.store.set_label(run_id, truth, source="rules")
         if diagnosis is not None:
             self.store.add_diagnosis(
                 run_id, int(trace["step"][-1]) if len(trace["step"]) else steps, diagnosis
@@ -533,9 +537,11 @@ class _CohortRun:
             attrs["diagnosis"] = diagnosis.label
             attrs["diagnosis_confidence"] = _finite(diagnosis.confidence)
             attrs["diagnosis_probabilities"] = _finite(dict(diagnosis.probabilities))
-        attrs["note"] = note_text(result, diagnosis, dict(trial.params))
+        note = note_text(result, diagnosis, dict(trial.params))
+        attrs["note"] = note
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
+        _save_dashboard_note(trial, note)
         self._upload(i, trace, status)
 
         if state == "COMPLETE":
@@ -590,3 +596,22 @@ class _CohortRun:
             except Exception as e:  # keep the original error; this one only goes to the log
                 log.warning("could not mark trial %s failed: %s", trial.number, e)
             self.results[i] = MemberResult(trial.number, "FAIL", status, None, error=text)
+
+
+def _ground_truth(evals: list[dict[str, Any]], diverged_at: int | None) -> str | None:
+    """The rules' label of a member from its evaluations (docs/labels.md), or None."""
+    from ganstab.diagnose.labels import label_run
+
+    n_modes = next((len(e["near"]) for e in evals if e.get("near")), 0)
+    if not n_modes and diverged_at is None:
+        return None  # a metric family without mode histograms: no ground truth
+    return label_run(evals, diverged_at, n_modes)[0]
+
+
+def _save_dashboard_note(trial: optuna.trial.Trial, note: str) -> None:
+    """The note optuna-dashboard shows on the trial page (optional dependency)."""
+    try:
+        from optuna_dashboard import save_note
+    except ImportError:
+        return
+    save_note(trial, note)

@@ -278,7 +278,8 @@ def run_search(
     """Run (or continue) the study `study_name` in `storage` until it holds `n_trials` verdicts.
 
     `storage` is one SQLAlchemy URL for Optuna and ganstab's tables. Run folders go to
-    `runs_dir/<study>/cohort-NNN`, artifacts to `runs_dir/<study>/artifacts`. `quality_pruner`
+    `runs_dir/<study>/cohort-NNN`, artifacts to `runs_dir/artifacts` (one store that
+    `ganstab dashboard` serves for every study). `quality_pruner`
     (prune=True) replaces the default MedianPruner on `eval_score` (5 startup trials, the first
     30% of `train.steps` as warm-up); with `diagnose` it is wrapped by the DiagnosisPruner and
     every finished member is diagnosed. `executor` runs one CohortJob (default: in-process).
@@ -365,7 +366,7 @@ def _loop(
     on_event: Callable[[SearchEvent], None] | None,
 ) -> None:
     me = worker_id()
-    artifact_dir = study_dir / "artifacts"
+    artifact_dir = study_dir.parent / "artifacts"  # one store for every study: `ganstab dashboard`
     trials = study.get_trials(deepcopy=False)
     used = [t.user_attrs.get("cohort") for t in trials]
     next_index = max([u for u in used if isinstance(u, int)], default=-1) + 1

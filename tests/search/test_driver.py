@@ -155,7 +155,7 @@ def test_search_settles_every_trial(url: str, tmp_path: Path) -> None:
     assert pruned.state == TrialState.PRUNED and pruned.value == pruned.intermediate_values[100]
     assert sorted(pruned.intermediate_values) == [50, 100] and pruned.user_attrs["steps_trained"] == 100
 
-    artifact_dir = tmp_path / "runs" / "s" / "artifacts"
+    artifact_dir = tmp_path / "runs" / "artifacts"
     store = Store(url)
     runs = {r.trial_number: r for r in store.runs(study_name="s")}
     assert sorted(runs) == list(range(6))

@@ -1,0 +1,635 @@
+"""Recommend a configuration for a data set: history -> candidates -> reseeded cohort -> YAML.
+
+Where the history comes from. A search writes two things per trial into one database: Optuna's
+trial (state, final value = `eval_score`, params, user attributes) and ganstab's own run row
+(`ganstab_runs`: data set name, the resolved config as JSON, status) with its diagnoses and labels.
+The run row is the only place that names the data set and holds the whole config, and the Optuna
+trial is the authority on whether the run finished (COMPLETE) and on its score. So the history of
+a data set is: every run row with `dataset == NAME` that belongs to a study, joined by (study name,
+trial number) to a COMPLETE trial with a finite value of that study; studies of any name count.
+Run rows without an Optuna trial (deleted study, `ganstab train` runs) and Optuna trials without a
+run row (someone else's study) are left out: either the verdict or the config would be unknown.
+
+Which runs may be candidates. A high score can come from a run that is falling apart (lesson 2), so
+when diagnoses exist only runs whose verdict is `converging` are kept. The verdict of a run is, in
+order: a person's ground-truth label (`Store.set_label(..., source="user")`), else the latest
+diagnosis stored for the run (`Store.add_diagnosis`, which the search's diagnosis writes and a
+later re-diagnosis appends to), else the trial's `diagnosis` attribute. If no finished run has a
+verdict at all (a search run with `diagnose=False`), the finished runs are ranked by score alone
+and the message says the diagnoses were missing. Runs are ranked by final score; the first `top`
+distinct configurations are taken, where two configs are the same if they differ only in
+`train.seed` and `train.device`.
+
+How one is chosen. Every candidate is retrained on the same `reseed` new seeds (one above the
+largest seed in the history, so none repeats a run the search already saw; shared seeds make the
+comparison paired). All candidates x seeds train as one `CohortTrainer` cohort (one per group of
+candidates that differ in shape-fixing keys). The ranking rule, `rank_key`:
+
+1. fewer failed seeds first (a seed that diverged or ended without a finite score): a
+   configuration that breaks on some seeds is not a recommendation, whatever its other seeds did;
+2. then the highest *robust score* `mean(score) - std(score)` over the seeds that finished (sample
+   standard deviation, ddof=1; 0 with a single seed), so a candidate that is good on every seed
+   beats one that is brilliant on one and poor on another;
+3. ties: the better historic rank.
+
+The chosen config is written as YAML (resolved, seed = the first new seed, `steps`/`overrides`
+applied as retrained) with a comment header; `ganstab train --config FILE` accepts it.
+
+Without history (no such SQLite file, no ganstab tables, no finished run on the data set, or none
+diagnosed converging) the lessons preset on this data set is retrained the same way, for its mean
+and spread, and written; the message says so.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ganstab.engine.config import (
+    MEMBER_KEYS,
+    PRESETS,
+    Config,
+    ConfigError,
+    apply_overrides,
+    dump_yaml,
+    flat_items,
+    from_dict,
+    preset,
+    resolve,
+    validate,
+)
+from ganstab.storage import Store, mask_url, normalize_url
+
+if TYPE_CHECKING:
+    from ganstab.search.driver import SearchEvent
+
+__all__ = [
+    "CONVERGING",
+    "SOURCE_HISTORY",
+    "SOURCE_LESSONS",
+    "Candidate",
+    "History",
+    "HistoryRun",
+    "Recommendation",
+    "find_history",
+    "format_report",
+    "rank_key",
+    "recommend",
+    "select_candidates",
+    "write_config",
+]
+
+CONVERGING = "converging"
+SOURCE_HISTORY = "history"
+SOURCE_LESSONS = "lessons default"
+USER_SOURCE = "user"  # the label source of a person's own verdict (ganstab.storage)
+# Keys that do not make a configuration different: the seed is what reseeding varies, the device
+# only where it runs.
+IDENTITY_IGNORES = ("train.seed", "train.device")
+
+EventFn = Callable[["SearchEvent"], None]
+
+
+# ------------------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class HistoryRun:
+    """One finished search trial on the data set: its score, resolved config and verdict."""
+
+    study_name: str
+    trial_number: int
+    run_id: int
+    score: float  # the trial's final value (eval_score)
+    config: Config  # the resolved config the run trained with
+    params: dict[str, Any]  # the searched values (trial.params)
+    metrics: dict[str, Any]  # the trial's eval_* attributes
+    diagnosis: str | None  # the verdict (see the module doc), None when none is recorded
+    diagnosis_source: str | None  # "user label", "diagnosis" (ganstab tables) or "trial attribute"
+    run_dir: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.study_name} #{self.trial_number}"
+
+
+@dataclass
+class History:
+    """What a storage knows about a data set: its finished runs, best score first."""
+
+    dataset: str
+    storage: str  # the URL, password masked
+    available: bool  # False: no such database, or no ganstab search ever wrote to it
+    runs: list[HistoryRun] = field(default_factory=list)
+    studies: list[str] = field(default_factory=list)  # studies that hold runs on the data set
+    notes: list[str] = field(default_factory=list)  # why something was left out
+
+
+@dataclass
+class Candidate:
+    """One configuration retrained across seeds, with its mean and spread."""
+
+    label: str  # "STUDY #TRIAL", or "lessons default"
+    config: Config  # resolved, as retrained; seed = the first of `seeds`
+    params: dict[str, Any]  # the searched values, or the lessons preset's train values
+    history_score: float | None  # the score the search saw (one seed), None for the lessons default
+    history_rank: int  # 1 = the best historic score among the candidates
+    history_runs: int  # finished runs in the pool with this configuration
+    diagnosis: str | None  # the historic run's verdict
+    seeds: list[int] = field(default_factory=list)
+    per_seed: dict[str, list[float | None]] = field(default_factory=dict)  # None: the seed failed
+    mean: dict[str, float] = field(default_factory=dict)  # over the seeds that finished
+    std: dict[str, float] = field(default_factory=dict)  # sample std (ddof=1); 0 for one seed
+    failed: int = 0  # seeds that diverged or ended without a finite score
+    statuses: list[str] = field(default_factory=list)  # the trainer's status per seed
+    run_dir: str | None = None  # the cohort folder the seeds trained in
+
+    @property
+    def robust_score(self) -> float:
+        """mean(score) - std(score) over the finished seeds; -inf when none finished."""
+        mean, std = self.mean.get("score", math.nan), self.std.get("score", math.nan)
+        if not (math.isfinite(mean) and math.isfinite(std)):
+            return -math.inf
+        return mean - std
+
+
+@dataclass
+class Recommendation:
+    """What `recommend` decided, and why."""
+
+    dataset: str
+    storage: str  # masked URL
+    source: str  # SOURCE_HISTORY or SOURCE_LESSONS
+    message: str  # one paragraph for a person: where the candidates came from
+    config: Config  # the chosen config, as written to `out`
+    chosen: int  # index into `candidates`
+    candidates: list[Candidate]
+    seeds: list[int]
+    out: Path
+    run_dir: Path  # where the reseeded cohorts trained
+    history_runs: int  # finished runs on the data set found in the storage
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def best(self) -> Candidate:
+        return self.candidates[self.chosen]
+
+
+def rank_key(c: Candidate) -> tuple[int, float, int]:
+    """Sort key, best first: fewer failed seeds, then higher mean - std of the score, then the
+    better historic rank (see the module doc for why)."""
+    return (c.failed, -c.robust_score, c.history_rank)
+
+
+# ------------------------------------------------------------------------------------- checks
+
+
+def _whole(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, but got {value!r}.")
+    return int(value)
+
+
+def _check_dataset(dataset: Any) -> str:
+    from ganstab.engine.data import DATASETS
+
+    if not isinstance(dataset, str) or dataset not in DATASETS:
+        raise ValueError(f"unknown data set {dataset!r}; choose one of: {', '.join(DATASETS.names())}.")
+    return dataset
+
+
+# ------------------------------------------------------------------------------------- history
+
+
+def _absent(url: str) -> str | None:
+    """Why the storage certainly holds no history without connecting (a SQLite file that does not
+    exist: opening it would create it), else None."""
+    sa = normalize_url(url)
+    if sa.get_backend_name() != "sqlite":
+        return None
+    db = sa.database
+    if db in (None, "", ":memory:") or str(db).startswith("file::memory:"):
+        return "an in-memory database holds no history"
+    if not Path(str(db)).expanduser().exists():
+        return f"there is no database file {db}"
+    return None
+
+
+def _identity(cfg: Config) -> str:
+    """Two configs are the same recommendation when they differ only in IDENTITY_IGNORES."""
+    items = {k: v for k, v in flat_items(cfg).items() if k not in IDENTITY_IGNORES}
+    return json.dumps(items, sort_keys=True, default=str)
+
+
+def _shape_key(cfg: Config) -> str:
+    """What must agree within a cohort: every value outside MEMBER_KEYS (as the search driver)."""
+    items = {k: v for k, v in flat_items(cfg).items() if k not in MEMBER_KEYS}
+    return json.dumps(items, sort_keys=True, default=str)
+
+
+def _verdict(store: Store, run_id: int, attrs: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(label, where it came from): a person's label, else the latest stored diagnosis, else the
+    trial's attribute."""
+    user = store.labels(run_id).get(USER_SOURCE)
+    if user:
+        return user, "user label"
+    diagnoses = store.diagnoses(run_id)
+    if diagnoses:
+        return diagnoses[-1].diagnosis.label, "diagnosis"
+    attr = attrs.get("diagnosis")
+    if isinstance(attr, str) and attr:
+        return attr, "trial attribute"
+    return None, None
+
+
+def find_history(dataset: str, storage: str) -> History:
+    """Every COMPLETE trial with a finite score, of any study in `storage`, whose run trained on
+    `dataset`, best score first (see the module doc for the join). Reads only: a missing SQLite
+    file is not created, a database without ganstab's or Optuna's tables is not written to."""
+    import optuna
+    from optuna.study import StudyDirection
+    from optuna.trial import TrialState
+    from sqlalchemy import inspect
+
+    from ganstab.search.cohort import open_storage
+
+    dataset = _check_dataset(dataset)
+    masked = mask_url(storage)
+    reason = _absent(storage)
+    if reason is not None:
+        return History(dataset, masked, available=False, notes=[reason])
+    store = Store(storage, create=False)
+    try:
+        tables = set(inspect(store.engine).get_table_names())
+        missing = [t for t in ("ganstab_runs", "studies") if t not in tables]
+        if missing:
+            return History(
+                dataset, masked, available=False, notes=[f"the database has no {' or '.join(missing)} table"]
+            )
+        history = History(dataset, masked, available=True)
+        rows = {
+            (r.study_name, r.trial_number): r
+            for r in store.runs(dataset=dataset)
+            if r.study_name is not None and r.trial_number is not None
+        }
+        names = sorted({name for name, _ in rows})
+        if not names:
+            return history
+        optuna_storage = open_storage(storage)
+        try:
+            summaries = {
+                s.study_name: s
+                for s in optuna.get_all_study_summaries(optuna_storage, include_best_trial=False)
+            }
+            for name in names:
+                summary = summaries.get(name)
+                if summary is None:
+                    history.notes.append(f"runs of study {name!r} have no Optuna study (deleted?): left out")
+                    continue
+                if summary.directions != [StudyDirection.MAXIMIZE]:
+                    history.notes.append(f"study {name!r} does not maximize eval_score: left out")
+                    continue
+                study = optuna.load_study(study_name=name, storage=optuna_storage)
+                history.studies.append(name)
+                for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                    row = rows.get((name, t.number))
+                    if row is None or t.value is None or not math.isfinite(t.value):
+                        continue
+                    try:
+                        cfg = resolve(from_dict(row.config))
+                    except (ConfigError, KeyError) as e:
+                        history.notes.append(f"{name} #{t.number}: stored config is no longer valid ({e})")
+                        continue
+                    label, source = _verdict(store, row.id, t.user_attrs)
+                    history.runs.append(
+                        HistoryRun(
+                            study_name=name,
+                            trial_number=t.number,
+                            run_id=row.id,
+                            score=float(t.value),
+                            config=cfg,
+                            params=dict(t.params),
+                            metrics={k: v for k, v in t.user_attrs.items() if k.startswith("eval_")},
+                            diagnosis=label,
+                            diagnosis_source=source,
+                            run_dir=t.user_attrs.get("run_dir"),
+                        )
+                    )
+        finally:
+            optuna_storage.engine.dispose()
+    finally:
+        store.dispose()
+    history.runs.sort(key=lambda r: (-r.score, r.study_name, r.trial_number))
+    return history
+
+
+def select_candidates(history: History, top: int = 3) -> tuple[list[tuple[HistoryRun, int]], str]:
+    """The `top` best distinct configurations of the pool, each with how many runs in the pool
+    share it, and a sentence saying what the pool was. Empty when no run qualifies."""
+    top = _whole("top", top)
+    runs = history.runs
+    n = len(runs)
+    converging = [r for r in runs if r.diagnosis == CONVERGING]
+    undiagnosed = [r for r in runs if r.diagnosis is None]
+    other = n - len(converging) - len(undiagnosed)
+    if converging:
+        pool = converging
+        basis = f"{len(converging)} of {n} finished runs diagnosed converging"
+        left = []
+        if other:
+            left.append(f"{other} diagnosed otherwise")
+        if undiagnosed:
+            left.append(f"{len(undiagnosed)} without a diagnosis")
+        if left:
+            basis += f" ({' and '.join(left)} left out)"
+    elif undiagnosed:
+        pool = undiagnosed
+        basis = (
+            f"diagnoses were missing for {len(undiagnosed)} of {n} finished runs (a search with "
+            f"--no-diagnose?), so finished runs are ranked by score alone"
+        )
+        if other:
+            basis += f" ({other} diagnosed, none converging, left out)"
+    else:
+        return [], f"none of the {n} finished runs was diagnosed converging"
+    picked: dict[str, list[HistoryRun]] = {}
+    for r in pool:  # best score first
+        picked.setdefault(_identity(r.config), []).append(r)
+    distinct = [(group[0], len(group)) for group in picked.values()][:top]
+    return distinct, f"{basis}; {len(picked)} distinct configurations, the best {len(distinct)} retrained"
+
+
+# ------------------------------------------------------------------------------------- retrain
+
+
+def _emit(on_event: EventFn | None, kind: str, message: str, **data: Any) -> None:
+    if on_event is not None:
+        from ganstab.search.driver import SearchEvent
+
+        on_event(SearchEvent(kind, message, data))
+
+
+def _claim_dir(runs_dir: Path, dataset: str) -> Path:
+    """A new folder runs_dir/recommend-DATASET-TIMESTAMP[-N], created atomically."""
+    stem = f"recommend-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for i in range(1000):
+        path = runs_dir / (stem if i == 0 else f"{stem}-{i}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a new recommend folder under {runs_dir}")
+
+
+def _stats(c: Candidate, members: list[dict[str, Any]]) -> None:
+    """Fill the candidate's per-seed values, mean, std and failures from its members' summaries."""
+    names: list[str] = []
+    for m in members:
+        for k in m:
+            if k.startswith("eval_") and k[5:] not in names:
+                names.append(k[5:])
+    if "score" in names:  # the ranked metric last, as tables show it
+        names.remove("score")
+        names.append("score")
+    c.statuses = [str(m.get("status")) for m in members]
+    ok = []
+    for m in members:
+        score = m.get("eval_score")
+        ok.append(m.get("status") == "finished" and score is not None and math.isfinite(score))
+    c.failed = ok.count(False)
+    for name in names:
+        values: list[float | None] = []
+        for m, good in zip(members, ok):
+            v = m.get(f"eval_{name}")
+            values.append(float(v) if good and v is not None and math.isfinite(v) else None)
+        c.per_seed[name] = values
+        finite = [v for v in values if v is not None]
+        c.mean[name] = float(np.mean(finite)) if finite else math.nan
+        c.std[name] = float(np.std(finite, ddof=1)) if len(finite) > 1 else (0.0 if finite else math.nan)
+
+
+def _retrain(candidates: list[Candidate], seeds: list[int], root: Path, on_event: EventFn | None) -> None:
+    """Train every candidate x seed, one CohortTrainer per shape group, and fill in the stats."""
+    from ganstab.engine.trainer import CohortTrainer
+
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(candidates):
+        groups.setdefault(_shape_key(c.config), []).append(i)
+    for g, members in enumerate(groups.values()):
+        configs = []
+        for i in members:
+            for s in seeds:
+                cfg = copy.deepcopy(candidates[i].config)
+                cfg.train.seed = s
+                configs.append(cfg)
+        run_dir = root / f"cohort-{g:03d}"
+        _emit(
+            on_event,
+            "cohort",
+            f"cohort {g}: {len(members)} candidate(s) x {len(seeds)} seeds {seeds} -> {run_dir}",
+            cohort=g,
+            run_dir=str(run_dir),
+        )
+        summary = CohortTrainer(configs, run_dir).train()
+        for j, i in enumerate(members):
+            _stats(candidates[i], summary[j * len(seeds) : (j + 1) * len(seeds)])
+            candidates[i].run_dir = str(run_dir)
+
+
+def _prepare(cfg: Config, extra: list[str], seed: int) -> Config:
+    cfg = resolve(apply_overrides(cfg, extra))
+    cfg.train.seed = seed
+    return cfg
+
+
+def _lessons_params() -> dict[str, Any]:
+    return {f"train.{k}": v for k, v in PRESETS["lessons"]["train"].items()}
+
+
+# ------------------------------------------------------------------------------------- recommend
+
+
+def recommend(
+    dataset: str,
+    *,
+    storage: str,
+    reseed: int = 3,
+    top: int = 3,
+    steps: int | None = None,
+    out: Path,
+    runs_dir: Path,
+    overrides: Sequence[str] = (),
+    on_event: EventFn | None = None,
+) -> Recommendation:
+    """Recommend a config for `dataset` from the history in `storage` and write it to `out`.
+
+    `reseed` new seeds per candidate, the `top` best distinct configurations (module doc: pool,
+    ranking rule). `steps` (train.steps) and `overrides` (`key=value`, e.g. `train.device=cpu`) are
+    applied to every retrained config and so to the written one. The reseeded cohorts train in a
+    new folder under `runs_dir`. Raises ValueError (ConfigError, SearchError, StorageError for an
+    unreachable server) naming the bad value.
+    """
+    dataset = _check_dataset(dataset)
+    reseed = _whole("reseed", reseed)
+    top = _whole("top", top)
+    if isinstance(overrides, str):
+        raise ValueError(f"overrides must be a list of key=value strings, but got the string {overrides!r}.")
+    extra = [*([f"train.steps={_whole('steps', steps)}"] if steps is not None else []), *overrides]
+    validate(apply_overrides(Config(), extra))  # a bad override fails before any database is read
+    out, runs_dir = Path(out), Path(runs_dir)
+
+    history = find_history(dataset, storage)
+    masked = history.storage
+    picked, basis = select_candidates(history, top) if history.runs else ([], "")
+    first = max((r.config.train.seed for r in history.runs), default=-1) + 1  # new to the history
+    seeds = list(range(first, first + reseed))
+
+    if picked:
+        source = SOURCE_HISTORY
+        message = f"{len(history.runs)} finished runs for {dataset} in {masked}: {basis}."
+        candidates = [
+            Candidate(
+                label=run.label,
+                config=_prepare(run.config, extra, seeds[0]),
+                params=run.params,
+                history_score=run.score,
+                history_rank=rank,
+                history_runs=count,
+                diagnosis=run.diagnosis,
+            )
+            for rank, (run, count) in enumerate(picked, start=1)
+        ]
+    else:
+        source = SOURCE_LESSONS
+        if not history.runs:
+            why = f" ({history.notes[0]})" if not history.available and history.notes else ""
+            message = f"no history for {dataset} in {masked}{why}: recommending the lessons default."
+        else:
+            message = (
+                f"no converging runs for {dataset} in {masked} ({basis}): recommending the lessons default."
+            )
+        base = apply_overrides(preset("lessons"), [f"data.name={dataset}"])
+        candidates = [
+            Candidate(
+                label=SOURCE_LESSONS,
+                config=_prepare(base, extra, seeds[0]),
+                params=_lessons_params(),
+                history_score=None,
+                history_rank=1,
+                history_runs=0,
+                diagnosis=None,
+            )
+        ]
+    for c in candidates:
+        c.seeds = list(seeds)
+    if extra:
+        message += f" Retrained with {' '.join(extra)}."
+    _emit(on_event, "history", message, source=source, candidates=[c.label for c in candidates])
+
+    root = _claim_dir(runs_dir, dataset)
+    _retrain(candidates, seeds, root, on_event)
+    order = sorted(range(len(candidates)), key=lambda i: rank_key(candidates[i]))
+    chosen = order[0]
+    rec = Recommendation(
+        dataset=dataset,
+        storage=masked,
+        source=source,
+        message=message,
+        config=copy.deepcopy(candidates[chosen].config),
+        chosen=chosen,
+        candidates=candidates,
+        seeds=seeds,
+        out=out,
+        run_dir=root,
+        history_runs=len(history.runs),
+        notes=list(history.notes),
+    )
+    write_config(rec)
+    _emit(on_event, "done", f"chose {rec.best.label}; wrote {out}", out=str(out))
+    return rec
+
+
+def _pm(c: Candidate, name: str) -> str:
+    mean, std = c.mean.get(name, math.nan), c.std.get(name, math.nan)
+    if not math.isfinite(mean):
+        return "-"
+    return f"{mean:.3g} ± {std:.2g}"
+
+
+def write_config(rec: Recommendation) -> None:
+    """The chosen config as YAML with a comment header (load_yaml and `ganstab train --config`
+    ignore comments)."""
+    best = rec.best
+    header = [
+        f"# ganstab recommend --dataset {rec.dataset} ({rec.source}): {best.label}",
+        *(f"# {line}" for line in _wrap(rec.message)),
+        f"# score over seeds {rec.seeds}: {_pm(best, 'score')} (robust score mean - std = "
+        f"{best.robust_score:.3g}; {best.failed} failed seed(s))",
+        f"# train it: ganstab train --config {rec.out}",
+    ]
+    rec.out.parent.mkdir(parents=True, exist_ok=True)
+    rec.out.write_text("\n".join(header) + "\n" + dump_yaml(rec.config))
+
+
+def _wrap(text: str, width: int = 96) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width) or [""]
+
+
+# ------------------------------------------------------------------------------------- report
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def format_report(rec: Recommendation) -> str:
+    """Plain-text report for the CLI: the message, one row per candidate (chosen one marked `*`),
+    mean ± std per metric over the seeds, the rule and where the YAML went."""
+    metrics = [m for m in rec.best.mean if m != "score"] + ["score"]
+    head = ["", "candidate", "history", "runs", "failed", *metrics, "mean-std"]
+    rows = []
+    for i in sorted(range(len(rec.candidates)), key=lambda i: rank_key(rec.candidates[i])):
+        c = rec.candidates[i]
+        rows.append(
+            [
+                "*" if i == rec.chosen else "",
+                c.label,
+                _fmt(c.history_score),
+                str(c.history_runs),
+                f"{c.failed}/{len(c.seeds)}",
+                *(_pm(c, m) for m in metrics),
+                _fmt(c.robust_score),
+            ]
+        )
+    widths = [max(len(r[j]) for r in [head, *rows]) for j in range(len(head))]
+    lines = [f"recommend {rec.dataset} from {rec.storage} ({rec.source})", *_wrap(rec.message), ""]
+    lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip())
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+    lines.append("")
+    for c in rec.candidates:
+        params = ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in c.params.items())
+        lines.append(f"  {c.label}: {params}")
+    lines += [
+        "",
+        f"Seeds {rec.seeds} (new to the history), trained as one cohort per shape in {rec.run_dir}.",
+        "Rule: fewest failed seeds, then the highest mean - std of the score (sample std).",
+        f"Chosen: {rec.best.label}. Config written to {rec.out}: ganstab train --config {rec.out}",
+    ]
+    lines += [f"note: {n}" for n in rec.notes]
+    return "\n".join(lines)

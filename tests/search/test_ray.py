@@ -1,0 +1,232 @@
+"""Searches whose cohorts run on Ray Tune: on a local Ray instance (one per test session, 2 CPUs),
+and on a real `ray start --head` cluster on loopback that a separate driver process joins with
+`address=`. No mocks: real Ray, real SQLite files, real training (tiny: ring8, hidden 16, 200 steps).
+
+A process can be connected to one Ray instance only, so the cluster test drives its search from a
+subprocess while this process stays on the session's local instance. The cluster is stopped by
+terminating the `ray start --block` process this test started (never `ray stop`, which kills every
+Ray instance of the machine by process name).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import warnings
+from collections.abc import Iterator
+from datetime import timezone
+from pathlib import Path
+
+import optuna
+import pytest
+import ray
+from optuna.trial import TrialState
+
+from ganstab.search.cohort import ATTR_WORKER, CohortJob, open_storage, worker_id
+from ganstab.search.driver import counts_toward_budget, run_search
+from ganstab.search.ray_executor import RayExecutor
+from ganstab.search.space import SPACES_DIR, load_space
+from ganstab.storage import Store
+
+TINY = ["train.steps=200", "train.eval_every=100", "model.hidden=16"]
+REPO = Path(__file__).resolve().parents[2]
+RAY_BIN = Path(sys.executable).with_name("ray")
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+# ------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> Iterator[None]:
+    """One local Ray instance for the whole session (starting one takes ~8 s and ~0.5 GB)."""
+    if not ray.is_initialized():
+        # "local", not None: never join a cluster that some `ray start` left on this machine
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _no_ray_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _check_search(study: optuna.Study, n: int) -> None:
+    """Every trial settled by a Ray worker (not this process), with its curve and attributes."""
+    trials = study.trials
+    assert len(trials) == n and all(counts_toward_budget(t) for t in trials)
+    for t in trials:
+        attrs = t.user_attrs
+        assert attrs[ATTR_WORKER] != worker_id() and f":{os.getpid()}:" not in attrs[ATTR_WORKER]
+        assert {"status", "note", "run_dir", "ganstab_run_id", "steps_trained"} <= set(attrs)
+        if t.state == TrialState.COMPLETE:
+            assert sorted(t.intermediate_values) == [100, 200] and t.value == attrs["eval_score"]
+        else:  # a random learning rate may diverge: FAIL with its status, still a verdict
+            assert attrs["status"] == "diverged"
+
+
+# ------------------------------------------------------------------------------------------ tests
+
+
+def test_search_on_local_ray(local_ray: None, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    executor = RayExecutor()  # reuses this process's Ray connection
+    assert executor.address == ray.get_runtime_context().gcs_address and not executor.started_local
+    events = []
+    study = run_search(
+        load_space(SPACES_DIR / "quick.yaml"), n_trials=4, storage=url, study_name="s", cohort_size=2,
+        extra_overrides=TINY, runs_dir=tmp_path / "runs", diagnose=False, executor=executor,
+        on_event=events.append,
+    )  # fmt: skip
+    _check_search(optuna.load_study(study_name="s", storage=url), 4)
+    assert [t.user_attrs["cohort"] for t in study.trials] == [0, 0, 1, 1]
+    assert [e.kind for e in events].count("cohort") == 2 and events[-1].kind == "done"
+    tune_dirs = sorted(p.name for p in (tmp_path / "runs" / "s" / "ray").iterdir())
+    assert tune_dirs == ["cohort-000", "cohort-001"]  # Tune's records beside the run folders
+
+
+def test_run_many_runs_cohorts_at_once(local_ray: None, tmp_path: Path) -> None:
+    """Two cohorts of one CPU each on the 2-CPU instance: both run at the same time, each in its
+    own worker, and come back in the order of the jobs."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    space = load_space(SPACES_DIR / "quick.yaml")
+    storage = open_storage(url)
+    study = optuna.create_study(storage=storage, study_name="m", direction="maximize")
+    jobs = []
+    for index in (0, 1):
+        members = []
+        for _ in range(2):
+            with warnings.catch_warnings():  # Optuna: heartbeats are meant for study.optimize
+                warnings.simplefilter("ignore", UserWarning)
+                trial = study.ask()
+            members.append((trial, space.config([*space.sample(trial), *TINY])))
+        jobs.append(
+            CohortJob(
+                storage_url=url,
+                study_name="m",
+                index=index,
+                run_dir=str(tmp_path / f"cohort-{index:03d}"),
+                artifact_dir=str(tmp_path / "artifacts"),
+                trial_ids=tuple(t._trial_id for t, _ in members),
+                trial_numbers=tuple(t.number for t, _ in members),
+                configs=tuple(c for _, c in members),
+                diagnose=False,
+            )  # fmt: skip
+        )
+    results = RayExecutor(cpus_per_cohort=1).run_many(jobs[::-1])
+    assert [[r.trial_number for r in rs] for rs in results] == [[2, 3], [0, 1]]
+
+    _check_search(optuna.load_study(study_name="m", storage=url), 4)
+    trials = optuna.load_study(study_name="m", storage=url).trials
+    assert len({trials[0].user_attrs[ATTR_WORKER], trials[2].user_attrs[ATTR_WORKER]}) == 2
+    store = Store(url)
+    starts = {r.trial_number: r.created_at for r in store.runs(study_name="m")}
+    store.dispose()
+    ends = {t.number: t.datetime_complete.astimezone().astimezone(timezone.utc) for t in trials}
+    # cohort 0 = trials 0, 1 and cohort 1 = trials 2, 3 overlap in time
+    assert max(starts[0], starts[2]) < min(ends[1], ends[3])
+
+
+def test_search_on_a_ray_cluster(local_ray: None, tmp_path: Path) -> None:
+    """`ray start --head` on 127.0.0.1; a driver in another process joins it with address= and
+    runs a search to the end; RAY_ADDRESS names the same cluster for RayExecutor()."""
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    env = {**os.environ, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)
+    head = subprocess.Popen(
+        [str(RAY_BIN), "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+         "--node-ip-address=127.0.0.1", "--disable-usage-stats", "--block"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # the GCS port answers once the head node is up
+            assert head.poll() is None, f"ray start failed:\n{head.stdout.read()}"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "ray start --head did not open its port in 60 s"
+                time.sleep(0.5)
+
+        url = f"sqlite:///{tmp_path / 'study.db'}"
+        script = textwrap.dedent(f"""
+            import torch
+            torch.set_num_threads(1)
+            from ganstab.search.driver import run_search
+            from ganstab.search.ray_executor import RayExecutor
+            from ganstab.search.space import SPACES_DIR, load_space
+            executor = RayExecutor(address={address!r})
+            run_search(load_space(SPACES_DIR / "quick.yaml"), n_trials=2, storage={url!r}, study_name="c",
+                       cohort_size=2, extra_overrides={TINY!r}, runs_dir={str(tmp_path / "runs")!r},
+                       diagnose=False, executor=executor)
+            print("ADDRESS", executor.address, executor.started_local)
+        """)
+        driver = subprocess.run(
+            [sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True, text=True, timeout=240
+        )
+        assert driver.returncode == 0, driver.stderr[-4000:]
+        # the GCS reports the node's own IP for 127.0.0.1 (Ray 2.60); the port is the cluster's
+        assert driver.stdout.rstrip().endswith(f":{port} False"), driver.stdout
+        _check_search(optuna.load_study(study_name="c", storage=url), 2)
+
+        # RAY_ADDRESS is honoured: here it names another instance than this process's local one
+        os.environ["RAY_ADDRESS"] = address
+        with pytest.raises(ValueError, match=f"cannot join '{address}' \\(RAY_ADDRESS\\)"):
+            RayExecutor()
+    finally:
+        os.environ.pop("RAY_ADDRESS", None)
+        head.send_signal(signal.SIGTERM)  # ray start --block then stops the processes it started
+        try:
+            head.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+        # `ray start` left its address in /tmp/ray/ray_current_cluster, where a bare ray.init()
+        # would try to join the dead cluster: remove it if it still names this one
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        with contextlib.suppress(OSError):
+            if current.read_text().strip().endswith(f":{port}"):
+                current.unlink()
+    with pytest.raises(ValueError, match="cannot reach a Ray cluster at"):
+        RayExecutor(address=address)  # and the cluster is gone
+
+
+def test_gpus_on_a_cluster_without_gpus_fail_up_front(local_ray: None) -> None:
+    assert ray.cluster_resources().get("GPU", 0) == 0  # this CI machine has no GPU
+    with pytest.raises(ValueError, match=r"gpus_per_cohort=0\.5, but the Ray cluster at .* has no GPU"):
+        RayExecutor(gpus_per_cohort=0.5)
+    with pytest.raises(ValueError, match=r"cpus_per_cohort=3, but .* has only 2 CPUs"):
+        RayExecutor(cpus_per_cohort=3)
+    for bad in ({"gpus_per_cohort": -1}, {"gpus_per_cohort": 1.5}, {"cpus_per_cohort": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            RayExecutor(**bad)
+
+
+def test_bad_address_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    nobody = f"127.0.0.1:{_free_port()}"
+    started = time.monotonic()
+    with pytest.raises(ValueError, match=f"cannot reach a Ray cluster at '{nobody}' \\(address\\)"):
+        RayExecutor(address=nobody)
+    with pytest.raises(ValueError, match="'not-an-address' \\(address\\) must look like host:port"):
+        RayExecutor(address="not-an-address")
+    monkeypatch.setenv("RAY_ADDRESS", nobody)
+    with pytest.raises(ValueError, match=f"cannot reach a Ray cluster at '{nobody}' \\(RAY_ADDRESS\\)"):
+        RayExecutor()
+    assert time.monotonic() - started < 30  # not Ray's own minute-long reconnect timeout
