@@ -137,6 +137,24 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--seed", type=int, default=0, help="sampler seed")
     se.add_argument("--no-prune", action="store_true", help="train every trial to the end")
     se.add_argument("--no-diagnose", action="store_true", help="no diagnosis pruning or labels")
+    se.add_argument(
+        "--executor",
+        default="ray",
+        choices=["ray", "local"],
+        help="ray: Ray Tune runs the cohorts (default); local: in this process",
+    )
+    se.add_argument(
+        "--address",
+        default=None,
+        help="an existing Ray cluster (RAY_ADDRESS works too); default: a local Ray instance",
+    )
+    se.add_argument(
+        "--gpus-per-cohort",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="GPU share per cohort under Ray, e.g. 0.25 (bookkeeping: memory is not limited)",
+    )
 
     rc = sub.add_parser(
         "recommend",
@@ -187,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--cohort-size", type=int, default=32)
     co.add_argument(
         "--cohorts",
-        default="ring8=3,grid25=2,mixture6=2,digits=2",
+        default="ring8=3,grid25=2,mixture6=2,digits=1",
         help="cohorts per data set, e.g. ring8=3,digits=1",
     )
     co.add_argument("--steps-scale", type=float, default=1.0, help="scale every run's length (tests)")
@@ -458,14 +476,25 @@ def cmd_search(args: argparse.Namespace) -> int:
     study_name = args.study or f"{space.name}-{data_name}"
     console.print(
         f"Search [bold]{study_name}[/]: space {space.name}, {args.trials} trials, cohorts of "
-        f"{args.cohort_size}, storage {args.storage}"
+        f"{args.cohort_size}, storage {args.storage}, executor {args.executor}"
     )
-    study = run_search(
-        space, n_trials=args.trials, storage=args.storage, study_name=study_name, sampler=args.sampler,
-        cohort_size=args.cohort_size, seed=args.seed, extra_overrides=[*data_overrides, *args.overrides],
-        runs_dir=args.runs, prune=not args.no_prune, diagnose=not args.no_diagnose,
-        on_event=lambda e: console.print(e.message),
-    )  # fmt: skip
+    executor = None
+    if args.executor == "ray":
+        from ganstab.search.ray_executor import RayExecutor
+
+        executor = RayExecutor(address=args.address, gpus_per_cohort=args.gpus_per_cohort)
+    elif args.address or args.gpus_per_cohort:
+        raise ValueError("--address and --gpus-per-cohort need --executor ray.")
+    try:
+        study = run_search(
+            space, n_trials=args.trials, storage=args.storage, study_name=study_name, sampler=args.sampler,
+            cohort_size=args.cohort_size, seed=args.seed, extra_overrides=[*data_overrides, *args.overrides],
+            runs_dir=args.runs, prune=not args.no_prune, diagnose=not args.no_diagnose,
+            on_event=lambda e: console.print(e.message), executor=executor,
+        )  # fmt: skip
+    finally:
+        if executor is not None:
+            executor.close()
     board = leaderboard(study, top=10)
     table = Table(title=f"leaderboard: {study_name}")
     for col in ("rank", "trial", "score", "params", "diagnosis"):
@@ -477,7 +506,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         )
     console.print(table)
     console.print(
-        f"Dashboard: optuna-dashboard {args.storage} --artifact-dir {args.runs / study_name / 'artifacts'}"
+        f"Dashboard: ganstab dashboard --storage {args.storage} --artifact-dir {args.runs / 'artifacts'}"
     )
     return 0
 

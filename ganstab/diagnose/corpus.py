@@ -32,17 +32,17 @@ TRACE_COLUMNS = STEP_COLUMNS  # what a corpus keeps of each trace (no quality me
 # irregular 6-Gaussian mixture, so that leave-one-data-set-out tests more than rings and grids.
 DATASETS: dict[str, tuple[list[str], int, int]] = {
     "ring8": (["data.name=ring8"], 1500, 75),
-    "grid25": (["data.name=grid25"], 1500, 75),
+    "grid25": (["data.name=grid25"], 1000, 50),
     "mixture6": (
         [
             "data.name=mixture",
             "data.centres=[[0, 0], [2.5, 0.5], [-1.5, 2], [-2, -1.5], [1, -2.5], [3, 3]]",
             "data.std=0.05",
         ],
-        1500,
-        75,
+        1000,
+        50,
     ),
-    "digits": (["data.name=digits", "model.channels=16", "model.latent_dim=32", "data.n_eval=1000"], 1500, 75),
+    "digits": (["data.name=digits", "model.channels=16", "model.latent_dim=32", "data.n_eval=1000"], 1000, 50),
 }
 
 
@@ -104,7 +104,7 @@ def generate(
     the corpus to `out` (appending cohorts already there are skipped, so a killed run resumes)."""
     from ganstab.engine import CohortTrainer, apply_overrides, preset
 
-    cohorts = cohorts or {"ring8": 3, "grid25": 2, "mixture6": 2, "digits": 2}
+    cohorts = cohorts or {"ring8": 3, "grid25": 2, "mixture6": 2, "digits": 1}
     out.mkdir(parents=True, exist_ok=True)
     done = {(r["dataset"], r["cohort"]) for r in _read_jsonl(out / "runs.jsonl")}
     rng = random.Random(seed)

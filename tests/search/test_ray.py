@@ -208,7 +208,7 @@ def test_search_on_a_ray_cluster(local_ray: None, tmp_path: Path) -> None:
         RayExecutor(address=address)  # and the cluster is gone
 
 
-def test_gpus_on_a_cluster_without_gpus_fail_up_front(local_ray: None) -> None:
+def test_gpus_on_a_cluster_without_gpus_fail_up_front(local_ray: None, tmp_path: Path) -> None:
     assert ray.cluster_resources().get("GPU", 0) == 0  # this CI machine has no GPU
     with pytest.raises(ValueError, match=r"gpus_per_cohort=0\.5, but the Ray cluster at .* has no GPU"):
         RayExecutor(gpus_per_cohort=0.5)
@@ -217,6 +217,13 @@ def test_gpus_on_a_cluster_without_gpus_fail_up_front(local_ray: None) -> None:
     for bad in ({"gpus_per_cohort": -1}, {"gpus_per_cohort": 1.5}, {"cpus_per_cohort": 0}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             RayExecutor(**bad)
+    cfg = load_space(SPACES_DIR / "quick.yaml").config([*TINY, "train.device=cuda"])
+    job = CohortJob(
+        storage_url=f"sqlite:///{tmp_path / 'x.db'}", study_name="x", index=3, run_dir=str(tmp_path / "c"),
+        artifact_dir=str(tmp_path / "a"), trial_ids=(1,), trial_numbers=(0,), configs=(cfg,),
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"cohorts \[3\] set train.device=cuda, but gpus_per_cohort=0"):
+        RayExecutor()(job)
 
 
 def test_bad_address_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
