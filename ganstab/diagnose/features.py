@@ -87,12 +87,15 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
 
     `columns`: which trace columns to use (LOSS_COLUMNS or RICH_COLUMNS); a missing optional
     column gives zeros. `prefix`: use only the first fraction of each trace (1.0 = whole run),
-    e.g. 0.3 to evaluate a diagnosis made 30% into training.
+    e.g. 0.3 to evaluate a diagnosis made 30% into training. `levels`: also give the late values
+    of d_loss and g_loss themselves (squashed by sign(x) log(1 + |x|)); they mean something for
+    a known loss family, and nothing across scales, so they are off by default.
     """
 
-    def __init__(self, columns: tuple[str, ...] = LOSS_COLUMNS, prefix: float = 1.0) -> None:
+    def __init__(self, columns: tuple[str, ...] = LOSS_COLUMNS, prefix: float = 1.0, levels: bool = False) -> None:
         self.columns = columns
         self.prefix = prefix
+        self.levels = levels
 
     def fit(self, X, y=None):  # noqa: N803 (scikit-learn's names)
         self.n_features_in_ = 1
@@ -101,7 +104,8 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
 
     def _names(self) -> list[str]:
         names = [f"{c}:{f}" for c in self.columns for f in _PER_COLUMN]
-        return names + ["d_g_corr", "d_g_late_corr"]
+        names += ["d_g_corr", "d_g_late_corr"]
+        return names + (["d_loss:late_level", "g_loss:late_level", "d_minus_g:late_level"] if self.levels else [])
 
     def get_feature_names_out(self, input_features=None):
         return np.array(self._names(), dtype=object)
@@ -124,4 +128,8 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
         d, g = d[ok], g[ok]
         q = max(3, len(d) // 3)
         feats += [_corr(_rank(d), _rank(g)), _corr(_rank(d[-q:]), _rank(g[-q:]))]
+        if self.levels:
+            squash = lambda v: float(np.sign(v) * np.log1p(abs(v)))
+            dl, gl = float(np.median(d[-q:])), float(np.median(g[-q:]))
+            feats += [squash(dl), squash(gl), squash(dl - gl)]
         return feats

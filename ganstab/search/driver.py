@@ -16,16 +16,45 @@ driver are marked FAIL at the start (and before every cohort): at once when thei
 process of this host that no longer runs, otherwise by Optuna's heartbeat after `grace_period`
 seconds without a beat. Their parameters are enqueued again (`retry_of` names the failed trial),
 so no sampled point is lost; finished trials are never touched.
+
+Concurrent cohorts: each round asks up to `cohort_size * concurrent_cohorts` trials (never more
+than the budget has room for), splits them into cohorts of at most `cohort_size` (one shape per
+cohort), and hands all of them to `executor.run_many(jobs)` when the executor has it (Ray runs
+them at once), else to `executor(job)` one after another. Until a worker claims a trial (its
+`worker` attribute names another process) or settles it, the driver beats for it, so a cohort
+that waits in Ray's queue longer than `grace_period` is not taken for a dead one.
+
+Several drivers (processes or machines with the same `storage` and `study_name`) share the work:
+each cohort runs in exactly one driver (its trials are asked by it; its folder is claimed with an
+atomic mkdir). The guarantee on the count: on SQLite files and PostgreSQL, a round's count of
+verdicts and RUNNING trials and its asks are one critical section across all drivers (a
+PostgreSQL advisory lock; on SQLite an flock on `<database>.ganstab-lock` beside the file), so
+no driver asks a trial the budget has no room for: the study never holds more than `n_trials`
+verdicts (the largest `n_trials` when drivers disagree), and exactly `n_trials` once any driver
+returns normally (a driver returns only then; one with no room left waits for the others' trials
+to settle). Trials that end without a verdict (error, invalid, lost) free their place, so the
+study can hold more trials than `n_trials` in all, but only the retries they need. Opening a new
+database (creating the tables and the study) is serialized the same way. Other backends get no
+lock: concurrent drivers may then overshoot by up to (drivers - 1) x cohort_size x
+concurrent_cohorts verdicts. Each round reseeds the sampler with `seed` plus the number of
+trials in the study, so drivers started with the same seed do not sample the same points (and a
+single driver stays reproducible).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import importlib.util
 import json
+import logging
+import os
 import re
+import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -53,7 +82,7 @@ from ganstab.search.cohort import (
     worker_is_dead,
 )
 from ganstab.search.space import SearchSpace
-from ganstab.storage import Store
+from ganstab.storage import Store, mask_url, normalize_url
 
 __all__ = [
     "SAMPLERS",
@@ -75,6 +104,9 @@ WARMUP_FRACTION = 0.3  # the default quality pruner ignores the first 30% of tra
 N_STARTUP_TRIALS = 5  # ... and prunes nothing before this many trials are COMPLETE
 COUNTED_FAIL_STATUSES = ("diverged",)  # FAIL trials that still are a verdict on their config
 SPACE_ATTR = "ganstab_space"  # study user attribute: the search space's name
+LOCK_SUFFIX = ".ganstab-lock"  # beside a SQLite file: the drivers' lock (see "Several drivers")
+
+log = logging.getLogger(__name__)
 
 Executor = Callable[[CohortJob], list[MemberResult]]
 
@@ -217,6 +249,125 @@ def recover_stale_trials(
     return failed
 
 
+class _DriverLock:
+    """The lock every ganstab driver of one database takes around a round's count and asks (and
+    around opening the database): a PostgreSQL transaction-level advisory lock, one key per name,
+    on a connection of its own; on a SQLite file an exclusive flock on `<file>.ganstab-lock`
+    (SQLite databases are local files, and every driver of one opens the same path). Other
+    backends, in-memory and `file:` SQLite URLs get no lock (`held` then locks nothing). A driver
+    that dies releases the lock with its connection or file."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.backend = ""
+        self.path: Path | None = None
+        self._engine: Any = None
+        try:
+            sa_url = normalize_url(url)
+        except ValueError:
+            return  # open_storage names the bad URL
+        self.sa_url = sa_url
+        self.backend = sa_url.get_backend_name()
+        db = sa_url.database or ""
+        if self.backend == "sqlite" and db and db != ":memory:" and not db.startswith("file:"):
+            self.path = Path(os.path.abspath(db + LOCK_SUFFIX))
+
+    @contextlib.contextmanager
+    def held(self, name: str) -> Iterator[None]:
+        if self.backend == "postgresql":
+            with self._pg_lock(name):
+                yield
+        elif self.path is not None:
+            with self._file_lock():  # two threads of one process exclude each other too
+                yield
+        else:
+            yield
+
+    @contextlib.contextmanager
+    def _pg_lock(self, name: str) -> Iterator[None]:
+        from sqlalchemy import create_engine, text
+
+        key = int.from_bytes(hashlib.sha256(f"ganstab:{name}".encode()).digest()[:8], "big", signed=True)
+        try:
+            if self._engine is None:
+                self._engine = create_engine(
+                    self.sa_url, pool_size=1, pool_pre_ping=True, connect_args={"connect_timeout": 10}
+                )
+            conn = self._engine.connect()
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        except Exception as e:
+            raise SearchError(
+                f"storage {mask_url(self.sa_url)!r}: cannot take the drivers' lock {name!r}: {e}"
+            ) from e
+        try:
+            yield
+        finally:
+            conn.rollback()  # ends the transaction: releases the lock
+            conn.close()
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        assert self.path is not None
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise SearchError(
+                f"cannot open the drivers' lock file {str(self.path)!r} beside the SQLite database: {e}"
+            ) from e
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+class _QueueBeat:
+    """Heartbeats, from the driver, for the trials it asked that no worker has started yet (a
+    cohort waiting in Ray's queue): without them, a wait longer than the grace period would make
+    another driver fail the trials as stale. A trial leaves the set once it is settled or its
+    `worker` attribute names another process (run_cohort then beats for it itself)."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, interval: int, me: str) -> None:
+        self.storage = storage
+        self.interval = interval
+        self.me = me
+        self.ids: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="ganstab-queue-heartbeat", daemon=True)
+        if heartbeat_enabled(storage):
+            self._thread.start()
+
+    def add(self, trial_ids: Iterable[int]) -> None:
+        with self._lock:
+            self.ids.update(trial_ids)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                ids = sorted(self.ids)
+            for trial_id in ids:
+                try:
+                    trial = self.storage.get_trial(trial_id)
+                    if trial.state != TrialState.RUNNING or trial.user_attrs.get(ATTR_WORKER) != self.me:
+                        with self._lock:
+                            self.ids.discard(trial_id)
+                        continue
+                    self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+                except Exception as e:  # a missed beat is harmless; the next one retries
+                    log.warning("heartbeat of queued trial id %s failed: %s", trial_id, e)
+
+
 def _claim_cohort_dir(study_dir: Path, start: int) -> tuple[int, Path]:
     """The next free cohort-NNN folder, created atomically (two drivers never share one)."""
     index = start
@@ -235,11 +386,8 @@ def _shape_key(cfg: Config) -> str:
     return json.dumps(shape, sort_keys=True, default=str)
 
 
-def _ask(
-    study: optuna.Study, space: SearchSpace, extra: Sequence[str], me: str
-) -> tuple[optuna.Trial, Config | str]:
-    """Ask one trial and sample it: (trial, resolved config) or (trial, error text) when the
-    sampled combination is not a valid config."""
+def _ask(study: optuna.Study, me: str) -> optuna.Trial:
+    """Ask one trial (RUNNING from now on: other drivers count it), owned by this driver."""
     with warnings.catch_warnings():
         # Optuna warns that heartbeats are meant for study.optimize; run_cohort beats itself.
         warnings.filterwarnings("ignore", message="Heartbeat of storage")
@@ -247,10 +395,16 @@ def _ask(
     trial.set_user_attr(ATTR_WORKER, me)
     if heartbeat_enabled(study._storage):
         study._storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
+    return trial
+
+
+def _sample(trial: optuna.Trial, space: SearchSpace, extra: Sequence[str]) -> Config | str:
+    """The trial's resolved config, or the error text when the sampled combination is not a
+    valid config."""
     try:
-        return trial, space.config([*space.sample(trial), *extra])
+        return space.config([*space.sample(trial), *extra])
     except ConfigError as e:
-        return trial, str(e)
+        return str(e)
 
 
 # ---------------------------------------------------------------------------------------- search
@@ -264,6 +418,7 @@ def run_search(
     study_name: str,
     sampler: str = "tpe",
     cohort_size: int = 4,
+    concurrent_cohorts: int = 1,
     seed: int = 0,
     extra_overrides: Sequence[str] = (),
     runs_dir: str | Path,
@@ -282,13 +437,21 @@ def run_search(
     `ganstab dashboard` serves for every study). `quality_pruner`
     (prune=True) replaces the default MedianPruner on `eval_score` (5 startup trials, the first
     30% of `train.steps` as warm-up); with `diagnose` it is wrapped by the DiagnosisPruner and
-    every finished member is diagnosed. `executor` runs one CohortJob (default: in-process).
-    Returns the study.
+    every finished member is diagnosed. `executor` runs one CohortJob (default: in-process); each
+    round makes up to `concurrent_cohorts` cohorts of `cohort_size` trials, run together with
+    `executor.run_many(jobs)` where the executor has it. Several drivers may run the same study
+    at once (see the module doc for the guarantee on the count). Returns the study.
     """
     if not isinstance(n_trials, int) or n_trials < 1:
         raise SearchError(f"n_trials must be a whole number >= 1, but got {n_trials!r}.")
     if not isinstance(cohort_size, int) or cohort_size < 1:
         raise SearchError(f"cohort_size must be a whole number >= 1, but got {cohort_size!r}.")
+    if (
+        isinstance(concurrent_cohorts, bool)
+        or not isinstance(concurrent_cohorts, int)
+        or concurrent_cohorts < 1
+    ):
+        raise SearchError(f"concurrent_cohorts must be a whole number >= 1, but got {concurrent_cohorts!r}.")
     if not isinstance(study_name, str) or not study_name.strip():
         raise SearchError(f"study_name must be a non-empty string, but got {study_name!r}.")
     extra = list(extra_overrides) if not isinstance(extra_overrides, str) else extra_overrides
@@ -298,27 +461,33 @@ def run_search(
         check_classifier()
 
     requeue = StaleTrialRequeuer()
-    optuna_storage = open_storage(
-        storage, heartbeat_interval=heartbeat_interval, grace_period=grace_period, requeue=requeue
-    )
-    store = Store(storage)
+    lock = _DriverLock(storage)
+    store: Store | None = None
     try:
-        study = optuna.create_study(
-            storage=optuna_storage, study_name=study_name, direction=DIRECTION, load_if_exists=True
-        )
-        if study.directions != [optuna.study.StudyDirection.MAXIMIZE]:
-            raise SearchError(
-                f"study {study_name!r} exists with directions {[d.name for d in study.directions]}; a "
-                f"ganstab search maximizes eval_score: use another study name."
+        # Several drivers starting on a new database would race to create the same tables.
+        with lock.held("open"):
+            optuna_storage = open_storage(
+                storage, heartbeat_interval=heartbeat_interval, grace_period=grace_period, requeue=requeue
             )
-        known_space = study.user_attrs.get(SPACE_ATTR)
-        if known_space is not None and known_space != space.name:
-            raise SearchError(
-                f"study {study_name!r} was searched over the space {known_space!r}, not {space.name!r}; "
-                f"use another study name (or the same space) to keep its trials comparable."
+            store = Store(storage)
+            study = optuna.create_study(
+                storage=optuna_storage, study_name=study_name, direction=DIRECTION, load_if_exists=True
             )
-        study.set_user_attr(SPACE_ATTR, space.name)
-        # Seeded, but a resumed study must not replay the points its first run drew already.
+            if study.directions != [optuna.study.StudyDirection.MAXIMIZE]:
+                raise SearchError(
+                    f"study {study_name!r} exists with directions {[d.name for d in study.directions]}; a "
+                    f"ganstab search maximizes eval_score: use another study name."
+                )
+            known_space = study.user_attrs.get(SPACE_ATTR)
+            if known_space is not None and known_space != space.name:
+                raise SearchError(
+                    f"study {study_name!r} was searched over the space {known_space!r}, not {space.name!r}; "
+                    f"use another study name (or the same space) to keep its trials comparable."
+                )
+            if known_space is None:
+                study.set_user_attr(SPACE_ATTR, space.name)
+        # Seeded, but a resumed study must not replay the points its first run drew already
+        # (each round reseeds the same way, see _loop).
         study.sampler = make_sampler(sampler, seed + len(study.trials))
         if prune and quality_pruner is None:
             steps = space.config(extra).train.steps
@@ -332,6 +501,9 @@ def run_search(
             extra,
             n_trials=n_trials,
             cohort_size=cohort_size,
+            concurrent_cohorts=concurrent_cohorts,
+            reseed=lambda n: make_sampler(sampler, seed + n),
+            lock=lock,
             study_dir=Path(runs_dir) / _folder_name(study_name),
             requeue=requeue,
             store=store,
@@ -348,7 +520,20 @@ def run_search(
         )
         return study
     finally:
-        store.dispose()
+        if store is not None:
+            store.dispose()
+        lock.dispose()
+
+
+def _cohorts(
+    members: list[tuple[optuna.Trial, Config]], cohort_size: int
+) -> list[list[tuple[optuna.Trial, Config]]]:
+    """A round's sampled trials as cohorts: grouped by shape (first-asked first), then split into
+    cohorts of at most `cohort_size`."""
+    groups: dict[str, list[tuple[optuna.Trial, Config]]] = {}
+    for trial, cfg in members:
+        groups.setdefault(_shape_key(cfg), []).append((trial, cfg))
+    return [g[i : i + cohort_size] for g in groups.values() for i in range(0, len(g), cohort_size)]
 
 
 def _loop(
@@ -358,6 +543,9 @@ def _loop(
     *,
     n_trials: int,
     cohort_size: int,
+    concurrent_cohorts: int,
+    reseed: Callable[[int], optuna.samplers.BaseSampler],
+    lock: _DriverLock,
     study_dir: Path,
     requeue: StaleTrialRequeuer,
     store: Store,
@@ -371,76 +559,114 @@ def _loop(
     used = [t.user_attrs.get("cohort") for t in trials]
     next_index = max([u for u in used if isinstance(u, int)], default=-1) + 1
     invalid = 0
-    while True:
-        grace = job_settings["grace_period"] or 2 * job_settings["heartbeat_interval"]
-        lost = recover_stale_trials(study, requeue, store, grace)
-        if lost:
-            _emit(
-                on_event,
-                "recovered",
-                f"trials {lost} were left running by a dead worker: marked FAIL, parameters re-enqueued",
-                trials=lost,
-            )
-        trials = study.get_trials(deepcopy=False)
-        done = sum(counts_toward_budget(t) for t in trials)
-        if done >= n_trials:
-            _emit(
-                on_event, "done", f"study {study.study_name!r}: {done} of {n_trials} trials done", done=done
-            )
-            return
-        running = sum(t.state == TrialState.RUNNING for t in trials)
-        room = n_trials - done - running
-        if room <= 0:  # the rest is running elsewhere: wait for it (or for its heartbeat to go stale)
-            _emit(on_event, "waiting", f"{running} trials run elsewhere; waiting", running=running)
-            time.sleep(min(10, job_settings["heartbeat_interval"]))
-            continue
-
-        groups: dict[str, list[tuple[optuna.Trial, Config]]] = {}
-        for _ in range(min(cohort_size, room)):
-            trial, cfg = _ask(study, space, extra, me)
-            if isinstance(cfg, str):
-                invalid += 1
-                trial.set_user_attr(ATTR_STATUS, "invalid")
-                trial.set_user_attr("error", cfg[:500])
-                study.tell(trial, state=TrialState.FAIL)
-                _emit(on_event, "trial", f"trial {trial.number}: invalid config: {cfg}", trial=trial.number)
-                if invalid > max(10, n_trials):
-                    raise SearchError(
-                        f"{invalid} sampled configs of space {space.name!r} were invalid (last: {cfg}); "
-                        f"fix the space (conditions, `otherwise`) or the extra overrides."
-                    )
+    beat = _QueueBeat(study._storage, job_settings["heartbeat_interval"], me)
+    try:
+        while True:
+            grace = job_settings["grace_period"] or 2 * job_settings["heartbeat_interval"]
+            lost = recover_stale_trials(study, requeue, store, grace)
+            if lost:
+                _emit(
+                    on_event,
+                    "recovered",
+                    f"trials {lost} were left running by a dead worker: marked FAIL, parameters re-enqueued",
+                    trials=lost,
+                )
+            # The count and the asks as one step across every driver of the study: another driver
+            # counts these trials as RUNNING before it computes its own room.
+            asked: list[optuna.Trial] = []
+            with contextlib.nullcontext():
+                trials = study.get_trials(deepcopy=False)
+                done = sum(counts_toward_budget(t) for t in trials)
+                running = sum(t.state == TrialState.RUNNING for t in trials)
+                room = n_trials - done - running
+                if done < n_trials and room > 0:
+                    study.sampler = reseed(len(trials))  # never the same seed as another round
+                    asked = [_ask(study, me) for _ in range(min(cohort_size * concurrent_cohorts, room))]
+            beat.add(t._trial_id for t in asked)
+            if done >= n_trials:
+                _emit(
+                    on_event,
+                    "done",
+                    f"study {study.study_name!r}: {done} of {n_trials} trials done",
+                    done=done,
+                )
+                return
+            if not asked:  # the rest runs elsewhere: wait for it (or for its heartbeat to go stale)
+                _emit(on_event, "waiting", f"{running} trials run elsewhere; waiting", running=running)
+                time.sleep(min(10, job_settings["heartbeat_interval"]))
                 continue
-            groups.setdefault(_shape_key(cfg), []).append((trial, cfg))
 
-        for members in groups.values():
-            index, run_dir = _claim_cohort_dir(study_dir, next_index)
-            next_index = index + 1
-            for m, (trial, _) in enumerate(members):
-                trial.set_user_attr("cohort", index)
-                trial.set_user_attr("member", m)
-            job = CohortJob(
-                study_name=study.study_name,
-                index=index,
-                run_dir=str(run_dir),
-                artifact_dir=str(artifact_dir),
-                trial_ids=tuple(t._trial_id for t, _ in members),
-                trial_numbers=tuple(t.number for t, _ in members),
-                configs=tuple(c for _, c in members),
-                **job_settings,
-            )
-            numbers = list(job.trial_numbers)
-            _emit(
-                on_event,
-                "cohort",
-                f"cohort {index}: trials {numbers} in {run_dir}",
-                cohort=index,
-                trials=numbers,
-                run_dir=str(run_dir),
-            )
-            for r in executor(job):
-                value = "" if r.value is None else f" = {r.value:.4g}"
-                _emit(on_event, "trial", f"trial {r.trial_number}: {r.state} ({r.status}){value}", result=r)
-            _fail_unsettled(study, job)
+            sampled: list[tuple[optuna.Trial, Config]] = []
+            for trial in asked:
+                cfg = _sample(trial, space, extra)
+                if isinstance(cfg, str):
+                    invalid += 1
+                    trial.set_user_attr(ATTR_STATUS, "invalid")
+                    trial.set_user_attr("error", cfg[:500])
+                    study.tell(trial, state=TrialState.FAIL)
+                    _emit(
+                        on_event, "trial", f"trial {trial.number}: invalid config: {cfg}", trial=trial.number
+                    )
+                    if invalid > max(10, n_trials):
+                        raise SearchError(
+                            f"{invalid} sampled configs of space {space.name!r} were invalid (last: {cfg}); "
+                            f"fix the space (conditions, `otherwise`) or the extra overrides."
+                        )
+                    continue
+                sampled.append((trial, cfg))
+
+            jobs = []
+            for members in _cohorts(sampled, cohort_size):
+                index, run_dir = _claim_cohort_dir(study_dir, next_index)
+                next_index = index + 1
+                for m, (trial, _) in enumerate(members):
+                    trial.set_user_attr("cohort", index)
+                    trial.set_user_attr("member", m)
+                jobs.append(
+                    CohortJob(
+                        study_name=study.study_name,
+                        index=index,
+                        run_dir=str(run_dir),
+                        artifact_dir=str(artifact_dir),
+                        trial_ids=tuple(t._trial_id for t, _ in members),
+                        trial_numbers=tuple(t.number for t, _ in members),
+                        configs=tuple(c for _, c in members),
+                        **job_settings,
+                    )
+                )
+            run_many = getattr(executor, "run_many", None)
+            if len(jobs) > 1 and callable(run_many):
+                for job in jobs:
+                    _emit_cohort(on_event, job)
+                for results in run_many(jobs):
+                    _emit_results(on_event, results)
+                for job in jobs:
+                    _fail_unsettled(study, job)
+            else:
+                for job in jobs:
+                    _emit_cohort(on_event, job)
+                    _emit_results(on_event, executor(job))
+                    _fail_unsettled(study, job)
+    finally:
+        beat.stop()
+
+
+def _emit_cohort(on_event: Callable[[SearchEvent], None] | None, job: CohortJob) -> None:
+    numbers = list(job.trial_numbers)
+    _emit(
+        on_event,
+        "cohort",
+        f"cohort {job.index}: trials {numbers} in {job.run_dir}",
+        cohort=job.index,
+        trials=numbers,
+        run_dir=job.run_dir,
+    )
+
+
+def _emit_results(on_event: Callable[[SearchEvent], None] | None, results: Iterable[MemberResult]) -> None:
+    for r in results:
+        value = "" if r.value is None else f" = {r.value:.4g}"
+        _emit(on_event, "trial", f"trial {r.trial_number}: {r.state} ({r.status}){value}", result=r)
 
 
 def _fail_unsettled(study: optuna.Study, job: CohortJob) -> None:

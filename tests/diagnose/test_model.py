@@ -45,6 +45,7 @@ def test_pipeline_follows_scikit_learn_conventions(examples):
     with pytest.raises(NotFittedError):
         pipe.predict(x)
     assert clone(pipe).get_params()["features__columns"] == ("d_loss", "g_loss")
+    assert clone(pipe).get_params()["features__levels"] is True
     model = load_model(MODEL_DIR / "losses.skops")
     proba = model.predict_proba(x)
     assert proba.shape == (1, len(model.classes_)) and abs(proba.sum() - 1) < 1e-9
