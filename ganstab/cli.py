@@ -155,6 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="F",
         help="GPU share per cohort under Ray, e.g. 0.25 (bookkeeping: memory is not limited)",
     )
+    se.add_argument(
+        "--concurrent-cohorts",
+        type=int,
+        default=None,
+        metavar="N",
+        help="cohorts run at once per round (default: as many as the Ray cluster fits, 1 with "
+        "--executor local, which runs them one after another)",
+    )
 
     rc = sub.add_parser(
         "recommend",
@@ -474,21 +482,28 @@ def cmd_search(args: argparse.Namespace) -> int:
     space = load_space(find_space(args.space))
     data_overrides, data_name = _dataset_overrides(args.dataset)
     study_name = args.study or f"{space.name}-{data_name}"
-    console.print(
-        f"Search [bold]{study_name}[/]: space {space.name}, {args.trials} trials, cohorts of "
-        f"{args.cohort_size}, storage {args.storage}, executor {args.executor}"
-    )
+    if args.concurrent_cohorts is not None and args.concurrent_cohorts < 1:
+        raise ValueError(
+            f"--concurrent-cohorts must be a whole number >= 1, but got {args.concurrent_cohorts}."
+        )
     executor = None
+    concurrent = args.concurrent_cohorts or 1
     if args.executor == "ray":
         from ganstab.search.ray_executor import RayExecutor
 
         executor = RayExecutor(address=args.address, gpus_per_cohort=args.gpus_per_cohort)
+        concurrent = args.concurrent_cohorts or executor.slots
     elif args.address or args.gpus_per_cohort:
         raise ValueError("--address and --gpus-per-cohort need --executor ray.")
+    console.print(
+        f"Search [bold]{study_name}[/]: space {space.name}, {args.trials} trials, cohorts of "
+        f"{args.cohort_size} ({concurrent} at once), storage {args.storage}, executor {args.executor}"
+    )
     try:
         study = run_search(
             space, n_trials=args.trials, storage=args.storage, study_name=study_name, sampler=args.sampler,
-            cohort_size=args.cohort_size, seed=args.seed, extra_overrides=[*data_overrides, *args.overrides],
+            cohort_size=args.cohort_size, concurrent_cohorts=concurrent, seed=args.seed,
+            extra_overrides=[*data_overrides, *args.overrides],
             runs_dir=args.runs, prune=not args.no_prune, diagnose=not args.no_diagnose,
             on_event=lambda e: console.print(e.message), executor=executor,
         )  # fmt: skip

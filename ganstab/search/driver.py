@@ -258,13 +258,12 @@ class _DriverLock:
     that dies releases the lock with its connection or file."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
         self.backend = ""
         self.path: Path | None = None
         self._engine: Any = None
         try:
             sa_url = normalize_url(url)
-        except ValueError:
+        except Exception:
             return  # open_storage names the bad URL
         self.sa_url = sa_url
         self.backend = sa_url.get_backend_name()
@@ -288,6 +287,7 @@ class _DriverLock:
         from sqlalchemy import create_engine, text
 
         key = int.from_bytes(hashlib.sha256(f"ganstab:{name}".encode()).digest()[:8], "big", signed=True)
+        conn = None
         try:
             if self._engine is None:
                 self._engine = create_engine(
@@ -296,6 +296,8 @@ class _DriverLock:
             conn = self._engine.connect()
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
         except Exception as e:
+            if conn is not None:
+                conn.close()
             raise SearchError(
                 f"storage {mask_url(self.sa_url)!r}: cannot take the drivers' lock {name!r}: {e}"
             ) from e
@@ -308,6 +310,9 @@ class _DriverLock:
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:
         assert self.path is not None
+        if not self.path.parent.is_dir():  # no database either: open_storage says so
+            yield
+            return
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as e:
@@ -574,7 +579,7 @@ def _loop(
             # The count and the asks as one step across every driver of the study: another driver
             # counts these trials as RUNNING before it computes its own room.
             asked: list[optuna.Trial] = []
-            with contextlib.nullcontext():
+            with lock.held(f"ask:{study.study_name}"):
                 trials = study.get_trials(deepcopy=False)
                 done = sum(counts_toward_budget(t) for t in trials)
                 running = sum(t.state == TrialState.RUNNING for t in trials)

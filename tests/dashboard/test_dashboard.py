@@ -1,10 +1,13 @@
-"""The dashboard end to end: a finished study in a real SQLite file, `serve` in its own process,
-optuna-dashboard's HTTP API, and the trial page in headless Chromium showing the sample image.
+"""The dashboard end to end: a finished ganstab search (a real, tiny one: 2 trials of the quick
+space on ring8) in a real SQLite file, `serve` in its own process with the search's artifact
+store, optuna-dashboard's HTTP API, and the trial page in headless Chromium showing the trial's
+sample image.
 
 Why a real browser: the dashboard is a single-page app, so "the trial's sample image is on its
 page" can only be checked by running its JavaScript. The screenshot is searched for the scatter's
-own colours (red crosses over the true centres, blue generated points; no other part of the page
-has them), and where the crosses are it must hold the trial's image, pixel for pixel.
+own red centre crosses (the pattern of every pure-red pixel of the trial's sample image; the
+trial's loss plot has red too, but not that pattern), and where they are the page must hold the
+trial's image, pixel for pixel.
 """
 
 from __future__ import annotations
@@ -37,13 +40,19 @@ from ganstab.dashboard.server import (
     trial_page_path,
 )
 
-STUDY = "ring8-dashboard"
-SHOWN = 1  # the trial whose page is opened
+STUDY = "quick-ring8"
+# tiny training; data.std=0.15 (ring8's own is 0.02) spreads the generated points beside the
+# centre crosses, where at 0.02 they hide under them
+OVERRIDES = ["train.steps=200", "train.eval_every=100", "model.hidden=16", "data.std=0.15"]
+SAMPLE = "step_000200.png"  # the trial's last sample image, which the search uploads
 CROSS = (214, 39, 40)  # ganstab.engine.samples.save_scatter: true centres
 POINT = (31, 119, 180)  # ganstab.engine.samples.save_scatter: samples
 # optuna-dashboard 0.21 shows image artifacts in a tile 150 CSS px high; at 3.2 device pixels per
 # CSS pixel the 480-px scatter is drawn pixel for pixel, so it can be compared exactly.
 DEVICE_SCALE = 3.2
+# The search's note (parameters, metrics, run folder) pushes the Artifacts section down to
+# about 1500 CSS px; the window holds the whole page (a screenshot shows the viewport only).
+WINDOW = (1400, 1800)  # CSS px
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -73,50 +82,46 @@ def _exactly(img: np.ndarray, rgb: tuple[int, int, int]) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def finished_study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Three finished trials with parameters, eval_score curves, user attributes, a note and a
-    real ring8 scatter (save_scatter of data drawn from the ring8 data set) as an artifact."""
-    from optuna_dashboard import save_note
-
-    from ganstab.engine.config import Config, apply_overrides, resolve
-    from ganstab.engine.data import build_dataset
-    from ganstab.engine.samples import save_scatter
+    """A finished ganstab search: run_search over the quick space, 2 trials in one cohort, the
+    in-process executor, a SQLite file, run folders and artifacts under runs/. The trial shown is
+    the first that finished (COMPLETE, with its sample image)."""
+    from ganstab.search.driver import run_search
+    from ganstab.search.space import find_space, load_space
 
     root = tmp_path_factory.mktemp("dash")
-    db = root / "ganstab.db"
-    artifacts = root / "artifacts"
-    artifacts.mkdir()
-    url = f"sqlite:///{db}"
-    # ring8 with a wider spread than its 0.02, like a half-trained generator's samples: at 0.02
-    # the points hide under the centre crosses.
-    ds = build_dataset(resolve(apply_overrides(Config(), ["data.std=0.15"])).data)
-    store = optuna.artifacts.FileSystemArtifactStore(artifacts)
-    study = optuna.create_study(
-        study_name=STUDY, storage=url, direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0)
-    )
-    images: dict[int, Path] = {}
-    for k in range(3):
-        trial = study.ask()
-        lr_d = trial.suggest_float("lr_d", 1e-5, 1e-3, log=True)
-        trial.suggest_categorical("loss", ["ns", "hinge"])
-        for step, score in ((500, 0.2), (1000, 0.5), (1500, 0.7 + 0.05 * k)):
-            trial.report(score, step)
-        trial.set_user_attr("diagnosis_label", ["converged", "mode_collapse", "converged"][k])
-        trial.set_user_attr("eval_hq", 0.9 - 0.1 * k)
-        trial.set_user_attr("run_dir", f"runs/{STUDY}/cohort-000/members/{k:03d}")
-        save_note(trial, f"### Trial {k}: Finished\n\nring8 with `lr_d` = {lr_d:.2e}.")
-        points = ds.draw(500, torch.Generator().manual_seed(k))
-        png = root / f"samples-{k}.png"
-        save_scatter(points, png, centres=ds.centres)
-        optuna.artifacts.upload_artifact(artifact_store=store, file_path=str(png), study_or_trial=trial)
-        images[k] = png
-        study.tell(trial, 0.7 + 0.05 * k)
+    url = f"sqlite:///{root / 'ganstab.db'}"
+    runs = root / "runs"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a loaded machine: torch's intra-op threads only slow tiny models
+    try:
+        study = run_search(
+            load_space(find_space("quick")), n_trials=2, storage=url, study_name=STUDY, cohort_size=2,
+            diagnose=False, executor=None, extra_overrides=OVERRIDES, runs_dir=runs,
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == 2 and {t.user_attrs["cohort"] for t in trials} == {0}
+    finished = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert finished, f"no trial of the search finished: {[t.user_attrs.get('status') for t in trials]}"
+    shown = finished[0]
+    sample = Path(shown.user_attrs["run_dir"]) / "samples" / SAMPLE
+    assert sample.is_file(), f"the finished trial has no {SAMPLE}"
+    artifacts = runs / "artifacts"
     del study  # the server opens the file itself, as a dashboard does beside a running search
     config = root / "dashboard.toml"
     config.write_text(
         "[optuna_dashboard]\n"
         f"storage = {json.dumps(url)}\nartifact_dir = {json.dumps(str(artifacts))}\nport = 0\nquiet = true\n"
     )
-    return {"url": url, "artifacts": artifacts, "images": images, "config": config, "root": root}
+    return {
+        "url": url,
+        "artifacts": artifacts,
+        "config": config,
+        "root": root,
+        "shown": shown,  # its FrozenTrial
+        "sample": sample,  # its last sample image in its run folder
+    }
 
 
 @pytest.fixture(scope="module")
@@ -156,40 +161,72 @@ def dashboard(finished_study: dict[str, Any]) -> Iterator[str]:
     assert proc.returncode == 0, log.read_text()
 
 
-def _shown_trial(base: str) -> tuple[int, dict[str, Any]]:
+def _shown_trial(base: str, number: int) -> tuple[int, dict[str, Any]]:
     studies = _get_json(base + "/api/studies")["study_summaries"]
     (study_id,) = [s["study_id"] for s in studies if s["study_name"] == STUDY]
     detail = _get_json(f"{base}/api/studies/{study_id}")
-    (trial,) = [t for t in detail["trials"] if t["number"] == SHOWN]
+    (trial,) = [t for t in detail["trials"] if t["number"] == number]
     return study_id, trial
+
+
+def _as_sent(value: Any) -> str:
+    """An attribute value as optuna-dashboard 0.21 sends it: every value is a string."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value)
 
 
 def test_http_api_returns_user_attributes_note_curve_and_artifact(
     dashboard: str, finished_study: dict[str, Any]
 ) -> None:
-    study_id, trial = _shown_trial(dashboard)
+    shown = finished_study["shown"]
+    study_id, trial = _shown_trial(dashboard, shown.number)
     assert trial["state"] == "Complete"
     attrs = {a["key"]: a["value"] for a in trial["user_attrs"]}
-    assert attrs == {
-        "diagnosis_label": "mode_collapse",
-        "eval_hq": "0.8",  # optuna-dashboard sends every attribute value as a string
-        "run_dir": f"runs/{STUDY}/cohort-000/members/001",
-    }
-    assert [v["step"] for v in trial["intermediate_values"]] == [500, 1000, 1500]
-    assert trial["note"]["body"].startswith("### Trial 1: Finished")
-    (artifact,) = trial["artifacts"]
-    assert artifact["filename"] == "samples-1.png" and artifact["mimetype"] == "image/png"
+    # every attribute the search set, as it set it: status, steps, the final eval_* metrics, ...
+    assert attrs == {k: _as_sent(v) for k, v in shown.user_attrs.items()}
+    assert attrs["status"] == "finished" and attrs["steps_trained"] == "200" and attrs["cohort"] == "0"
+    assert float(attrs["eval_score"]) == shown.value == trial["values"][0]
+    metrics = {k for k in attrs if k.startswith("eval_")}
+    assert {"eval_score", "eval_modes", "eval_hq"} <= metrics, metrics
+    assert attrs["run_dir"] == str(finished_study["sample"].parents[1])
+    assert [v["step"] for v in trial["intermediate_values"]] == [100, 200]
+    assert trial["note"]["body"].startswith(f"### Trial {shown.number}: Finished")
+    by_name = {a["filename"]: a for a in trial["artifacts"]}
+    assert sorted(by_name) == [SAMPLE, "trace.png"]
+    artifact = by_name[SAMPLE]
+    assert artifact["mimetype"] == "image/png"
     status, body, ctype = _get(
         f"{dashboard}/artifacts/{study_id}/{trial['trial_id']}/{artifact['artifact_id']}"
     )
     assert (status, ctype) == (200, "image/png")
-    assert body == finished_study["images"][SHOWN].read_bytes()
+    assert body == finished_study["sample"].read_bytes()
+
+
+def _place(page: np.ndarray, image: np.ndarray) -> list[tuple[int, int]]:
+    """Every (top, left) where each pure-red pixel of `image` (its centre crosses) is pure red on
+    `page` as well."""
+    page_red = _exactly(page, CROSS)
+    coords = np.argwhere(_exactly(image, CROSS))
+    first, rel = coords[0], coords - coords[0]
+    (h, w), (ph, pw) = image.shape[:2], page.shape[:2]
+    found = []
+    for y, x in np.argwhere(page_red):
+        top, left = int(y - first[0]), int(x - first[1])
+        if top < 0 or left < 0 or top + h > ph or left + w > pw:
+            continue
+        if page_red[rel[:, 0] + y, rel[:, 1] + x].all():
+            found.append((top, left))
+    return found
 
 
 def test_trial_page_in_headless_chromium_shows_the_sample_image(
     dashboard: str, finished_study: dict[str, Any], tmp_path: Path
 ) -> None:
-    study_id, _ = _shown_trial(dashboard)
+    number = finished_study["shown"].number
+    study_id, _ = _shown_trial(dashboard, number)
     shot = tmp_path / "trial.png"
     cmd = [
         _chromium(),
@@ -202,35 +239,38 @@ def test_trial_page_in_headless_chromium_shows_the_sample_image(
         "--no-first-run",
         "--hide-scrollbars",
         f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=1400,1000",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
         f"--force-device-scale-factor={DEVICE_SCALE}",
         "--virtual-time-budget=20000",  # virtual ms for the app to fetch the study and the image
         f"--screenshot={shot}",
-        dashboard + trial_page_path(study_id, SHOWN),
+        dashboard + trial_page_path(study_id, number),
     ]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
     assert shot.is_file(), f"no screenshot (rc {run.returncode}):\n{run.stderr[-3000:]}"
     if os.environ.get("GANSTAB_KEEP_SCREENSHOT"):  # to look at it: GANSTAB_KEEP_SCREENSHOT=/tmp/x.png
         shutil.copy(shot, os.environ["GANSTAB_KEEP_SCREENSHOT"])
     page = np.asarray(Image.open(shot).convert("RGB"))
-    assert page.shape[:2] == (round(1000 * DEVICE_SCALE), round(1400 * DEVICE_SCALE))
-    image = np.asarray(Image.open(finished_study["images"][SHOWN]).convert("RGB"))
+    assert page.shape[:2] == (round(WINDOW[1] * DEVICE_SCALE), round(WINDOW[0] * DEVICE_SCALE))
+    image = np.asarray(Image.open(finished_study["sample"]).convert("RGB"))
+    assert _exactly(image, CROSS).any() and _exactly(image, POINT).any()  # crosses and points
 
-    # Where the red crosses are on the page places the image; there it must be the trial's own
-    # scatter, pixel for pixel. The same page without the image has neither colour (checked with
-    # a dashboard started without an artifact store, which hides the Artifacts section).
-    page_red, image_red = _exactly(page, CROSS), _exactly(image, CROSS)
-    assert page_red.any(), "no red centre crosses on the trial page: the sample image is not shown"
+    # Where the image's red crosses are on the page places the image; there it must be the
+    # trial's own scatter, pixel for pixel. The same page without the images has neither colour
+    # (checked with a dashboard started without an artifact store, which hides the Artifacts
+    # section); the trial's loss plot beside it has both, but not the crosses' pattern.
+    assert _exactly(page, CROSS).any(), "no red on the trial page: the sample image is not shown"
     assert _exactly(page, POINT).sum() >= _exactly(image, POINT).sum(), "blue sample points missing"
-    (py, px), (iy, ix) = (np.argwhere(page_red).min(axis=0), np.argwhere(image_red).min(axis=0))
-    top, left = py - iy, px - ix
-    h, w = image.shape[:2]
-    assert 0 <= top and top + h <= page.shape[0] and 0 <= left and left + w <= page.shape[1], (
-        f"the image is drawn at another scale than {DEVICE_SCALE}x its tile (top-left {top},{left})"
+    places = _place(page, image)
+    assert len(places) == 1, (
+        f"the sample image's crosses are found at {places or 'no place'} on the page; drawn at another "
+        f"scale than {DEVICE_SCALE}x its tile?"
     )
+    (top, left), (h, w) = places[0], image.shape[:2]
     shown = page[top : top + h, left : left + w].astype(np.int16)
     same = (np.abs(shown - image).max(axis=-1) <= 8).mean()
     assert same >= 0.99, f"only {same:.1%} of the sample image matches the screenshot"
+    points = _exactly(page[top : top + h, left : left + w], POINT).sum()
+    assert points == _exactly(image, POINT).sum(), "the blue sample points differ from the image's"
 
 
 def test_settings_merge_arguments_over_config_over_defaults(tmp_path: Path) -> None:

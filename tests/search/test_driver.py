@@ -262,6 +262,67 @@ def test_cohorts_group_by_shape_and_invalid_configs_fail(tmp_path: Path) -> None
                    diagnose=False, executor=lambda job: [], cohort_size=1)  # fmt: skip
 
 
+def _settle(job) -> list[MemberResult]:  # what a worker reports, without training
+    study = optuna.load_study(study_name=job.study_name, storage=job.storage_url)
+    out = []
+    for number, cfg in zip(job.trial_numbers, job.configs):
+        study.tell(number, cfg.train.lr_d)
+        out.append(MemberResult(number, "COMPLETE", "finished", cfg.train.lr_d))
+    return out
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_concurrent_cohorts_go_to_run_many_and_queued_trials_keep_beating(tmp_path: Path) -> None:
+    """A round asks cohort_size x concurrent_cohorts trials and hands all its cohorts to
+    `run_many`; while they wait there (here longer than the grace period), the driver beats for
+    them, so no other driver takes them for a dead one's. An executor without run_many gets the
+    cohorts one by one, each announced just before it runs."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    space = load_space(SPACES_DIR / "quick.yaml")  # every key is a member key: one shape
+    calls = []
+
+    class Batch:
+        def __call__(self, job):
+            return self.run_many([job])[0]
+
+        def run_many(self, jobs):
+            calls.append([(j.index, len(j.trial_ids)) for j in jobs])
+            time.sleep(3.5)  # queued past the grace period of 2 s (the driver beats every 1 s)
+            requeue = StaleTrialRequeuer()  # another driver's view: it fails stale trials
+            storage = open_storage(url, heartbeat_interval=1, grace_period=2, requeue=requeue)
+            watcher = optuna.load_study(study_name="b", storage=storage)
+            assert recover_stale_trials(watcher, requeue, grace_period=2) == []
+            ids = {i for j in jobs for i in j.trial_ids}
+            assert all(t.state == TrialState.RUNNING for t in watcher.trials if t._trial_id in ids)
+            return [_settle(j) for j in jobs]
+
+    events = []
+    common = {"storage": url, "extra_overrides": ["train.device=cpu"], "runs_dir": tmp_path / "runs",
+              "diagnose": False, "cohort_size": 2, "heartbeat_interval": 1, "grace_period": 2}  # fmt: skip
+    study = run_search(
+        space, n_trials=5, study_name="b", concurrent_cohorts=2, executor=Batch(), on_event=events.append,
+        **common,
+    )  # fmt: skip
+    assert calls == [[(0, 2), (1, 2)], [(2, 1)]]  # 4 trials in two cohorts at once, then the last one
+    assert [e.kind for e in events] == ["cohort", "cohort", *["trial"] * 4, "cohort", "trial", "done"]
+    assert [t.user_attrs["cohort"] for t in study.trials] == [0, 0, 1, 1, 2]
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+
+    one_by_one = []
+
+    def executor(job):  # no run_many: the driver calls it per cohort, in order
+        one_by_one.append(job.index)
+        return _settle(job)
+
+    events.clear()
+    study = run_search(
+        space, n_trials=4, study_name="c", concurrent_cohorts=2, executor=executor, on_event=events.append,
+        **common,
+    )  # fmt: skip
+    assert one_by_one == [0, 1] and len(study.trials) == 4
+    assert [e.kind for e in events] == ["cohort", "trial", "trial", "cohort", "trial", "trial", "done"]
+
+
 def test_bad_arguments_name_the_value(tmp_path: Path) -> None:
     space = load_space(SPACES_DIR / "quick.yaml")
     common = {"storage": f"sqlite:///{tmp_path / 'x.db'}", "study_name": "x", "runs_dir": tmp_path}
@@ -269,6 +330,8 @@ def test_bad_arguments_name_the_value(tmp_path: Path) -> None:
         run_search(space, n_trials=1, sampler="bayes", diagnose=False, **common)
     with pytest.raises(SearchError, match="n_trials must be a whole number >= 1, but got 0"):
         run_search(space, n_trials=0, diagnose=False, **common)
+    with pytest.raises(SearchError, match="concurrent_cohorts must be a whole number >= 1, but got 0"):
+        run_search(space, n_trials=1, concurrent_cohorts=0, diagnose=False, **common)
     with pytest.raises(SearchError, match="list of key=value strings, but got the string"):
         run_search(space, n_trials=1, extra_overrides="train.steps=10", diagnose=False, **common)
     with pytest.raises(SearchError, match="outlives the process"):

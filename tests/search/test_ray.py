@@ -142,6 +142,35 @@ def test_run_many_runs_cohorts_at_once(local_ray: None, tmp_path: Path) -> None:
     assert max(starts[0], starts[2]) < min(ends[1], ends[3])
 
 
+def test_search_runs_concurrent_cohorts_at_once(local_ray: None, tmp_path: Path) -> None:
+    """run_search with concurrent_cohorts = the executor's slots (2 on the 2-CPU instance): one
+    round asks 4 trials, makes two cohorts of 2 and runs them together through run_many."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    executor = RayExecutor(cpus_per_cohort=1)
+    assert executor.slots == 2
+    events = []
+    study = run_search(
+        load_space(SPACES_DIR / "quick.yaml"), n_trials=4, storage=url, study_name="cc", cohort_size=2,
+        concurrent_cohorts=executor.slots, extra_overrides=TINY, runs_dir=tmp_path / "runs",
+        diagnose=False, executor=executor, on_event=events.append,
+    )  # fmt: skip
+    _check_search(optuna.load_study(study_name="cc", storage=url), 4)
+    trials = optuna.load_study(study_name="cc", storage=url).trials
+    assert [t.user_attrs["cohort"] for t in trials] == [0, 0, 1, 1]
+    assert [e.kind for e in events] == ["cohort", "cohort", "trial", "trial", "trial", "trial", "done"]
+    assert sorted(p.name for p in (tmp_path / "runs" / "cc" / "ray").iterdir()) == ["cohorts-000-001"]
+    assert all(t.state != TrialState.RUNNING for t in study.trials)
+    assert len({trials[0].user_attrs[ATTR_WORKER], trials[2].user_attrs[ATTR_WORKER]}) == 2
+
+    # each cohort started (its runs rows) before the other one's trials ended
+    store = Store(url)
+    starts = {r.trial_number: r.created_at for r in store.runs(study_name="cc")}
+    store.dispose()
+    ends = {t.number: t.datetime_complete.astimezone().astimezone(timezone.utc) for t in trials}
+    assert max(starts[0], starts[1]) < min(ends[2], ends[3])
+    assert max(starts[2], starts[3]) < min(ends[0], ends[1])
+
+
 def test_search_on_a_ray_cluster(local_ray: None, tmp_path: Path) -> None:
     """`ray start --head` on 127.0.0.1; a driver in another process joins it with address= and
     runs a search to the end; RAY_ADDRESS names the same cluster for RayExecutor()."""

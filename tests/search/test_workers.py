@@ -3,13 +3,17 @@ several terminals) with the same --storage and --study: no trial is lost, duplic
 beyond the budget.
 
 Three driver processes start together (a barrier file releases them at the same moment, so they
-open the fresh database, create the study and ask their first trials concurrently), each with
-the same `n_trials` as its target, the same seed, the in-process executor and cohorts of 2. The
-driver's guarantee (ganstab.search.driver, "Several drivers"): the count and the asks of a round
-are one critical section across the drivers, so the study ends with exactly `n_trials` verdicts,
-and each trial is run by one driver only. Checked against a SQLite file and a fresh database on
-the PostgreSQL server (created through the maintenance database and dropped afterwards, as
-tests/storage/test_store.py does; an unreachable server fails the test, it never skips it).
+open the fresh database and create the study concurrently), each with the same target
+`n_trials` = 5, the same seed, the in-process executor and cohorts of 2. The first round is the
+race: every driver counts the study and asks up to 2 trials, 6 in all for a budget of 5. To make
+it certain rather than likely, each driver's first ask waits (at most RENDEZVOUS_S) until all
+drivers are about to ask; a driver that counted without the drivers' lock would then ask a
+trial the budget has no room for. The driver's guarantee (ganstab.search.driver, "Several
+drivers"): the count and the asks of a round are one critical section across the drivers, so the
+study ends with exactly `n_trials` verdicts, and each trial is run by one driver only. Checked
+against a SQLite file and a fresh database on the PostgreSQL server (created through the
+maintenance database and dropped afterwards, as tests/storage/test_store.py does; an unreachable
+server fails the test, it never skips it).
 """
 
 from __future__ import annotations
@@ -39,10 +43,10 @@ PG_ADMIN_URL = os.environ.get("GANSTAB_TEST_PG_URL", "postgresql://postgres@127.
 DB_PREFIX = "ganstab_test_"
 TINY = ["train.steps=200", "train.eval_every=50", "model.hidden=16", "train.device=cpu"]
 WORKERS = 3
-N_TRIALS = 5  # every driver's target: the study must end with exactly this many verdicts
 COHORT = 2
+N_TRIALS = 5  # every driver's target, below WORKERS * COHORT: the first round is oversubscribed
 TIMEOUT_S = 420
-SLOW_ASK_S = 0.3  # each ask of a driver waits this long first (see _DRIVER)
+RENDEZVOUS_S = 2.0  # how long a driver's first ask waits for the others to reach theirs
 REPO = Path(__file__).resolve().parents[2]
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -51,23 +55,32 @@ _DRIVER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    import torch
+    import optuna, torch
     torch.set_num_threads(1)
-    import optuna
     from ganstab.search.driver import run_search
     from ganstab.search.space import SPACES_DIR, load_space
-    url, runs, ready, go = sys.argv[1:5]
-    ask = optuna.Study.ask
-    def slow_ask(self, *args, **kwargs):  # a remote database's latency: widens the window between
-        time.sleep({slow})                  # a driver's count and its asks, where drivers can race
-        return ask(self, *args, **kwargs)
-    optuna.Study.ask = slow_ask
+    url, tmp, w = sys.argv[1:4]
+    tmp = Path(tmp)
     space = load_space(SPACES_DIR / "quick.yaml")
-    Path(ready).touch()
-    while not Path(go).exists():  # all drivers are imported: start them at the same moment
+    ask, first = optuna.Study.ask, [True]
+
+    def ask_together(self, *args, **kwargs):
+        # The first ask of every driver waits (up to {wait} s) until all drivers are about to ask:
+        # without a lock around count-and-ask, each counts an empty study and asks a full round.
+        if first[0]:
+            first[0] = False
+            (tmp / f"asking-{{w}}").touch()
+            deadline = time.monotonic() + {wait}
+            while len(list(tmp.glob("asking-*"))) < {workers} and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return ask(self, *args, **kwargs)
+
+    optuna.Study.ask = ask_together
+    (tmp / f"ready-{{w}}").touch()
+    while not (tmp / "go").exists():  # all drivers are imported: start them at the same moment
         time.sleep(0.01)
     run_search(space, n_trials={n}, storage=url, study_name="w", cohort_size={k}, seed=0,
-               extra_overrides={tiny}, runs_dir=runs, diagnose=False)
+               extra_overrides={tiny}, runs_dir=str(tmp / "runs"), diagnose=False)
     print("driver finished", flush=True)
     """
 )
@@ -107,17 +120,16 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 def _run_drivers(url: str, tmp_path: Path) -> None:
     """Start WORKERS drivers, release them together, wait for all; fail with their logs."""
-    runs = tmp_path / "runs"
     go = tmp_path / "go"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    code = _DRIVER.format(n=N_TRIALS, k=COHORT, tiny=json.dumps(TINY), slow=SLOW_ASK_S)
+    code = _DRIVER.format(n=N_TRIALS, k=COHORT, tiny=json.dumps(TINY), workers=WORKERS, wait=RENDEZVOUS_S)
     procs, logs = [], []
     try:
         for w in range(WORKERS):
             log = tmp_path / f"driver-{w}.log"
             logs.append(log)
             with log.open("w") as out:
-                args = [sys.executable, "-c", code, url, str(runs), str(tmp_path / f"ready-{w}"), str(go)]
+                args = [sys.executable, "-c", code, url, str(tmp_path), str(w)]
                 procs.append(subprocess.Popen(args, stdout=out, stderr=out, env=env, cwd=REPO))
         deadline = time.monotonic() + 120
         while not all((tmp_path / f"ready-{w}").exists() for w in range(WORKERS)):
