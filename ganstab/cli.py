@@ -138,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--no-prune", action="store_true", help="train every trial to the end")
     se.add_argument("--no-diagnose", action="store_true", help="no diagnosis pruning or labels")
     se.add_argument(
+        "--no-recommend",
+        action="store_true",
+        help="skip the recommendation at the end (retraining the best configurations on 3 seeds)",
+    )
+    se.add_argument(
         "--executor",
         default="ray",
         choices=["ray", "local"],
@@ -520,8 +525,16 @@ def cmd_search(args: argparse.Namespace) -> int:
             str(row["rank"]), str(row["trial"]), _fmt(row["value"]), params, str(row.get("diagnosis") or "-")
         )
     console.print(table)
+    if not args.no_recommend:
+        from ganstab.recommend import format_report, recommend
+
+        dataset = space.config(data_overrides).data.name
+        rec = recommend(dataset, storage=args.storage, reseed=3, top=3, out=Path(f"recommended-{dataset}.yaml"),
+                        runs_dir=args.runs, overrides=args.overrides, on_event=lambda e: console.print(e.message))  # fmt: skip
+        console.print(format_report(rec))
     console.print(
-        f"Dashboard: ganstab dashboard --storage {args.storage} --artifact-dir {args.runs / 'artifacts'}"
+        f"Open the dashboard: ganstab dashboard --storage {args.storage} --artifact-dir {args.runs / 'artifacts'}"
+        "  (then http://127.0.0.1:8080/dashboard)"
     )
     return 0
 

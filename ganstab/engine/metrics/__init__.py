@@ -87,7 +87,7 @@ class Evaluator:
 
             real = self.real(n)
             return [
-                digits_metrics(samples[i], real, classifier=self._classifier)
+                digits_metrics(samples[i], real, classifier=self._classifier, with_histogram=True)
                 if finite[i]
                 else _nan(self.columns())
                 for i in range(k)
