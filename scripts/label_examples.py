@@ -63,7 +63,13 @@ def main() -> None:
             base, steps, eval_every = DATASETS[run.dataset]
             cfg = apply_overrides(
                 preset("vanilla"),
-                [*base, f"train.steps={steps}", f"train.eval_every={eval_every}", "train.log_every=10", *run.overrides],
+                [
+                    *base,
+                    f"train.steps={steps}",
+                    f"train.eval_every={eval_every}",
+                    "train.log_every=10",
+                    *run.overrides,
+                ],
             )
             run_dir = Path("/tmp/ganstab-label-examples") / run.id
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -81,7 +87,9 @@ def main() -> None:
                 dst = OUT / f"{run.id}-{s.name}"
                 shutil.copy(s, dst)
                 shown.append(f"![]({dst.relative_to('docs')})")
-            cfg_text = " ".join(o.replace("train.", "") for o in run.overrides if not o.startswith("train.seed"))
+            cfg_text = " ".join(
+                o.replace("train.", "") for o in run.overrides if not o.startswith("train.seed")
+            )
             sig_text = ", ".join(f"{k} {v:.2f}" for k, v in sig.items())
             curve_md = f"![]({chart.relative_to('docs')})" if run.evals else "-"
             print(

@@ -42,7 +42,11 @@ DATASETS: dict[str, tuple[list[str], int, int]] = {
         1000,
         50,
     ),
-    "digits": (["data.name=digits", "model.channels=16", "model.latent_dim=32", "data.n_eval=1000"], 1000, 50),
+    "digits": (
+        ["data.name=digits", "model.channels=16", "model.latent_dim=32", "data.n_eval=1000"],
+        1000,
+        50,
+    ),
 }
 
 
@@ -139,7 +143,9 @@ def generate(
                     )
                 )
             _append(out, runs)
-            progress(f"{dataset} cohort {c + 1}/{n}: {len(members)} runs in {time.perf_counter() - start:.0f} s")
+            progress(
+                f"{dataset} cohort {c + 1}/{n}: {len(members)} runs in {time.perf_counter() - start:.0f} s"
+            )
     return out
 
 

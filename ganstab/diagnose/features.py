@@ -66,7 +66,9 @@ def _column_features(x: np.ndarray) -> list[float]:
     detrended = late - np.polyval(np.polyfit(np.arange(q, dtype=float), late, 1), np.arange(q))
     spectrum = np.abs(np.fft.rfft(detrended - detrended.mean())) ** 2
     low = spectrum[1 : max(2, len(spectrum) // 8)].sum() / max(spectrum[1:].sum(), _EPS)
-    mad_d = max(float(np.median(np.abs(diffs - np.median(diffs)))), 1e-6 * scale)  # relative floor: scale-free
+    mad_d = max(
+        float(np.median(np.abs(diffs - np.median(diffs)))), 1e-6 * scale
+    )  # relative floor: scale-free
     return [
         _corr(_rank(x), t),  # monotone trend
         float(np.clip((np.median(late) - np.median(early)) / scale, -20, 20)),
@@ -92,7 +94,9 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
     a known loss family, and nothing across scales, so they are off by default.
     """
 
-    def __init__(self, columns: tuple[str, ...] = LOSS_COLUMNS, prefix: float = 1.0, levels: bool = False) -> None:
+    def __init__(
+        self, columns: tuple[str, ...] = LOSS_COLUMNS, prefix: float = 1.0, levels: bool = False
+    ) -> None:
         self.columns = columns
         self.prefix = prefix
         self.levels = levels
@@ -105,7 +109,9 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
     def _names(self) -> list[str]:
         names = [f"{c}:{f}" for c in self.columns for f in _PER_COLUMN]
         names += ["d_g_corr", "d_g_late_corr"]
-        return names + (["d_loss:late_level", "g_loss:late_level", "d_minus_g:late_level"] if self.levels else [])
+        return names + (
+            ["d_loss:late_level", "g_loss:late_level", "d_minus_g:late_level"] if self.levels else []
+        )
 
     def get_feature_names_out(self, input_features=None):
         return np.array(self._names(), dtype=object)

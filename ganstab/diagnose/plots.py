@@ -27,13 +27,18 @@ def save_curves(
     ys = np.concatenate([np.asarray(y, float) for _, y in series.values()])
     ys = ys[np.isfinite(ys)]
     x0, x1 = float(np.nanmin(xs)), float(np.nanmax(xs))
-    y0, y1 = y_range if y_range is not None else ((float(ys.min()), float(ys.max())) if len(ys) else (0.0, 1.0))
+    y0, y1 = (
+        y_range if y_range is not None else ((float(ys.min()), float(ys.max())) if len(ys) else (0.0, 1.0))
+    )
     if y1 - y0 < 1e-12:
         y0, y1 = y0 - 0.5, y1 + 0.5
     x1 = x1 if x1 > x0 else x0 + 1
 
     def px(x: float, y: float) -> tuple[float, float]:
-        return (left + (x - x0) / (x1 - x0) * (w - left - right), top + (1 - (y - y0) / (y1 - y0)) * (h - top - bottom))
+        return (
+            left + (x - x0) / (x1 - x0) * (w - left - right),
+            top + (1 - (y - y0) / (y1 - y0)) * (h - top - bottom),
+        )
 
     draw.rectangle((left, top, w - right, h - bottom), outline=(180, 180, 180))
     for frac in (0.0, 0.5, 1.0):

@@ -316,7 +316,20 @@ class CohortTrainer:
         d_loss, d_real, d_fake, gn_d = first
         g_loss, gn_g, spread, drift = self._g_step(i, sigma)
         step = torch.full_like(d_loss, self.step + 1)
-        columns = [step, d_loss, g_loss, d_real, d_fake, gn_d, gn_g, self.lr_d, self.lr_g, sigma, spread, drift]
+        columns = [
+            step,
+            d_loss,
+            g_loss,
+            d_real,
+            d_fake,
+            gn_d,
+            gn_g,
+            self.lr_d,
+            self.lr_g,
+            sigma,
+            spread,
+            drift,
+        ]
         return torch.stack(columns, 1)
 
     # ------------------------------------------------------------------ evaluation

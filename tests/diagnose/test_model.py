@@ -76,7 +76,9 @@ def test_cli_diagnoses_csv_and_run_folders(tmp_path, examples, capsys):
     e = _first(examples, "converging")
     csv = tmp_path / "log.csv"
     cols = ["step", "d_loss", "g_loss", "extra"]
-    rows = np.column_stack([e.trace["step"], e.trace["d_loss"], e.trace["g_loss"], np.zeros(len(e.trace["step"]))])
+    rows = np.column_stack(
+        [e.trace["step"], e.trace["d_loss"], e.trace["g_loss"], np.zeros(len(e.trace["step"]))]
+    )
     csv.write_text(",".join(cols) + "\n" + "\n".join(",".join(map(repr, r.tolist())) for r in rows))
     assert main(["diagnose", str(csv), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -97,7 +99,10 @@ def test_monitor_follows_a_run_live(examples):
         monitor.update(int(e.trace["step"][i]), e.trace["d_loss"][i], e.trace["g_loss"][i])
         if monitor.rows == 10:
             assert monitor.diagnosis() is None
-    assert monitor.diagnosis().label == diagnose_trace({k: e.trace[k] for k in ("step", "d_loss", "g_loss")}).label
+    assert (
+        monitor.diagnosis().label
+        == diagnose_trace({k: e.trace[k] for k in ("step", "d_loss", "g_loss")}).label
+    )
     with pytest.raises(ValueError, match="must increase"):
         monitor.update(1, 0.0, 0.0)
 
@@ -137,7 +142,9 @@ def test_pruner_ignores_a_transient_spike_but_stops_collapse_and_divergence(exam
 
     collapsing = max(
         (e for e in examples if e.label == "collapsing" and held_out(e.id)),
-        key=lambda e: diagnose_trace({k: e.trace[k] for k in ("step", "d_loss", "g_loss")}).probabilities["collapsing"],
+        key=lambda e: diagnose_trace({k: e.trace[k] for k in ("step", "d_loss", "g_loss")}).probabilities[
+            "collapsing"
+        ],
     )
     losses = {k: collapsing.trace[k] for k in ("step", "d_loss", "g_loss")}
     assert _run_study(losses, DiagnosisPruner(threshold=0.6)).state == optuna.trial.TrialState.PRUNED
@@ -162,5 +169,17 @@ def test_retrain_from_a_ganstab_database(tmp_path, examples, capsys):
     assert "from storage 40" in capsys.readouterr().out
     model = load_model(out / "losses.skops")
     assert set(model.classes_) <= {"converging", "collapsing", "oscillating"}
-    assert main(["diagnose", "train", "--storage", f"sqlite:///{tmp_path / 'empty.db'}", "--no-corpus",
-                 "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "diagnose",
+                "train",
+                "--storage",
+                f"sqlite:///{tmp_path / 'empty.db'}",
+                "--no-corpus",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 import numpy as np
 from PIL import Image
 
@@ -23,7 +24,10 @@ def test_digits_run_reports_classifier_metrics_and_saves_grids(tmp_path):
     assert 0 <= m["eval_modes"] <= 10 and 0 <= m["eval_hq"] <= 100 and m["eval_fd"] > 0
     trace = read_trace(tmp_path / "run" / "members" / "000" / "trace.csv")
     assert np.isfinite(trace["eval_fd"][trace["step"] == 4]).all()
-    evals = [json.loads(line) for line in (tmp_path / "run" / "members" / "000" / "evals.jsonl").read_text().splitlines()]
+    evals = [
+        json.loads(line)
+        for line in (tmp_path / "run" / "members" / "000" / "evals.jsonl").read_text().splitlines()
+    ]
     assert len(evals[-1]["near"]) == 10 and sum(evals[-1]["near"]) == 200  # every sample, by class
     grid = Image.open(tmp_path / "run" / "members" / "000" / "samples" / "step_000004.png")
     assert grid.size[0] >= 8 * 64  # 8 digits per row, upscaled to be visible
