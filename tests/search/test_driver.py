@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -22,12 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
-import psycopg
 import pytest
 import torch
 from optuna.trial import TrialState
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from ganstab.search.cohort import ATTR_RETRY_OF, ATTR_WORKER, MemberResult, open_storage, worker_id
 from ganstab.search.driver import (
@@ -40,10 +37,8 @@ from ganstab.search.driver import (
     run_search,
 )
 from ganstab.search.space import SPACES_DIR, load_space
-from ganstab.storage import Store, normalize_url
+from ganstab.storage import Store
 
-PG_ADMIN_URL = os.environ.get("GANSTAB_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-DB_PREFIX = "ganstab_test_"
 TINY = ["train.steps=200", "train.eval_every=50", "model.hidden=16", "train.device=cpu"]
 STATES = {TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL}
 REPO = Path(__file__).resolve().parents[2]
@@ -60,38 +55,6 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def pg_admin() -> Iterator[psycopg.Connection]:
-    """An autocommit connection to the maintenance database (CREATE/DROP DATABASE)."""
-    conninfo = normalize_url(PG_ADMIN_URL).set(drivername="postgresql").render_as_string(hide_password=False)
-    try:
-        conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
-    except psycopg.Error as e:
-        pytest.fail(
-            f"the PostgreSQL search tests need a reachable server: could not connect to "
-            f"{make_url(PG_ADMIN_URL).render_as_string(hide_password=True)!r} (set "
-            f"GANSTAB_TEST_PG_URL to a maintenance database URL): {e}",
-            pytrace=False,
-        )
-    yield conn
-    conn.close()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of an empty database: a SQLite file, or a fresh PostgreSQL database dropped after."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'study.db'}"
-        return
-    admin = request.getfixturevalue("pg_admin")
-    name = f"{DB_PREFIX}{int(time.time())}_{secrets.token_hex(4)}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield normalize_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class PruneAt100(optuna.pruners.BasePruner):

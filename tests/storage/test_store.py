@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
-import os
-import secrets
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import psycopg
 import pytest
 from sqlalchemy import create_engine, inspect
-from sqlalchemy.engine import make_url
 
 from ganstab.diagnose.result import Diagnosis
 from ganstab.storage import (
@@ -33,62 +29,12 @@ from ganstab.storage import (
 )
 from ganstab.storage.tables import TABLE_PREFIX
 
-PG_ADMIN_URL = os.environ.get("GANSTAB_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-DB_PREFIX = "ganstab_test_"
-STALE_AFTER_S = 3600  # databases of killed test runs older than this are dropped at the next run
 N_PROCS = 4
 RUNS_PER_PROC = 20
 PROC_TIMEOUT_S = 60
 
 
 # ------------------------------------------------------------------------------------- fixtures
-
-
-def _admin_conninfo() -> str:
-    return normalize_url(PG_ADMIN_URL).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@pytest.fixture(scope="session")
-def pg_admin() -> Iterator[psycopg.Connection]:
-    """An autocommit connection to the maintenance database (CREATE/DROP DATABASE)."""
-    try:
-        conn = psycopg.connect(_admin_conninfo(), autocommit=True, connect_timeout=5)
-    except psycopg.Error as e:
-        pytest.fail(
-            f"the PostgreSQL storage tests need a reachable server: could not connect to "
-            f"{make_url(PG_ADMIN_URL).render_as_string(hide_password=True)!r} (set "
-            f"GANSTAB_TEST_PG_URL to a maintenance database URL): {e}",
-            pytrace=False,
-        )
-    now = int(time.time())
-    for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [DB_PREFIX + "%"]):
-        try:
-            created = int(name[len(DB_PREFIX) :].split("_")[0])
-        except ValueError:
-            continue
-        if now - created > STALE_AFTER_S:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    yield conn
-    conn.close()
-
-
-@pytest.fixture
-def pg_url(pg_admin: psycopg.Connection) -> Iterator[str]:
-    """A fresh, empty database for one test, dropped afterwards."""
-    name = f"{DB_PREFIX}{int(time.time())}_{secrets.token_hex(4)}"
-    pg_admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield normalize_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        pg_admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of an empty database: a SQLite file, or a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'study.db'}"
-    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture
