@@ -14,7 +14,6 @@ Reproducible from its seed: `ganstab corpus --out DIR --seed 0` (docs/labels.md)
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ganstab.engine.trace import STEP_COLUMNS
+from ganstab.engine.trace import STEP_COLUMNS, json_safe
 
 TRACE_COLUMNS = STEP_COLUMNS  # what a corpus keeps of each trace (no quality metric)
 
@@ -164,17 +163,7 @@ def _append(out: Path, runs: list[CorpusRun]) -> None:
     with (out / "runs.jsonl").open("a") as f:
         for r in runs:
             meta = {k: v for k, v in r.__dict__.items() if k != "trace"}
-            f.write(json.dumps(_clean(meta)) + "\n")
-
-
-def _clean(o: Any) -> Any:
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if isinstance(o, dict):
-        return {k: _clean(v) for k, v in o.items()}
-    if isinstance(o, list):
-        return [_clean(v) for v in o]
-    return o
+            f.write(json.dumps(json_safe(meta)) + "\n")
 
 
 def load(path: str | Path) -> list[CorpusRun]:

@@ -92,3 +92,14 @@ def read_trace(path: str | Path) -> dict[str, np.ndarray]:
     for i, name in enumerate(header):
         out[name] = np.array([float(r[i]) if r[i] != "" else math.nan for r in rows], dtype=float)
     return out
+
+
+def json_safe(o: object) -> object:
+    """NaN and +-Inf -> None, recursively, for JSON (which has neither)."""
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {k: json_safe(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [json_safe(v) for v in o]
+    return o

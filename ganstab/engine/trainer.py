@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import time
 from collections.abc import Callable
@@ -38,7 +37,7 @@ from ganstab.engine.metrics import Evaluator, score
 from ganstab.engine.networks import build_networks, real_scales
 from ganstab.engine.optim import CohortAdam
 from ganstab.engine.samples import save_grid, save_scatter
-from ganstab.engine.trace import STEP_COLUMNS, TraceWriter, columns_for
+from ganstab.engine.trace import STEP_COLUMNS, TraceWriter, columns_for, json_safe
 
 # Steps of random draws made at once per member (amortizes per-member generator calls; part of
 # the definition of a member's stream, so it depends only on the data kind, never on K).
@@ -399,7 +398,7 @@ class CohortTrainer:
         for i in range(self.k):
             with (self.member_dir(i) / "evals.jsonl").open("w") as f:
                 for item in self.eval_log[i]:
-                    f.write(json.dumps(_finite(item)) + "\n")
+                    f.write(json.dumps(json_safe(item)) + "\n")
         new = self.trace[self._written :]
         for i, w in enumerate(self._writers):
             end = self.ended_at[i]
@@ -530,7 +529,7 @@ class CohortTrainer:
         self.checkpoint()
         summary = self.summary()
         if self.run_dir is not None:
-            (self.run_dir / "summary.json").write_text(json.dumps(_finite(summary), indent=2, default=str))
+            (self.run_dir / "summary.json").write_text(json.dumps(json_safe(summary), indent=2, default=str))
         return summary
 
     def _evaluation(self, report: ReportFn | None) -> None:
@@ -574,17 +573,6 @@ class CohortTrainer:
                 item["run_dir"] = str(self.member_dir(i))
             out.append(item)
         return out
-
-
-def _finite(o: Any) -> Any:
-    """NaN -> None, recursively: JSON has no NaN."""
-    if isinstance(o, float) and math.isnan(o):
-        return None
-    if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, list):
-        return [_finite(v) for v in o]
-    return o
 
 
 def train(
