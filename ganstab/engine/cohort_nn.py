@@ -19,6 +19,19 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _nhwc(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous(memory_format=torch.channels_last)
+
+
+def set_channels_last(module: nn.Module, on: bool) -> None:
+    """Run every cohort convolution in `module` on NHWC tensors. The parameters keep their
+    `[K, ...]` layout (rank 5, which `Module.to(memory_format=...)` refuses); each forward lays
+    out the flattened rank-4 weight and its input as NHWC instead."""
+    for m in module.modules():
+        if isinstance(m, (CohortConv2d, CohortConvTranspose2d)):
+            m.channels_last = on
+
+
 def _normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     return x / x.norm(dim=-1, keepdim=True).clamp_min(eps)
 
@@ -107,6 +120,8 @@ class CohortLinear(CohortModule):
 class CohortConv2d(CohortModule):
     """Grouped conv, one group per member, on `[B, K*cin, H, W]`."""
 
+    channels_last = False  # NHWC activations and weights (cuDNN's fast grouped conv on GPUs)
+
     def __init__(self, k, cin, cout, kernel, stride=1, padding=0, sn=False) -> None:
         super().__init__()
         self.k, self.stride, self.padding = k, stride, padding
@@ -127,12 +142,17 @@ class CohortConv2d(CohortModule):
         w = self.weight
         if self.sn is not None:
             w = w * self.sn.scale(w.reshape(k, cout, -1)).to(w.dtype).view(-1, 1, 1, 1, 1)
-        return F.conv2d(x, w.flatten(0, 1), self.bias.flatten(), self.stride, self.padding, groups=k)
+        w = w.flatten(0, 1)
+        if self.channels_last:
+            x, w = _nhwc(x), _nhwc(w)
+        return F.conv2d(x, w, self.bias.flatten(), self.stride, self.padding, groups=k)
 
 
 class CohortConvTranspose2d(CohortModule):
     """Grouped transposed conv, one group per member, on `[B, K*cin, H, W]`; no bias (it is
     always followed by BatchNorm here, see CohortLinear)."""
+
+    channels_last = False  # see CohortConv2d
 
     def __init__(self, k, cin, cout, kernel, stride=1, padding=0, sn=False) -> None:
         super().__init__()
@@ -153,7 +173,10 @@ class CohortConvTranspose2d(CohortModule):
         if self.sn is not None:
             mat = w.transpose(1, 2).reshape(k, cout, -1)  # torch's dim=1 convention for ConvTranspose
             w = w * self.sn.scale(mat).to(w.dtype).view(-1, 1, 1, 1, 1)
-        return F.conv_transpose2d(x, w.flatten(0, 1), None, self.stride, self.padding, groups=k)
+        w = w.flatten(0, 1)
+        if self.channels_last:
+            x, w = _nhwc(x), _nhwc(w)
+        return F.conv_transpose2d(x, w, None, self.stride, self.padding, groups=k)
 
 
 class CohortBatchNorm2d(CohortModule):

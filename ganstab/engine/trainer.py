@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ganstab.engine import config as C
-from ganstab.engine.cohort_nn import init_members, set_power_iteration, set_spectral_norm
+from ganstab.engine.cohort_nn import init_members, set_channels_last, set_power_iteration, set_spectral_norm
 from ganstab.engine.config import Config
 from ganstab.engine.data import Mixture, build_dataset
 from ganstab.engine.losses import LOSSES, member_losses
@@ -90,8 +90,8 @@ class CohortTrainer:
         self.G.to(dev)
         self.D.to(dev)
         if dev.type == "cuda" and self.dataset.kind == "images":
-            self.G.to(memory_format=torch.channels_last)
-            self.D.to(memory_format=torch.channels_last)
+            set_channels_last(self.G, True)
+            set_channels_last(self.D, True)
         self.optG = CohortAdam(
             self.G.parameters(), [t.lr_g for t in tr], [t.beta1 for t in tr], [t.beta2 for t in tr]
         )

@@ -139,7 +139,12 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     """A seeded Optuna sampler by name: tpe, random, cmaes (needs `cmaes`), gp (needs torch and
     scipy)."""
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
+        # A cohort's trials are asked together, before any of them is told: the constant liar
+        # keeps TPE from proposing the same region K times; multivariate TPE models the
+        # learning rates jointly (lr_d and lr_g matter as a pair, lesson 9).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cmaes":

@@ -89,6 +89,29 @@ def test_image_cohort_members_match_solo_runs():
         _assert_member_matches_solo(cohort, i, solo, tol=1e-3)
 
 
+def test_channels_last_convolutions_compute_the_same_networks():
+    """GPUs run image cohorts on NHWC tensors (rank-5 cohort weights refuse
+    `Module.to(memory_format=...)`); the layout must not change what the networks compute."""
+    from ganstab.engine.cohort_nn import CohortConv2d, set_channels_last
+
+    cfg = apply_overrides(
+        preset("lessons"),
+        ["data.name=digits", "model.channels=8", "model.latent_dim=8", "train.batch_size=8", "model.msg=true"],
+    )
+    plain, nhwc = CohortTrainer([cfg, cfg]), CohortTrainer([cfg, cfg])
+    set_channels_last(nhwc.G, True)
+    set_channels_last(nhwc.D, True)
+    layouts = []
+    conv = next(m for m in nhwc.D.modules() if isinstance(m, CohortConv2d))
+    conv.register_forward_hook(lambda m, i, out: layouts.append(out.is_contiguous(memory_format=torch.channels_last)))
+    z = torch.randn(2, 8, 8)
+    a, b = plain.G(z), nhwc.G(z)
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(plain.D(a), nhwc.D(a), rtol=1e-4, atol=1e-5)
+    assert layouts == [True]  # the NHWC path really ran
+
+
 def test_diverging_member_is_frozen_and_disturbs_no_one():
     ok = _cfg(preset("vanilla"), ["train.seed=0", "train.loss=ls"])
     bad = _cfg(preset("vanilla"), ["train.seed=1", "train.loss=ls", "train.lr_d=1e6", "train.lr_g=1e6"])
