@@ -1,0 +1,366 @@
+"""Search efficiency: member-steps spent until a search finds a configuration that covers every
+mode with HQ >= 90 % on 3 seeds, for ganstab's search (TPE, pruning, cohorts) against random
+search without pruning and a grid over the two learning rates.
+
+    python bench/search_efficiency.py run --method ganstab --dataset ring8 --rep 0 --out DIR
+    python bench/search_efficiency.py run --method random  --dataset ring8 --pool 96 --out DIR
+    python bench/search_efficiency.py run --method grid    --dataset ring8 --out DIR
+    python bench/search_efficiency.py report DIR
+
+All three run through `ganstab.search.run_search` (the local executor, an SQLite file in DIR) over
+one space, bench/spaces/efficiency.yaml, with `data.name` and `train.steps` set per data set.
+
+- ganstab: TPE, the median quality pruner and the diagnosis pruner, cohorts of `--cohort-size`
+  trials. It runs round after round (one cohort each) until a candidate passes verification or
+  `--max-trials` is reached. A round costs what its members trained (a pruned member counts up
+  to the step it was pruned at), and the verification of its candidates.
+- random / grid: non-adaptive, so one pool of trials tells how a sequential search goes in any
+  order: `run` trains the pool (random: `--pool` random trials, no pruning; grid: 7 x 7
+  log-spaced learning rates at the vanilla defaults, no pruning) and verifies every candidate in
+  it; `report` then walks 10,000 random orders of the pool in rounds of the same cohort size,
+  counting member-steps and verifications the same way, until the first verified candidate. An
+  order that meets none is censored at the pool's whole cost.
+
+A candidate is a COMPLETE trial whose last evaluation covers every mode with HQ >= 90 %.
+Verification retrains its configuration on seeds 1000-1002 for the same steps (3 x steps
+member-steps, counted); it passes if all three cover every mode with HQ >= 90 %.
+
+Member-steps count what members trained. The engine keeps a pruned member's slot in its cohort's
+batched network until the cohort ends, so `report` also shows the slot-steps this engine computed
+(members x the cohort's last step): pruning saves slot-steps only where a whole cohort stops early.
+Results are recorded in bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import statistics
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import optuna  # noqa: E402
+
+import torch  # noqa: E402
+
+from ganstab.engine import CohortTrainer, apply_overrides  # noqa: E402
+from ganstab.search.driver import run_search  # noqa: E402
+from ganstab.search.space import load_space, to_overrides  # noqa: E402
+
+SPACE = Path(__file__).with_name("spaces") / "efficiency.yaml"
+MODES = {"ring8": 8, "grid25": 25}
+HQ_MIN = 90.0
+VERIFY_SEEDS = (1000, 1001, 1002)
+GRID = [10 ** (-5 + 0.5 * i) for i in range(7)]  # 1e-5 .. 1e-2, half a decade apart
+
+
+def passes(metrics: dict, dataset: str) -> bool:
+    modes, hq = metrics.get("eval_modes"), metrics.get("eval_hq")
+    if modes is None or hq is None or any(isinstance(v, float) and math.isnan(v) for v in (modes, hq)):
+        return False
+    return int(modes) >= MODES[dataset] and float(hq) >= HQ_MIN
+
+
+def trial_config(params: dict, extra: list[str]):
+    """A trial's configuration from its parameters (the run folder may be on another machine)."""
+    return load_space(SPACE).config([*to_overrides(params), *extra])
+
+
+def verify(params: list[dict], extra: list[str], device: str) -> list[dict]:
+    """Retrain each configuration on VERIFY_SEEDS (all in one cohort); per config each seed's
+    modes and HQ, and the member-steps spent."""
+    configs = []
+    for pr in params:
+        cfg = trial_config(pr, extra)
+        configs += [
+            apply_overrides(cfg, [f"train.seed={s}", "train.eval_every=0", f"train.device={device}"])
+            for s in VERIFY_SEEDS
+        ]
+    summary = CohortTrainer(configs).train()
+    out = []
+    n = len(VERIFY_SEEDS)
+    for j, _ in enumerate(params):
+        seeds = summary[j * n : (j + 1) * n]
+        out.append(
+            {
+                "seeds": [{"modes": m.get("eval_modes"), "hq": m.get("eval_hq")} for m in seeds],
+                "steps": sum(int(configs[j * n].train.steps) for _ in seeds),
+            }
+        )
+    return out
+
+
+def _trial_rows(study: optuna.Study, dataset: str) -> list[dict]:
+    rows = []
+    for t in sorted(study.trials, key=lambda t: t.number):
+        if t.state not in (
+            optuna.trial.TrialState.COMPLETE,
+            optuna.trial.TrialState.PRUNED,
+            optuna.trial.TrialState.FAIL,
+        ):
+            continue
+        attrs = t.user_attrs
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "status": attrs.get("status"),
+                "steps": int(attrs.get("steps_trained", 0)),
+                "modes": attrs.get("eval_modes"),
+                "hq": attrs.get("eval_hq"),
+                "params": t.params,
+                "candidate": t.state == optuna.trial.TrialState.COMPLETE and passes(attrs, dataset),
+                "run_dir": attrs.get("run_dir"),
+                "cohort": str(Path(attrs.get("run_dir", "")).parent.parent),
+            }
+        )
+    return rows
+
+
+def _extra(args: argparse.Namespace) -> list[str]:
+    return [f"data.name={args.dataset}", f"train.steps={args.steps}", f"train.eval_every={args.steps // 10}"]
+
+
+def _machine(device: str) -> str:
+    if device == "cuda":
+        return f"{torch.cuda.get_device_name()}, torch {torch.__version__}"
+    return f"{os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+
+
+def _search(args: argparse.Namespace, out: Path, name: str, **kw) -> tuple[optuna.Study, list[str]]:
+    space = load_space(SPACE)
+    extra = _extra(args)
+    storage = f"sqlite:///{out / (name + '.db')}"
+    study = run_search(
+        space,
+        storage=storage,
+        study_name=name,
+        cohort_size=args.cohort_size,
+        runs_dir=out / "runs",
+        extra_overrides=[*extra, f"train.device={args.device}"],
+        **kw,
+    )
+    return study, extra
+
+
+def run_ganstab(args: argparse.Namespace, out: Path) -> dict:
+    name = f"ganstab-{args.dataset}-rep{args.rep}"
+    start = time.perf_counter()
+    verified: dict[int, dict] = {}
+    found = None
+    n = 0
+    while n < args.max_trials and found is None:
+        n = min(n + args.cohort_size, args.max_trials)
+        study, _ = _search(args, out, name, n_trials=n, sampler="tpe", seed=args.rep, prune=True, diagnose=True)
+        rows = _trial_rows(study, args.dataset)
+        for row in rows:
+            if row["candidate"] and row["number"] not in verified and found is None:
+                verified[row["number"]] = verify([row["params"]], _extra(args), args.device)[0]
+                if all(passes({"eval_modes": s["modes"], "eval_hq": s["hq"]}, args.dataset) for s in verified[row["number"]]["seeds"]):
+                    found = row["number"]
+        print(f"{name}: {len(rows)} trials, {sum(r['steps'] for r in rows)} member-steps, found={found}", flush=True)
+    return {
+        "method": "ganstab",
+        "dataset": args.dataset,
+        "rep": args.rep,
+        "steps": args.steps,
+        "cohort_size": args.cohort_size,
+        "extra": _extra(args),
+        "machine": _machine(args.device),
+        "date": time.strftime("%Y-%m-%d"),
+        "trials": rows,
+        "verified": {str(k): v for k, v in verified.items()},
+        "found": found,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def run_pool(args: argparse.Namespace, out: Path) -> dict:
+    name = f"{args.method}-{args.dataset}"
+    start = time.perf_counter()
+    if args.method == "grid":
+        n = len(GRID) ** 2
+        storage = f"sqlite:///{out / (name + '.db')}"
+        study = optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True)
+        if not study.trials:
+            for lr_d in GRID:
+                for lr_g in GRID:  # the vanilla defaults for everything else
+                    study.enqueue_trial(
+                        {
+                            "train.lr_d": lr_d,
+                            "train.lr_g": lr_g,
+                            "train.loss": "ns",
+                            "train.sn_d": False,
+                            "train.n_dis": 1,
+                            "train.beta1": 0.5,
+                        }
+                    )
+    else:
+        n = args.pool
+    study, _ = _search(
+        args, out, name, n_trials=n, sampler="random", seed=args.rep, prune=False, diagnose=False
+    )
+    rows = _trial_rows(study, args.dataset)
+    cands = [r for r in rows if r["candidate"]]
+    verified = {}
+    if cands and not args.no_verify:
+        results = verify([r["params"] for r in cands], _extra(args), args.device)
+        verified = {str(r["number"]): v for r, v in zip(cands, results)}
+    print(f"{name}: {len(rows)} trials, {len(cands)} candidates", flush=True)
+    return {
+        "method": args.method,
+        "dataset": args.dataset,
+        "rep": args.rep,
+        "steps": args.steps,
+        "cohort_size": args.cohort_size,
+        "extra": _extra(args),
+        "machine": _machine(args.device),
+        "date": time.strftime("%Y-%m-%d"),
+        "trials": rows,
+        "verified": verified,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def verify_file(path: Path, device: str) -> None:
+    result = json.loads(path.read_text())
+    todo = [r for r in result["trials"] if r["candidate"] and str(r["number"]) not in result["verified"]]
+    if todo:
+        for r, v in zip(todo, verify([r["params"] for r in todo], result["extra"], device)):
+            result["verified"][str(r["number"])] = v
+        result["verified_on"] = _machine(device)
+        path.write_text(json.dumps(result, indent=1, default=str))
+    print(f"{path}: {len(todo)} candidate(s) verified, {sum(_verified_ok(result, r['number']) for r in todo)} passed")
+
+
+def _unverified(result: dict) -> int:
+    return sum(1 for r in result["trials"] if r["candidate"] and str(r["number"]) not in result["verified"])
+
+
+# ----------------------------------------------------------------------------------- report
+
+
+def _verified_ok(result: dict, number: int) -> bool:
+    v = result["verified"].get(str(number))
+    return v is not None and all(
+        passes({"eval_modes": s["modes"], "eval_hq": s["hq"]}, result["dataset"]) for s in v["seeds"]
+    )
+
+
+def _walk(result: dict, order: list[dict], k: int) -> tuple[int, int, bool]:
+    """Member-steps, slot-steps and success of a search that runs `order` in rounds of k trials,
+    verifying each round's candidates in trial order until one passes."""
+    steps = slots = 0
+    for a in range(0, len(order), k):
+        batch = order[a : a + k]
+        # a cohort runs to its last active member; trials of different cohorts in one round
+        # (shapes differ) are counted per cohort
+        by_cohort: dict[str, list[int]] = {}
+        for r in batch:
+            by_cohort.setdefault(r["cohort"], []).append(r["steps"])
+        steps += sum(r["steps"] for r in batch)
+        slots += sum(len(v) * max(v) for v in by_cohort.values())
+        for r in batch:
+            if r["candidate"]:
+                cost = 3 * result["steps"]
+                steps += cost
+                slots += cost
+                if _verified_ok(result, r["number"]):
+                    return steps, slots, True
+    return steps, slots, False
+
+
+def summarize(result: dict, orders: int = 10_000) -> dict:
+    rows, k = result["trials"], result["cohort_size"]
+    if result["method"] == "ganstab":
+        # the recorded run: rounds in trial order (each round was one cohort)
+        steps, slots, ok = _walk(result, rows, k)
+        return {"member_steps": [steps], "slot_steps": [slots], "found": [ok], "trials": len(rows)}
+    rng = random.Random(0)
+    found, member_steps, slot_steps = [], [], []
+    for _ in range(orders):
+        order = rows[:]
+        rng.shuffle(order)
+        steps, slots, ok = _walk(result, order, k)
+        member_steps.append(steps)
+        slot_steps.append(slots)
+        found.append(ok)
+    return {"member_steps": member_steps, "slot_steps": slot_steps, "found": found, "trials": len(rows)}
+
+
+def report(folder: Path) -> None:
+    results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    missing = [f"{r['method']}-{r['dataset']}-rep{r['rep']}" for r in results if _unverified(r)]
+    if missing:
+        raise SystemExit(f"candidates not verified yet in {missing}: run `verify` on those files first")
+    table: dict[tuple[str, str], dict] = {}
+    for r in results:
+        s = summarize(r)
+        key = (r["dataset"], r["method"])
+        agg = table.setdefault(key, {"member_steps": [], "slot_steps": [], "found": [], "runs": 0, "trials": 0, "cands": 0, "passed": 0})
+        for f in ("member_steps", "slot_steps", "found"):
+            agg[f] += s[f]
+        agg["runs"] += 1
+        agg["trials"] += s["trials"]
+        agg["cands"] += len(r["verified"])
+        agg["passed"] += sum(_verified_ok(r, int(n)) for n in r["verified"])
+        agg["steps"] = r["steps"]
+        agg["k"] = r["cohort_size"]
+    print("| data set | method | runs (trials) | candidates (verified) | found | member-steps to success: mean (median) | slot-steps: mean | vs random |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (dataset, method), agg in sorted(table.items()):
+        ms, ss = agg["member_steps"], agg["slot_steps"]
+        rnd = table.get((dataset, "random"))
+        ratio = statistics.fmean(rnd["member_steps"]) / statistics.fmean(ms) if rnd else float("nan")
+        found = sum(agg["found"]) / len(agg["found"])
+        print(
+            f"| {dataset} | {method} | {agg['runs']} ({agg['trials']}) | {agg['cands']} ({agg['passed']}) | "
+            f"{found:.0%} | {statistics.fmean(ms):,.0f} ({statistics.median(ms):,.0f}) | "
+            f"{statistics.fmean(ss):,.0f} | {ratio:.2f}x |"
+        )
+    print("\nmember-steps of a censored search (nothing found) count as the whole pool/run; 'found' is the share of runs/orders that found one.")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--method", choices=["ganstab", "random", "grid"], required=True)
+    r.add_argument("--dataset", choices=sorted(MODES), default="ring8")
+    r.add_argument("--steps", type=int, default=5000, help="G steps per trial")
+    r.add_argument("--cohort-size", type=int, default=8)
+    r.add_argument("--rep", type=int, default=0, help="search seed (ganstab) / sampler seed (random)")
+    r.add_argument("--max-trials", type=int, default=96, help="ganstab: give up after this many trials")
+    r.add_argument("--pool", type=int, default=96, help="random: trials in the pool")
+    r.add_argument("--device", default="cpu")
+    r.add_argument("--out", type=Path, required=True)
+    r.add_argument("--no-verify", action="store_true", help="random/grid: leave verification to `verify`")
+    v = sub.add_parser("verify", help="verify the unverified candidates of result files (in place)")
+    v.add_argument("files", type=Path, nargs="+")
+    v.add_argument("--device", default="cpu")
+    rp = sub.add_parser("report")
+    rp.add_argument("folder", type=Path)
+    args = p.parse_args()
+    if args.cmd == "report":
+        report(args.folder)
+        return
+    if args.cmd == "verify":
+        for path in args.files:
+            verify_file(path, args.device)
+        return
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    result = run_ganstab(args, out) if args.method == "ganstab" else run_pool(args, out)
+    path = out / f"{args.method}-{args.dataset}-rep{args.rep}.json"
+    path.write_text(json.dumps(result, indent=1, default=str))
+    print(f"wrote {path} ({result['seconds']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
