@@ -45,7 +45,6 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import optuna  # noqa: E402
-
 import torch  # noqa: E402
 
 from ganstab.engine import CohortTrainer, apply_overrides  # noqa: E402
@@ -156,14 +155,22 @@ def run_ganstab(args: argparse.Namespace, out: Path) -> dict:
     n = 0
     while n < args.max_trials and found is None:
         n = min(n + args.cohort_size, args.max_trials)
-        study, _ = _search(args, out, name, n_trials=n, sampler="tpe", seed=args.rep, prune=True, diagnose=True)
+        study, _ = _search(
+            args, out, name, n_trials=n, sampler="tpe", seed=args.rep, prune=True, diagnose=True
+        )
         rows = _trial_rows(study, args.dataset)
         for row in rows:
             if row["candidate"] and row["number"] not in verified and found is None:
                 verified[row["number"]] = verify([row["params"]], _extra(args), args.device)[0]
-                if all(passes({"eval_modes": s["modes"], "eval_hq": s["hq"]}, args.dataset) for s in verified[row["number"]]["seeds"]):
+                if all(
+                    passes({"eval_modes": s["modes"], "eval_hq": s["hq"]}, args.dataset)
+                    for s in verified[row["number"]]["seeds"]
+                ):
                     found = row["number"]
-        print(f"{name}: {len(rows)} trials, {sum(r['steps'] for r in rows)} member-steps, found={found}", flush=True)
+        print(
+            f"{name}: {len(rows)} trials, {sum(r['steps'] for r in rows)} member-steps, found={found}",
+            flush=True,
+        )
     return {
         "method": "ganstab",
         "dataset": args.dataset,
@@ -186,7 +193,9 @@ def run_pool(args: argparse.Namespace, out: Path) -> dict:
     if args.method == "grid":
         n = len(GRID) ** 2
         storage = f"sqlite:///{out / (name + '.db')}"
-        study = optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True)
+        study = optuna.create_study(
+            storage=storage, study_name=name, direction="maximize", load_if_exists=True
+        )
         if not study.trials:
             for lr_d in GRID:
                 for lr_g in GRID:  # the vanilla defaults for everything else
@@ -235,7 +244,9 @@ def verify_file(path: Path, device: str) -> None:
             result["verified"][str(r["number"])] = v
         result["verified_on"] = _machine(device)
         path.write_text(json.dumps(result, indent=1, default=str))
-    print(f"{path}: {len(todo)} candidate(s) verified, {sum(_verified_ok(result, r['number']) for r in todo)} passed")
+    print(
+        f"{path}: {len(todo)} candidate(s) verified, {sum(_verified_ok(result, r['number']) for r in todo)} passed"
+    )
 
 
 def _unverified(result: dict) -> int:
@@ -302,7 +313,18 @@ def report(folder: Path) -> None:
     for r in results:
         s = summarize(r)
         key = (r["dataset"], r["method"])
-        agg = table.setdefault(key, {"member_steps": [], "slot_steps": [], "found": [], "runs": 0, "trials": 0, "cands": 0, "passed": 0})
+        agg = table.setdefault(
+            key,
+            {
+                "member_steps": [],
+                "slot_steps": [],
+                "found": [],
+                "runs": 0,
+                "trials": 0,
+                "cands": 0,
+                "passed": 0,
+            },
+        )
         for f in ("member_steps", "slot_steps", "found"):
             agg[f] += s[f]
         agg["runs"] += 1
@@ -311,7 +333,9 @@ def report(folder: Path) -> None:
         agg["passed"] += sum(_verified_ok(r, int(n)) for n in r["verified"])
         agg["steps"] = r["steps"]
         agg["k"] = r["cohort_size"]
-    print("| data set | method | runs (trials) | candidates (verified) | found | member-steps to success: mean (median) | slot-steps: mean | vs random |")
+    print(
+        "| data set | method | runs (trials) | candidates (verified) | found | member-steps to success: mean (median) | slot-steps: mean | vs random |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for (dataset, method), agg in sorted(table.items()):
         ms, ss = agg["member_steps"], agg["slot_steps"]
@@ -323,7 +347,9 @@ def report(folder: Path) -> None:
             f"{found:.0%} | {statistics.fmean(ms):,.0f} ({statistics.median(ms):,.0f}) | "
             f"{statistics.fmean(ss):,.0f} | {ratio:.2f}x |"
         )
-    print("\nmember-steps of a censored search (nothing found) count as the whole pool/run; 'found' is the share of runs/orders that found one.")
+    print(
+        "\nmember-steps of a censored search (nothing found) count as the whole pool/run; 'found' is the share of runs/orders that found one."
+    )
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
 """Recommend a configuration for a data set: history -> candidates -> reseeded cohort -> YAML.
 
 Where the history comes from. A search writes two things per trial into one database: Optuna's
-trial (state, final value = `eval_score`, params, user attributes) and ganstab's own run row
-(`ganstab_runs`: data set name, the resolved config as JSON, status) with its diagnoses and labels.
+trial (state, value = `ganstab.search.cohort.late_score`, params, user attributes) and ganstab's
+own run row (`ganstab_runs`: data set name, the resolved config as JSON, status) with its
+diagnoses and labels.
 The run row is the only place that names the data set and holds the whole config, and the Optuna
 trial is the authority on whether the run finished (COMPLETE) and on its score. So the history of
 a data set is: every run row with `dataset == NAME` that belongs to a study, joined by (study name,
@@ -108,7 +109,7 @@ class HistoryRun:
     study_name: str
     trial_number: int
     run_id: int
-    score: float  # the trial's final value (eval_score)
+    score: float  # the trial's value: its late score (mean eval_score of its last evaluations)
     config: Config  # the resolved config the run trained with
     params: dict[str, Any]  # the searched values (trial.params)
     metrics: dict[str, Any]  # the trial's eval_* attributes

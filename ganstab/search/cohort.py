@@ -11,7 +11,11 @@ dependencies"). The in-process executor passes its open storage and Store to sav
 
 Trial states (the driver counts them against `n_trials`, see `counts_toward_budget`):
 
-- finished   COMPLETE with the final `eval_score`.
+- finished   COMPLETE with the *late score*: the mean `eval_score` over the last third of its
+             evaluations (`late_score`), the window docs/labels.md judges a run by. Not the last
+             evaluation alone: on a mixture HQ can swing from 85 % to 33 % between two evaluations,
+             and a configuration that swings in time swings across seeds too (lesson 2: never judge
+             a run by one point). The last evaluation stays in the `eval_score` attribute.
 - pruned     PRUNED, told without a value (Optuna refuses one and takes the last intermediate value).
 - diverged   FAIL, as Optuna itself treats a NaN objective, with `status=diverged` and
              `diverged_at`; it still counts toward `n_trials`: the configuration was tried and the
@@ -39,6 +43,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from ganstab.diagnose.labels import LATE_FRACTION
 from ganstab.diagnose.model import MIN_ROWS, choose_model, diagnose_trace
 from ganstab.diagnose.monitor import OPTIONAL as MONITOR_EXTRA
 from ganstab.diagnose.result import DIVERGED, Diagnosis
@@ -266,6 +271,16 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def late_score(evals: Sequence[dict[str, Any]]) -> float | None:
+    """Mean `score` over the last third of a run's evaluations (at least the last one); None when
+    the last evaluation has no finite score (its samples were not finite)."""
+    if not evals or _finite(evals[-1].get("score")) is None:
+        return None
+    late = evals[-max(1, round(len(evals) * LATE_FRACTION)) :]
+    values = [v for v in (_finite(e.get("score")) for e in late) if v is not None]
+    return float(np.mean(values))
+
+
 def note_text(result: MemberResult, diagnosis: Diagnosis | None = None, params: dict | None = None) -> str:
     """A trial's note in Markdown (for `optuna_dashboard.save_note` once the dashboard is wired;
     kept in the `note` user attribute until then)."""
@@ -279,7 +294,10 @@ def note_text(result: MemberResult, diagnosis: Diagnosis | None = None, params: 
     }.get(result.status, result.status)
     lines = [f"### Trial {result.trial_number}: {head}", ""]
     if result.value is not None:
-        lines.append(f"Final `eval_score`: **{result.value:.4g}** after {result.steps_trained} steps.")
+        lines.append(
+            f"Score (mean `eval_score` of the last third of its evaluations): **{result.value:.4g}** "
+            f"after {result.steps_trained} steps."
+        )
     else:
         lines.append(f"Trained {result.steps_trained} steps.")
     if result.diverged_at is not None:
@@ -499,8 +517,8 @@ class _CohortRun:
         else:
             steps = trainer.step
         metrics = {f"eval_{k}": _finite(v) for k, v in trainer.last_eval[i].items()}
-        score = metrics.get("eval_score")
-        if status == "finished" and score is None:
+        score = late_score(trainer.eval_log[i])
+        if status == "finished" and (score is None or metrics.get("eval_score") is None):
             status = "no_score"
         state = {"finished": "COMPLETE", "pruned": "PRUNED"}.get(status, "FAIL")
         result = MemberResult(
@@ -531,6 +549,8 @@ class _CohortRun:
         self.store.set_status(run_id, status)
 
         attrs: dict[str, Any] = {ATTR_STATUS: status, "steps_trained": steps, **metrics}
+        if result.value is not None:
+            attrs["late_score"] = result.value
         if result.diverged_at is not None:
             attrs["diverged_at"] = result.diverged_at
         if diagnosis is not None:

@@ -486,7 +486,7 @@ def run_search(
             if study.directions != [optuna.study.StudyDirection.MAXIMIZE]:
                 raise SearchError(
                     f"study {study_name!r} exists with directions {[d.name for d in study.directions]}; a "
-                    f"ganstab search maximizes eval_score: use another study name."
+                    f"ganstab search maximizes the late eval_score: use another study name."
                 )
             known_space = study.user_attrs.get(SPACE_ATTR)
             if known_space is not None and known_space != space.name:

@@ -96,14 +96,22 @@ def test_channels_last_convolutions_compute_the_same_networks():
 
     cfg = apply_overrides(
         preset("lessons"),
-        ["data.name=digits", "model.channels=8", "model.latent_dim=8", "train.batch_size=8", "model.msg=true"],
+        [
+            "data.name=digits",
+            "model.channels=8",
+            "model.latent_dim=8",
+            "train.batch_size=8",
+            "model.msg=true",
+        ],
     )
     plain, nhwc = CohortTrainer([cfg, cfg]), CohortTrainer([cfg, cfg])
     set_channels_last(nhwc.G, True)
     set_channels_last(nhwc.D, True)
     layouts = []
     conv = next(m for m in nhwc.D.modules() if isinstance(m, CohortConv2d))
-    conv.register_forward_hook(lambda m, i, out: layouts.append(out.is_contiguous(memory_format=torch.channels_last)))
+    conv.register_forward_hook(
+        lambda m, i, out: layouts.append(out.is_contiguous(memory_format=torch.channels_last))
+    )
     z = torch.randn(2, 8, 8)
     a, b = plain.G(z), nhwc.G(z)
     for x, y in zip(a, b):

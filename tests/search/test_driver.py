@@ -24,7 +24,14 @@ import pytest
 from optuna.trial import TrialState
 from sqlalchemy import create_engine, text
 
-from ganstab.search.cohort import ATTR_RETRY_OF, ATTR_WORKER, MemberResult, open_storage, worker_id
+from ganstab.search.cohort import (
+    ATTR_RETRY_OF,
+    ATTR_WORKER,
+    MemberResult,
+    late_score,
+    open_storage,
+    worker_id,
+)
 from ganstab.search.driver import (
     SearchError,
     StaleTrialRequeuer,
@@ -123,9 +130,10 @@ def test_search_settles_every_trial(url: str, tmp_path: Path) -> None:
         trace = store.load_trace(runs[t.number].id)
         steps = trace["step"].tolist()
         if t.state == TrialState.COMPLETE:
-            assert attrs["status"] == "finished" and t.value == attrs["eval_score"]
+            assert attrs["status"] == "finished" and t.value == attrs["late_score"]
             assert sorted(t.intermediate_values) == [50, 100, 150, 200]
-            assert t.intermediate_values[200] == t.value
+            # 4 evaluations: the late third is the last one
+            assert t.intermediate_values[200] == t.value == attrs["eval_score"]
         if attrs["status"] != "diverged":
             assert steps == list(range(10, attrs["steps_trained"] + 1, 10))
             assert [e.step for e in store.evaluations(runs[t.number].id)] == sorted(t.intermediate_values)
@@ -466,3 +474,14 @@ def test_cohort_job_pickles_for_a_remote_worker(tmp_path: Path) -> None:
     )  # fmt: skip
     again = pickle.loads(pickle.dumps(job))
     assert again.configs == job.configs and again.quality_pruner._n_warmup_steps == 60
+
+
+def test_a_trial_is_judged_by_its_late_evaluations_not_the_last_one():
+    evals = [{"score": s} for s in (0.1, 0.9, 0.2, 0.8, 0.3, 0.4)]
+    assert late_score(evals) == pytest.approx(0.35)  # the last third: 0.3 and 0.4
+    assert late_score(evals[:2]) == pytest.approx(0.9)  # few evaluations: at least the last one
+    swing = [{"score": s} for s in (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9, 0.1, 0.9)]
+    assert late_score(swing) == pytest.approx(1.9 / 3)  # one good point does not make the trial
+    assert late_score([{"score": 0.5}, {"score": float("nan")}]) is None  # last not finite: no score
+    assert late_score([{"score": float("nan")}, {"score": 0.5}, {"score": 0.7}]) == pytest.approx(0.7)
+    assert late_score([]) is None

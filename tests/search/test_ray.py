@@ -73,7 +73,10 @@ def _check_search(study: optuna.Study, n: int) -> None:
         assert attrs[ATTR_WORKER] != worker_id() and f":{os.getpid()}:" not in attrs[ATTR_WORKER]
         assert {"status", "note", "run_dir", "ganstab_run_id", "steps_trained"} <= set(attrs)
         if t.state == TrialState.COMPLETE:
-            assert sorted(t.intermediate_values) == [100, 200] and t.value == attrs["eval_score"]
+            assert (
+                sorted(t.intermediate_values) == [100, 200]
+                and t.value == attrs["late_score"] == attrs["eval_score"]
+            )
         else:  # a random learning rate may diverge: FAIL with its status, still a verdict
             assert attrs["status"] == "diverged"
 
