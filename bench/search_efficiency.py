@@ -280,8 +280,11 @@ def _walk(result: dict, order: list[dict], k: int) -> tuple[int, int, bool]:
     return steps, slots, False
 
 
-def summarize(result: dict, orders: int = 10_000) -> dict:
-    rows, k = result["trials"], result["cohort_size"]
+def summarize(result: dict, round_size: int, orders: int = 10_000) -> dict:
+    """ganstab: its recorded rounds (one cohort each). A pool: `orders` random orders of it, run
+    in rounds of `round_size` trials (ganstab's cohort size, whatever cohorts trained the pool)."""
+    rows = result["trials"]
+    k = result["cohort_size"] if result["method"] == "ganstab" else round_size
     if result["method"] == "ganstab":
         # the recorded run: rounds in trial order (each round was one cohort)
         steps, slots, ok = _walk(result, rows, k)
@@ -312,7 +315,7 @@ def merge_pools(results: list[dict]) -> list[dict]:
     return list(merged.values())
 
 
-def report(folder: Path) -> None:
+def report(folder: Path, round_size: int = 8) -> None:
     results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     missing = [f"{r['method']}-{r['dataset']}-rep{r['rep']}" for r in results if _unverified(r)]
     if missing:
@@ -322,7 +325,7 @@ def report(folder: Path) -> None:
     )
     table: dict[tuple[str, str], dict] = {}
     for r in results:
-        s = summarize(r)
+        s = summarize(r, round_size)
         key = (r["dataset"], r["method"])
         agg = table.setdefault(
             key,
@@ -394,9 +397,10 @@ def main() -> None:
     v.add_argument("--device", default="cpu")
     rp = sub.add_parser("report")
     rp.add_argument("folder", type=Path)
+    rp.add_argument("--round", type=int, default=8, help="pools: trials per round (ganstab's cohort size)")
     args = p.parse_args()
     if args.cmd == "report":
-        report(args.folder)
+        report(args.folder, args.round)
         return
     if args.cmd == "verify":
         for path in args.files:
