@@ -1,0 +1,60 @@
+"""The accounting of bench/search_efficiency.py, on synthetic pools whose answer is known: the
+figures in bench/RESULTS.md come from these functions."""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).parents[2] / "bench" / "search_efficiency.py"
+_spec = importlib.util.spec_from_file_location("search_efficiency", _PATH)
+se = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(se)
+
+PASS = {"seeds": [{"modes": 8, "hq": 95.0}] * 3}
+FAIL = {"seeds": [{"modes": 8, "hq": 95.0}, {"modes": 7, "hq": 95.0}, {"modes": 8, "hq": 95.0}]}
+
+
+def _pool(n: int, candidates: dict[int, dict], method: str = "random", rep: int = 0) -> dict:
+    trials = [{"number": i, "steps": 100, "candidate": i in candidates, "cohort": "c"} for i in range(n)]
+    verified = {str(i): v for i, v in candidates.items()}
+    return {
+        "method": method,
+        "dataset": "ring8",
+        "rep": rep,
+        "steps": 100,
+        "cohort_size": 96,
+        "trials": trials,
+        "verified": verified,
+    }
+
+
+def test_a_pool_is_walked_in_rounds_with_verification_counted():
+    # one passing candidate among 16 trials, rounds of 8: found in round 1 or 2 with equal chance,
+    # 800 or 1,600 member-steps, plus its verification (3 x 100)
+    s = se.summarize(_pool(16, {3: PASS}), round_size=8, orders=4000)
+    assert all(s["found"])
+    assert set(s["member_steps"]) == {1100, 1900}
+    assert statistics.fmean(s["member_steps"]) == pytest.approx(1500, abs=40)
+
+
+def test_a_failing_candidate_costs_its_verification_and_a_pool_without_success_is_censored():
+    s = se.summarize(_pool(16, {3: FAIL}), round_size=8, orders=200)
+    assert not any(s["found"])
+    assert set(s["member_steps"]) == {1600 + 300}  # the whole pool and one verification
+
+
+def test_ganstab_runs_are_counted_in_their_recorded_order():
+    run = _pool(24, {12: FAIL, 20: PASS}, method="ganstab")
+    run["cohort_size"] = 8
+    s = se.summarize(run, round_size=99)  # a run's own cohort size wins over the pools' rounds
+    assert s["found"] == [True] and s["member_steps"] == [2400 + 300 + 300]
+
+
+def test_pools_of_several_seeds_merge_into_one():
+    merged = se.merge_pools([_pool(8, {1: PASS}, rep=0), _pool(8, {1: FAIL}, rep=1)])
+    assert len(merged) == 1 and len(merged[0]["trials"]) == 16
+    assert se._verified_ok(merged[0], "0:1") and not se._verified_ok(merged[0], "1:1")
