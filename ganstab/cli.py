@@ -516,13 +516,24 @@ def cmd_search(args: argparse.Namespace) -> int:
         if executor is not None:
             executor.close()
     board = leaderboard(study, top=10)
-    table = Table(title=f"leaderboard: {study_name}")
-    for col in ("rank", "trial", "score", "params", "diagnosis"):
+    table = Table(
+        title=f"leaderboard: {study_name}",
+        caption="score: the mean quality score of a trial's last third of evaluations (mixtures: modes "
+        "covered / all modes x HQ fraction, 1.0 = perfect); modes and HQ: its last evaluation",
+    )
+    for col in ("rank", "trial", "score", "modes", "HQ %", "params", "diagnosis"):
         table.add_column(col)
     for row in board:
         params = ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in row["params"].items())
+        last = row["metrics"]
         table.add_row(
-            str(row["rank"]), str(row["trial"]), _fmt(row["value"]), params, str(row.get("diagnosis") or "-")
+            str(row["rank"]),
+            str(row["trial"]),
+            _fmt(row["value"]),
+            _fmt(last.get("eval_modes", "-")),
+            _fmt(last.get("eval_hq", "-")),
+            params,
+            str(row.get("diagnosis") or "-"),
         )
     console.print(table)
     if not args.no_recommend:
