@@ -214,12 +214,15 @@ def recover_stale_trials(
     requeue: StaleTrialRequeuer,
     store: Store | None = None,
     grace_period: int | None = GRACE_PERIOD_S,
+    orphans: bool = False,
 ) -> list[int]:
     """Fail the RUNNING trials whose worker is gone and re-enqueue their parameters; returns their
     numbers. A worker of this host that no longer runs is gone at once; any other worker after
     the heartbeat's grace period (Optuna's `fail_stale_trials`, which calls `requeue`). A trial
     that never got a worker attribute (its driver died right after asking it) is gone once it is
-    older than the grace period."""
+    older than the grace period, or at once with `orphans`: the caller holds the drivers' exclusive
+    ask lock, inside which every live driver names itself on the trials it asks, so such a trial's
+    driver died in there."""
     storage = study._storage
     before = len(requeue.failed)
     if heartbeat_enabled(storage):
@@ -235,9 +238,15 @@ def recover_stale_trials(
             reason = f"its worker {worker} is no longer running"
         else:
             started = trial.datetime_start
-            if grace_period is None or started is None or (now - started).total_seconds() <= grace_period:
+            expired = (
+                grace_period is not None
+                and started is not None
+                and (now - started).total_seconds() > grace_period
+            )
+            if not (orphans or expired):
                 continue
-            reason = f"it was asked at {started:%Y-%m-%d %H:%M:%S} and never started"
+            when = f" at {started:%Y-%m-%d %H:%M:%S}" if started is not None else ""
+            reason = f"it was asked{when} by a driver that died before naming itself"
         try:
             storage.set_trial_user_attr(trial._trial_id, ATTR_STATUS, "lost")
             storage.set_trial_user_attr(trial._trial_id, "error", f"lost: {reason}")
@@ -275,6 +284,11 @@ class _DriverLock:
         db = sa_url.database or ""
         if self.backend == "sqlite" and db and db != ":memory:" and not db.startswith("file:"):
             self.path = Path(os.path.abspath(db + LOCK_SUFFIX))
+
+    @property
+    def exclusive(self) -> bool:
+        """Whether `held` really excludes the other drivers (PostgreSQL, SQLite files)."""
+        return self.backend == "postgresql" or self.path is not None
 
     @contextlib.contextmanager
     def held(self, name: str) -> Iterator[None]:
@@ -573,18 +587,18 @@ def _loop(
     try:
         while True:
             grace = job_settings["grace_period"] or 2 * job_settings["heartbeat_interval"]
-            lost = recover_stale_trials(study, requeue, store, grace)
-            if lost:
-                _emit(
-                    on_event,
-                    "recovered",
-                    f"trials {lost} were left running by a dead worker: marked FAIL, parameters re-enqueued",
-                    trials=lost,
-                )
-            # The count and the asks as one step across every driver of the study: another driver
-            # counts these trials as RUNNING before it computes its own room.
+            # The recovery, the count and the asks as one step across every driver of the study:
+            # another driver counts these trials as RUNNING before it computes its own room.
             asked: list[optuna.Trial] = []
             with lock.held(f"ask:{study.study_name}"):
+                lost = recover_stale_trials(study, requeue, store, grace, orphans=lock.exclusive)
+                if lost:
+                    _emit(
+                        on_event,
+                        "recovered",
+                        f"trials {lost} were left running by a dead worker: marked FAIL, parameters re-enqueued",
+                        trials=lost,
+                    )
                 trials = study.get_trials(deepcopy=False)
                 done = sum(counts_toward_budget(t) for t in trials)
                 running = sum(t.state == TrialState.RUNNING for t in trials)

@@ -325,6 +325,18 @@ def test_heartbeat_stale_trial_of_another_host_is_requeued(url: str) -> None:
     assert study.ask().suggest_float("x", 0.0, 1.0) == x  # the retry runs the same point
 
 
+def test_a_trial_whose_driver_died_before_naming_itself_is_lost_at_once_under_the_ask_lock(url: str) -> None:
+    # The kill test's race: a driver asks a trial and is killed before it sets its worker
+    # attribute. Under the drivers' ask lock (where every live driver names itself) that trial is
+    # an orphan at once; without the lock only the grace period tells.
+    requeue = StaleTrialRequeuer()
+    study = optuna.create_study(study_name="orphan", storage=open_storage(url), direction="maximize")
+    study.ask().suggest_float("x", 0.0, 1.0)
+    assert recover_stale_trials(study, requeue, grace_period=600) == []
+    assert recover_stale_trials(study, requeue, grace_period=600, orphans=True) == [0]
+    assert study.trials[0].user_attrs["status"] == "lost" and study.trials[1].state == TrialState.WAITING
+
+
 _DRIVER = """
 import sys, torch
 torch.set_num_threads(1)
