@@ -29,6 +29,10 @@ member-steps, counted); it passes if all three cover every mode with HQ >= 90 %.
 Member-steps count what members trained. The engine keeps a pruned member's slot in its cohort's
 batched network until the cohort ends, so `report` also shows the slot-steps this engine computed
 (members x the cohort's last step): pruning saves slot-steps only where a whole cohort stops early.
+`report` ends with how sure the figures are: each method's per-trial rate of verified finds with
+its exact 95 % interval, and the member-steps a sequential search expects at that rate (geometric:
+1/rate trials). One find in a pool leaves that interval wide.
+
 Results are recorded in bench/RESULTS.md.
 """
 
@@ -315,6 +319,43 @@ def merge_pools(results: list[dict]) -> list[dict]:
     return list(merged.values())
 
 
+def pass_rate(passed: int, trials: int, level: float = 0.95) -> tuple[float, float, float]:
+    """Per-trial probability that a trial of this search is a verified find: the estimate and its
+    exact (Clopper-Pearson) interval. One find in a pool says little, and this says how little."""
+    from scipy.stats import beta
+
+    if trials <= 0 or not 0 <= passed <= trials:
+        raise ValueError(f"need 0 <= passed <= trials and trials > 0, got passed={passed}, trials={trials}")
+    a = (1 - level) / 2
+    low = 0.0 if passed == 0 else float(beta.ppf(a, passed, trials - passed + 1))
+    high = 1.0 if passed == trials else float(beta.ppf(1 - a, passed + 1, trials - passed))
+    return passed / trials, low, high
+
+
+def expected_cost(rate: float, steps_per_trial: float, candidate_rate: float, steps: int) -> float:
+    """Member-steps a sequential search expects to spend until its first verified find when each
+    trial is one with probability `rate` (geometric): 1/rate trials, each costing what it trained
+    plus, for the share that are candidates, their verification (3 x steps)."""
+    if rate <= 0:
+        return math.inf
+    return (steps_per_trial + candidate_rate * 3 * steps) / rate
+
+
+def uncertainty(result: dict) -> dict:
+    """A pool's (or a run's) per-trial rate of verified finds with its 95 % interval, and the
+    expected member-steps to a find at the estimate and at the interval's ends."""
+    rows = result["trials"]
+    passed = sum(_verified_ok(result, r["number"]) for r in rows if r["candidate"])
+    rate, low, high = pass_rate(passed, len(rows))
+    per_trial = statistics.fmean(r["steps"] for r in rows)
+    cands = sum(1 for r in rows if r["candidate"]) / len(rows)
+    cost = {
+        name: expected_cost(p, per_trial, cands, result["steps"])
+        for name, p in (("estimate", rate), ("at_high_rate", high), ("at_low_rate", low))
+    }
+    return {"passed": passed, "trials": len(rows), "rate": rate, "low": low, "high": high, **cost}
+
+
 def report(folder: Path, round_size: int = 8) -> None:
     results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     missing = [f"{r['method']}-{r['dataset']}-rep{r['rep']}" for r in results if _unverified(r)]
@@ -376,6 +417,27 @@ def report(folder: Path, round_size: int = 8) -> None:
         "found a verified configuration; a search that found none counts its whole spend, so its mean "
         "is a lower bound (>=)."
     )
+    print(
+        "\nHow sure: per-trial rate of verified finds (95 % Clopper-Pearson interval) and the member-steps "
+        "a sequential search expects to spend at that rate (1/rate trials, each with its training and "
+        "its share of verifications):\n"
+    )
+    print(
+        "| data set | method | finds / trials | rate (95 % interval) | expected member-steps: at the rate (range over the interval) |"
+    )
+    print("|---|---|---|---|---|")
+    pooled: dict[tuple[str, str], dict] = {}
+    for r in results:  # ganstab's runs pooled like the non-adaptive pools
+        m = pooled.setdefault((r["dataset"], r["method"]), {**r, "trials": [], "verified": {}})
+        m["trials"] += [{**t, "number": f"{r.get('rep')}:{t['number']}"} for t in r["trials"]]
+        m["verified"].update({f"{r.get('rep')}:{n}": v for n, v in r["verified"].items()})
+    for (dataset, method), r in sorted(pooled.items()):
+        u = uncertainty(r)
+        fmt = lambda v: "unbounded" if math.isinf(v) else f"{v:,.0f}"  # noqa: E731
+        print(
+            f"| {dataset} | {method} | {u['passed']} / {u['trials']} | {u['rate']:.3f} ({u['low']:.4f}-{u['high']:.3f}) | "
+            f"{fmt(u['estimate'])} ({fmt(u['at_high_rate'])} to {fmt(u['at_low_rate'])}) |"
+        )
 
 
 def main() -> None:

@@ -109,7 +109,8 @@ def generate(
 
     cohorts = cohorts or {"ring8": 3, "grid25": 2, "mixture6": 2, "digits": 1}
     out.mkdir(parents=True, exist_ok=True)
-    done = {(r["dataset"], r["cohort"]) for r in _read_jsonl(out / "runs.jsonl")}
+    # a cohort is (data set, seed, index): several seeds can share one folder (corpus v2 = v1 + seed 1)
+    done = {(r["dataset"], _run_seed(r["id"]), r["cohort"]) for r in _read_jsonl(out / "runs.jsonl")}
     rng = random.Random(seed)
     for dataset, n in cohorts.items():
         if dataset not in DATASETS:
@@ -121,7 +122,7 @@ def generate(
         sampled = sorted((sample_member(rng) for _ in range(n * cohort_size)), key=_cost)
         for c in range(n):
             members = sampled[c * cohort_size : (c + 1) * cohort_size]
-            if (dataset, c) in done:
+            if (dataset, seed, c) in done:
                 continue
             common = [*base, f"train.steps={steps}", f"train.eval_every={eval_every}", "train.log_every=10"]
             configs = [apply_overrides(preset("vanilla"), [*common, *m]) for m in members]
@@ -146,6 +147,11 @@ def generate(
                 f"{dataset} cohort {c + 1}/{n}: {len(members)} runs in {time.perf_counter() - start:.0f} s"
             )
     return out
+
+
+def _run_seed(run_id: str) -> int:
+    """The corpus seed inside a run id `{dataset}-{seed}-{cohort}-{member}`."""
+    return int(run_id.rsplit("-", 3)[1])
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -58,3 +58,24 @@ def test_pools_of_several_seeds_merge_into_one():
     merged = se.merge_pools([_pool(8, {1: PASS}, rep=0), _pool(8, {1: FAIL}, rep=1)])
     assert len(merged) == 1 and len(merged[0]["trials"]) == 16
     assert se._verified_ok(merged[0], "0:1") and not se._verified_ok(merged[0], "1:1")
+
+
+def test_pass_rate_interval_and_expected_cost():
+    rate, low, high = se.pass_rate(1, 96)
+    assert rate == pytest.approx(1 / 96) and 0 < low < rate < high < 0.06
+    # none found: the estimate is 0 and the interval still admits a few per cent (rule of three)
+    rate, low, high = se.pass_rate(0, 96)
+    assert rate == 0 and low == 0 and high == pytest.approx(3.7 / 96, rel=0.1)
+    assert se.pass_rate(5, 5)[2] == 1.0
+    with pytest.raises(ValueError, match="passed=3, trials=2"):
+        se.pass_rate(3, 2)
+    # a tenth of the trials are finds, a trial trains 100 and a fifth are candidates (3 x 100 each)
+    assert se.expected_cost(0.1, 100, 0.2, 100) == pytest.approx(1600)
+    assert se.expected_cost(0.0, 100, 0.2, 100) == float("inf")
+
+
+def test_uncertainty_of_a_pool_counts_its_verified_finds():
+    u = se.uncertainty(_pool(16, {3: PASS, 5: FAIL}))
+    assert (u["passed"], u["trials"]) == (1, 16)
+    assert u["estimate"] == pytest.approx((100 + 2 / 16 * 300) * 16)
+    assert u["at_high_rate"] < u["estimate"] < u["at_low_rate"]
