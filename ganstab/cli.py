@@ -221,7 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="ring8=3,grid25=2,mixture6=2,digits=1",
         help="cohorts per data set, e.g. ring8=3,digits=1",
     )
-    co.add_argument("--steps-scale", type=float, default=1.0, help="scale every run's length (evaluations stay as often: longer runs get more)")
+    co.add_argument(
+        "--steps-scale",
+        type=float,
+        default=1.0,
+        help="scale every run's length (evaluations stay as often: longer runs get more)",
+    )
     return parser
 
 

@@ -29,6 +29,11 @@ def test_corpus_is_generated_resumable_and_reproducible(tmp_path):
     np.testing.assert_allclose(again[0].trace, runs[0].trace, rtol=1e-5, atol=1e-6)
     meta = [json.loads(line) for line in before.splitlines()]
     assert {m["id"] for m in meta} == {r.id for r in runs}
+    # another seed adds its own cohorts to the same folder and leaves the first seed's alone
+    assert main([*args, "--seed", "1", "--out", str(tmp_path / "a")]) == 0
+    both = corpus.load(tmp_path / "a")
+    assert (tmp_path / "a" / "runs.jsonl").read_text().startswith(before)
+    assert len(both) == 6 and {r.id.split("-")[1] for r in both} == {"0", "1"}
 
 
 def test_committed_corpus_is_compact_and_spans_the_data_sets():

@@ -183,3 +183,39 @@ def test_retrain_from_a_ganstab_database(tmp_path, examples, capsys):
         )
         == 2
     )
+
+
+def _small_corpus(root, examples, per_dataset=12):
+    """A corpus folder of a few labelled v1 runs per data set (a quick evaluation)."""
+    from ganstab.diagnose import corpus as corpus_mod
+
+    keep = []
+    for d in sorted({e.dataset for e in examples}):
+        keep += [e.id for e in examples if e.dataset == d][:per_dataset]
+    runs = [r for r in corpus_mod.load(CORPUS) if r.id in set(keep)]
+    corpus_mod._append(root, runs)
+    return runs
+
+
+def test_evaluate_scores_every_scenario_like_the_pipeline_it_ships(tmp_path, examples, capsys):
+    from ganstab.diagnose.evaluate import _Folds, fit
+
+    _small_corpus(tmp_path, examples)
+    small, _ = labelled_examples(tmp_path)
+    # refitting only the classifier on cached features predicts what the whole pipeline predicts
+    folds = _Folds(small, "losses")
+    train, test = small[: len(small) // 2], small[len(small) // 2 :]
+    pipe = fit([e.trace for e in train], [e.label for e in train], "losses")
+    for p in (1.0, 0.3):
+        x = np.empty(len(test), dtype=object)
+        x[:] = [truncate(e.trace, p) for e in test]
+        assert folds.predict(folds.fit(train), test, p) == list(pipe.predict(x))
+    assert main(["diagnose", "evaluate", "--corpus", str(tmp_path), "--model", "losses"]) == 0
+    out = capsys.readouterr().out
+    for scenario in (
+        "held-out seeds, first 30%",
+        "leave out ring8, whole runs",
+        "leave-one-data-set-out, first 30%",
+    ):
+        assert scenario in out
+    assert out.count("macro-F1") >= 10
