@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "v1"
+DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "v2"
 
 
 def main(argv: list[str] | None = None) -> int:

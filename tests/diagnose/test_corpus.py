@@ -37,7 +37,7 @@ def test_corpus_is_generated_resumable_and_reproducible(tmp_path):
 
 
 def test_committed_corpus_is_compact_and_spans_the_data_sets():
-    root = corpus.Path(__file__).resolve().parents[2] / "corpus" / "v1"
+    root = corpus.Path(__file__).resolve().parents[2] / "corpus" / "v2"
     size = sum(f.stat().st_size for f in root.iterdir())
     assert size < 50 * 2**20
     runs = corpus.load(root)

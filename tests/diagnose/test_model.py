@@ -15,7 +15,7 @@ from ganstab.diagnose import DiagnosisPruner, StabilityMonitor
 from ganstab.diagnose.evaluate import labelled_examples, scores
 from ganstab.diagnose.model import MODEL_DIR, diagnose_trace, held_out, load_model, make_pipeline, truncate
 
-CORPUS = MODEL_DIR.parent.parent.parent / "corpus" / "v1"
+CORPUS = MODEL_DIR.parent.parent.parent / "corpus" / "v2"
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +28,10 @@ def _first(examples, label, dataset=None):
     return next(e for e in examples if e.label == label and held_out(e.id) and (dataset in (None, e.dataset)))
 
 
-# Issue 3 asks for 0.85 on the held-out split. The shipped models score 0.836 (losses) and 0.847
-# (rich) on corpus v1 (bench/RESULTS.md), so the target is not met yet and the issue stays open;
-# this floor guards what they do reach against regressions.
-HELD_OUT_FLOOR = 0.82
+# Issue 3 asks for 0.85 on the held-out split. On corpus v2 the rich model (ganstab's own traces)
+# scores 0.928 and meets it; the losses model (d_loss and g_loss alone, anybody's log) scores 0.834
+# (bench/RESULTS.md), so its floor guards what it reaches until a better model meets 0.85.
+HELD_OUT_FLOOR = {"rich": 0.85, "losses": 0.82}
 
 
 @pytest.mark.parametrize("kind", ["losses", "rich"])
@@ -41,7 +41,7 @@ def test_shipped_model_holds_its_score_on_the_held_out_split(examples, kind):
     x = np.empty(len(test), dtype=object)
     x[:] = [e.trace for e in test]
     s = scores([e.label for e in test], list(model.predict(x)))
-    assert s["macro_f1"] >= HELD_OUT_FLOOR, s
+    assert s["macro_f1"] >= HELD_OUT_FLOOR[kind], s
 
 
 def test_pipeline_follows_scikit_learn_conventions(examples):
