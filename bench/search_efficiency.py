@@ -426,18 +426,17 @@ def report(folder: Path, round_size: int = 8) -> None:
         "| data set | method | finds / trials | rate (95 % interval) | expected member-steps: at the rate (range over the interval) |"
     )
     print("|---|---|---|---|---|")
-    pooled: dict[tuple[str, str], dict] = {}
-    for r in results:  # ganstab's runs pooled like the non-adaptive pools
-        m = pooled.setdefault((r["dataset"], r["method"]), {**r, "trials": [], "verified": {}})
-        m["trials"] += [{**t, "number": f"{r.get('rep')}:{t['number']}"} for t in r["trials"]]
-        m["verified"].update({f"{r.get('rep')}:{n}": v for n, v in r["verified"].items()})
-    for (dataset, method), r in sorted(pooled.items()):
+    for r in merge_pools(results):  # ganstab's runs pooled like the non-adaptive pools
         u = uncertainty(r)
-        fmt = lambda v: "unbounded" if math.isinf(v) else f"{v:,.0f}"  # noqa: E731
         print(
-            f"| {dataset} | {method} | {u['passed']} / {u['trials']} | {u['rate']:.3f} ({u['low']:.4f}-{u['high']:.3f}) | "
-            f"{fmt(u['estimate'])} ({fmt(u['at_high_rate'])} to {fmt(u['at_low_rate'])}) |"
+            f"| {r['dataset']} | {r['method']} | {u['passed']} / {u['trials']} | {u['rate']:.3f} "
+            f"({u['low']:.4f}-{u['high']:.3f}) | {_steps(u['estimate'])} ({_steps(u['at_high_rate'])} to "
+            f"{_steps(u['at_low_rate'])}) |"
         )
+
+
+def _steps(value: float) -> str:
+    return "unbounded" if math.isinf(value) else f"{value:,.0f}"
 
 
 def main() -> None:

@@ -77,8 +77,8 @@ def scores(y_true: list[str], y_pred: list[str]) -> dict[str, Any]:
 class _Folds:
     """The features of every (run, prefix) computed once, and the pipeline's classifier refitted per
     fold: the features step is stateless (TraceFeatures.fit learns nothing), so this is the same
-    as fitting `model.fit`'s pipeline on each fold, without extracting each run's features once per
-    fold and per model (the corpus v2 evaluation took a quarter of an hour that way)."""
+    as fitting `model.fit`'s pipeline on each fold, without extracting every run's features again
+    in each of the five fits."""
 
     def __init__(self, examples: list[Example], kind: str) -> None:
         self.kind = kind

@@ -186,15 +186,13 @@ def test_retrain_from_a_ganstab_database(tmp_path, examples, capsys):
 
 
 def _small_corpus(root, examples, per_dataset=12):
-    """A corpus folder of a few labelled v1 runs per data set (a quick evaluation)."""
+    """A corpus folder of a few labelled runs of the committed corpus per data set (a quick evaluation)."""
     from ganstab.diagnose import corpus as corpus_mod
 
     keep = []
     for d in sorted({e.dataset for e in examples}):
         keep += [e.id for e in examples if e.dataset == d][:per_dataset]
-    runs = [r for r in corpus_mod.load(CORPUS) if r.id in set(keep)]
-    corpus_mod._append(root, runs)
-    return runs
+    corpus_mod._append(root, [r for r in corpus_mod.load(CORPUS) if r.id in set(keep)])
 
 
 def test_evaluate_scores_every_scenario_like_the_pipeline_it_ships(tmp_path, examples, capsys):
