@@ -10,7 +10,11 @@ Per column, on the trace (after dropping non-finite rows): rank trend over time,
 shift and late/early spread ratio in units of the whole trace's spread, roughness (successive
 differences against spread), lag autocorrelations of the late window, spikiness, and the share of
 low frequencies. Between `d_loss` and `g_loss`: their rank correlation. Levels are used only in
-bounded, loss-independent forms (the sign of the late trend, ratios).
+bounded, loss-independent forms (the sign of the late trend, ratios), except with `levels=True`.
+
+With RICH_COLUMNS, a few late levels of ganstab's own columns that are scale-free by construction
+(`_rich_levels`): G's drift (already in units of its spread), G's spread against its peak and its
+start, D's real-fake margin, and G's gradient norm against D's.
 """
 
 from __future__ import annotations
@@ -84,6 +88,55 @@ def _column_features(x: np.ndarray) -> list[float]:
     ]
 
 
+RICH_LEVELS = (
+    "g_drift:late_level",
+    "g_drift:late_p90",
+    "g_drift:late_over_early",
+    "g_spread:late_over_peak",
+    "g_spread:late_over_early",
+    "g_spread:late_cv",
+    "d_margin:late_level",
+    "d_margin:late_wobble",
+    "grad_norm_g_over_d:late_level",
+)
+
+
+def _squash(v: float) -> float:
+    return float(np.sign(v) * np.log1p(abs(v)))
+
+
+def _rich_levels(cols: dict[str, np.ndarray]) -> list[float]:
+    """Late levels (last third) of ganstab's own columns, in forms that hold across data sets and
+    losses: a mode hopper drifts far in units of its spread, a collapsed G's spread has shrunk from
+    its peak, a D that wins keeps a wide margin. On corpus v2 they lifted the rich model's
+    leave-one-data-set-out macro-F1 on the first 30 % of runs from 0.76 to 0.78 (bench/RESULTS.md)."""
+    drift, spread = cols["g_drift"], cols["g_spread"]
+    real, fake = cols["d_real"], cols["d_fake"]
+    gn_g, gn_d = cols["grad_norm_g"], cols["grad_norm_d"]
+    if min(len(drift), len(spread), len(gn_g), len(gn_d)) < 8 or len(real) != len(fake) or len(real) < 8:
+        return [0.0] * len(RICH_LEVELS)
+
+    def late(x):
+        return x[-max(3, len(x) // 3) :]
+
+    def early(x):
+        return x[: max(3, len(x) // 3)]
+
+    margin = real - fake
+    lm = late(margin)
+    return [
+        float(np.log(np.median(late(drift)) + 1e-6)),
+        float(np.log(np.percentile(late(drift), 90) + 1e-6)),
+        float(np.log((np.median(late(drift)) + 1e-6) / (np.median(early(drift)) + 1e-6))),
+        float(np.log((np.median(late(spread)) + 1e-9) / (np.max(spread) + 1e-9))),
+        float(np.log((np.median(late(spread)) + 1e-9) / (np.median(early(spread)) + 1e-9))),
+        float(np.std(late(spread)) / (np.mean(late(spread)) + 1e-9)),
+        _squash(float(np.median(lm))),
+        float(np.std(lm) / (abs(np.median(lm)) + np.std(margin) + 1e-9)),
+        float(np.log((np.median(late(gn_g)) + 1e-9) / (np.median(late(gn_d)) + 1e-9))),
+    ]
+
+
 class TraceFeatures(TransformerMixin, BaseEstimator):
     """Traces -> a fixed-length feature matrix.
 
@@ -109,9 +162,11 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
     def _names(self) -> list[str]:
         names = [f"{c}:{f}" for c in self.columns for f in _PER_COLUMN]
         names += ["d_g_corr", "d_g_late_corr"]
-        return names + (
-            ["d_loss:late_level", "g_loss:late_level", "d_minus_g:late_level"] if self.levels else []
-        )
+        names += ["d_loss:late_level", "g_loss:late_level", "d_minus_g:late_level"] if self.levels else []
+        return names + (list(RICH_LEVELS) if self._rich() else [])
+
+    def _rich(self) -> bool:
+        return set(RICH_COLUMNS) <= set(self.columns)
 
     def get_feature_names_out(self, input_features=None):
         return np.array(self._names(), dtype=object)
@@ -135,7 +190,8 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
         q = max(3, len(d) // 3)
         feats += [_corr(_rank(d), _rank(g)), _corr(_rank(d[-q:]), _rank(g[-q:]))]
         if self.levels:
-            squash = lambda v: float(np.sign(v) * np.log1p(abs(v)))
             dl, gl = float(np.median(d[-q:])), float(np.median(g[-q:]))
-            feats += [squash(dl), squash(gl), squash(dl - gl)]
+            feats += [_squash(dl), _squash(gl), _squash(dl - gl)]
+        if self._rich():
+            feats += _rich_levels(cols)
         return feats

@@ -14,7 +14,9 @@ Signals, over the *late window* (the last third of the evaluations):
 Rules, in order:
 1. diverged      NaN/Inf in the losses.
 2. oscillating   the distribution keeps moving: mean late movement >= MOVE_OSC.
-3. collapsing    mass sits on few modes: late spread <= SPREAD_COLLAPSE and coverage <= COVER_COLLAPSE.
+3. collapsing    mass sits on few modes and stays there: late spread <= SPREAD_COLLAPSE, coverage <=
+                 COVER_COLLAPSE and still (movement <= MOVE_STILL). A collapsed generator that moves
+                 between MOVE_STILL and MOVE_OSC is neither still nor hopping: ambiguous.
 4. converging    stable (movement <= MOVE_STILL), mass over the modes (spread >= SPREAD_CONVERGE), late
                  coverage >= COVER_CONVERGE, some sharpness (final quality >= QUALITY_CONVERGE) and
                  quality not falling (final >= 0.6 x the best late value). On the way to a good
@@ -85,7 +87,7 @@ def label_run(
         return AMBIGUOUS, s
     if s["movement"] >= MOVE_OSC:
         return "oscillating", s
-    if s["spread"] <= SPREAD_COLLAPSE and s["coverage"] <= COVER_COLLAPSE:
+    if s["movement"] <= MOVE_STILL and s["spread"] <= SPREAD_COLLAPSE and s["coverage"] <= COVER_COLLAPSE:
         return "collapsing", s
     if (
         s["movement"] <= MOVE_STILL

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ganstab.diagnose.features import LOSS_COLUMNS, RICH_COLUMNS, TraceFeatures
+from ganstab.diagnose.features import LOSS_COLUMNS, RICH_COLUMNS, RICH_LEVELS, TraceFeatures
 from ganstab.diagnose.labels import label_run, signals
 
 
@@ -26,6 +26,14 @@ def test_mass_on_one_mode_is_collapsing():
     one = [2500, 0, 0, 0, 0, 0, 0, 0]
     label, s = label_run(_evals([[300] * 8] * 6 + [one] * 6, hq=90), None, 8)
     assert label == "collapsing" and s["spread"] == pytest.approx(1 / 8)
+
+
+def test_collapse_that_drifts_between_still_and_hopping_is_ambiguous():
+    # mass on one or two modes, shifting 15 % of it every evaluation: movement 0.15, neither
+    # still (<= 0.1) nor hopping (>= 0.25)
+    a, b = [2500, 0, 0, 0, 0, 0, 0, 0], [2125, 375, 0, 0, 0, 0, 0, 0]
+    label, s = label_run(_evals([[300] * 8] * 6 + [a, b] * 3, hq=90), None, 8)
+    assert label == "ambiguous" and s["movement"] == pytest.approx(0.15) and s["spread"] < 0.45
 
 
 def test_mass_hopping_between_modes_is_oscillating():
@@ -64,8 +72,24 @@ def test_features_ignore_the_scale_and_offset_of_each_column(columns):
     base = _trace()
     scaled = {k: (v * 37.0 - 5.0 if k != "step" else v) for k, v in base.items()}
     a, b = tf.transform([base])[0], tf.transform([scaled])[0]
-    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
-    assert len(a) == len(tf.get_feature_names_out())
+    names = list(tf.get_feature_names_out())
+    shape = [i for i, name in enumerate(names) if name not in RICH_LEVELS]  # levels by design
+    np.testing.assert_allclose(a[shape], b[shape], rtol=1e-6, atol=1e-8)
+    assert len(a) == len(names) and (columns == LOSS_COLUMNS) == (len(shape) == len(names))
+
+
+def test_rich_levels_hold_across_data_scales_and_see_a_shrinking_generator():
+    tf = TraceFeatures(columns=RICH_COLUMNS).fit(None)
+    names = list(tf.get_feature_names_out())
+    at = {name: i for i, name in enumerate(names)}
+    base = {**_trace(), "g_drift": np.abs(0.2 + 0.05 * np.random.default_rng(2).normal(size=300))}
+    wider = {**base, "g_spread": base["g_spread"] * 12.0}  # the same run on a data set 12x as wide
+    a, b = tf.transform([base, wider])
+    np.testing.assert_allclose([a[at[n]] for n in RICH_LEVELS], [b[at[n]] for n in RICH_LEVELS], atol=1e-9)
+    steady = {**base, "g_spread": np.full(300, 0.6)}
+    c = tf.transform([steady])[0]
+    # _trace's G shrinks from spread 1.0 to 0.2: late spread far under its peak; a steady G: at it
+    assert a[at["g_spread:late_over_peak"]] < np.log(0.5) < c[at["g_spread:late_over_peak"]] == 0.0
 
 
 def test_features_tell_traces_apart_and_work_on_prefixes():
