@@ -250,7 +250,16 @@ def verify_file(path: Path, device: str) -> None:
 
 
 def _unverified(result: dict) -> int:
-    return sum(1 for r in result["trials"] if r["candidate"] and str(r["number"]) not in result["verified"])
+    """Candidates that `report` needs verified and are not: every one of a pool; of a ganstab run,
+    those before its find (it stops verifying there, as a user would)."""
+    found = result.get("found")
+    return sum(
+        1
+        for r in result["trials"]
+        if r["candidate"]
+        and str(r["number"]) not in result["verified"]
+        and (found is None or int(r["number"]) < int(found))
+    )
 
 
 # ----------------------------------------------------------------------------------- report

@@ -54,6 +54,18 @@ def test_ganstab_runs_are_counted_in_their_recorded_order():
     assert s["found"] == [True] and s["member_steps"] == [2400 + 300 + 300]
 
 
+def test_a_ganstab_run_that_found_may_leave_later_candidates_unverified():
+    run = _pool(24, {12: FAIL, 20: PASS}, method="ganstab")
+    run.update(cohort_size=8, found=20)
+    run["trials"][22]["candidate"] = True  # same round as the find: the search stopped before it
+    assert se._unverified(run) == 0
+    run["verified"].pop("12")  # a candidate before the find must have been verified
+    assert se._unverified(run) == 1
+    pool = _pool(16, {3: PASS})
+    pool["verified"] = {}
+    assert se._unverified(pool) == 1  # every candidate of a pool
+
+
 def test_pools_of_several_seeds_merge_into_one():
     merged = se.merge_pools([_pool(8, {1: PASS}, rep=0), _pool(8, {1: FAIL}, rep=1)])
     assert len(merged) == 1 and len(merged[0]["trials"]) == 16
