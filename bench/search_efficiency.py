@@ -11,7 +11,7 @@ All three run through `ganstab.search.run_search` (the local executor, an SQLite
 one space, bench/spaces/efficiency.yaml, with `data.name` and `train.steps` set per data set.
 
 - ganstab: TPE, the median quality pruner and the diagnosis pruner, cohorts of `--cohort-size`
-  trials. It runs round after round (one cohort each) until a candidate passes verification or
+  trials, trial values by `--objective` (`ganstab search --objective`). It runs round after round (one cohort each) until a candidate passes verification or
   `--max-trials` is reached. A round costs what its members trained (a pruned member counts up
   to the step it was pruned at), and the verification of its candidates.
 - random / grid: non-adaptive, so one pool of trials tells how a sequential search goes in any
@@ -147,6 +147,7 @@ def _search(args: argparse.Namespace, out: Path, name: str, **kw) -> tuple[optun
         cohort_size=args.cohort_size,
         runs_dir=out / "runs",
         extra_overrides=[*extra, f"train.device={args.device}"],
+        objective=args.objective,
         **kw,
     )
     return study, extra
@@ -160,6 +161,7 @@ def _result(args: argparse.Namespace, rows: list[dict], verified: dict, start: f
         "rep": args.rep,
         "steps": args.steps,
         "cohort_size": args.cohort_size,
+        "objective": args.objective,
         "extra": _extra(args),
         "machine": _machine(args.device),
         "date": time.strftime("%Y-%m-%d"),
@@ -370,6 +372,9 @@ def report(folder: Path, round_size: int = 8) -> None:
     missing = [f"{r['method']}-{r['dataset']}-rep{r['rep']}" for r in results if _unverified(r)]
     if missing:
         raise SystemExit(f"candidates not verified yet in {missing}: run `verify` on those files first")
+    objectives = {r.get("objective", "late-mean") for r in results if r["method"] == "ganstab"}
+    if len(objectives) > 1:
+        raise SystemExit(f"ganstab runs in {folder} differ in objective {sorted(objectives)}: one folder each")
     results = [r for r in results if r["method"] == "ganstab"] + merge_pools(
         [r for r in results if r["method"] != "ganstab"]
     )
@@ -458,6 +463,12 @@ def main() -> None:
     r.add_argument("--cohort-size", type=int, default=8)
     r.add_argument("--rep", type=int, default=0, help="search seed (ganstab) / sampler seed (random)")
     r.add_argument("--max-trials", type=int, default=96, help="ganstab: give up after this many trials")
+    r.add_argument(
+        "--objective",
+        default="late-mean",
+        choices=["late-mean", "late-robust"],
+        help="trial values (ganstab search --objective); a candidate is judged by its last evaluation either way",
+    )
     r.add_argument("--pool", type=int, default=96, help="random: trials in the pool")
     r.add_argument("--device", default="cpu")
     r.add_argument("--out", type=Path, required=True)

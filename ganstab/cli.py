@@ -135,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     se.add_argument("--runs", type=Path, default=Path("runs"), help="folder for run folders and artifacts")
     se.add_argument("--seed", type=int, default=0, help="sampler seed")
+    se.add_argument(
+        "--objective",
+        default="late-mean",
+        choices=["late-mean", "late-robust"],
+        help="a finished trial's value from its last third of evaluations: their mean, or their mean "
+        "minus their spread (prefers configurations that hold their quality)",
+    )
     se.add_argument("--no-prune", action="store_true", help="train every trial to the end")
     se.add_argument("--no-diagnose", action="store_true", help="no diagnosis pruning or labels")
     se.add_argument(
@@ -515,7 +522,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             cohort_size=args.cohort_size, concurrent_cohorts=concurrent, seed=args.seed,
             extra_overrides=[*data_overrides, *args.overrides],
             runs_dir=args.runs, prune=not args.no_prune, diagnose=not args.no_diagnose,
-            on_event=lambda e: console.print(e.message), executor=executor,
+            on_event=lambda e: console.print(e.message), executor=executor, objective=args.objective,
         )  # fmt: skip
     finally:
         if executor is not None:
@@ -523,7 +530,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     board = leaderboard(study, top=10)
     table = Table(
         title=f"leaderboard: {study_name}",
-        caption="score: the mean quality score of a trial's last third of evaluations (mixtures: modes "
+        caption=f"score: {'the mean' if args.objective == 'late-mean' else 'mean minus spread of the'} "
+        "quality score of a trial's last third of evaluations (mixtures: modes "
         "covered / all modes x HQ fraction, 1.0 = perfect); modes and HQ: its last evaluation",
     )
     for col in ("rank", "trial", "score", "modes", "HQ %", "params", "diagnosis"):

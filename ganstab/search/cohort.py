@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 DIRECTION = "maximize"  # eval_score: higher is better (ganstab.engine.metrics.score)
 HEARTBEAT_INTERVAL_S = 60  # seconds between heartbeats of a running trial
 GRACE_PERIOD_S = 600  # a trial without a heartbeat for this long belongs to a dead worker
+OBJECTIVES = ("late-mean", "late-robust")  # a finished trial's value (`late_score`)
 
 # User attributes ganstab sets on a trial (the dashboard shows them; the leaderboard reads them).
 ATTR_STATUS = "status"  # finished | pruned | diverged | no_score | error | interrupted | invalid
@@ -214,6 +215,7 @@ class CohortJob:
     quality_pruner: optuna.pruners.BasePruner | None = None  # on eval_score; None: no quality pruning
     heartbeat_interval: int = HEARTBEAT_INTERVAL_S
     grace_period: int | None = GRACE_PERIOD_S
+    objective: str = "late-mean"  # how a finished trial's value is made (`late_score`)
 
 
 @dataclass
@@ -271,17 +273,26 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def late_score(evals: Sequence[dict[str, Any]]) -> float | None:
-    """Mean `score` over the last third of a run's evaluations (at least the last one); None when
-    the last evaluation has no finite score (its samples were not finite)."""
+def late_score(evals: Sequence[dict[str, Any]], objective: str = "late-mean") -> float | None:
+    """A finished trial's value from the `score` of the last third of its evaluations (at least the
+    last one): their mean (`late-mean`), or their mean minus their standard deviation
+    (`late-robust`: a configuration whose quality swings between evaluations swings between seeds
+    too). None when the last evaluation has no finite score (its samples were not finite)."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"Unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}.")
     if not evals or _finite(evals[-1].get("score")) is None:
         return None
     late = evals[-max(1, round(len(evals) * LATE_FRACTION)) :]
     values = [v for v in (_finite(e.get("score")) for e in late) if v is not None]
-    return float(np.mean(values))
+    return float(np.mean(values) - (np.std(values) if objective == "late-robust" else 0.0))
 
 
-def note_text(result: MemberResult, diagnosis: Diagnosis | None = None, params: dict | None = None) -> str:
+def note_text(
+    result: MemberResult,
+    diagnosis: Diagnosis | None = None,
+    params: dict | None = None,
+    objective: str = "late-mean",
+) -> str:
     """A trial's note in Markdown (for `optuna_dashboard.save_note` once the dashboard is wired;
     kept in the `note` user attribute until then)."""
     head = {
@@ -295,7 +306,8 @@ def note_text(result: MemberResult, diagnosis: Diagnosis | None = None, params: 
     lines = [f"### Trial {result.trial_number}: {head}", ""]
     if result.value is not None:
         lines.append(
-            f"Score (mean `eval_score` of the last third of its evaluations): **{result.value:.4g}** "
+            f"Score ({'mean' if objective == 'late-mean' else 'mean minus spread of'} `eval_score` of the "
+            f"last third of its evaluations): **{result.value:.4g}** "
             f"after {result.steps_trained} steps."
         )
     else:
@@ -517,7 +529,7 @@ class _CohortRun:
         else:
             steps = trainer.step
         metrics = {f"eval_{k}": _finite(v) for k, v in trainer.last_eval[i].items()}
-        score = late_score(trainer.eval_log[i])
+        score = late_score(trainer.eval_log[i], self.job.objective)
         if status == "finished" and (score is None or metrics.get("eval_score") is None):
             status = "no_score"
         state = {"finished": "COMPLETE", "pruned": "PRUNED"}.get(status, "FAIL")
@@ -557,7 +569,7 @@ class _CohortRun:
             attrs["diagnosis"] = diagnosis.label
             attrs["diagnosis_confidence"] = _finite(diagnosis.confidence)
             attrs["diagnosis_probabilities"] = _finite(dict(diagnosis.probabilities))
-        note = note_text(result, diagnosis, dict(trial.params))
+        note = note_text(result, diagnosis, dict(trial.params), self.job.objective)
         attrs["note"] = note
         for key, value in attrs.items():
             trial.set_user_attr(key, value)

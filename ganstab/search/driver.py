@@ -70,6 +70,7 @@ from ganstab.search.cohort import (
     DIRECTION,
     GRACE_PERIOD_S,
     HEARTBEAT_INTERVAL_S,
+    OBJECTIVES,
     CohortJob,
     MemberResult,
     SearchError,
@@ -104,6 +105,7 @@ WARMUP_FRACTION = 0.3  # the default quality pruner ignores the first 30% of tra
 N_STARTUP_TRIALS = 5  # ... and prunes nothing before this many trials are COMPLETE
 COUNTED_FAIL_STATUSES = ("diverged",)  # FAIL trials that still are a verdict on their config
 SPACE_ATTR = "ganstab_space"  # study user attribute: the search space's name
+OBJECTIVE_ATTR = "ganstab_objective"  # study user attribute: how trial values are made
 LOCK_SUFFIX = ".ganstab-lock"  # beside a SQLite file: the drivers' lock (see "Several drivers")
 
 log = logging.getLogger(__name__)
@@ -453,6 +455,7 @@ def run_search(
     heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
     grace_period: int | None = GRACE_PERIOD_S,
     executor: Executor | None = None,
+    objective: str = "late-mean",
 ) -> optuna.Study:
     """Run (or continue) the study `study_name` in `storage` until it holds `n_trials` verdicts.
 
@@ -461,7 +464,9 @@ def run_search(
     `ganstab dashboard` serves for every study). `quality_pruner`
     (prune=True) replaces the default MedianPruner on `eval_score` (5 startup trials, the first
     30% of `train.steps` as warm-up); with `diagnose` it is wrapped by the DiagnosisPruner and
-    every finished member is diagnosed. `executor` runs one CohortJob (default: in-process); each
+    every finished member is diagnosed. `objective` makes a finished trial's value from its last
+    third of evaluations (`cohort.late_score`: their mean, or `late-robust`, mean minus spread);
+    a study keeps the objective it was started with. `executor` runs one CohortJob (default: in-process); each
     round makes up to `concurrent_cohorts` cohorts of `cohort_size` trials, run together with
     `executor.run_many(jobs)` where the executor has it. Several drivers may run the same study
     at once (see the module doc for the guarantee on the count). Returns the study.
@@ -480,6 +485,8 @@ def run_search(
         raise SearchError(f"study_name must be a non-empty string, but got {study_name!r}.")
     extra = list(extra_overrides) if not isinstance(extra_overrides, str) else extra_overrides
     _check_overrides(space, extra)
+    if objective not in OBJECTIVES:
+        raise SearchError(f"objective must be one of {', '.join(OBJECTIVES)}, but got {objective!r}.")
     make_sampler(sampler, seed)  # a bad name or a missing package fails before any connection
     if diagnose:
         check_classifier()
@@ -510,6 +517,15 @@ def run_search(
                 )
             if known_space is None:
                 study.set_user_attr(SPACE_ATTR, space.name)
+            # studies from before the option were all late-mean
+            known_objective = study.user_attrs.get(OBJECTIVE_ATTR, "late-mean" if study.trials else None)
+            if known_objective is not None and known_objective != objective:
+                raise SearchError(
+                    f"study {study_name!r} values its trials by {known_objective!r}, not {objective!r}; use "
+                    f"another study name (or the same objective) to keep its trials comparable."
+                )
+            if OBJECTIVE_ATTR not in study.user_attrs:
+                study.set_user_attr(OBJECTIVE_ATTR, objective)
         # Seeded, but a resumed study must not replay the points its first run drew already
         # (each round reseeds the same way, see _loop).
         study.sampler = make_sampler(sampler, seed + len(study.trials))
@@ -539,6 +555,7 @@ def run_search(
                 "quality_pruner": quality_pruner if prune else None,
                 "heartbeat_interval": heartbeat_interval,
                 "grace_period": grace_period,
+                "objective": objective,
             },
             on_event=on_event,
         )

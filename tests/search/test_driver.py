@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -488,6 +489,36 @@ def test_cohort_job_pickles_for_a_remote_worker(tmp_path: Path) -> None:
     assert again.configs == job.configs and again.quality_pruner._n_warmup_steps == 60
 
 
+def test_a_robust_objective_takes_the_late_spread_off_and_stays_with_its_study(tmp_path: Path) -> None:
+    space = _space(tmp_path, "  train.lr_g: {log_uniform: [1.0e-4, 1.0e-3]}\n")
+    common = {
+        "storage": f"sqlite:///{tmp_path / 'r.db'}",
+        "study_name": "r",
+        "runs_dir": tmp_path / "runs",
+        "sampler": "random",
+        "cohort_size": 2,
+        "extra_overrides": ["train.steps=200", "train.eval_every=25", "model.hidden=16", "train.device=cpu"],
+        "diagnose": False,
+        "prune": False,
+    }
+    study = run_search(space, n_trials=2, objective="late-robust", **common)
+    spreads = []
+    for t in study.trials:
+        late = [t.intermediate_values[s] for s in (150, 175, 200)]  # 8 evaluations: the last 3
+        assert t.value == pytest.approx(np.mean(late) - np.std(late), rel=1e-9, abs=1e-12)
+        spreads.append(np.std(late))
+        assert "mean minus spread" in t.user_attrs["note"]
+    assert max(spreads) > 0  # so the test tells the robust value from the mean
+    assert study.user_attrs["ganstab_objective"] == "late-robust"
+    with pytest.raises(SearchError, match="values its trials by 'late-robust', not 'late-mean'"):
+        run_search(space, n_trials=3, objective="late-mean", **common)
+    with pytest.raises(
+        SearchError, match="objective must be one of late-mean, late-robust, but got 'median'"
+    ):
+        run_search(space, n_trials=3, objective="median", **{**common, "study_name": "other"})
+    assert len(optuna.load_study(study_name="r", storage=common["storage"]).trials) == 2  # nothing lost
+
+
 def test_a_trial_is_judged_by_its_late_evaluations_not_the_last_one():
     evals = [{"score": s} for s in (0.1, 0.9, 0.2, 0.8, 0.3, 0.4)]
     assert late_score(evals) == pytest.approx(0.35)  # the last third: 0.3 and 0.4
@@ -497,3 +528,7 @@ def test_a_trial_is_judged_by_its_late_evaluations_not_the_last_one():
     assert late_score([{"score": 0.5}, {"score": float("nan")}]) is None  # last not finite: no score
     assert late_score([{"score": float("nan")}, {"score": 0.5}, {"score": 0.7}]) == pytest.approx(0.7)
     assert late_score([]) is None
+    assert late_score(evals, "late-robust") == pytest.approx(0.35 - 0.05)  # mean minus spread
+    assert late_score(swing, "late-robust") < late_score([{"score": 0.55}] * 3, "late-robust")
+    with pytest.raises(ValueError, match="Unknown objective 'best'"):
+        late_score(evals, "best")
