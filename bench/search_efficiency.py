@@ -240,7 +240,7 @@ def run_pool(args: argparse.Namespace, out: Path) -> dict:
 
 def verify_file(path: Path, device: str) -> None:
     result = json.loads(path.read_text())
-    todo = [r for r in result["trials"] if r["candidate"] and str(r["number"]) not in result["verified"]]
+    todo = [r for r in _searched(result) if r["candidate"] and str(r["number"]) not in result["verified"]]
     if todo:
         for r, v in zip(todo, verify([r["params"] for r in todo], result["extra"], device)):
             result["verified"][str(r["number"])] = v
@@ -251,17 +251,18 @@ def verify_file(path: Path, device: str) -> None:
     )
 
 
-def _unverified(result: dict) -> int:
-    """Candidates that `report` needs verified and are not: every one of a pool; of a ganstab run,
-    those before its find (it stops verifying there, as a user would)."""
+def _searched(result: dict) -> list[dict]:
+    """The trials a search went through: a pool's all; a ganstab run's up to its find (it stops
+    verifying there, as a user would, so later trials of that round tell nothing)."""
     found = result.get("found")
-    return sum(
-        1
-        for r in result["trials"]
-        if r["candidate"]
-        and str(r["number"]) not in result["verified"]
-        and (found is None or int(r["number"]) < int(found))
-    )
+    if result["method"] != "ganstab" or found is None:
+        return result["trials"]
+    return [r for r in result["trials"] if int(r["number"]) <= int(found)]
+
+
+def _unverified(result: dict) -> int:
+    """Candidates that `report` needs verified and are not."""
+    return sum(1 for r in _searched(result) if r["candidate"] and str(r["number"]) not in result["verified"])
 
 
 # ----------------------------------------------------------------------------------- report
@@ -321,11 +322,13 @@ def merge_pools(results: list[dict]) -> list[dict]:
     sampler seeds) are one larger sample of it. Trials are renamed `rep:number`."""
     merged: dict[tuple[str, str], dict] = {}
     for r in results:
-        m = merged.setdefault((r["dataset"], r["method"]), {**r, "trials": [], "verified": {}, "reps": []})
+        m = merged.setdefault(
+            (r["dataset"], r["method"]), {**r, "trials": [], "verified": {}, "reps": [], "found": None}
+        )
         if m["steps"] != r["steps"] or m["cohort_size"] != r["cohort_size"]:
             raise SystemExit(f"pools of {r['method']} on {r['dataset']} differ in steps or cohort size")
         m["reps"].append(r["rep"])
-        m["trials"] += [{**t, "number": f"{r['rep']}:{t['number']}"} for t in r["trials"]]
+        m["trials"] += [{**t, "number": f"{r['rep']}:{t['number']}"} for t in _searched(r)]
         m["verified"].update({f"{r['rep']}:{n}": v for n, v in r["verified"].items()})
     return list(merged.values())
 
@@ -355,7 +358,7 @@ def expected_cost(rate: float, steps_per_trial: float, candidate_rate: float, st
 def uncertainty(result: dict) -> dict:
     """A pool's (or a run's) per-trial rate of verified finds with its 95 % interval, and the
     expected member-steps to a find at the estimate and at the interval's ends."""
-    rows = result["trials"]
+    rows = _searched(result)
     passed = sum(_verified_ok(result, r["number"]) for r in rows if r["candidate"])
     rate, low, high = pass_rate(passed, len(rows))
     per_trial = statistics.fmean(r["steps"] for r in rows)
@@ -374,7 +377,9 @@ def report(folder: Path, round_size: int = 8) -> None:
         raise SystemExit(f"candidates not verified yet in {missing}: run `verify` on those files first")
     objectives = {r.get("objective", "late-mean") for r in results if r["method"] == "ganstab"}
     if len(objectives) > 1:
-        raise SystemExit(f"ganstab runs in {folder} differ in objective {sorted(objectives)}: one folder each")
+        raise SystemExit(
+            f"ganstab runs in {folder} differ in objective {sorted(objectives)}: one folder each"
+        )
     results = [r for r in results if r["method"] == "ganstab"] + merge_pools(
         [r for r in results if r["method"] != "ganstab"]
     )
@@ -398,7 +403,7 @@ def report(folder: Path, round_size: int = 8) -> None:
             agg[f] += s[f]
         agg["runs"] += 1
         agg["trials"] += s["trials"]
-        agg["cands"] += len(r["verified"])
+        agg["cands"] += sum(1 for t in _searched(r) if t["candidate"])
         agg["passed"] += sum(_verified_ok(r, n) for n in r["verified"])
         agg["steps"] = r["steps"]
         agg["k"] = r["cohort_size"]

@@ -137,10 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--seed", type=int, default=0, help="sampler seed")
     se.add_argument(
         "--objective",
-        default="late-mean",
+        default=None,
         choices=["late-mean", "late-robust"],
         help="a finished trial's value from its last third of evaluations: their mean, or their mean "
-        "minus their spread (prefers configurations that hold their quality)",
+        "minus their spread (prefers configurations that hold their quality); default: the study's, "
+        "late-mean for a new study",
     )
     se.add_argument("--no-prune", action="store_true", help="train every trial to the end")
     se.add_argument("--no-diagnose", action="store_true", help="no diagnosis pruning or labels")
@@ -530,7 +531,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     board = leaderboard(study, top=10)
     table = Table(
         title=f"leaderboard: {study_name}",
-        caption=f"score: {'the mean' if args.objective == 'late-mean' else 'mean minus spread of the'} "
+        caption=f"score: {'mean minus spread of the' if study.user_attrs.get('ganstab_objective') == 'late-robust' else 'the mean'} "
         "quality score of a trial's last third of evaluations (mixtures: modes "
         "covered / all modes x HQ fraction, 1.0 = perfect); modes and HQ: its last evaluation",
     )

@@ -9,12 +9,12 @@ Never the quality metric. Two column sets:
 Per column, on the trace (after dropping non-finite rows): rank trend over time, late-minus-early
 shift and late/early spread ratio in units of the whole trace's spread, roughness (successive
 differences against spread), lag autocorrelations of the late window, spikiness, and the share of
-low frequencies. Between `d_loss` and `g_loss`: their rank correlation. Levels are used only in
-bounded, loss-independent forms (the sign of the late trend, ratios), except with `levels=True`.
-
-With RICH_COLUMNS, a few late levels of ganstab's own columns that are scale-free by construction
-(`_rich_levels`): G's drift (already in units of its spread), G's spread against its peak and its
-start, D's real-fake margin, and G's gradient norm against D's.
+low frequencies. Between `d_loss` and `g_loss`: their rank correlation. These are free of each
+column's scale and offset. Levels come in two optional groups: `levels=True` adds the late values
+of d_loss and g_loss (squashed); with RICH_COLUMNS, always, a few late levels of ganstab's own
+columns (`_rich_levels`): G's drift (already in units of its spread), G's spread against its peak
+and its start, D's real-fake margin (squashed; in D's output units), and G's gradient norm against
+D's.
 """
 
 from __future__ import annotations
@@ -105,16 +105,14 @@ def _squash(v: float) -> float:
     return float(np.sign(v) * np.log1p(abs(v)))
 
 
-def _rich_levels(cols: dict[str, np.ndarray]) -> list[float]:
-    """Late levels (last third) of ganstab's own columns, in forms that hold across data sets and
-    losses: a mode hopper drifts far in units of its spread, a collapsed G's spread has shrunk from
-    its peak, a D that wins keeps a wide margin. On corpus v2 they lifted the rich model's
-    leave-one-data-set-out macro-F1 on the first 30 % of runs from 0.76 to 0.78 (bench/RESULTS.md)."""
-    drift, spread = cols["g_drift"], cols["g_spread"]
-    real, fake = cols["d_real"], cols["d_fake"]
-    gn_g, gn_d = cols["grad_norm_g"], cols["grad_norm_d"]
-    if min(len(drift), len(spread), len(gn_g), len(gn_d)) < 8 or len(real) != len(fake) or len(real) < 8:
-        return [0.0] * len(RICH_LEVELS)
+def _rich_levels(cols: dict[str, np.ndarray], raw: dict[str, np.ndarray]) -> list[float]:
+    """Late levels (last third) of ganstab's own columns: a mode hopper drifts far in units of its
+    spread, a collapsed G's spread has shrunk from its peak, a D that wins keeps a wide margin.
+    Drift and spread ratios are free of the data's scale; D's margin is in D's output units (a
+    logit for NS, hinge and LS; a critic value for WGAN-GP), so it is squashed. Each group falls
+    back to zeros where its columns are missing or too short. On corpus v2 they lifted the rich
+    model's leave-one-data-set-out macro-F1 on the first 30 % of runs from 0.758 to 0.788
+    (bench/RESULTS.md)."""
 
     def late(x):
         return x[-max(3, len(x) // 3) :]
@@ -122,19 +120,35 @@ def _rich_levels(cols: dict[str, np.ndarray]) -> list[float]:
     def early(x):
         return x[: max(3, len(x) // 3)]
 
-    margin = real - fake
-    lm = late(margin)
-    return [
-        float(np.log(np.median(late(drift)) + 1e-6)),
-        float(np.log(np.percentile(late(drift), 90) + 1e-6)),
-        float(np.log((np.median(late(drift)) + 1e-6) / (np.median(early(drift)) + 1e-6))),
-        float(np.log((np.median(late(spread)) + 1e-9) / (np.max(spread) + 1e-9))),
-        float(np.log((np.median(late(spread)) + 1e-9) / (np.median(early(spread)) + 1e-9))),
-        float(np.std(late(spread)) / (np.mean(late(spread)) + 1e-9)),
-        _squash(float(np.median(lm))),
-        float(np.std(lm) / (abs(np.median(lm)) + np.std(margin) + 1e-9)),
-        float(np.log((np.median(late(gn_g)) + 1e-9) / (np.median(late(gn_d)) + 1e-9))),
-    ]
+    def ok(*names):
+        return all(name in raw and len(cols[name]) >= 8 for name in names)
+
+    drift, spread, gn_g, gn_d = cols["g_drift"], cols["g_spread"], cols["grad_norm_g"], cols["grad_norm_d"]
+    out = [0.0] * len(RICH_LEVELS)
+    if ok("g_drift"):
+        out[0:3] = [
+            np.log(np.median(late(drift)) + 1e-6),
+            np.log(np.percentile(late(drift), 90) + 1e-6),
+            np.log((np.median(late(drift)) + 1e-6) / (np.median(early(drift)) + 1e-6)),
+        ]
+    if ok("g_spread"):
+        out[3:6] = [
+            np.log((np.median(late(spread)) + 1e-9) / (np.max(spread) + 1e-9)),
+            np.log((np.median(late(spread)) + 1e-9) / (np.median(early(spread)) + 1e-9)),
+            np.std(late(spread)) / (np.mean(late(spread)) + 1e-9),
+        ]
+    if "d_real" in raw and "d_fake" in raw:
+        margin = raw["d_real"] - raw["d_fake"]  # rows where both are finite, aligned
+        margin = margin[np.isfinite(margin)]
+        if len(margin) >= 8:
+            lm = late(margin)
+            out[6:8] = [
+                _squash(float(np.median(lm))),
+                np.std(lm) / (abs(np.median(lm)) + np.std(margin) + 1e-9),
+            ]
+    if ok("grad_norm_g", "grad_norm_d"):
+        out[8] = np.log((np.median(late(gn_g)) + 1e-9) / (np.median(late(gn_d)) + 1e-9))
+    return [float(v) for v in np.clip(np.nan_to_num(np.asarray(out, float)), -50, 50)]
 
 
 class TraceFeatures(TransformerMixin, BaseEstimator):
@@ -177,9 +191,11 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
     def features(self, trace: dict[str, np.ndarray]) -> list[float]:
         n = len(np.asarray(trace["d_loss"]))
         end = max(8, int(round(n * self.prefix)))
-        cols = {}
+        cols, raw = {}, {}
         for c in self.columns:
             x = np.asarray(trace[c], dtype=float)[:end] if c in trace else np.zeros(min(n, end))
+            if c in trace:
+                raw[c] = x
             cols[c] = x[np.isfinite(x)]
         feats: list[float] = []
         for c in self.columns:
@@ -193,5 +209,5 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
             dl, gl = float(np.median(d[-q:])), float(np.median(g[-q:]))
             feats += [_squash(dl), _squash(gl), _squash(dl - gl)]
         if self._rich():
-            feats += _rich_levels(cols)
+            feats += _rich_levels(cols, raw)
         return feats

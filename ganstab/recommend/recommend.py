@@ -109,7 +109,7 @@ class HistoryRun:
     study_name: str
     trial_number: int
     run_id: int
-    score: float  # the trial's value: its late score (mean eval_score of its last evaluations)
+    score: float  # its late mean (mean eval_score of its last evaluations), whatever the objective
     config: Config  # the resolved config the run trained with
     params: dict[str, Any]  # the searched values (trial.params)
     metrics: dict[str, Any]  # the trial's eval_* attributes
@@ -315,7 +315,8 @@ def find_history(dataset: str, storage: str) -> History:
                             study_name=name,
                             trial_number=t.number,
                             run_id=row.id,
-                            score=float(t.value),
+                            # late_mean: comparable across studies of either objective
+                            score=float(t.user_attrs.get("late_mean", t.value)),
                             config=cfg,
                             params=dict(t.params),
                             metrics={k: v for k, v in t.user_attrs.items() if k.startswith("eval_")},

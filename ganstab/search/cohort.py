@@ -12,7 +12,8 @@ dependencies"). The in-process executor passes its open storage and Store to sav
 Trial states (the driver counts them against `n_trials`, see `counts_toward_budget`):
 
 - finished   COMPLETE with the *late score*: the mean `eval_score` over the last third of its
-             evaluations (`late_score`), the window docs/labels.md judges a run by. Not the last
+             evaluations (`late_score`; `late-robust` studies take the spread off), the window
+             docs/labels.md judges a run by. Not the last
              evaluation alone: on a mixture HQ can swing from 85 % to 33 % between two evaluations,
              and a configuration that swings in time swings across seeds too (lesson 2: never judge
              a run by one point). The last evaluation stays in the `eval_score` attribute.
@@ -216,6 +217,12 @@ class CohortJob:
     heartbeat_interval: int = HEARTBEAT_INTERVAL_S
     grace_period: int | None = GRACE_PERIOD_S
     objective: str = "late-mean"  # how a finished trial's value is made (`late_score`)
+
+    def __post_init__(self) -> None:  # before a cohort trains, not after
+        if self.objective not in OBJECTIVES:
+            raise SearchError(
+                f"objective must be one of {', '.join(OBJECTIVES)}, but got {self.objective!r}."
+            )
 
 
 @dataclass
@@ -562,7 +569,9 @@ class _CohortRun:
 
         attrs: dict[str, Any] = {ATTR_STATUS: status, "steps_trained": steps, **metrics}
         if result.value is not None:
-            attrs["late_score"] = result.value
+            attrs["late_score"] = result.value  # the trial's value, by the study's objective
+            # the plain late mean too, comparable across studies of either objective (recommend)
+            attrs["late_mean"] = late_score(self.trainer.eval_log[i])
         if result.diverged_at is not None:
             attrs["diverged_at"] = result.diverged_at
         if diagnosis is not None:

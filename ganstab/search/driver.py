@@ -455,7 +455,7 @@ def run_search(
     heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
     grace_period: int | None = GRACE_PERIOD_S,
     executor: Executor | None = None,
-    objective: str = "late-mean",
+    objective: str | None = None,
 ) -> optuna.Study:
     """Run (or continue) the study `study_name` in `storage` until it holds `n_trials` verdicts.
 
@@ -465,8 +465,9 @@ def run_search(
     (prune=True) replaces the default MedianPruner on `eval_score` (5 startup trials, the first
     30% of `train.steps` as warm-up); with `diagnose` it is wrapped by the DiagnosisPruner and
     every finished member is diagnosed. `objective` makes a finished trial's value from its last
-    third of evaluations (`cohort.late_score`: their mean, or `late-robust`, mean minus spread);
-    a study keeps the objective it was started with. `executor` runs one CohortJob (default: in-process); each
+    third of evaluations (`cohort.late_score`: `late-mean`, or `late-robust`, mean minus spread);
+    a study keeps the objective it was started with (None: the study's, late-mean for a new one).
+    `executor` runs one CohortJob (default: in-process); each
     round makes up to `concurrent_cohorts` cohorts of `cohort_size` trials, run together with
     `executor.run_many(jobs)` where the executor has it. Several drivers may run the same study
     at once (see the module doc for the guarantee on the count). Returns the study.
@@ -485,7 +486,7 @@ def run_search(
         raise SearchError(f"study_name must be a non-empty string, but got {study_name!r}.")
     extra = list(extra_overrides) if not isinstance(extra_overrides, str) else extra_overrides
     _check_overrides(space, extra)
-    if objective not in OBJECTIVES:
+    if objective is not None and objective not in OBJECTIVES:
         raise SearchError(f"objective must be one of {', '.join(OBJECTIVES)}, but got {objective!r}.")
     make_sampler(sampler, seed)  # a bad name or a missing package fails before any connection
     if diagnose:
@@ -517,13 +518,16 @@ def run_search(
                 )
             if known_space is None:
                 study.set_user_attr(SPACE_ATTR, space.name)
-            # studies from before the option were all late-mean
-            known_objective = study.user_attrs.get(OBJECTIVE_ATTR, "late-mean" if study.trials else None)
-            if known_objective is not None and known_objective != objective:
+            # a study that ganstab ran before the option existed was late-mean; trials only
+            # enqueued (a grid, a user's hand-picked points) have no value yet
+            ran_before = any(ATTR_STATUS in t.user_attrs for t in study.trials)
+            known_objective = study.user_attrs.get(OBJECTIVE_ATTR, "late-mean" if ran_before else None)
+            if objective is not None and known_objective is not None and known_objective != objective:
                 raise SearchError(
                     f"study {study_name!r} values its trials by {known_objective!r}, not {objective!r}; use "
                     f"another study name (or the same objective) to keep its trials comparable."
                 )
+            objective = objective or known_objective or "late-mean"
             if OBJECTIVE_ATTR not in study.user_attrs:
                 study.set_user_attr(OBJECTIVE_ATTR, objective)
         # Seeded, but a resumed study must not replay the points its first run drew already

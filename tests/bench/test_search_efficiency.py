@@ -64,6 +64,10 @@ def test_a_ganstab_run_that_found_may_leave_later_candidates_unverified():
     pool = _pool(16, {3: PASS})
     pool["verified"] = {}
     assert se._unverified(pool) == 1  # every candidate of a pool
+    run["verified"]["12"] = FAIL
+    # the rate counts the trials the run went through (0-20), and its one find
+    u = se.uncertainty(se.merge_pools([run])[0])
+    assert (u["passed"], u["trials"]) == (1, 21)
 
 
 def test_pools_of_several_seeds_merge_into_one():

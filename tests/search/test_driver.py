@@ -11,6 +11,7 @@ make the same cohort ~25x slower.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -483,10 +484,13 @@ def test_cohort_job_pickles_for_a_remote_worker(tmp_path: Path) -> None:
     job = CohortJob(
         storage_url=f"sqlite:///{tmp_path / 'x.db'}", study_name="p", index=0, run_dir=str(tmp_path / "c"),
         artifact_dir=str(tmp_path / "a"), trial_ids=(1,), trial_numbers=(0,), configs=(space.config(TINY),),
-        quality_pruner=optuna.pruners.MedianPruner(n_warmup_steps=60),
+        quality_pruner=optuna.pruners.MedianPruner(n_warmup_steps=60), objective="late-robust",
     )  # fmt: skip
     again = pickle.loads(pickle.dumps(job))
     assert again.configs == job.configs and again.quality_pruner._n_warmup_steps == 60
+    assert again.objective == "late-robust"
+    with pytest.raises(SearchError, match="objective must be one of late-mean, late-robust, but got 'max'"):
+        dataclasses.replace(job, objective="max")  # refused before a cohort trains, not after
 
 
 def test_a_robust_objective_takes_the_late_spread_off_and_stays_with_its_study(tmp_path: Path) -> None:
@@ -501,7 +505,10 @@ def test_a_robust_objective_takes_the_late_spread_off_and_stays_with_its_study(t
         "diagnose": False,
         "prune": False,
     }
+    pre = optuna.create_study(study_name="r", storage=common["storage"], direction="maximize")
+    pre.enqueue_trial({"train.lr_g": 3e-4})  # only enqueued: not yet a study with an objective
     study = run_search(space, n_trials=2, objective="late-robust", **common)
+    assert study.trials[0].params == {"train.lr_g": 3e-4}
     spreads = []
     for t in study.trials:
         late = [t.intermediate_values[s] for s in (150, 175, 200)]  # 8 evaluations: the last 3
@@ -517,6 +524,19 @@ def test_a_robust_objective_takes_the_late_spread_off_and_stays_with_its_study(t
     ):
         run_search(space, n_trials=3, objective="median", **{**common, "study_name": "other"})
     assert len(optuna.load_study(study_name="r", storage=common["storage"]).trials) == 2  # nothing lost
+    assert run_search(space, n_trials=2, **common).user_attrs["ganstab_objective"] == "late-robust"  # kept
+    # a study ganstab ran before the option existed (no attribute) was late-mean
+    old = optuna.create_study(study_name="old", storage=common["storage"], direction="maximize")
+    old.add_trial(
+        optuna.trial.create_trial(
+            params={"train.lr_g": 3e-4},
+            distributions={"train.lr_g": optuna.distributions.FloatDistribution(1e-4, 1e-3, log=True)},
+            value=0.5,
+            user_attrs={"status": "finished"},
+        )
+    )
+    with pytest.raises(SearchError, match="values its trials by 'late-mean', not 'late-robust'"):
+        run_search(space, n_trials=2, objective="late-robust", **{**common, "study_name": "old"})
 
 
 def test_a_trial_is_judged_by_its_late_evaluations_not_the_last_one():
