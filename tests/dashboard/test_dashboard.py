@@ -154,7 +154,7 @@ def dashboard(finished_study: dict[str, Any]) -> Iterator[str]:
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=30)  # a loaded 2-core machine can take over 10 s to stop
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
