@@ -137,7 +137,10 @@ def dashboard(finished_study: dict[str, Any]) -> Iterator[str]:
     )
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     with log.open("w") as err:
-        proc = subprocess.Popen([sys.executable, "-c", code], stderr=err, stdout=err, env=env, cwd=REPO)
+        # -X faulthandler: if serve ever hangs on Ctrl-C, SIGABRT below writes every thread's stack
+        proc = subprocess.Popen(
+            [sys.executable, "-X", "faulthandler", "-c", code], stderr=err, stdout=err, env=env, cwd=REPO
+        )
     try:
         base = None
         deadline = time.monotonic() + 30
@@ -154,9 +157,9 @@ def dashboard(finished_study: dict[str, Any]) -> Iterator[str]:
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=30)  # a loaded 2-core machine can take over 10 s to stop
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            proc.send_signal(signal.SIGABRT)  # the stacks go to the log, shown by the assert
             proc.wait()
     assert proc.returncode == 0, log.read_text()
 
