@@ -137,9 +137,16 @@ def dashboard(finished_study: dict[str, Any]) -> Iterator[str]:
     )
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     with log.open("w") as err:
-        # -X faulthandler: if serve ever hangs on Ctrl-C, SIGABRT below writes every thread's stack
+        # -X faulthandler: if serve ever hangs on Ctrl-C, SIGABRT below writes every thread's stack.
+        # SIGINT back to its default in the child: a shell ignores it for background jobs
+        # (`bash .ci/run &`), the child would inherit that, and Python then ignores Ctrl-C too.
         proc = subprocess.Popen(
-            [sys.executable, "-X", "faulthandler", "-c", code], stderr=err, stdout=err, env=env, cwd=REPO
+            [sys.executable, "-X", "faulthandler", "-c", code],
+            stderr=err,
+            stdout=err,
+            env=env,
+            cwd=REPO,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     try:
         base = None
