@@ -11,8 +11,8 @@ All three run through `ganstab.search.run_search` (the local executor, an SQLite
 one space, bench/spaces/efficiency.yaml, with `data.name` and `train.steps` set per data set.
 
 - ganstab: TPE, the median quality pruner and the diagnosis pruner, cohorts of `--cohort-size`
-  trials, trial values by `--objective` (`ganstab search --objective`). It runs round after round (one cohort each) until a candidate passes verification or
-  `--max-trials` is reached. A round costs what its members trained (a pruned member counts up
+  trials, trial values by `--objective` (as `ganstab search --objective`). It runs round after
+  round (one cohort each) until a candidate passes verification or `--max-trials` is reached. A round costs what its members trained (a pruned member counts up
   to the step it was pruned at), and the verification of its candidates.
 - random / grid: non-adaptive, so one pool of trials tells how a sequential search goes in any
   order: `run` trains the pool (random: `--pool` random trials, no pruning; grid: 7 x 7
@@ -53,6 +53,7 @@ import optuna  # noqa: E402
 import torch  # noqa: E402
 
 from ganstab.engine import CohortTrainer, apply_overrides  # noqa: E402
+from ganstab.search.cohort import OBJECTIVES  # noqa: E402
 from ganstab.search.driver import run_search  # noqa: E402
 from ganstab.search.space import load_space, to_overrides  # noqa: E402
 
@@ -471,7 +472,7 @@ def main() -> None:
     r.add_argument(
         "--objective",
         default="late-mean",
-        choices=["late-mean", "late-robust"],
+        choices=OBJECTIVES,
         help="trial values (ganstab search --objective); a candidate is judged by its last evaluation either way",
     )
     r.add_argument("--pool", type=int, default=96, help="random: trials in the pool")

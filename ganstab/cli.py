@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument(
         "--objective",
         default=None,
-        choices=["late-mean", "late-robust"],
+        choices=("late-mean", "late-robust"),  # cohort.OBJECTIVES; the parser imports no optuna
         help="a finished trial's value from its last third of evaluations: their mean, or their mean "
         "minus their spread (prefers configurations that hold their quality); default: the study's, "
         "late-mean for a new study",
@@ -493,7 +493,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ganstab.search.driver import leaderboard, run_search
+    from ganstab.search.driver import OBJECTIVE_ATTR, leaderboard, run_search
     from ganstab.search.space import find_space, load_space
 
     console = Console(soft_wrap=True)
@@ -529,11 +529,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         if executor is not None:
             executor.close()
     board = leaderboard(study, top=10)
+    robust = study.user_attrs.get(OBJECTIVE_ATTR) == "late-robust"
     table = Table(
         title=f"leaderboard: {study_name}",
-        caption=f"score: {'mean minus spread of the' if study.user_attrs.get('ganstab_objective') == 'late-robust' else 'the mean'} "
-        "quality score of a trial's last third of evaluations (mixtures: modes "
-        "covered / all modes x HQ fraction, 1.0 = perfect); modes and HQ: its last evaluation",
+        caption=f"score: {'mean minus spread of the' if robust else 'the mean'} quality score of a "
+        "trial's last third of evaluations (mixtures: modes covered / all modes x HQ fraction, 1.0 = "
+        "perfect); modes and HQ: its last evaluation",
     )
     for col in ("rank", "trial", "score", "modes", "HQ %", "params", "diagnosis"):
         table.add_column(col)

@@ -219,10 +219,7 @@ class CohortJob:
     objective: str = "late-mean"  # how a finished trial's value is made (`late_score`)
 
     def __post_init__(self) -> None:  # before a cohort trains, not after
-        if self.objective not in OBJECTIVES:
-            raise SearchError(
-                f"objective must be one of {', '.join(OBJECTIVES)}, but got {self.objective!r}."
-            )
+        check_objective(self.objective)
 
 
 @dataclass
@@ -278,6 +275,11 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+def check_objective(objective: str) -> None:
+    if objective not in OBJECTIVES:
+        raise SearchError(f"objective must be one of {', '.join(OBJECTIVES)}, but got {objective!r}.")
 
 
 def late_score(evals: Sequence[dict[str, Any]], objective: str = "late-mean") -> float | None:

@@ -70,12 +70,12 @@ from ganstab.search.cohort import (
     DIRECTION,
     GRACE_PERIOD_S,
     HEARTBEAT_INTERVAL_S,
-    OBJECTIVES,
     CohortJob,
     MemberResult,
     SearchError,
     StaleTrialRequeuer,
     check_classifier,
+    check_objective,
     heartbeat_enabled,
     open_storage,
     run_cohort,
@@ -486,8 +486,8 @@ def run_search(
         raise SearchError(f"study_name must be a non-empty string, but got {study_name!r}.")
     extra = list(extra_overrides) if not isinstance(extra_overrides, str) else extra_overrides
     _check_overrides(space, extra)
-    if objective is not None and objective not in OBJECTIVES:
-        raise SearchError(f"objective must be one of {', '.join(OBJECTIVES)}, but got {objective!r}.")
+    if objective is not None:
+        check_objective(objective)
     make_sampler(sampler, seed)  # a bad name or a missing package fails before any connection
     if diagnose:
         check_classifier()
