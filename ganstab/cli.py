@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Diagnose GAN runs from their loss logs. Also: `ganstab diagnose train` "
         "(retrain the classifier) and `ganstab diagnose evaluate` (score it).",
         epilog="inputs: a ganstab run folder, a CSV or JSONL log with step,d_loss,g_loss (optional "
-        "d_real, d_fake, grad_norm_d, grad_norm_g, g_spread), or a TensorBoard event file/folder.",
+        "d_real, d_fake, grad_norm_d, grad_norm_g, g_spread, g_drift, data_spread, g_move), or a "
+        "TensorBoard event file/folder.",
     )
     dg.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     dg.add_argument("--json", action="store_true", help="machine-readable output")

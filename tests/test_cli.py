@@ -73,6 +73,9 @@ def test_train_writes_a_complete_run_folder(tmp_path):
         assert trace["step"].tolist() == list(range(10, 61, 10))
         assert np.isfinite(trace["eval_hq"][trace["step"] % 30 == 0]).all()
         assert np.isnan(trace["eval_hq"][trace["step"] % 30 != 0]).all()
+        # g_move: on evaluation rows from the second evaluation on (it compares two)
+        assert np.isnan(trace["g_move"][trace["step"] != 60]).all()
+        assert trace["g_move"][trace["step"] == 60][0] > 0
         assert sorted(p.name for p in (member / "samples").iterdir()) == [
             "step_000030.png",
             "step_000060.png",
@@ -140,3 +143,16 @@ def test_resume_refuses_other_overrides_and_missing_checkpoints(tmp_path, capsys
     assert "holds no checkpoint.pt" in capsys.readouterr().err
     assert main(["train", "--resume", str(tmp_path), "--set", "train.lr_d=1"]) == 2
     assert "--resume accepts only --set train.steps=N" in capsys.readouterr().err
+
+
+def test_resume_refuses_a_run_whose_traces_have_other_columns(tmp_path, capsys):
+    args = ["train", "--out", str(tmp_path), "--name", "r", "--quiet", "--set", "train.steps=20", *FAST]
+    assert main(args) == 0
+    trace = tmp_path / "r" / "members" / "000" / "trace.csv"
+    lines = trace.read_text().splitlines()
+    old = [",".join(line.split(",")[:12]) for line in lines]  # as written before data_spread
+    trace.write_text("\n".join(old) + "\n")
+    assert main(["train", "--resume", str(tmp_path / "r"), "--set", "train.steps=40"]) == 2
+    err = capsys.readouterr().err
+    assert "start a new run" in err and "data_spread" in err
+    assert trace.read_text() == "\n".join(old) + "\n"  # nothing lost or rewritten

@@ -6,7 +6,8 @@ evaluations (metrics and mode histograms over time). Labels are derived from the
 Layout of a corpus folder:
 
     runs.jsonl    one object per run: id, dataset, cohort, seed, overrides, evals, diverged_at
-    traces.npz    one float32 array [T, len(TRACE_COLUMNS)] per run id
+    traces.npz    one float32 array [T, len(columns)] per run id
+    columns.json  the names of those columns, in order (TRACE_COLUMNS when it was written)
 
 Reproducible from its seed: `ganstab corpus --out DIR --seed 0` (docs/labels.md).
 """
@@ -23,9 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from ganstab.engine.trace import STEP_COLUMNS, json_safe
+from ganstab.engine.trace import EVAL_PROBE_COLUMNS, STEP_COLUMNS, json_safe
 
-TRACE_COLUMNS = STEP_COLUMNS  # what a corpus keeps of each trace (no quality metric)
+TRACE_COLUMNS = STEP_COLUMNS + EVAL_PROBE_COLUMNS  # what a corpus keeps of each trace (no metric)
+# The columns of a corpus written before columns.json existed (v1 and v2 as first generated).
+LEGACY_COLUMNS = STEP_COLUMNS[: STEP_COLUMNS.index("g_drift") + 1]
 
 # Data sets of the corpus: name -> (config overrides, steps, eval_every). "mixture6" is an
 # irregular 6-Gaussian mixture, so that leave-one-data-set-out tests more than rings and grids.
@@ -88,10 +91,11 @@ class CorpusRun:
     overrides: list[str]
     evals: list[dict[str, Any]]
     diverged_at: int | None
-    trace: np.ndarray  # [T, len(TRACE_COLUMNS)]
+    trace: np.ndarray  # [T, len(names)]
+    names: tuple[str, ...] = TRACE_COLUMNS  # the corpus's columns.json
 
     def columns(self) -> dict[str, np.ndarray]:
-        return {c: self.trace[:, i].astype(float) for i, c in enumerate(TRACE_COLUMNS)}
+        return {c: self.trace[:, i].astype(float) for i, c in enumerate(self.names)}
 
 
 def generate(
@@ -160,7 +164,52 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def add_data_spread(path: str | Path) -> int:
+    """Give an older corpus the `data_spread` column (after `g_drift`, as the engine logs it): the
+    data set's mean per-coordinate std, which the engine computes from fixed reference samples of
+    the data and nothing else, so it is exactly what a regenerated run would log. Returns the
+    number of runs changed (0 if the corpus has the column already)."""
+    from ganstab.engine import CohortTrainer, apply_overrides, preset
+
+    path = Path(path)
+    names = read_columns(path)
+    if "data_spread" in names:
+        return 0
+    at = names.index("g_drift") + 1
+    spread = {}
+    for name, (base, _, _) in DATASETS.items():
+        cfg = apply_overrides(preset("vanilla"), [*base, "train.steps=1", "train.device=cpu"])
+        spread[name] = CohortTrainer([cfg]).data_spread
+    arrays = dict(np.load(path / "traces.npz"))
+    runs = _read_jsonl(path / "runs.jsonl")
+    for meta in runs:
+        t = arrays[meta["id"]]
+        arrays[meta["id"]] = np.insert(t, at, np.float32(spread[meta["dataset"]]), axis=1)
+    tmp = path / "traces.tmp.npz"
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path / "traces.npz")
+    (path / "columns.json").write_text(json.dumps([*names[:at], "data_spread", *names[at:]]))
+    return len(runs)
+
+
+def read_columns(path: Path) -> tuple[str, ...]:
+    """The trace columns of the corpus in `path` (LEGACY_COLUMNS for one without columns.json)."""
+    file = Path(path) / "columns.json"
+    return tuple(json.loads(file.read_text())) if file.exists() else LEGACY_COLUMNS
+
+
 def _append(out: Path, runs: list[CorpusRun]) -> None:
+    names = {r.names for r in runs}
+    if len(names) > 1:
+        raise ValueError(f"Runs to append to {str(out)!r} have different trace columns: {sorted(names)}.")
+    new = names.pop() if names else TRACE_COLUMNS
+    have = read_columns(out) if (out / "runs.jsonl").exists() else new
+    if have != new:
+        raise ValueError(
+            f"Corpus {str(out)!r} holds traces with columns {list(have)}, but the new runs have "
+            f"{list(new)}; write them to a new corpus folder (or upgrade it: add_data_spread)."
+        )
+    (out / "columns.json").write_text(json.dumps(list(new)))
     arrays = dict(np.load(out / "traces.npz")) if (out / "traces.npz").exists() else {}
     arrays.update({r.id: r.trace for r in runs})
     tmp = out / "traces.tmp.npz"
@@ -168,7 +217,7 @@ def _append(out: Path, runs: list[CorpusRun]) -> None:
     tmp.replace(out / "traces.npz")
     with (out / "runs.jsonl").open("a") as f:
         for r in runs:
-            meta = {k: v for k, v in r.__dict__.items() if k != "trace"}
+            meta = {k: v for k, v in r.__dict__.items() if k not in ("trace", "names")}
             f.write(json.dumps(json_safe(meta)) + "\n")
 
 
@@ -177,5 +226,14 @@ def load(path: str | Path) -> list[CorpusRun]:
     path = Path(path)
     if not (path / "runs.jsonl").exists():
         raise FileNotFoundError(f"No corpus at {str(path)!r} (expected runs.jsonl and traces.npz).")
-    arrays = np.load(path / "traces.npz")
-    return [CorpusRun(**meta, trace=arrays[meta["id"]]) for meta in _read_jsonl(path / "runs.jsonl")]
+    arrays, names = np.load(path / "traces.npz"), read_columns(path)
+    runs = [
+        CorpusRun(**meta, trace=arrays[meta["id"]], names=names) for meta in _read_jsonl(path / "runs.jsonl")
+    ]
+    for run in runs:
+        if run.trace.shape[1] != len(names):
+            raise ValueError(
+                f"Corpus {str(path)!r}: run {run.id} has {run.trace.shape[1]} trace columns, but "
+                f"columns.json names {len(names)}."
+            )
+    return runs

@@ -74,7 +74,7 @@ def scores(y_true: list[str], y_pred: list[str]) -> dict[str, Any]:
     }
 
 
-class _Folds:
+class FoldFeatures:
     """The features of every (run, prefix) computed once, and the pipeline's classifier refitted per
     fold: the features step is stateless (TraceFeatures.fit learns nothing), so this is the same
     as fitting `model.fit`'s pipeline on each fold, without extracting every run's features again
@@ -97,7 +97,7 @@ class _Folds:
 
 def evaluate(path: str | Path, kind: str = "losses") -> dict[str, dict[str, Any]]:
     examples, _ = labelled_examples(path)
-    folds = _Folds(examples, kind)
+    folds = FoldFeatures(examples, kind)
     out: dict[str, dict[str, Any]] = {}
     train = [e for e in examples if not held_out(e.id)]
     test = [e for e in examples if held_out(e.id)]

@@ -12,9 +12,10 @@ differences against spread), lag autocorrelations of the late window, spikiness,
 low frequencies. Between `d_loss` and `g_loss`: their rank correlation. These are free of each
 column's scale and offset. Levels come in two optional groups: `levels=True` adds the late values
 of d_loss and g_loss (squashed); with RICH_COLUMNS, always, a few late levels of ganstab's own
-columns (`_rich_levels`): G's drift (already in units of its spread), G's spread against its peak
-and its start, D's real-fake margin (squashed; in D's output units), and G's gradient norm against
-D's.
+columns (`_rich_levels`): G's drift (already in units of its spread), G's spread against its peak,
+its start and the data's (`data_spread`, a constant column of ganstab's traces), D's real-fake
+margin (squashed; in D's output units), and G's gradient norm against D's. `move=True` adds late
+levels of `g_move` (not used by the shipped models yet: bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -98,6 +99,8 @@ RICH_LEVELS = (
     "d_margin:late_level",
     "d_margin:late_wobble",
     "grad_norm_g_over_d:late_level",
+    "g_spread:late_over_data",
+    "g_spread:peak_over_data",
 )
 
 
@@ -105,14 +108,16 @@ def _squash(v: float) -> float:
     return float(np.sign(v) * np.log1p(abs(v)))
 
 
-def _rich_levels(cols: dict[str, np.ndarray], raw: dict[str, np.ndarray]) -> list[float]:
+def _rich_levels(cols: dict[str, np.ndarray], raw: dict[str, np.ndarray], data_spread: float) -> list[float]:
     """Late levels (last third) of ganstab's own columns: a mode hopper drifts far in units of its
     spread, a collapsed G's spread has shrunk from its peak, a D that wins keeps a wide margin.
     Drift and spread ratios are free of the data's scale; D's margin is in D's output units (a
     logit for NS, hinge and LS; a critic value for WGAN-GP), so it is squashed. Each group falls
     back to zeros where its columns are missing or too short. On corpus v2 they lifted the rich
     model's leave-one-data-set-out macro-F1 on the first 30 % of runs from 0.758 to 0.788
-    (bench/RESULTS.md)."""
+    (bench/RESULTS.md). Last, G's spread against the data's (`data_spread`): about 1 for a
+    generator that spreads like the data on every data set, far under 1 for a collapsed one; it
+    lifted leave-one-data-set-out on whole runs from 0.863 to 0.895."""
 
     def late(x):
         return x[-max(3, len(x) // 3) :]
@@ -148,7 +153,33 @@ def _rich_levels(cols: dict[str, np.ndarray], raw: dict[str, np.ndarray]) -> lis
             ]
     if ok("grad_norm_g", "grad_norm_d"):
         out[8] = np.log((np.median(late(gn_g)) + 1e-9) / (np.median(late(gn_d)) + 1e-9))
+    if ok("g_spread") and np.isfinite(data_spread) and data_spread > 0:
+        out[9:11] = [
+            np.log(np.median(late(spread)) / data_spread + 1e-6),
+            np.log(np.max(spread) / data_spread + 1e-6),
+        ]
     return [float(v) for v in np.clip(np.nan_to_num(np.asarray(out, float)), -50, 50)]
+
+
+MOVE_LEVELS = ("g_move:late_level", "g_move:late_p90", "g_move:late_over_early")
+
+
+def _move_levels(move: np.ndarray) -> list[float]:
+    """Late levels of `g_move` (evaluation rows only, so a few values per run): how far G's
+    fixed-latent samples move between evaluations, late in the run and against early on. A
+    hopping generator moves about a mode's distance, a collapsed or converged one stays put.
+    Zeros where there are fewer than 3 values (a short prefix, or a trace without the column)."""
+    x = move[np.isfinite(move)]
+    if len(x) < 3:
+        return [0.0] * len(MOVE_LEVELS)
+    k = max(2, len(x) // 3)
+    late, early = x[-k:], x[:k]
+    out = [
+        np.log(np.median(late) + 1e-3),
+        np.log(np.percentile(late, 90) + 1e-3),
+        np.log((np.median(late) + 1e-3) / (np.median(early) + 1e-3)),
+    ]
+    return [float(v) for v in np.clip(out, -50, 50)]
 
 
 class TraceFeatures(TransformerMixin, BaseEstimator):
@@ -158,15 +189,21 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
     column gives zeros. `prefix`: use only the first fraction of each trace (1.0 = whole run),
     e.g. 0.3 to evaluate a diagnosis made 30% into training. `levels`: also give the late values
     of d_loss and g_loss themselves (squashed by sign(x) log(1 + |x|)); they mean something for
-    a known loss family, and nothing across scales, so they are off by default.
+    a known loss family, and nothing across scales, so they are off by default. `move`: also give
+    the late levels of `g_move` (MOVE_LEVELS; ganstab traces that have the column).
     """
 
     def __init__(
-        self, columns: tuple[str, ...] = LOSS_COLUMNS, prefix: float = 1.0, levels: bool = False
+        self,
+        columns: tuple[str, ...] = LOSS_COLUMNS,
+        prefix: float = 1.0,
+        levels: bool = False,
+        move: bool = False,
     ) -> None:
         self.columns = columns
         self.prefix = prefix
         self.levels = levels
+        self.move = move
 
     def fit(self, X, y=None):  # noqa: N803 (scikit-learn's names)
         self.n_features_in_ = 1
@@ -177,7 +214,8 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
         names = [f"{c}:{f}" for c in self.columns for f in _PER_COLUMN]
         names += ["d_g_corr", "d_g_late_corr"]
         names += ["d_loss:late_level", "g_loss:late_level", "d_minus_g:late_level"] if self.levels else []
-        return names + (list(RICH_LEVELS) if self._rich() else [])
+        names += list(RICH_LEVELS) if self._rich() else []
+        return names + (list(MOVE_LEVELS) if self.move else [])
 
     def _rich(self) -> bool:
         return set(RICH_COLUMNS) <= set(self.columns)
@@ -209,5 +247,9 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
             dl, gl = float(np.median(d[-q:])), float(np.median(g[-q:]))
             feats += [_squash(dl), _squash(gl), _squash(dl - gl)]
         if self._rich():
-            feats += _rich_levels(cols, raw)
+            spreads = np.asarray(trace.get("data_spread", []), dtype=float)
+            spreads = spreads[np.isfinite(spreads)]
+            feats += _rich_levels(cols, raw, float(np.median(spreads)) if len(spreads) else float("nan"))
+        if self.move:
+            feats += _move_levels(np.asarray(trace.get("g_move", []), dtype=float)[:end])
         return feats

@@ -2,8 +2,8 @@
 
 Diagnosis must work on anybody's logs, not only ganstab's, so every format is mapped onto the
 columns the classifier reads: `step`, `d_loss`, `g_loss` (required) and `d_real`, `d_fake`,
-`grad_norm_d`, `grad_norm_g`, `g_spread` (optional, kept only when the log has them). Other
-columns are dropped. Supported inputs:
+`grad_norm_d`, `grad_norm_g`, `g_spread`, `g_drift`, `data_spread`, `g_move` (optional, kept only
+when the log has them). Other columns are dropped. Supported inputs:
 
 - a ganstab run folder (`members/NNN/trace.csv`: one log per member) or one member folder;
 - a CSV file whose header names the columns (any order; extra columns ignored);
@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 REQUIRED = ("step", "d_loss", "g_loss")
-OPTIONAL = ("d_real", "d_fake", "grad_norm_d", "grad_norm_g", "g_spread", "g_drift")
+OPTIONAL = ("d_real", "d_fake", "grad_norm_d", "grad_norm_g", "g_spread", "g_drift", "data_spread", "g_move")
 COLUMNS = REQUIRED + OPTIONAL
 VALUE_COLUMNS = COLUMNS[1:]  # every column but `step` (TensorBoard takes the step from the event)
 
@@ -81,6 +81,8 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "grad_norm_g": ("grad_norm_g", "grad_norm/G", "g_grad_norm", "GradNorm/G"),
     "g_spread": ("g_spread",),
     "g_drift": ("g_drift",),
+    "data_spread": ("data_spread",),
+    "g_move": ("g_move",),
 }
 
 TB_PREFIX = "events.out.tfevents."

@@ -24,6 +24,9 @@ from ganstab.diagnose.result import DIVERGED, LABELS, Diagnosis
 
 MODEL_DIR = Path(__file__).parent / "models"
 MODELS = {"losses": LOSS_COLUMNS, "rich": RICH_COLUMNS}
+# What a trace needs for each model: the rich model also reads the data's spread (a constant
+# column of ganstab's traces since corpus v2's upgrade), so older ganstab traces get "losses".
+REQUIRED = {"losses": LOSS_COLUMNS, "rich": (*RICH_COLUMNS, "data_spread")}
 TRAIN_PREFIXES = (0.3, 0.5, 0.75, 1.0)  # each run is also learned from its prefixes
 MIN_ROWS = 20
 
@@ -167,12 +170,18 @@ def evidence(trace: dict[str, np.ndarray]) -> dict[str, float]:
     if "g_spread" in trace:
         s = np.asarray(trace["g_spread"], float)
         ev["g_spread_late_over_early"] = float(np.median(s[-q:]) / max(np.median(s[:q]), 1e-12))
+        data = np.asarray(trace.get("data_spread", []), float)
+        if np.isfinite(data).any():  # ~1: G spreads like the data; far under 1: collapsed
+            ev["g_spread_late_over_data"] = float(np.median(s[-q:]) / max(np.nanmedian(data), 1e-12))
     return ev
 
 
+def missing_columns(trace: dict[str, np.ndarray], kind: str) -> list[str]:
+    return [c for c in REQUIRED[kind] if c not in trace or not np.isfinite(np.asarray(trace[c], float)).any()]
+
+
 def choose_model(trace: dict[str, np.ndarray]) -> str:
-    has_rich = all(c in trace and np.isfinite(np.asarray(trace[c], float)).any() for c in RICH_COLUMNS)
-    return "rich" if has_rich else "losses"
+    return "losses" if missing_columns(trace, "rich") else "rich"
 
 
 def diagnose_trace(
@@ -183,6 +192,10 @@ def diagnose_trace(
 
     n = len(trace["d_loss"])
     kind = choose_model(trace) if model == "auto" else model
+    if kind not in MODELS:
+        raise ValueError(f"Unknown diagnosis model {kind!r}; choose one of auto, {', '.join(MODELS)}.")
+    if classifier is None and (missing := missing_columns(trace, kind)):
+        raise ValueError(f"The {kind!r} model needs the trace columns {missing}, which this trace lacks.")
     bad_row, bad_step = _finite_prefix(trace)
     if bad_row is not None:  # divergence is a rule, decided however short the log
         ev = {"diverged_at": bad_step}

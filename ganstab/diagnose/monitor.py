@@ -16,7 +16,7 @@ import numpy as np
 from ganstab.diagnose.model import MIN_ROWS, diagnose_trace
 from ganstab.diagnose.result import DIVERGED, Diagnosis
 
-OPTIONAL = ("d_real", "d_fake", "grad_norm_d", "grad_norm_g", "g_spread", "g_drift")
+OPTIONAL = ("d_real", "d_fake", "grad_norm_d", "grad_norm_g", "g_spread", "g_drift", "data_spread", "g_move")
 
 
 class StabilityMonitor:
@@ -30,7 +30,8 @@ class StabilityMonitor:
                 print(d.label, d.confidence, d.advice)
 
     Extra keyword values named in docs/traces.md (`d_real`, `d_fake`, `grad_norm_d`,
-    `grad_norm_g`, `g_spread`, `g_drift`) are kept; with all of them the "rich" model is used.
+    `grad_norm_g`, `g_spread`, `g_drift`, `data_spread`, `g_move`) are kept; with all but
+    `g_move` the "rich" model is used.
     """
 
     def __init__(self, *, model: str = "auto", min_rows: int = MIN_ROWS) -> None:

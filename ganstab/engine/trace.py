@@ -14,6 +14,11 @@ Written once here, read by diagnosis, the dashboard and the corpus tools. Column
     g_spread     mean per-coordinate std of G's outputs within the batch (a label-free collapse signal)
     g_drift      how far the batch mean of G's outputs moved since the previous step, in units of
                  g_spread (a label-free signal of mass jumping between modes)
+    data_spread  the real data's mean per-coordinate std (the same on every row): what g_spread is
+                 for a generator that spreads like the data
+    g_move       only on evaluation rows: how far G's samples of the fixed evaluation latents moved
+                 since the previous evaluation, in units of the data's scale (what a fixed-noise
+                 sample grid shows; label-free: no mode, class or metric is used)
     eval_*       quality metrics, only on evaluation rows (empty elsewhere); eval_score is the
                  family's single higher-is-better number (ganstab.engine.metrics.score)
 """
@@ -39,11 +44,16 @@ STEP_COLUMNS = (
     "noise_std",
     "g_spread",
     "g_drift",
+    "data_spread",
 )
+# Label-free columns measured at evaluations (NaN on other rows), kept in corpora beside STEP_COLUMNS.
+EVAL_PROBE_COLUMNS = ("g_move",)
 
 
 def columns_for(metric_names: tuple[str, ...]) -> list[str]:
-    return list(STEP_COLUMNS) + [f"eval_{m}" for m in metric_names] + ["eval_score"]
+    return (
+        list(STEP_COLUMNS) + list(EVAL_PROBE_COLUMNS) + [f"eval_{m}" for m in metric_names] + ["eval_score"]
+    )
 
 
 def _fmt(v: object) -> str:
@@ -80,6 +90,15 @@ class TraceWriter:
         keep = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) <= step]
         with self.path.open("w", newline="") as f:
             csv.writer(f).writerows(keep)
+
+
+def read_header(path: str | Path) -> list[str] | None:
+    """A trace CSV's column names (None if there is no file, or it is empty)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    with path.open(newline="") as f:
+        return next(csv.reader(f), None)
 
 
 def read_trace(path: str | Path) -> dict[str, np.ndarray]:

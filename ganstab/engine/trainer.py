@@ -37,13 +37,16 @@ from ganstab.engine.metrics import Evaluator, score
 from ganstab.engine.networks import build_networks, real_scales
 from ganstab.engine.optim import CohortAdam
 from ganstab.engine.samples import save_grid, save_scatter
-from ganstab.engine.trace import STEP_COLUMNS, TraceWriter, columns_for, json_safe
+from ganstab.engine.trace import STEP_COLUMNS, TraceWriter, columns_for, json_safe, read_header
 
 # Steps of random draws made at once per member (amortizes per-member generator calls; part of
 # the definition of a member's stream, so it depends only on the data kind, never on K).
 STREAM_CHUNK = {"points": 16, "images": 4}
 _STREAM_SEED = 2**32  # stream and evaluation generators are seeded apart from initialisation
 _EVAL_SEED = 2**33
+# Evaluation samples whose displacement between evaluations `g_move` measures (the first ones of
+# the fixed evaluation latents; fewer for images, whose samples are large).
+MOVE_SAMPLES = {"points": 256, "images": 64}
 
 ReportFn = Callable[[int, list[dict[str, Any]]], "bool | list[bool] | None"]
 
@@ -118,6 +121,14 @@ class CohortTrainer:
         self._chunk_states: list[torch.Tensor] | None = None
         self._plan: dict[str, torch.Tensor] | None = None
         self._prev_mean: torch.Tensor | None = None  # G's last batch mean, for g_drift
+        self._prev_samples: torch.Tensor | None = None  # the last evaluation's samples, for g_move
+        # The data's mean per-coordinate std (g_spread's counterpart for real samples), from fixed
+        # reference samples: no training randomness is drawn.
+        reference = self.dataset.reference(512).flatten(1).float()
+        self.data_spread = float(reference.std(dim=0).mean()) if len(reference) > 1 else float("nan")
+        self._data_scale = self.data_spread * reference.shape[1] ** 0.5  # g_move's unit
+        self._data_spread_column = torch.full((k,), self.data_spread, device=dev)
+        self._move: list[float] = [float("nan")] * k
 
         self.step = 0  # G updates done
         self.alive = torch.ones(k, dtype=torch.bool, device=dev)  # still training
@@ -328,6 +339,7 @@ class CohortTrainer:
             sigma,
             spread,
             drift,
+            self._data_spread_column,
         ]
         return torch.stack(columns, 1)
 
@@ -348,8 +360,19 @@ class CohortTrainer:
             self.G.train()
         return torch.cat(parts, dim=1)
 
+    def _g_move(self, samples: torch.Tensor) -> list[float]:
+        """Mean distance each fixed-latent sample moved since the previous evaluation, over the
+        data's scale (per-coordinate std x sqrt(dim), from real samples): ~0 for a still generator,
+        about a mode's distance for one whose samples hop between modes. NaN at the first one."""
+        x = samples[:, : MOVE_SAMPLES[self.dataset.kind]].flatten(2).float()  # [K, M, dim]
+        prev, self._prev_samples = self._prev_samples, x
+        if prev is None:
+            return [float("nan")] * self.k
+        return ((x - prev).norm(dim=2).mean(dim=1) / max(self._data_scale, 1e-12)).tolist()
+
     def evaluate(self) -> list[dict[str, float]]:
         samples = self.sample(self.cfg.data.n_eval)
+        self._move = self._g_move(samples)
         results = self.evaluator(samples)
         for res in results:
             res["score"] = score(self.evaluator.family, res, self.evaluator.n_modes)
@@ -443,6 +466,7 @@ class CohortTrainer:
             "eval_log": self.eval_log,
             "stream_states": states,
             "prev_mean": self._prev_mean,
+            "prev_samples": self._prev_samples,
             "wall_time": self.wall_time,
         }
         tmp = self.run_dir / "checkpoint.pt.tmp"
@@ -480,6 +504,15 @@ class CohortTrainer:
             g.set_state(s)
         self._plan = None  # regenerated from the chunk's start state on the next step
         self._prev_mean = state["prev_mean"]
+        self._prev_samples = state.get("prev_samples")  # absent in checkpoints older than g_move
+        for i in range(self.k):
+            header = read_header(self.member_dir(i) / "trace.csv")
+            if header is not None and header != self.columns:
+                raise C.ConfigError(
+                    f"Cannot resume {str(run_dir)!r}: its traces have the columns {header}, but this "
+                    f"ganstab writes {self.columns} (the run was started by another version); "
+                    "start a new run."
+                )
         self._writers = [TraceWriter(self.member_dir(i) / "trace.csv", self.columns) for i in range(self.k)]
         for w in self._writers:
             w.truncate_after(self.step)  # rows logged after the checkpoint, before the crash
@@ -542,6 +575,7 @@ class CohortTrainer:
                 self.eval_log[i].append({"step": self.step, **res, **hists})
                 for name, value in res.items():
                     row[i, self._col[f"eval_{name}"]] = value
+                row[i, self._col["g_move"]] = self._move[i]
         if report is not None:
             decision = report(self.step, [self.member_view(i) for i in range(self.k)])
             if decision is False:

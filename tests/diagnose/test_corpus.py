@@ -9,6 +9,7 @@ import numpy as np
 from ganstab.cli import main
 from ganstab.diagnose import corpus
 from ganstab.diagnose.labels import label_run
+from ganstab.engine import CohortTrainer, apply_overrides, preset
 
 
 def test_corpus_is_generated_resumable_and_reproducible(tmp_path):
@@ -44,3 +45,31 @@ def test_committed_corpus_is_compact_and_spans_the_data_sets():
     assert {r.dataset for r in runs} == {"ring8", "grid25", "mixture6", "digits"}
     losses = {o.split("=")[1] for r in runs for o in r.overrides if o.startswith("train.loss=")}
     assert losses == {"ns", "minimax", "hinge", "ls", "wgan-gp"}
+
+
+def test_an_older_corpus_gets_the_data_spread_the_engine_would_log(tmp_path):
+    args = ["corpus", "--cohorts", "ring8=1", "--cohort-size", "2", "--steps-scale", "0.1"]
+    assert main([*args, "--out", str(tmp_path / "new")]) == 0
+    fresh = corpus.load(tmp_path / "new")
+    assert json.loads((tmp_path / "new" / "columns.json").read_text()) == list(corpus.TRACE_COLUMNS)
+    # the same corpus as written before data_spread and g_move existed: legacy columns, no columns.json
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "runs.jsonl").write_text((tmp_path / "new" / "runs.jsonl").read_text())
+    keep = [corpus.TRACE_COLUMNS.index(c) for c in corpus.LEGACY_COLUMNS]
+    np.savez_compressed(old / "traces.npz", **{r.id: r.trace[:, keep] for r in fresh})
+    assert corpus.load(old)[0].names == corpus.LEGACY_COLUMNS
+    assert corpus.add_data_spread(old) == 2 and corpus.add_data_spread(old) == 0  # once
+    upgraded = corpus.load(old)
+    cfg = apply_overrides(preset("vanilla"), ["data.name=ring8", "train.steps=1"])
+    for a, b in zip(upgraded, fresh):
+        assert a.names == corpus.LEGACY_COLUMNS + ("data_spread",)
+        assert (a.columns()["data_spread"] == b.columns()["data_spread"]).all()
+        assert a.columns()["data_spread"][0] == np.float32(CohortTrainer([cfg]).data_spread)
+    # runs with other columns are not mixed into a corpus
+    try:
+        corpus._append(tmp_path / "new", upgraded)
+    except ValueError as e:
+        assert "write them to a new corpus folder" in str(e)
+    else:
+        raise AssertionError("runs with other trace columns were appended")

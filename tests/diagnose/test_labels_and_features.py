@@ -90,6 +90,16 @@ def test_rich_levels_hold_across_data_scales_and_see_a_shrinking_generator():
     c = tf.transform([steady])[0]
     # _trace's G shrinks from spread 1.0 to 0.2: late spread far under its peak; a steady G: at it
     assert a[at["g_spread:late_over_peak"]] < np.log(0.5) < c[at["g_spread:late_over_peak"]] == 0.0
+    # against the data's spread: the same on a 12x wider data set; ~0 for a G that spreads like
+    # the data, far under 0 for one whose late spread is a third of it
+    data = {**steady, "data_spread": np.full(300, 0.6)}
+    wide = {**data, "g_spread": data["g_spread"] * 12.0, "data_spread": data["data_spread"] * 12.0}
+    shrunk = {**base, "data_spread": np.full(300, 1.0)}
+    d, w, s = tf.transform([data, wide, shrunk])
+    late = at["g_spread:late_over_data"]
+    np.testing.assert_allclose(d[late:], w[late:], atol=1e-9)
+    assert abs(d[late]) < 1e-5 and s[late] < np.log(0.4)
+    assert a[late] == 0.0  # no data_spread column: the group falls back to zeros
 
 
 def test_features_tell_traces_apart_and_work_on_prefixes():

@@ -57,6 +57,9 @@ def test_run_folder_gives_one_log_per_member_in_the_schema(run_dir: Path) -> Non
     for col in COLUMNS:
         assert log.trace[col].dtype == np.float64
         np.testing.assert_array_equal(log.trace[col], raw[col])
+    from ganstab.diagnose.model import diagnose_trace
+
+    assert diagnose_trace(log.trace).model == "rich"  # ganstab's own runs get the rich model
 
 
 def test_member_folder_and_its_trace_file_read_the_same(run_dir: Path) -> None:

@@ -83,3 +83,16 @@ def test_point_file_run_reports_sliced_wasserstein(tmp_path):
     summary = CohortTrainer([cfg], tmp_path / "run").train()
     assert summary[0]["eval_swd"] > 0 and summary[0]["eval_score"] == -summary[0]["eval_swd"]
     assert (tmp_path / "run" / "members" / "000" / "samples" / "step_000005.png").exists()
+
+
+def test_g_move_is_the_fixed_latent_samples_displacement_in_units_of_the_data_scale():
+    cfg = apply_overrides(preset("vanilla"), ["data.name=ring8", "data.n_eval=300", "train.steps=1"])
+    trainer = CohortTrainer([cfg, cfg])
+    x = trainer.sample(300)
+    assert np.isnan(trainer._g_move(x)).all()  # nothing to compare with at the first evaluation
+    assert trainer._g_move(x) == [0.0, 0.0]  # the same samples again: still
+    ref = trainer.dataset.reference(512)
+    scale = float(ref.std(dim=0).mean()) * 2**0.5  # ring8 is 2-D
+    shifted = x.clone()
+    shifted[1] += scale / 2**0.5  # member 1's samples all move by one data scale
+    np.testing.assert_allclose(trainer._g_move(shifted), [0.0, 1.0], atol=1e-5)
