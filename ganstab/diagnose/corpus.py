@@ -115,6 +115,11 @@ def generate(
     out.mkdir(parents=True, exist_ok=True)
     # a cohort is (data set, seed, index): several seeds can share one folder (corpus v2 = v1 + seed 1)
     done = {(r["dataset"], _run_seed(r["id"]), r["cohort"]) for r in _read_jsonl(out / "runs.jsonl")}
+    if done and read_columns(out) != TRACE_COLUMNS:  # refuse before training, not after a cohort
+        raise ValueError(
+            f"Corpus {str(out)!r} holds traces with the columns {list(read_columns(out))}, but this "
+            f"ganstab logs {list(TRACE_COLUMNS)}; write the new runs to a new corpus folder."
+        )
     rng = random.Random(seed)
     for dataset, n in cohorts.items():
         if dataset not in DATASETS:
@@ -165,31 +170,50 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def add_data_spread(path: str | Path) -> int:
-    """Give an older corpus the `data_spread` column (after `g_drift`, as the engine logs it): the
-    data set's mean per-coordinate std, which the engine computes from fixed reference samples of
-    the data and nothing else, so it is exactly what a regenerated run would log. Returns the
-    number of runs changed (0 if the corpus has the column already)."""
-    from ganstab.engine import CohortTrainer, apply_overrides, preset
+    """Give an older corpus the `data_spread` column (after `g_drift`, as the engine logs it), or
+    refresh its values: the data set's mean per-coordinate std, which the engine computes from the
+    data alone (`trainer.data_spread`, the same on every device), so it is what a regenerated run
+    logs. Safe to rerun after a crash. Returns the number of runs whose column changed."""
+    from ganstab.engine import apply_overrides, preset
+    from ganstab.engine import config as C
+    from ganstab.engine.data import build_dataset
+    from ganstab.engine.trainer import data_spread
 
     path = Path(path)
     names = read_columns(path)
-    if "data_spread" in names:
-        return 0
+    if "g_drift" not in names:
+        raise ValueError(
+            f"Corpus {str(path)!r} has no g_drift column to put data_spread after: {list(names)}."
+        )
     at = names.index("g_drift") + 1
-    spread = {}
-    for name, (base, _, _) in DATASETS.items():
-        cfg = apply_overrides(preset("vanilla"), [*base, "train.steps=1", "train.device=cpu"])
-        spread[name] = CohortTrainer([cfg]).data_spread
+    new_names = names if "data_spread" in names else (*names[:at], "data_spread", *names[at:])
+    col = new_names.index("data_spread")
+    spread = {
+        name: data_spread(build_dataset(C.resolve(apply_overrides(preset("vanilla"), base)).data))
+        for name, (base, _, _) in DATASETS.items()
+    }
     arrays = dict(np.load(path / "traces.npz"))
-    runs = _read_jsonl(path / "runs.jsonl")
-    for meta in runs:
-        t = arrays[meta["id"]]
-        arrays[meta["id"]] = np.insert(t, at, np.float32(spread[meta["dataset"]]), axis=1)
-    tmp = path / "traces.tmp.npz"
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(path / "traces.npz")
-    (path / "columns.json").write_text(json.dumps([*names[:at], "data_spread", *names[at:]]))
-    return len(runs)
+    changed = 0
+    for meta in _read_jsonl(path / "runs.jsonl"):
+        t, value = arrays[meta["id"]], np.float32(spread[meta["dataset"]])
+        if t.shape[1] == len(new_names) - 1:  # not there yet
+            t = np.insert(t, col, value, axis=1)
+        elif t.shape[1] != len(new_names):
+            raise ValueError(
+                f"Corpus {str(path)!r}: run {meta['id']} has {t.shape[1]} columns, expected {len(names)}."
+            )
+        elif (t[:, col] == value).all():
+            continue
+        t = t.copy()
+        t[:, col] = value
+        arrays[meta["id"]] = t
+        changed += 1
+    if changed:
+        tmp = path / "traces.tmp.npz"
+        np.savez_compressed(tmp, **arrays)
+        tmp.replace(path / "traces.npz")
+    (path / "columns.json").write_text(json.dumps(list(new_names)))
+    return changed
 
 
 def read_columns(path: Path) -> tuple[str, ...]:
@@ -207,7 +231,7 @@ def _append(out: Path, runs: list[CorpusRun]) -> None:
     if have != new:
         raise ValueError(
             f"Corpus {str(out)!r} holds traces with columns {list(have)}, but the new runs have "
-            f"{list(new)}; write them to a new corpus folder (or upgrade it: add_data_spread)."
+            f"{list(new)}; write them to a new corpus folder."
         )
     (out / "columns.json").write_text(json.dumps(list(new)))
     arrays = dict(np.load(out / "traces.npz")) if (out / "traces.npz").exists() else {}

@@ -22,7 +22,16 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from ganstab.diagnose import corpus as corpus_mod
 from ganstab.diagnose.labels import label_run
-from ganstab.diagnose.model import MODEL_DIR, TRAIN_PREFIXES, fit, held_out, make_pipeline, save, truncate
+from ganstab.diagnose.model import (
+    MODEL_DIR,
+    TRAIN_PREFIXES,
+    fit,
+    held_out,
+    make_pipeline,
+    missing_columns,
+    save,
+    truncate,
+)
 from ganstab.diagnose.result import LABELS
 
 SCENARIO_PREFIXES = (1.0, 0.5, 0.3)
@@ -95,8 +104,16 @@ class FoldFeatures:
         return list(model.predict(np.array([self.x[(e.id, prefix)] for e in test])))
 
 
+def usable(examples: list[Example], kind: str) -> list[Example]:
+    """The examples whose traces have every column the model reads (REQUIRED): the rich model is
+    not taught that a missing data_spread means something, since every new trace has it."""
+    return [e for e in examples if not missing_columns(e.trace, kind)]
+
+
 def evaluate(path: str | Path, kind: str = "losses") -> dict[str, dict[str, Any]]:
-    examples, _ = labelled_examples(path)
+    examples = usable(labelled_examples(path)[0], kind)
+    if len({e.label for e in examples}) < 2:
+        raise ValueError(f"Corpus {str(path)!r} has too few runs with the columns the {kind!r} model reads.")
     folds = FoldFeatures(examples, kind)
     out: dict[str, dict[str, Any]] = {}
     train = [e for e in examples if not held_out(e.id)]
@@ -136,8 +153,14 @@ def train_shipped(
         examples += extra
     if len({e.label for e in examples}) < 2:
         raise ValueError(f"Training needs labelled runs of at least two classes, but got {counts}.")
-    train = [e for e in examples if not held_out(e.id)]
     for kind in kinds:
+        train = [e for e in usable(examples, kind) if not held_out(e.id)]
+        if len(train) < len([e for e in examples if not held_out(e.id)]):
+            counts[f"left out of the {kind} model (columns missing)"] = len(examples) - len(
+                usable(examples, kind)
+            )
+        if len({e.label for e in train}) < 2:
+            raise ValueError(f"Too few labelled runs have the columns the {kind!r} model reads ({counts}).")
         save(fit([e.trace for e in train], [e.label for e in train], kind), out_dir / f"{kind}.skops")
     return counts
 

@@ -117,7 +117,7 @@ def _rich_levels(cols: dict[str, np.ndarray], raw: dict[str, np.ndarray], data_s
     model's leave-one-data-set-out macro-F1 on the first 30 % of runs from 0.758 to 0.788
     (bench/RESULTS.md). Last, G's spread against the data's (`data_spread`): about 1 for a
     generator that spreads like the data on every data set, far under 1 for a collapsed one; it
-    lifted leave-one-data-set-out on whole runs from 0.863 to 0.895."""
+    lifted leave-one-data-set-out on whole runs from 0.863 to 0.893."""
 
     def late(x):
         return x[-max(3, len(x) // 3) :]

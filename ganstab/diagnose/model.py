@@ -194,12 +194,15 @@ def diagnose_trace(
     kind = choose_model(trace) if model == "auto" else model
     if kind not in MODELS:
         raise ValueError(f"Unknown diagnosis model {kind!r}; choose one of auto, {', '.join(MODELS)}.")
-    if classifier is None and (missing := missing_columns(trace, kind)):
-        raise ValueError(f"The {kind!r} model needs the trace columns {missing}, which this trace lacks.")
     bad_row, bad_step = _finite_prefix(trace)
     if bad_row is not None:  # divergence is a rule, decided however short the log
         ev = {"diverged_at": bad_step}
         return Diagnosis(DIVERGED, {}, ev, advice_for(DIVERGED, ev), kind, n, bad_step)
+    if classifier is None and (missing := missing_columns(trace, kind)):
+        raise ValueError(
+            f"The {kind!r} model needs the trace columns {missing}, which this trace lacks "
+            "(ganstab runs from before data_spread existed); use the model 'auto' or 'losses'."
+        )
     if n < MIN_ROWS:
         raise ValueError(f"A trace needs at least {MIN_ROWS} rows to be diagnosed, but has {n}.")
     clf = classifier if classifier is not None else shipped_model(kind)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -31,7 +32,7 @@ import torch
 from ganstab.engine import config as C
 from ganstab.engine.cohort_nn import init_members, set_channels_last, set_power_iteration, set_spectral_norm
 from ganstab.engine.config import Config
-from ganstab.engine.data import Mixture, build_dataset
+from ganstab.engine.data import Dataset, Mixture, build_dataset
 from ganstab.engine.losses import LOSSES, member_losses
 from ganstab.engine.metrics import Evaluator, score
 from ganstab.engine.networks import build_networks, real_scales
@@ -44,11 +45,21 @@ from ganstab.engine.trace import STEP_COLUMNS, TraceWriter, columns_for, json_sa
 STREAM_CHUNK = {"points": 16, "images": 4}
 _STREAM_SEED = 2**32  # stream and evaluation generators are seeded apart from initialisation
 _EVAL_SEED = 2**33
+_SPREAD_SEED = 12345
 # Evaluation samples whose displacement between evaluations `g_move` measures (the first ones of
 # the fixed evaluation latents; fewer for images, whose samples are large).
 MOVE_SAMPLES = {"points": 256, "images": 64}
 
 ReportFn = Callable[[int, list[dict[str, Any]]], "bool | list[bool] | None"]
+
+
+def data_spread(dataset: Dataset) -> float:
+    """The data's mean per-coordinate std (what `g_spread` is for a generator that spreads like the
+    data), from 512 samples drawn with a fixed CPU generator: the same on every device, and no
+    training randomness is drawn. NaN when it is not positive (a data set of one point)."""
+    draws = dataset.take(dataset.draw(512, torch.Generator().manual_seed(_SPREAD_SEED)))
+    spread = float(draws.flatten(1).float().std(dim=0).mean())
+    return spread if spread > 0 else float("nan")
 
 
 def pick_device(name: str) -> torch.device:
@@ -79,7 +90,9 @@ class CohortTrainer:
         self.device = dev = pick_device(cfg.train.device)
         self.batch = cfg.train.batch_size
         self.steps = cfg.train.steps
-        self.dataset = build_dataset(cfg.data).to(dev)
+        cpu_data = build_dataset(cfg.data)
+        self.data_spread = data_spread(cpu_data)
+        self.dataset = cpu_data.to(dev)
         self.chunk = STREAM_CHUNK[self.dataset.kind]
         self.bf16 = cfg.train.precision == "bf16"
 
@@ -122,11 +135,7 @@ class CohortTrainer:
         self._plan: dict[str, torch.Tensor] | None = None
         self._prev_mean: torch.Tensor | None = None  # G's last batch mean, for g_drift
         self._prev_samples: torch.Tensor | None = None  # the last evaluation's samples, for g_move
-        # The data's mean per-coordinate std (g_spread's counterpart for real samples), from fixed
-        # reference samples: no training randomness is drawn.
-        reference = self.dataset.reference(512).flatten(1).float()
-        self.data_spread = float(reference.std(dim=0).mean()) if len(reference) > 1 else float("nan")
-        self._data_scale = self.data_spread * reference.shape[1] ** 0.5  # g_move's unit
+        self._data_scale = self.data_spread * math.prod(self.dataset.shape) ** 0.5  # g_move's unit
         self._data_spread_column = torch.full((k,), self.data_spread, device=dev)
         self._move: list[float] = [float("nan")] * k
 
@@ -368,7 +377,7 @@ class CohortTrainer:
         prev, self._prev_samples = self._prev_samples, x
         if prev is None:
             return [float("nan")] * self.k
-        return ((x - prev).norm(dim=2).mean(dim=1) / max(self._data_scale, 1e-12)).tolist()
+        return ((x - prev).norm(dim=2).mean(dim=1) / self._data_scale).tolist()
 
     def evaluate(self) -> list[dict[str, float]]:
         samples = self.sample(self.cfg.data.n_eval)
@@ -508,10 +517,11 @@ class CohortTrainer:
         for i in range(self.k):
             header = read_header(self.member_dir(i) / "trace.csv")
             if header is not None and header != self.columns:
+                missing = [c for c in self.columns if c not in header]
+                extra = [c for c in header if c not in self.columns]
                 raise C.ConfigError(
-                    f"Cannot resume {str(run_dir)!r}: its traces have the columns {header}, but this "
-                    f"ganstab writes {self.columns} (the run was started by another version); "
-                    "start a new run."
+                    f"Cannot resume {str(run_dir)!r}: it was started by another ganstab version, whose "
+                    f"traces lack {missing} and have {extra} (columns of this version); start a new run."
                 )
         self._writers = [TraceWriter(self.member_dir(i) / "trace.csv", self.columns) for i in range(self.k)]
         for w in self._writers:

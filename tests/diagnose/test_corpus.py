@@ -66,6 +66,10 @@ def test_an_older_corpus_gets_the_data_spread_the_engine_would_log(tmp_path):
         assert a.names == corpus.LEGACY_COLUMNS + ("data_spread",)
         assert (a.columns()["data_spread"] == b.columns()["data_spread"]).all()
         assert a.columns()["data_spread"][0] == np.float32(CohortTrainer([cfg]).data_spread)
+    # a corpus with other columns gets no new cohort: refused before anything is trained
+    with np.testing.assert_raises_regex(ValueError, "write the new runs to a new corpus folder"):
+        corpus.generate(old, seed=5, cohorts={"ring8": 1}, cohort_size=2, steps_scale=0.1)
+    assert len(corpus.load(old)) == 2
     # runs with other columns are not mixed into a corpus
     try:
         corpus._append(tmp_path / "new", upgraded)

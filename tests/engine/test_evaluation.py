@@ -91,8 +91,29 @@ def test_g_move_is_the_fixed_latent_samples_displacement_in_units_of_the_data_sc
     x = trainer.sample(300)
     assert np.isnan(trainer._g_move(x)).all()  # nothing to compare with at the first evaluation
     assert trainer._g_move(x) == [0.0, 0.0]  # the same samples again: still
-    ref = trainer.dataset.reference(512)
-    scale = float(ref.std(dim=0).mean()) * 2**0.5  # ring8 is 2-D
+    scale = trainer.data_spread * 2**0.5  # ring8 is 2-D
+    assert abs(trainer.data_spread - 2**0.5) < 0.05  # 8 modes on a circle of radius 2: std ~ sqrt(2)
     shifted = x.clone()
     shifted[1] += scale / 2**0.5  # member 1's samples all move by one data scale
     np.testing.assert_allclose(trainer._g_move(shifted), [0.0, 1.0], atol=1e-5)
+
+
+def test_data_spread_samples_the_whole_data_set_not_its_first_rows(tmp_path):
+    from ganstab.engine.data import build_dataset
+    from ganstab.engine.trainer import data_spread
+
+    # a point file written cluster after cluster: its first 512 rows are all one cluster
+    rng = np.random.default_rng(0)
+    centres = np.array([[x, y] for x in (-2, 0, 2) for y in (-2, 0, 2)], dtype=float)
+    points = np.concatenate([c + 0.05 * rng.normal(size=(300, 2)) for c in centres])
+    path = tmp_path / "points.csv"
+    np.savetxt(path, points, delimiter=",")
+    cfg = apply_overrides(preset("vanilla"), ["data.name=points", f"data.path={path}"])
+    from ganstab.engine import config as C
+
+    spread = data_spread(build_dataset(C.resolve(cfg).data))
+    assert abs(spread - points.std(axis=0).mean()) < 0.1 * points.std(axis=0).mean()
+    same = tmp_path / "same.csv"
+    np.savetxt(same, np.ones((10, 2)), delimiter=",")
+    one_point = apply_overrides(preset("vanilla"), ["data.name=points", f"data.path={same}"])
+    assert np.isnan(data_spread(build_dataset(C.resolve(one_point).data)))  # no spread to compare with
