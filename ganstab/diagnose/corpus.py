@@ -200,7 +200,8 @@ def add_data_spread(path: str | Path) -> int:
             t = np.insert(t, col, value, axis=1)
         elif t.shape[1] != len(new_names):
             raise ValueError(
-                f"Corpus {str(path)!r}: run {meta['id']} has {t.shape[1]} columns, expected {len(names)}."
+                f"Corpus {str(path)!r}: run {meta['id']} has {t.shape[1]} columns, but columns.json "
+                f"names {len(names)}."
             )
         elif (t[:, col] == value).all():
             continue

@@ -154,11 +154,10 @@ def train_shipped(
     if len({e.label for e in examples}) < 2:
         raise ValueError(f"Training needs labelled runs of at least two classes, but got {counts}.")
     for kind in kinds:
-        train = [e for e in usable(examples, kind) if not held_out(e.id)]
-        if len(train) < len([e for e in examples if not held_out(e.id)]):
-            counts[f"left out of the {kind} model (columns missing)"] = len(examples) - len(
-                usable(examples, kind)
-            )
+        runs = usable(examples, kind)
+        if len(runs) < len(examples):
+            counts[f"left out of the {kind} model (columns missing)"] = len(examples) - len(runs)
+        train = [e for e in runs if not held_out(e.id)]
         if len({e.label for e in train}) < 2:
             raise ValueError(f"Too few labelled runs have the columns the {kind!r} model reads ({counts}).")
         save(fit([e.trace for e in train], [e.label for e in train], kind), out_dir / f"{kind}.skops")

@@ -25,6 +25,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 LOSS_COLUMNS = ("d_loss", "g_loss")
 RICH_COLUMNS = ("d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "g_spread", "g_drift")
+# Every column a trace may carry beside step, d_loss and g_loss that diagnosis reads (logs, monitor).
+OPTIONAL_COLUMNS = (*RICH_COLUMNS[2:], "data_spread", "g_move")
 _EPS = 1e-12
 _PER_COLUMN = (
     "trend",
@@ -182,6 +184,13 @@ def _move_levels(move: np.ndarray) -> list[float]:
     return [float(v) for v in np.clip(out, -50, 50)]
 
 
+def trace_data_spread(trace: dict[str, np.ndarray]) -> float:
+    """The trace's `data_spread` (a constant column), NaN where it has none."""
+    spreads = np.asarray(trace.get("data_spread", []), dtype=float)
+    spreads = spreads[np.isfinite(spreads)]
+    return float(np.median(spreads)) if len(spreads) else float("nan")
+
+
 class TraceFeatures(TransformerMixin, BaseEstimator):
     """Traces -> a fixed-length feature matrix.
 
@@ -247,9 +256,7 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
             dl, gl = float(np.median(d[-q:])), float(np.median(g[-q:]))
             feats += [_squash(dl), _squash(gl), _squash(dl - gl)]
         if self._rich():
-            spreads = np.asarray(trace.get("data_spread", []), dtype=float)
-            spreads = spreads[np.isfinite(spreads)]
-            feats += _rich_levels(cols, raw, float(np.median(spreads)) if len(spreads) else float("nan"))
+            feats += _rich_levels(cols, raw, trace_data_spread(trace))
         if self.move:
             feats += _move_levels(np.asarray(trace.get("g_move", []), dtype=float)[:end])
         return feats

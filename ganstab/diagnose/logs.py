@@ -39,8 +39,10 @@ from typing import Any
 
 import numpy as np
 
+from ganstab.diagnose.features import OPTIONAL_COLUMNS
+
 REQUIRED = ("step", "d_loss", "g_loss")
-OPTIONAL = ("d_real", "d_fake", "grad_norm_d", "grad_norm_g", "g_spread", "g_drift", "data_spread", "g_move")
+OPTIONAL = OPTIONAL_COLUMNS
 COLUMNS = REQUIRED + OPTIONAL
 VALUE_COLUMNS = COLUMNS[1:]  # every column but `step` (TensorBoard takes the step from the event)
 

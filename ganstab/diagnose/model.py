@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier, VotingClassifier
 from sklearn.pipeline import Pipeline
 
-from ganstab.diagnose.features import LOSS_COLUMNS, RICH_COLUMNS, TraceFeatures
+from ganstab.diagnose.features import LOSS_COLUMNS, RICH_COLUMNS, TraceFeatures, trace_data_spread
 from ganstab.diagnose.result import DIVERGED, LABELS, Diagnosis
 
 MODEL_DIR = Path(__file__).parent / "models"
@@ -170,9 +170,9 @@ def evidence(trace: dict[str, np.ndarray]) -> dict[str, float]:
     if "g_spread" in trace:
         s = np.asarray(trace["g_spread"], float)
         ev["g_spread_late_over_early"] = float(np.median(s[-q:]) / max(np.median(s[:q]), 1e-12))
-        data = np.asarray(trace.get("data_spread", []), float)
-        if np.isfinite(data).any():  # ~1: G spreads like the data; far under 1: collapsed
-            ev["g_spread_late_over_data"] = float(np.median(s[-q:]) / max(np.nanmedian(data), 1e-12))
+        data = trace_data_spread(trace)
+        if data > 0:  # ~1: G spreads like the data; far under 1: collapsed (NaN: no column)
+            ev["g_spread_late_over_data"] = float(np.median(s[-q:]) / data)
     return ev
 
 

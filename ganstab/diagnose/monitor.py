@@ -13,10 +13,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ganstab.diagnose.features import OPTIONAL_COLUMNS
 from ganstab.diagnose.model import MIN_ROWS, diagnose_trace
 from ganstab.diagnose.result import DIVERGED, Diagnosis
 
-OPTIONAL = ("d_real", "d_fake", "grad_norm_d", "grad_norm_g", "g_spread", "g_drift", "data_spread", "g_move")
+OPTIONAL = OPTIONAL_COLUMNS
 
 
 class StabilityMonitor:
