@@ -106,7 +106,8 @@ class FoldFeatures:
 
 def usable(examples: list[Example], kind: str) -> list[Example]:
     """The examples whose traces have every column the model reads (REQUIRED): the rich model is
-    not taught that a missing data_spread means something, since every new trace has it."""
+    not taught that a missing data_spread or g_move means something, since every new trace has
+    them."""
     return [e for e in examples if not missing_columns(e.trace, kind)]
 
 

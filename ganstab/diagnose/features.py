@@ -15,7 +15,7 @@ of d_loss and g_loss (squashed); with RICH_COLUMNS, always, a few late levels of
 columns (`_rich_levels`): G's drift (already in units of its spread), G's spread against its peak,
 its start and the data's (`data_spread`, a constant column of ganstab's traces), D's real-fake
 margin (squashed; in D's output units), and G's gradient norm against D's. `move=True` adds late
-levels of `g_move` (not used by the shipped models yet: bench/RESULTS.md).
+levels of `g_move`, how far G's fixed-latent samples move between evaluations (the rich model).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 probabilities, trained on a labelled corpus, persisted with skops and shipped in the package.
 
 Two models: "losses" sees only `d_loss` and `g_loss` (anybody's logs); "rich" also sees D's
-outputs, gradient norms and `g_spread` (ganstab's own traces). Runs whose losses turn NaN/Inf are
+outputs, gradient norms, G's spread against the data's and how far G's fixed-latent samples move
+between evaluations (`g_move`): ganstab's own traces. Runs whose losses turn NaN/Inf are
 `diverged` by rule, never by the classifier.
 """
 
@@ -25,8 +26,12 @@ from ganstab.diagnose.result import DIVERGED, LABELS, Diagnosis
 MODEL_DIR = Path(__file__).parent / "models"
 MODELS = {"losses": LOSS_COLUMNS, "rich": RICH_COLUMNS}
 # What a trace needs for each model: the rich model also reads the data's spread (a constant
-# column of ganstab's traces since corpus v2's upgrade), so older ganstab traces get "losses".
-REQUIRED = {"losses": LOSS_COLUMNS, "rich": (*RICH_COLUMNS, "data_spread")}
+# column) and `g_move` (evaluation rows only), columns of ganstab's traces since corpus v3, so
+# older ganstab traces get "losses".
+REQUIRED = {"losses": LOSS_COLUMNS, "rich": (*RICH_COLUMNS, "data_spread", "g_move")}
+# Finite values a column needs before the rich model may read it: `g_move` gets one per
+# evaluation, and its late levels need three (MOVE_LEVELS); before that a live run gets "losses".
+MIN_FINITE = {"g_move": 3}
 TRAIN_PREFIXES = (0.3, 0.5, 0.75, 1.0)  # each run is also learned from its prefixes
 MIN_ROWS = 20
 
@@ -36,7 +41,9 @@ def make_pipeline(kind: str = "losses", seed: int = 0) -> Pipeline:
         [
             # levels on: the corpus spans NS, minimax, hinge, LS and WGAN-GP, and the late loss
             # values lifted held-out macro-F1 of the losses model from 0.53 to 0.75 (docs/labels.md)
-            ("features", TraceFeatures(columns=MODELS[kind], levels=True)),
+            # g_move's levels (rich model): on corpus v3 they lifted held-out macro-F1 from 0.918
+            # to 0.948 and left leave-one-data-set-out where it was (0.885 / 0.886; bench/RESULTS.md)
+            ("features", TraceFeatures(columns=MODELS[kind], levels=True, move=kind == "rich")),
             # Boosting and a random forest, probabilities averaged: on corpus v1 this lifted the
             # rich model from 0.80 to 0.85 macro-F1 held-out and 0.80 to 0.82 leave-one-data-set-
             # out, and left the losses model where it was (0.83 / 0.75; bench/RESULTS.md).
@@ -173,11 +180,20 @@ def evidence(trace: dict[str, np.ndarray]) -> dict[str, float]:
         data = trace_data_spread(trace)
         if data > 0:  # ~1: G spreads like the data; far under 1: collapsed (NaN: no column)
             ev["g_spread_late_over_data"] = float(np.median(s[-q:]) / data)
+    move = np.asarray(trace.get("g_move", []), float)
+    move = move[np.isfinite(move)]
+    if len(move) >= MIN_FINITE["g_move"]:  # G's fixed-latent samples, moved per evaluation (data units)
+        ev["g_move_late"] = float(np.median(move[-max(2, len(move) // 3) :]))
     return ev
 
 
 def missing_columns(trace: dict[str, np.ndarray], kind: str) -> list[str]:
-    return [c for c in REQUIRED[kind] if c not in trace or not np.isfinite(np.asarray(trace[c], float)).any()]
+    """The columns `kind` reads that the trace lacks or has too few finite values of (MIN_FINITE)."""
+
+    def finite(c: str) -> int:
+        return int(np.isfinite(np.asarray(trace[c], float)).sum()) if c in trace else 0
+
+    return [c for c in REQUIRED[kind] if finite(c) < MIN_FINITE.get(c, 1)]
 
 
 def choose_model(trace: dict[str, np.ndarray]) -> str:
@@ -201,7 +217,8 @@ def diagnose_trace(
     if classifier is None and (missing := missing_columns(trace, kind)):
         raise ValueError(
             f"The {kind!r} model needs the trace columns {missing}, which this trace lacks "
-            "(ganstab runs from before data_spread existed); use the model 'auto' or 'losses'."
+            "or has too few values of (a ganstab run from before the column existed, or g_move before "
+            "its third evaluation value); use the model 'auto' or 'losses'."
         )
     if n < MIN_ROWS:
         raise ValueError(f"A trace needs at least {MIN_ROWS} rows to be diagnosed, but has {n}.")

@@ -14,10 +14,18 @@ from collections.abc import Callable
 import numpy as np
 
 from ganstab.diagnose.features import OPTIONAL_COLUMNS
-from ganstab.diagnose.model import MIN_ROWS, diagnose_trace
+from ganstab.diagnose.model import MIN_ROWS, MODELS, _finite_prefix, diagnose_trace, missing_columns
 from ganstab.diagnose.result import DIVERGED, Diagnosis
 
 OPTIONAL = OPTIONAL_COLUMNS
+
+
+def _diagnosis_when_ready(trace: dict[str, np.ndarray], model: str) -> Diagnosis | None:
+    """None while a run lacks what an explicitly named model reads (`g_move` comes once per
+    evaluation), so a live run is not an error; divergence is reported whatever the model."""
+    if model in MODELS and missing_columns(trace, model) and _finite_prefix(trace)[0] is None:
+        return None
+    return diagnose_trace(trace, model=model)
 
 
 class StabilityMonitor:
@@ -31,8 +39,8 @@ class StabilityMonitor:
                 print(d.label, d.confidence, d.advice)
 
     Extra keyword values named in docs/traces.md (`d_real`, `d_fake`, `grad_norm_d`,
-    `grad_norm_g`, `g_spread`, `g_drift`, `data_spread`, `g_move`) are kept; with all but
-    `g_move` the "rich" model is used.
+    `grad_norm_g`, `g_spread`, `g_drift`, `data_spread`, `g_move`) are kept; with all of them
+    (`g_move` from its third value on) the "rich" model is used, before that "losses".
     """
 
     def __init__(self, *, model: str = "auto", min_rows: int = MIN_ROWS) -> None:
@@ -62,10 +70,11 @@ class StabilityMonitor:
         return {k: np.asarray(v, dtype=float) for k, v in self._rows.items()}
 
     def diagnosis(self) -> Diagnosis | None:
-        """The current diagnosis, or None before `min_rows` rows."""
+        """The current diagnosis, or None before `min_rows` rows (or, with a model named
+        explicitly, before the run has logged the columns it reads)."""
         if self.rows < self.min_rows:
             return None
-        return diagnose_trace(self.trace(), model=self.model)
+        return _diagnosis_when_ready(self.trace(), self.model)
 
 
 def _base_pruner():
@@ -119,7 +128,7 @@ class DiagnosisPruner(_base_pruner()):
             trace = self.trace_for(trial)
             if trace is None or len(trace["d_loss"]) < self.min_rows:
                 return False
-            diagnosis = diagnose_trace(trace, model=self.model)
+            diagnosis = _diagnosis_when_ready(trace, self.model)
         else:
             monitor = self._monitors.get(trial.number)
             diagnosis = monitor.diagnosis() if monitor is not None else None

@@ -15,7 +15,7 @@ class Diagnosis:
     probabilities: dict[str, float]  # per label in LABELS (DIVERGED: {})
     evidence: dict[str, float] = field(default_factory=dict)  # named, human-readable signals
     advice: list[str] = field(default_factory=list)  # from the lessons, for this label/evidence
-    model: str = ""  # "losses" (any GAN's log) or "rich" (ganstab traces with g_spread, data_spread)
+    model: str = ""  # "losses" (any GAN's log) or "rich" (ganstab traces with g_spread, data_spread, g_move)
     rows: int = 0  # trace rows the diagnosis saw
     diverged_at: float | None = None  # step of the first NaN/Inf (DIVERGED only)
 

@@ -38,11 +38,14 @@ def test_corpus_is_generated_resumable_and_reproducible(tmp_path):
 
 
 def test_committed_corpus_is_compact_and_spans_the_data_sets():
-    root = corpus.Path(__file__).resolve().parents[2] / "corpus" / "v2"
-    size = sum(f.stat().st_size for f in root.iterdir())
+    corpora = corpus.Path(__file__).resolve().parents[2] / "corpus"
+    size = sum(f.stat().st_size for f in corpora.rglob("*") if f.is_file())  # every committed corpus
     assert size < 50 * 2**20
+    root = corpora / "v3"  # the shipped models' corpus: today's engine columns, g_move included
+    assert corpus.read_columns(root) == corpus.TRACE_COLUMNS
     runs = corpus.load(root)
     assert {r.dataset for r in runs} == {"ring8", "grid25", "mixture6", "digits"}
+    assert {r.id.split("-")[1] for r in runs} == {"0", "1", "2"}  # three corpus seeds
     losses = {o.split("=")[1] for r in runs for o in r.overrides if o.startswith("train.loss=")}
     assert losses == {"ns", "minimax", "hinge", "ls", "wgan-gp"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ganstab.diagnose.features import LOSS_COLUMNS, RICH_COLUMNS, RICH_LEVELS, TraceFeatures
+from ganstab.diagnose.features import LOSS_COLUMNS, MOVE_LEVELS, RICH_COLUMNS, RICH_LEVELS, TraceFeatures
 from ganstab.diagnose.labels import label_run, signals
 
 
@@ -100,6 +100,42 @@ def test_rich_levels_hold_across_data_scales_and_see_a_shrinking_generator():
     np.testing.assert_allclose(d[late:], w[late:], atol=1e-9)
     assert abs(d[late]) < 1e-5 and s[late] < np.log(0.4)
     assert a[late] == 0.0  # no data_spread column: the group falls back to zeros
+
+
+def _with_move(trace: dict, per_eval: list[float], every: int = 8) -> dict:
+    """`trace` with every rich column, `g_move` NaN but on every `every`-th row (evaluations)."""
+    move = np.full(len(trace["d_loss"]), np.nan)
+    rows = np.arange(every, len(move), every)[: len(per_eval)]
+    move[rows] = per_eval[: len(rows)]
+    n = len(move)
+    return {**trace, "g_drift": np.full(n, 0.1), "data_spread": np.full(n, 0.6), "g_move": move}
+
+
+def test_move_levels_tell_a_hopping_generator_from_a_settled_one():
+    """g_move's late levels: a generator whose fixed-latent samples still jump a data scale per
+    evaluation late in training (hopping) against one that moved early and settled."""
+    from ganstab.diagnose.model import choose_model, missing_columns
+
+    tf = TraceFeatures(columns=RICH_COLUMNS, move=True).fit(None)
+    names = list(tf.get_feature_names_out())
+    assert names[-len(MOVE_LEVELS) :] == list(MOVE_LEVELS)
+    settles = _with_move(_trace(), list(np.geomspace(1.0, 0.01, 36)))
+    hops = _with_move(_trace(), [1.0] * 36)
+    a, b = tf.transform([settles, hops])[:, -len(MOVE_LEVELS) :]
+    level, p90, late_over_early = range(3)
+    assert a[level] < np.log(0.05) and abs(b[level]) < 0.01  # units of the data's scale
+    assert a[late_over_early] < np.log(0.1) and abs(b[late_over_early]) < 0.01
+    assert a[p90] >= a[level] and np.isfinite(a).all()
+    # Two values are not yet a late level: zeros, and diagnosis keeps to the losses model until
+    # the third evaluation gives one (MIN_FINITE), however rich the rest of the trace.
+    early = _with_move(_trace(), [1.0, 0.5])
+    assert (tf.transform([early])[0, -len(MOVE_LEVELS) :] == 0).all()
+    assert missing_columns(early, "rich") == ["g_move"] and choose_model(early) == "losses"
+    assert missing_columns(hops, "rich") == [] and choose_model(hops) == "rich"
+    # a prefix reads only the evaluations inside it
+    prefix = TraceFeatures(columns=RICH_COLUMNS, move=True, prefix=0.3).fit(None)
+    turn = _with_move(_trace(), [0.02] * 11 + [1.0] * 25)
+    assert prefix.transform([turn])[0, -3 + level] < np.log(0.05) < tf.transform([turn])[0, -3 + level]
 
 
 def test_features_tell_traces_apart_and_work_on_prefixes():

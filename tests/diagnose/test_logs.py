@@ -37,7 +37,14 @@ def run_dir(tmp_path_factory) -> Path:
 
     cfg = apply_overrides(
         preset("vanilla"),
-        ["train.steps=300", "train.device=cpu", "model.hidden=16", "train.batch_size=64"],
+        # evaluations every 50 steps: g_move gets the three values the rich model needs
+        [
+            "train.steps=300",
+            "train.eval_every=50",
+            "train.device=cpu",
+            "model.hidden=16",
+            "train.batch_size=64",
+        ],
     )
     out = tmp_path_factory.mktemp("runs") / "myrun"
     CohortTrainer([cfg], out).train()
