@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "v3"
+DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "v4"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,9 @@ evaluations (metrics and mode histograms over time). Labels are derived from the
 
 Layout of a corpus folder:
 
-    runs.jsonl    one object per run: id, dataset, cohort, seed, overrides, evals, diverged_at
+    runs.jsonl.gz one object per run: id, dataset, cohort, seed, overrides, evals, diverged_at
+                  (gzip since corpus v4: the evaluations' histograms compress about 5x; older
+                  corpora have a plain runs.jsonl, which is read and written as it is)
     traces.npz    one float32 array [T, len(columns)] per run id
     columns.json  the names of those columns, in order (TRACE_COLUMNS when it was written)
 
@@ -14,6 +16,7 @@ Reproducible from its seed: `ganstab corpus --out DIR --seed 0` (docs/labels.md)
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 import time
@@ -46,6 +49,20 @@ DATASETS: dict[str, tuple[list[str], int, int]] = {
     ),
     "digits": (
         ["data.name=digits", "model.channels=16", "model.latent_dim=32", "data.n_eval=1000"],
+        1000,
+        50,
+    ),
+    # Siblings of the sets above (more modes, fewer modes, another scale), so that each data set
+    # left out still has relatives to learn from: more data sets, not more runs of the four.
+    "ring16": (["data.name=ring8", "data.n_modes=16"], 1500, 75),
+    "grid9": (["data.name=grid25", "data.grid_size=3"], 1000, 50),
+    "mixture10": (
+        [
+            "data.name=mixture",
+            "data.centres=[[-4.5, -1], [-3, 3.5], [-1, -4], [0, 0.5], [1.5, 4.5], [2, -2], [4, 1], "
+            "[4.5, -4], [-2, -1.5], [2.5, 2]]",
+            "data.std=0.1",
+        ],
         1000,
         50,
     ),
@@ -114,7 +131,7 @@ def generate(
     cohorts = cohorts or {"ring8": 3, "grid25": 2, "mixture6": 2, "digits": 1}
     out.mkdir(parents=True, exist_ok=True)
     # a cohort is (data set, seed, index): several seeds can share one folder (corpus v2 = v1 + seed 1)
-    done = {(r["dataset"], _run_seed(r["id"]), r["cohort"]) for r in _read_jsonl(out / "runs.jsonl")}
+    done = {(r["dataset"], _run_seed(r["id"]), r["cohort"]) for r in _read_jsonl(runs_file(out))}
     if done and read_columns(out) != TRACE_COLUMNS:  # refuse before training, not after a cohort
         raise ValueError(
             f"Corpus {str(out)!r} holds traces with the columns {list(read_columns(out))}, but this "
@@ -151,7 +168,7 @@ def generate(
                         trace=trainer.member_trace(i)[:, : len(TRACE_COLUMNS)].astype(np.float32),
                     )
                 )
-            _append(out, runs)
+            append_runs(out, runs)
             progress(
                 f"{dataset} cohort {c + 1}/{n}: {len(members)} runs in {time.perf_counter() - start:.0f} s"
             )
@@ -163,10 +180,20 @@ def _run_seed(run_id: str) -> int:
     return int(run_id.rsplit("-", 3)[1])
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
+RUNS_FILES = ("runs.jsonl.gz", "runs.jsonl")
+
+
+def runs_file(path: Path) -> Path:
+    """A corpus folder's runs file: the one there, else runs.jsonl.gz for a new corpus."""
+    return next((path / n for n in RUNS_FILES if (path / n).exists()), path / RUNS_FILES[0])
+
+
+def _read_jsonl(file: Path) -> list[dict[str, Any]]:
+    if not file.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    data = file.read_bytes()
+    text = (gzip.decompress(data) if file.suffix == ".gz" else data).decode()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def add_data_spread(path: str | Path) -> int:
@@ -194,7 +221,7 @@ def add_data_spread(path: str | Path) -> int:
     }
     arrays = dict(np.load(path / "traces.npz"))
     changed = 0
-    for meta in _read_jsonl(path / "runs.jsonl"):
+    for meta in _read_jsonl(runs_file(path)):
         t, value = arrays[meta["id"]], np.float32(spread[meta["dataset"]])
         if t.shape[1] == len(new_names) - 1:  # not there yet
             t = np.insert(t, col, value, axis=1)
@@ -223,12 +250,13 @@ def read_columns(path: Path) -> tuple[str, ...]:
     return tuple(json.loads(file.read_text())) if file.exists() else LEGACY_COLUMNS
 
 
-def _append(out: Path, runs: list[CorpusRun]) -> None:
+def append_runs(out: Path, runs: list[CorpusRun]) -> None:
+    """Add runs to the corpus folder `out` (created by the first call); columns must match."""
     names = {r.names for r in runs}
     if len(names) > 1:
         raise ValueError(f"Runs to append to {str(out)!r} have different trace columns: {sorted(names)}.")
     new = names.pop() if names else TRACE_COLUMNS
-    have = read_columns(out) if (out / "runs.jsonl").exists() else new
+    have = read_columns(out) if runs_file(out).exists() else new
     if have != new:
         raise ValueError(
             f"Corpus {str(out)!r} holds traces with columns {list(have)}, but the new runs have "
@@ -240,21 +268,29 @@ def _append(out: Path, runs: list[CorpusRun]) -> None:
     tmp = out / "traces.tmp.npz"
     np.savez_compressed(tmp, **arrays)
     tmp.replace(out / "traces.npz")
-    with (out / "runs.jsonl").open("a") as f:
-        for r in runs:
-            meta = {k: v for k, v in r.__dict__.items() if k not in ("trace", "names")}
-            f.write(json.dumps(json_safe(meta)) + "\n")
+    # The runs file is rewritten whole and swapped in, like traces.npz: a process killed mid-write
+    # leaves the previous file (an append would leave a truncated gzip member, unreadable).
+    file = runs_file(out)
+    lines = [json.dumps(meta) for meta in _read_jsonl(file)]
+    lines += [
+        json.dumps(json_safe({k: v for k, v in r.__dict__.items() if k not in ("trace", "names")}))
+        for r in runs
+    ]
+    text = "".join(line + "\n" for line in lines).encode()
+    tmp = file.with_name("runs.tmp")
+    tmp.write_bytes(gzip.compress(text, mtime=0) if file.suffix == ".gz" else text)  # mtime=0: same bytes
+    tmp.replace(file)
 
 
 def load(path: str | Path) -> list[CorpusRun]:
     """Read a corpus folder written by `generate`."""
     path = Path(path)
-    if not (path / "runs.jsonl").exists():
-        raise FileNotFoundError(f"No corpus at {str(path)!r} (expected runs.jsonl and traces.npz).")
+    if not runs_file(path).exists():
+        raise FileNotFoundError(
+            f"No corpus at {str(path)!r} (expected runs.jsonl.gz or runs.jsonl, and traces.npz)."
+        )
     arrays, names = np.load(path / "traces.npz"), read_columns(path)
-    runs = [
-        CorpusRun(**meta, trace=arrays[meta["id"]], names=names) for meta in _read_jsonl(path / "runs.jsonl")
-    ]
+    runs = [CorpusRun(**meta, trace=arrays[meta["id"]], names=names) for meta in _read_jsonl(runs_file(path))]
     for run in runs:
         if run.trace.shape[1] != len(names):
             raise ValueError(

@@ -166,6 +166,13 @@ def _rich_levels(cols: dict[str, np.ndarray], raw: dict[str, np.ndarray], data_s
 MOVE_LEVELS = ("g_move:late_level", "g_move:late_p90", "g_move:late_over_early")
 
 
+def move_windows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The late and early windows of a run's finite `g_move` values: its last and first third,
+    at least two values each (the levels below and the evidence read the same windows)."""
+    k = max(2, len(values) // 3)
+    return values[-k:], values[:k]
+
+
 def _move_levels(move: np.ndarray) -> list[float]:
     """Late levels of `g_move` (evaluation rows only, so a few values per run): how far G's
     fixed-latent samples move between evaluations, late in the run and against early on. A
@@ -174,8 +181,7 @@ def _move_levels(move: np.ndarray) -> list[float]:
     x = move[np.isfinite(move)]
     if len(x) < 3:
         return [0.0] * len(MOVE_LEVELS)
-    k = max(2, len(x) // 3)
-    late, early = x[-k:], x[:k]
+    late, early = move_windows(x)
     out = [
         np.log(np.median(late) + 1e-3),
         np.log(np.percentile(late, 90) + 1e-3),

@@ -20,7 +20,13 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier, VotingClassifier
 from sklearn.pipeline import Pipeline
 
-from ganstab.diagnose.features import LOSS_COLUMNS, RICH_COLUMNS, TraceFeatures, trace_data_spread
+from ganstab.diagnose.features import (
+    LOSS_COLUMNS,
+    RICH_COLUMNS,
+    TraceFeatures,
+    move_windows,
+    trace_data_spread,
+)
 from ganstab.diagnose.result import DIVERGED, LABELS, Diagnosis
 
 MODEL_DIR = Path(__file__).parent / "models"
@@ -183,7 +189,7 @@ def evidence(trace: dict[str, np.ndarray]) -> dict[str, float]:
     move = np.asarray(trace.get("g_move", []), float)
     move = move[np.isfinite(move)]
     if len(move) >= MIN_FINITE["g_move"]:  # G's fixed-latent samples, moved per evaluation (data units)
-        ev["g_move_late"] = float(np.median(move[-max(2, len(move) // 3) :]))
+        ev["g_move_late"] = float(np.median(move_windows(move)[0]))
     return ev
 
 
@@ -201,9 +207,15 @@ def choose_model(trace: dict[str, np.ndarray]) -> str:
 
 
 def diagnose_trace(
-    trace: dict[str, np.ndarray], *, model: str = "auto", classifier: Pipeline | None = None
-) -> Diagnosis:
-    """Diagnose one trace (schema of docs/traces.md; at least step, d_loss, g_loss)."""
+    trace: dict[str, np.ndarray],
+    *,
+    model: str = "auto",
+    classifier: Pipeline | None = None,
+    wait: bool = False,
+) -> Diagnosis | None:
+    """Diagnose one trace (schema of docs/traces.md; at least step, d_loss, g_loss). With `wait`
+    (a live run), a trace that lacks what the model reads yet gives None instead of an error;
+    divergence is reported either way."""
     from ganstab.diagnose.advice import advice_for
 
     n = len(trace["d_loss"])
@@ -215,6 +227,8 @@ def diagnose_trace(
         ev = {"diverged_at": bad_step}
         return Diagnosis(DIVERGED, {}, ev, advice_for(DIVERGED, ev), kind, n, bad_step)
     if classifier is None and (missing := missing_columns(trace, kind)):
+        if wait:  # `g_move` comes once per evaluation: a live run gets there
+            return None
         raise ValueError(
             f"The {kind!r} model needs the trace columns {missing}, which this trace lacks "
             "or has too few values of (a ganstab run from before the column existed, or g_move before "

@@ -14,18 +14,10 @@ from collections.abc import Callable
 import numpy as np
 
 from ganstab.diagnose.features import OPTIONAL_COLUMNS
-from ganstab.diagnose.model import MIN_ROWS, MODELS, _finite_prefix, diagnose_trace, missing_columns
+from ganstab.diagnose.model import MIN_ROWS, diagnose_trace
 from ganstab.diagnose.result import DIVERGED, Diagnosis
 
 OPTIONAL = OPTIONAL_COLUMNS
-
-
-def _diagnosis_when_ready(trace: dict[str, np.ndarray], model: str) -> Diagnosis | None:
-    """None while a run lacks what an explicitly named model reads (`g_move` comes once per
-    evaluation), so a live run is not an error; divergence is reported whatever the model."""
-    if model in MODELS and missing_columns(trace, model) and _finite_prefix(trace)[0] is None:
-        return None
-    return diagnose_trace(trace, model=model)
 
 
 class StabilityMonitor:
@@ -74,7 +66,7 @@ class StabilityMonitor:
         explicitly, before the run has logged the columns it reads)."""
         if self.rows < self.min_rows:
             return None
-        return _diagnosis_when_ready(self.trace(), self.model)
+        return diagnose_trace(self.trace(), model=self.model, wait=True)
 
 
 def _base_pruner():
@@ -128,7 +120,7 @@ class DiagnosisPruner(_base_pruner()):
             trace = self.trace_for(trial)
             if trace is None or len(trace["d_loss"]) < self.min_rows:
                 return False
-            diagnosis = _diagnosis_when_ready(trace, self.model)
+            diagnosis = diagnose_trace(trace, model=self.model, wait=True)
         else:
             monitor = self._monitors.get(trial.number)
             diagnosis = monitor.diagnosis() if monitor is not None else None

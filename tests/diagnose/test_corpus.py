@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import numpy as np
@@ -10,6 +11,10 @@ from ganstab.cli import main
 from ganstab.diagnose import corpus
 from ganstab.diagnose.labels import label_run
 from ganstab.engine import CohortTrainer, apply_overrides, preset
+
+
+def _runs_text(folder) -> str:
+    return gzip.decompress((folder / "runs.jsonl.gz").read_bytes()).decode()
 
 
 def test_corpus_is_generated_resumable_and_reproducible(tmp_path):
@@ -21,9 +26,9 @@ def test_corpus_is_generated_resumable_and_reproducible(tmp_path):
         assert r.trace.shape[1] == len(corpus.TRACE_COLUMNS) and len(r.evals) == 2
         assert len(r.evals[-1]["near"]) == 8
         label_run(r.evals, r.diverged_at, 8)  # every run can be labelled
-    before = (tmp_path / "a" / "runs.jsonl").read_text()
+    before = _runs_text(tmp_path / "a")
     assert main([*args, "--out", str(tmp_path / "a")]) == 0  # done cohorts are skipped
-    assert (tmp_path / "a" / "runs.jsonl").read_text() == before
+    assert _runs_text(tmp_path / "a") == before
     assert main([*args, "--out", str(tmp_path / "b")]) == 0
     again = corpus.load(tmp_path / "b")
     assert [r.overrides for r in again] == [r.overrides for r in runs]
@@ -33,7 +38,7 @@ def test_corpus_is_generated_resumable_and_reproducible(tmp_path):
     # another seed adds its own cohorts to the same folder and leaves the first seed's alone
     assert main([*args, "--seed", "1", "--out", str(tmp_path / "a")]) == 0
     both = corpus.load(tmp_path / "a")
-    assert (tmp_path / "a" / "runs.jsonl").read_text().startswith(before)
+    assert _runs_text(tmp_path / "a").startswith(before)
     assert len(both) == 6 and {r.id.split("-")[1] for r in both} == {"0", "1"}
 
 
@@ -41,11 +46,12 @@ def test_committed_corpus_is_compact_and_spans_the_data_sets():
     corpora = corpus.Path(__file__).resolve().parents[2] / "corpus"
     size = sum(f.stat().st_size for f in corpora.rglob("*") if f.is_file())  # every committed corpus
     assert size < 50 * 2**20
-    root = corpora / "v3"  # the shipped models' corpus: today's engine columns, g_move included
+    root = corpora / "v4"  # the shipped models' corpus: today's engine columns, g_move included
     assert corpus.read_columns(root) == corpus.TRACE_COLUMNS
     runs = corpus.load(root)
-    assert {r.dataset for r in runs} == {"ring8", "grid25", "mixture6", "digits"}
-    assert {r.id.split("-")[1] for r in runs} == {"0", "1", "2"}  # three corpus seeds
+    assert {r.dataset for r in runs} == set(corpus.DATASETS)  # seven, so LODO trains on six
+    for name in corpus.DATASETS:  # every data set from at least two corpus seeds
+        assert len({r.id.split("-")[1] for r in runs if r.dataset == name}) >= 2, name
     losses = {o.split("=")[1] for r in runs for o in r.overrides if o.startswith("train.loss=")}
     assert losses == {"ns", "minimax", "hinge", "ls", "wgan-gp"}
 
@@ -58,7 +64,7 @@ def test_an_older_corpus_gets_the_data_spread_the_engine_would_log(tmp_path):
     # the same corpus as written before data_spread and g_move existed: legacy columns, no columns.json
     old = tmp_path / "old"
     old.mkdir()
-    (old / "runs.jsonl").write_text((tmp_path / "new" / "runs.jsonl").read_text())
+    (old / "runs.jsonl").write_text(_runs_text(tmp_path / "new"))  # a plain runs file, as before v4
     keep = [corpus.TRACE_COLUMNS.index(c) for c in corpus.LEGACY_COLUMNS]
     np.savez_compressed(old / "traces.npz", **{r.id: r.trace[:, keep] for r in fresh})
     assert corpus.load(old)[0].names == corpus.LEGACY_COLUMNS
@@ -75,8 +81,25 @@ def test_an_older_corpus_gets_the_data_spread_the_engine_would_log(tmp_path):
     assert len(corpus.load(old)) == 2
     # runs with other columns are not mixed into a corpus
     try:
-        corpus._append(tmp_path / "new", upgraded)
+        corpus.append_runs(tmp_path / "new", upgraded)
     except ValueError as e:
         assert "write them to a new corpus folder" in str(e)
     else:
         raise AssertionError("runs with other trace columns were appended")
+
+
+def test_sibling_data_sets_have_their_own_modes(tmp_path):
+    # ring16, grid9 and mixture10 (corpus v4) are the four's siblings: their evaluations count
+    # their own modes, which the labels read
+    args = [
+        "corpus",
+        "--cohorts",
+        "ring16=1,grid9=1,mixture10=1",
+        "--cohort-size",
+        "2",
+        "--steps-scale",
+        "0.05",
+    ]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    modes = {r.dataset: len(r.evals[-1]["near"]) for r in corpus.load(tmp_path)}
+    assert modes == {"ring16": 16, "grid9": 9, "mixture10": 10}

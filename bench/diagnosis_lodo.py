@@ -1,0 +1,78 @@
+"""Stricter readings of leave-one-data-set-out for the stability classifier.
+
+`ganstab diagnose evaluate` pools the predictions of every fold, so a corpus with sibling data sets
+(ring8 and ring16, grid25 and grid9, mixture6 and mixture10) scores each data set with its
+sibling in the training folds. This script prints, for the same model and features:
+
+- leave one data set out, pooled over all data sets (what `evaluate` prints) and over the first
+  four only (ring8, grid25, mixture6, digits: the data sets of corpora before v4);
+- leave one *family* out: a data set and its siblings are left out together, so the model has
+  never seen that kind of data set.
+
+    python bench/diagnosis_lodo.py [--corpus corpus/v4] [--model rich] [--out bench/results/diagnosis_lodo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from ganstab.diagnose.evaluate import SCENARIO_PREFIXES, FoldFeatures, labelled_examples, scores, usable
+
+FAMILIES = {"ring16": "ring8", "grid9": "grid25", "mixture10": "mixture6"}  # sibling -> the first four's
+FIRST_FOUR = {"ring8", "grid25", "mixture6", "digits"}
+
+
+def left_out(examples, folds: FoldFeatures, group) -> dict[str, dict]:
+    """Leave each group out in turn; macro-F1 per prefix, pooled over all runs and over the first
+    four data sets' runs, and per group on whole runs."""
+    pooled = {p: {"all": ([], []), "first four": ([], [])} for p in SCENARIO_PREFIXES}
+    per_group = {}
+    for g in sorted({group(e) for e in examples}):
+        train = [e for e in examples if group(e) != g]
+        test = [e for e in examples if group(e) == g]
+        if len({e.label for e in train}) < 2:  # as `evaluate`: nothing to learn from
+            continue
+        model = folds.fit(train)
+        for p in SCENARIO_PREFIXES:
+            pred = folds.predict(model, test, p)
+            for e, q in zip(test, pred):
+                for key in ("all", "first four") if e.dataset in FIRST_FOUR else ("all",):
+                    pooled[p][key][0].append(e.label)
+                    pooled[p][key][1].append(q)
+            if p == 1.0:
+                per_group[g] = scores([e.label for e in test], pred)["macro_f1"]
+    out = {
+        key: {f"first {p:.0%}": scores(*pooled[p][key])["macro_f1"] for p in SCENARIO_PREFIXES}
+        for key in ("all", "first four")
+    }
+    out["per group, whole runs"] = per_group
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", type=Path, default=Path("corpus/v4"))
+    ap.add_argument("--model", default="rich", choices=["rich", "losses"])
+    ap.add_argument("--out", type=Path, default=Path("bench/results/diagnosis_lodo"))
+    args = ap.parse_args()
+    start = time.perf_counter()
+    examples = usable(labelled_examples(args.corpus)[0], args.model)
+    folds = FoldFeatures(examples, args.model)
+    result = {
+        "corpus": str(args.corpus),
+        "model": args.model,
+        "labelled runs": len(examples),
+        "leave one data set out": left_out(examples, folds, lambda e: e.dataset),
+        "leave one family out": left_out(examples, folds, lambda e: FAMILIES.get(e.dataset, e.dataset)),
+    }
+    result["seconds"] = round(time.perf_counter() - start)
+    print(json.dumps(result, indent=2))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.corpus.name}-{args.model}.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""bench/diagnosis_lodo.py: leave-one-family-out keeps siblings together; 'first four' pools
+only the first four data sets' runs."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from ganstab.diagnose.evaluate import FoldFeatures, labelled_examples, usable
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("diagnosis_lodo", ROOT / "bench" / "diagnosis_lodo.py")
+lodo = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(lodo)
+
+
+def test_families_and_first_four_on_a_slice_of_the_corpus():
+    examples = usable(labelled_examples(ROOT / "corpus" / "v4")[0], "losses")
+    by_set: dict[str, list] = {}
+    for e in examples:
+        by_set.setdefault(e.dataset, []).append(e)
+    few = [e for runs in by_set.values() for e in runs[:15]]  # 15 labelled runs per data set
+    folds = FoldFeatures(few, "losses")
+    sets = lodo.left_out(few, folds, lambda e: e.dataset)
+    families = lodo.left_out(few, folds, lambda e: lodo.FAMILIES.get(e.dataset, e.dataset))
+    assert set(sets["per group, whole runs"]) == set(by_set) and len(by_set) == 7
+    assert set(families["per group, whole runs"]) == lodo.FIRST_FOUR
+    for result in (sets, families):
+        for key in ("all", "first four"):
+            assert all(0 <= v <= 1 for v in result[key].values())
+    # without the siblings, the first four are all there is: both poolings agree
+    four = [e for e in few if e.dataset in lodo.FIRST_FOUR]
+    alone = lodo.left_out(four, folds, lambda e: e.dataset)
+    assert alone["all"] == alone["first four"]
