@@ -19,33 +19,33 @@ import json
 import time
 from pathlib import Path
 
-from ganstab.diagnose.evaluate import SCENARIO_PREFIXES, FoldFeatures, labelled_examples, scores, usable
+from ganstab.diagnose.evaluate import (
+    SCENARIO_PREFIXES,
+    FoldFeatures,
+    labelled_examples,
+    left_out,
+    scores,
+    usable,
+)
 
 FAMILIES = {"ring16": "ring8", "grid9": "grid25", "mixture10": "mixture6"}  # sibling -> the first four's
 FIRST_FOUR = {"ring8", "grid25", "mixture6", "digits"}
 
 
-def left_out(examples, folds: FoldFeatures, group) -> dict[str, dict]:
-    """Leave each group out in turn; macro-F1 per prefix, pooled over all runs and over the first
-    four data sets' runs, and per group on whole runs."""
-    pooled = {p: {"all": ([], []), "first four": ([], [])} for p in SCENARIO_PREFIXES}
+def pooled(examples, folds: FoldFeatures, group) -> dict[str, dict]:
+    """Leave each group out in turn (`evaluate.left_out`); macro-F1 per prefix, pooled over all
+    runs and over the first four data sets' runs, and per group on whole runs."""
+    runs = {p: {"all": ([], []), "first four": ([], [])} for p in SCENARIO_PREFIXES}
     per_group = {}
-    for g in sorted({group(e) for e in examples}):
-        train = [e for e in examples if group(e) != g]
-        test = [e for e in examples if group(e) == g]
-        if len({e.label for e in train}) < 2:  # as `evaluate`: nothing to learn from
-            continue
-        model = folds.fit(train)
-        for p in SCENARIO_PREFIXES:
-            pred = folds.predict(model, test, p)
+    for g, (test, preds) in left_out(examples, folds, group).items():
+        for p, pred in preds.items():
             for e, q in zip(test, pred):
                 for key in ("all", "first four") if e.dataset in FIRST_FOUR else ("all",):
-                    pooled[p][key][0].append(e.label)
-                    pooled[p][key][1].append(q)
-            if p == 1.0:
-                per_group[g] = scores([e.label for e in test], pred)["macro_f1"]
+                    runs[p][key][0].append(e.label)
+                    runs[p][key][1].append(q)
+        per_group[g] = scores([e.label for e in test], preds[1.0])["macro_f1"]
     out = {
-        key: {f"first {p:.0%}": scores(*pooled[p][key])["macro_f1"] for p in SCENARIO_PREFIXES}
+        key: {f"first {p:.0%}": scores(*runs[p][key])["macro_f1"] for p in SCENARIO_PREFIXES}
         for key in ("all", "first four")
     }
     out["per group, whole runs"] = per_group
@@ -65,8 +65,8 @@ def main() -> None:
         "corpus": str(args.corpus),
         "model": args.model,
         "labelled runs": len(examples),
-        "leave one data set out": left_out(examples, folds, lambda e: e.dataset),
-        "leave one family out": left_out(examples, folds, lambda e: FAMILIES.get(e.dataset, e.dataset)),
+        "leave one data set out": pooled(examples, folds, lambda e: e.dataset),
+        "leave one family out": pooled(examples, folds, lambda e: FAMILIES.get(e.dataset, e.dataset)),
     }
     result["seconds"] = round(time.perf_counter() - start)
     print(json.dumps(result, indent=2))

@@ -12,6 +12,7 @@ Runs labelled ambiguous are left out of training and testing; diverged runs are 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,22 +123,30 @@ def evaluate(path: str | Path, kind: str = "losses") -> dict[str, dict[str, Any]
     model = folds.fit(train)
     for p in SCENARIO_PREFIXES:
         out[f"held-out seeds, first {p:.0%}"] = scores([e.label for e in test], folds.predict(model, test, p))
-    datasets = sorted({e.dataset for e in examples})
     pooled: dict[float, tuple[list[str], list[str]]] = {p: ([], []) for p in SCENARIO_PREFIXES}
-    for d in datasets:
-        tr = [e for e in examples if e.dataset != d]
-        te = [e for e in examples if e.dataset == d]
-        if not te or len({e.label for e in tr}) < 2:
-            continue
-        m = folds.fit(tr)
-        for p in SCENARIO_PREFIXES:
-            pred = folds.predict(m, te, p)
+    for d, (te, preds) in left_out(examples, folds, lambda e: e.dataset).items():
+        for p, pred in preds.items():
             pooled[p][0].extend(e.label for e in te)
             pooled[p][1].extend(pred)
-            if p == 1.0:
-                out[f"leave out {d}, whole runs"] = scores([e.label for e in te], pred)
+        out[f"leave out {d}, whole runs"] = scores([e.label for e in te], preds[1.0])
     for p in SCENARIO_PREFIXES:
         out[f"leave-one-data-set-out, first {p:.0%}"] = scores(*pooled[p])
+    return out
+
+
+def left_out(
+    examples: list[Example], folds: FoldFeatures, group: Callable[[Example], str]
+) -> dict[str, tuple[list[Example], dict[float, list[str]]]]:
+    """Leave each group of runs out in turn (by data set, or by family in bench/diagnosis_lodo.py):
+    its runs and their predictions at each scenario prefix, from a model fit on the other groups."""
+    out = {}
+    for g in sorted({group(e) for e in examples}):
+        train = [e for e in examples if group(e) != g]
+        test = [e for e in examples if group(e) == g]
+        if len({e.label for e in train}) < 2:  # nothing to learn from
+            continue
+        model = folds.fit(train)
+        out[g] = (test, {p: folds.predict(model, test, p) for p in SCENARIO_PREFIXES})
     return out
 
 

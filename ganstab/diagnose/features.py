@@ -166,22 +166,30 @@ def _rich_levels(cols: dict[str, np.ndarray], raw: dict[str, np.ndarray], data_s
 MOVE_LEVELS = ("g_move:late_level", "g_move:late_p90", "g_move:late_over_early")
 
 
-def move_windows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The late and early windows of a run's finite `g_move` values: its last and first third,
-    at least two values each (the levels below and the evidence read the same windows)."""
-    k = max(2, len(values) // 3)
-    return values[-k:], values[:k]
+MOVE_MIN_VALUES = 3  # g_move values (one per evaluation) before its late levels mean anything
+
+
+def move_windows(move: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The late and early windows of a run's finite `g_move` values: its last and first third, at
+    least two values each (the levels below and the evidence read the same windows); None with
+    fewer than MOVE_MIN_VALUES values."""
+    x = np.asarray(move, dtype=float)
+    x = x[np.isfinite(x)]
+    if len(x) < MOVE_MIN_VALUES:
+        return None
+    k = max(2, len(x) // 3)
+    return x[-k:], x[:k]
 
 
 def _move_levels(move: np.ndarray) -> list[float]:
     """Late levels of `g_move` (evaluation rows only, so a few values per run): how far G's
     fixed-latent samples move between evaluations, late in the run and against early on. A
     hopping generator moves about a mode's distance, a collapsed or converged one stays put.
-    Zeros where there are fewer than 3 values (a short prefix, or a trace without the column)."""
-    x = move[np.isfinite(move)]
-    if len(x) < 3:
+    Zeros where there are fewer than MOVE_MIN_VALUES (a short prefix, or a trace without the column)."""
+    windows = move_windows(move)
+    if windows is None:
         return [0.0] * len(MOVE_LEVELS)
-    late, early = move_windows(x)
+    late, early = windows
     out = [
         np.log(np.median(late) + 1e-3),
         np.log(np.percentile(late, 90) + 1e-3),

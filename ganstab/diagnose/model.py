@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from ganstab.diagnose.features import (
     LOSS_COLUMNS,
+    MOVE_MIN_VALUES,
     RICH_COLUMNS,
     TraceFeatures,
     move_windows,
@@ -37,7 +38,7 @@ MODELS = {"losses": LOSS_COLUMNS, "rich": RICH_COLUMNS}
 REQUIRED = {"losses": LOSS_COLUMNS, "rich": (*RICH_COLUMNS, "data_spread", "g_move")}
 # Finite values a column needs before the rich model may read it: `g_move` gets one per
 # evaluation, and its late levels need three (MOVE_LEVELS); before that a live run gets "losses".
-MIN_FINITE = {"g_move": 3}
+MIN_FINITE = {"g_move": MOVE_MIN_VALUES}
 TRAIN_PREFIXES = (0.3, 0.5, 0.75, 1.0)  # each run is also learned from its prefixes
 MIN_ROWS = 20
 
@@ -186,10 +187,8 @@ def evidence(trace: dict[str, np.ndarray]) -> dict[str, float]:
         data = trace_data_spread(trace)
         if data > 0:  # ~1: G spreads like the data; far under 1: collapsed (NaN: no column)
             ev["g_spread_late_over_data"] = float(np.median(s[-q:]) / data)
-    move = np.asarray(trace.get("g_move", []), float)
-    move = move[np.isfinite(move)]
-    if len(move) >= MIN_FINITE["g_move"]:  # G's fixed-latent samples, moved per evaluation (data units)
-        ev["g_move_late"] = float(np.median(move_windows(move)[0]))
+    if (windows := move_windows(trace.get("g_move", []))) is not None:
+        ev["g_move_late"] = float(np.median(windows[0]))  # G's fixed-latent samples, moved per evaluation
     return ev
 
 

@@ -21,8 +21,8 @@ def test_families_and_first_four_on_a_slice_of_the_corpus():
         by_set.setdefault(e.dataset, []).append(e)
     few = [e for runs in by_set.values() for e in runs[:15]]  # 15 labelled runs per data set
     folds = FoldFeatures(few, "losses")
-    sets = lodo.left_out(few, folds, lambda e: e.dataset)
-    families = lodo.left_out(few, folds, lambda e: lodo.FAMILIES.get(e.dataset, e.dataset))
+    sets = lodo.pooled(few, folds, lambda e: e.dataset)
+    families = lodo.pooled(few, folds, lambda e: lodo.FAMILIES.get(e.dataset, e.dataset))
     assert set(sets["per group, whole runs"]) == set(by_set) and len(by_set) == 7
     assert set(families["per group, whole runs"]) == lodo.FIRST_FOUR
     for result in (sets, families):
@@ -30,5 +30,5 @@ def test_families_and_first_four_on_a_slice_of_the_corpus():
             assert all(0 <= v <= 1 for v in result[key].values())
     # without the siblings, the first four are all there is: both poolings agree
     four = [e for e in few if e.dataset in lodo.FIRST_FOUR]
-    alone = lodo.left_out(four, folds, lambda e: e.dataset)
+    alone = lodo.pooled(four, folds, lambda e: e.dataset)
     assert alone["all"] == alone["first four"]
