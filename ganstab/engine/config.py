@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import math
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,28 @@ import yaml
 
 class ConfigError(ValueError):
     """A configuration value or file is invalid; the message names the key and the value."""
+
+
+def close_names(word: str, options: Iterable[str], n: int = 3) -> list[str]:
+    """The options a mistyped `word` most likely meant: close spellings, else the options that
+    start with it (`lr` -> lr_d, lr_g). Empty when nothing is near."""
+    options = list(dict.fromkeys(options))
+    close = difflib.get_close_matches(word, options, n=n, cutoff=0.6)
+    if not close and word:
+        close = [o for o in options if o.startswith(word)][:n]
+    return close
+
+
+def did_you_mean(word: str, options: Iterable[str], quote: str = "`") -> str:
+    """' (did you mean `a` or `b`?)' for a mistyped name, '' when no option is near."""
+    return _suggest([f"{quote}{c}{quote}" for c in close_names(word, options)])
+
+
+def _suggest(names: list[str]) -> str:
+    if not names:
+        return ""
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    return f" (did you mean {listed}?)"
 
 
 @dataclass
@@ -171,8 +195,9 @@ def _merge_section(obj: Any, values: dict[str, Any], prefix: str) -> None:
     hints = typing.get_type_hints(type(obj))
     for key, value in values.items():
         if key not in hints:
+            hint = did_you_mean(f"{prefix}{key}", [f"{prefix}{h}" for h in hints])
             raise ConfigError(
-                f"Unknown config key `{prefix}{key}`; valid keys in `{prefix.rstrip('.')}`: "
+                f"Unknown config key `{prefix}{key}`{hint}; valid keys in `{prefix.rstrip('.')}`: "
                 f"{', '.join(hints)}."
             )
         setattr(obj, key, _check_type(f"{prefix}{key}", value, hints[key]))
@@ -193,8 +218,9 @@ def from_dict(values: dict[str, Any] | None, base: Config | None = None) -> Conf
         elif key == "inception_weights":
             cfg.inception_weights = _check_type(key, value, str | None)
         else:
+            hint = did_you_mean(str(key), [*SECTIONS, "inception_weights"])
             raise ConfigError(
-                f"Unknown config section `{key}`; valid: {', '.join(SECTIONS)}, inception_weights."
+                f"Unknown config section `{key}`{hint}; valid: {', '.join(SECTIONS)}, inception_weights."
             )
     return cfg
 
@@ -221,7 +247,8 @@ def dump_yaml(cfg: Config) -> str:
 
 def preset(name: str) -> Config:
     if name not in PRESETS:
-        raise ConfigError(f"Unknown preset {name!r}; choose one of: {', '.join(PRESETS)}.")
+        hint = did_you_mean(str(name), PRESETS, quote="'")
+        raise ConfigError(f"Unknown preset {name!r}{hint}; choose one of: {', '.join(PRESETS)}.")
     return from_dict(PRESETS[name])
 
 
@@ -233,7 +260,11 @@ def _qualify(key: str) -> str:
     if len(owners) == 1:
         return f"{owners[0]}.{key}"
     if not owners:
-        raise ConfigError(f"Unknown config key `{key}`.")
+        # match the short names ('lr' -> lr_d, lr_g) and the dotted ones ('train_lr_d'), shown dotted
+        dotted = [f"{s}.{k}" for s in SECTIONS for k in typing.get_type_hints(type(getattr(Config(), s)))]
+        short = {k.split(".", 1)[1]: k for k in dotted}
+        close = [short[c] for c in close_names(key, short)] or close_names(key, dotted)
+        raise ConfigError(f"Unknown config key `{key}`{_suggest([f'`{c}`' for c in close])}.")
     raise ConfigError(f"Config key `{key}` is ambiguous; write one of {[f'{o}.{key}' for o in owners]}.")
 
 

@@ -128,3 +128,26 @@ def test_cohort_members_may_differ_only_in_member_keys():
     C.check_cohort([a, b])
     with pytest.raises(ConfigError, match="train.batch_size"):
         C.check_cohort([a, C.apply_overrides(a, ["train.batch_size=32"])])
+
+
+@pytest.mark.parametrize(
+    "override, suggestion",
+    [
+        ("lr=1e-4", "Unknown config key `lr` (did you mean `train.lr_g` or `train.lr_d`?)"),
+        ("stpes=100", "Unknown config key `stpes` (did you mean `train.steps`?)"),
+        ("train.lr=1e-4", "Unknown config key `train.lr` (did you mean `train.lr_g`, `train.lr_d`"),
+        ("trian.lr_d=1e-4", "Unknown config section `trian` (did you mean `train`?)"),
+    ],
+)
+def test_mistyped_keys_get_a_did_you_mean(override, suggestion):
+    with pytest.raises(ConfigError) as err:
+        C.apply_overrides(C.Config(), [override])
+    assert suggestion in str(err.value)
+
+
+def test_a_key_near_nothing_gets_no_guess_and_a_preset_gets_one():
+    with pytest.raises(ConfigError) as err:
+        C.apply_overrides(C.Config(), ["xyzzy=1"])
+    assert str(err.value) == "Unknown config key `xyzzy`."
+    with pytest.raises(ConfigError, match=r"Unknown preset 'lesson' \(did you mean 'lessons'\?\)"):
+        C.preset("lesson")
