@@ -7,10 +7,19 @@ anywhere else.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+
+class UnknownName(KeyError, ValueError):
+    """A name no entry is registered under. A KeyError for lookups, a ValueError so that the CLI
+    reports it as bad input; its text is the message itself (a KeyError's would be quoted)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class Registry(Generic[T]):
@@ -33,7 +42,9 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         if name not in self._items:
-            raise KeyError(f"Unknown {self.kind} {name!r}; choose one of: {', '.join(self._items)}.")
+            close = difflib.get_close_matches(str(name), list(self._items), n=2)
+            hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+            raise UnknownName(f"Unknown {self.kind} {name!r}{hint}; choose one of: {', '.join(self._items)}.")
         return self._items[name]
 
     def names(self) -> list[str]:

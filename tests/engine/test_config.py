@@ -151,3 +151,12 @@ def test_a_key_near_nothing_gets_no_guess_and_a_preset_gets_one():
     assert str(err.value) == "Unknown config key `xyzzy`."
     with pytest.raises(ConfigError, match=r"Unknown preset 'lesson' \(did you mean 'lessons'\?\)"):
         C.preset("lesson")
+
+
+def test_registry_lookup_of_an_unknown_name_is_a_plain_value_error_with_a_guess():
+    from ganstab.engine.data import DATASETS
+
+    with pytest.raises(ValueError) as err:
+        DATASETS.get("rign8")
+    assert isinstance(err.value, KeyError)  # lookups may still catch KeyError
+    assert str(err.value).startswith("Unknown data set 'rign8' (did you mean 'ring8'?); choose one of: ring8,")
