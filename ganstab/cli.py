@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(retrain the classifier) and `ganstab diagnose evaluate` (score it).",
         epilog="inputs: a ganstab run folder, a CSV or JSONL log with step,d_loss,g_loss (optional "
         "d_real, d_fake, grad_norm_d, grad_norm_g, g_spread, g_drift, data_spread, g_move), or a "
-        "TensorBoard event file/folder.",
+        "TensorBoard event file/folder. Every log that can be labelled is; a log that cannot (too "
+        "short, unreadable) is named on stderr. Exit status: 0 all labelled, 1 some not, 2 none. "
+        "The evidence names are explained in docs/diagnosis.md.",
     )
     dg.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     dg.add_argument("--json", action="store_true", help="machine-readable output")
@@ -92,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="COLUMN=TAG",
         help="log column or TensorBoard tag for a schema column, e.g. d_loss=train/lossD",
     )
-    dg.add_argument("--min-rows", type=int, default=20, help="shortest log accepted (default 20)")
+    dg.add_argument("--min-rows", type=int, default=20, help="shortest log accepted (default and least: 20)")
 
     dt = sub.add_parser("diagnose-train", help=argparse.SUPPRESS)
     dt.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="labelled corpus folder")
@@ -428,27 +430,49 @@ class _LiveDisplay:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from ganstab.diagnose.logs import read_logs
-    from ganstab.diagnose.model import diagnose_trace
+    from ganstab.diagnose.logs import LogError, diagnose_log, read_logs
+    from ganstab.diagnose.model import MIN_ROWS
     from ganstab.diagnose.report import render_text, to_json
 
+    if args.min_rows < MIN_ROWS:  # the classifier was trained on prefixes of at least this many rows
+        raise ValueError(
+            f"--min-rows must be at least {MIN_ROWS} (the fewest rows the classifier reads), "
+            f"but got {args.min_rows}."
+        )
     tags = {}
     for item in args.tag:
         column, sep, tag = item.partition("=")
         if not sep or not tag:
             raise ValueError(f"--tag must look like COLUMN=TAG, but got {item!r}.")
         tags[column.strip()] = tag.strip()
-    results = []
+    # One log that cannot be labelled (a member too short, a bad file among several) costs only
+    # its own label: every other log is still diagnosed.
+    results: list[tuple[str, object, list[str]]] = []  # (name, Diagnosis or error text, notes)
     for path in args.paths:
-        for log in read_logs(path, tags=tags or None, min_rows=args.min_rows):
-            results.append((log.name, diagnose_trace(log.trace, model=args.model)))
+        try:
+            logs = read_logs(path, tags=tags or None, min_rows=args.min_rows, keep_going=True)
+        except LogError as e:
+            results.append((str(path), str(e), []))
+            continue
+        for log in logs:
+            try:
+                results.append((log.name, diagnose_log(log, model=args.model), log.notes))
+            except ValueError as e:  # a LogError names its file already; the model's errors don't
+                text = str(e) if isinstance(e, LogError) else f"{log.name}: {e}"
+                results.append((log.name, text, log.notes))
+    errors = [text for _, text, _ in results if isinstance(text, str)]
     if args.json:
         print(to_json(results))
-        return 0
-    console = Console(soft_wrap=True)
-    for name, diagnosis in results:
-        console.print(render_text(name, diagnosis))
-    return 0
+    else:
+        console = Console(soft_wrap=True)
+        for name, diagnosis, notes in results:
+            if not isinstance(diagnosis, str):
+                console.print(render_text(name, diagnosis, notes))
+    for text in errors:
+        print(f"ganstab: error: {text}", file=sys.stderr)
+    if errors and len(errors) < len(results):
+        print(f"ganstab: {len(errors)} of {len(results)} logs not labelled (above).", file=sys.stderr)
+    return 0 if not errors else 2 if len(errors) == len(results) else 1
 
 
 def cmd_diagnose_train(args: argparse.Namespace) -> int:

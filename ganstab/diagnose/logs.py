@@ -17,14 +17,21 @@ case-insensitively, e.g. `Loss/D`, `loss_G`, `errD`); `tags` overrides them per 
 Rules the classifier relies on:
 
 - rows are sorted by step, and of rows with the same step only the last one is kept (a resumed
-  run re-logs steps; its later row is the one that counts);
-- NaN/Inf losses are kept: they mean divergence, which the classifier decides by rule; text
-  that is not a number is an error;
+  run re-logs steps; its later row is the one that counts; the log's `notes` say so);
+- a step counter that restarts from the log's first step (a per-epoch counter: 0-49, 0-49, ...)
+  is not a resume: its rows are numbered on as one run, and the log's `notes` say so;
+- a run diverged (`diverged_at`, `diverged_why`) at the first row with a NaN/Inf loss, an Inf in
+  any column, or a NaN written as a number (not an empty cell or a JSON null) in a column that is
+  measured on every step (`EVERY_STEP`); for a ganstab member, also when the run's
+  `summary.json` says so (a member that diverged between logged steps has no bad row, or none at
+  all). Such rows are kept; text that is not a number is an error;
 - an empty CSV cell, or a JSON `null` (strict JSON writers write NaN as null), is NaN in a value
   column; an empty `step`, or an empty required loss cell in a CSV, is an error (not logged is
   not the same as diverged);
-- a log needs `min_rows` rows, except one whose losses hold a NaN/Inf: a diverged run is
-  diagnosed by rule, however short.
+- a log needs `min_rows` rows, except a diverged one: divergence is a rule, decided however short
+  the log (even with no rows, from `summary.json`);
+- with `keep_going`, a log of a folder of several that cannot be read comes back with `error`
+  set and no rows, so that one bad member does not cost the others their labels.
 """
 
 from __future__ import annotations
@@ -33,18 +40,22 @@ import csv
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ganstab.diagnose.features import OPTIONAL_COLUMNS
+from ganstab.diagnose.result import DIVERGED, Diagnosis
 
 REQUIRED = ("step", "d_loss", "g_loss")
 OPTIONAL = OPTIONAL_COLUMNS
 COLUMNS = REQUIRED + OPTIONAL
 VALUE_COLUMNS = COLUMNS[1:]  # every column but `step` (TensorBoard takes the step from the event)
+# Columns a logger measures on every step: a NaN written there is a non-finite value, not a gap
+# (g_move comes on evaluation rows only and data_spread is a constant, so NaN means "not measured").
+EVERY_STEP = ("d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "g_spread", "g_drift")
 
 # Names tried for each column, in order of preference; matched case-insensitively, exact first.
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
@@ -95,8 +106,37 @@ _FORMATS = (
 )
 
 
+def diagnose_log(log: LoadedLog, *, model: str = "auto") -> Diagnosis:
+    """The diagnosis of one read log: `diverged` by rule when the reader saw a sign of it (in any
+    column, or in the run's summary.json), else the classifier's label (model.diagnose_trace)."""
+    from ganstab.diagnose.advice import advice_for
+    from ganstab.diagnose.model import MODELS, choose_model, diagnose_trace
+
+    if log.error is not None:
+        raise LogError(log.error)
+    if log.diverged_at is None:
+        return diagnose_trace(log.trace, model=model)
+    if model != "auto" and model not in MODELS:
+        raise ValueError(f"Unknown diagnosis model {model!r}; choose one of auto, {', '.join(MODELS)}.")
+    kind = choose_model(log.trace) if model == "auto" else model
+    at = log.diverged_at if math.isfinite(log.diverged_at) else None
+    ev = {"diverged_at": log.diverged_at}
+    rows = len(log.trace.get("step", ()))
+    return Diagnosis(DIVERGED, {}, ev, advice_for(DIVERGED, ev), kind, rows, at, log.diverged_why)
+
+
 class LogError(ValueError):
     """A log cannot be read as a trace; the message names the file and the problem."""
+
+
+@dataclass
+class Parsed:
+    """What a reader makes of one log."""
+
+    trace: dict[str, np.ndarray]  # {column: float array}, sorted by step
+    diverged_at: float | None = None  # step of the first sign of divergence (None: none seen)
+    diverged_why: str = ""  # that sign in words, e.g. "grad_norm_d is inf at step 2"
+    notes: list[str] = field(default_factory=list)  # what reading changed, for the user
 
 
 @dataclass
@@ -104,27 +144,59 @@ class LoadedLog:
     name: str  # what a report calls it: "RUN/member 000" for ganstab runs, else the path given
     path: Path  # the file (or TensorBoard folder) read
     trace: dict[str, np.ndarray]  # {column: float array}, sorted by step
+    diverged_at: float | None = None  # step of the first sign of divergence (None: none seen)
+    diverged_why: str = ""  # that sign in words (a column's NaN/Inf, or the run's summary.json)
+    notes: list[str] = field(default_factory=list)  # e.g. a restarting step counter renumbered
+    error: str | None = None  # why this log cannot be diagnosed (`keep_going` only; trace is empty)
 
 
-def read_logs(path: str | Path, *, tags: dict[str, str] | None = None, min_rows: int = 20) -> list[LoadedLog]:
+def read_logs(
+    path: str | Path,
+    *,
+    tags: dict[str, str] | None = None,
+    min_rows: int = 20,
+    keep_going: bool = False,
+) -> list[LoadedLog]:
     """Every log at `path` in the trace schema (a run folder gives one per member).
 
     `tags` maps a schema column to its name in the log (a TensorBoard tag, a CSV column or a
-    JSON key), e.g. {"d_loss": "train/lossD"}, overriding the aliases.
+    JSON key), e.g. {"d_loss": "train/lossD"}, overriding the aliases. With `keep_going`, a log
+    in a folder of several that cannot be read comes back with `error` set instead of raising.
     """
     path = Path(path)
     tags = _check_tags(tags or {})
     if not path.exists():
         raise LogError(f"`{path}` does not exist; expected {_FORMATS}.")
     if path.is_dir():
-        return _read_folder(path, tags, min_rows)
-    return [LoadedLog(_file_name(path), path, _read_file(path, tags, min_rows))]
+        return _read_folder(path, tags, min_rows, keep_going)
+    known = _summary_divergence(path) if path.name == "trace.csv" else None
+    return [_loaded(_file_name(path), path, _read_file(path, tags, min_rows, known))]
+
+
+def _loaded(name: str, path: Path, parsed: Parsed) -> LoadedLog:
+    return LoadedLog(name, path, parsed.trace, parsed.diverged_at, parsed.diverged_why, parsed.notes)
+
+
+def _read_each(items: list[tuple[str, Path]], read, keep_going: bool) -> list[LoadedLog]:
+    """One LoadedLog per (name, path); with `keep_going` a log that fails carries its error."""
+    out = []
+    for name, p in items:
+        try:
+            out.append(_loaded(name, p, read(p)))
+        except LogError as e:
+            if not keep_going or len(items) == 1:
+                raise
+            out.append(LoadedLog(name, p, {}, error=str(e)))
+    return out
 
 
 # ---------------------------------------------------------------------------------------- formats
 
 
-def _read_folder(path: Path, tags: dict[str, str], min_rows: int) -> list[LoadedLog]:
+def _read_folder(path: Path, tags: dict[str, str], min_rows: int, keep_going: bool) -> list[LoadedLog]:
+    def member(p: Path) -> Parsed:
+        return _read_csv(p, tags, min_rows, _summary_divergence(p))
+
     members = path / "members"
     if members.is_dir():
         traces = sorted(
@@ -133,38 +205,40 @@ def _read_folder(path: Path, tags: dict[str, str], min_rows: int) -> list[Loaded
         )
         if not traces:
             raise LogError(f"`{path}` has a `members` folder but no members/NNN/trace.csv in it.")
-        return [LoadedLog(_member_name(p), p, _read_csv(p, tags, min_rows)) for p in traces]
+        return _read_each([(_member_name(p), p) for p in traces], member, keep_going)
     if (path / "trace.csv").is_file():
         p = path / "trace.csv"
-        return [LoadedLog(_member_name(p), p, _read_csv(p, tags, min_rows))]
+        return [_loaded(_member_name(p), p, member(p))]
     if _event_files(path):
-        return [LoadedLog(str(path), path, _read_tensorboard(path, tags, min_rows))]
+        return [_loaded(str(path), path, _read_tensorboard(path, tags, min_rows))]
     folders = sorted({p.parent for p in path.rglob(TB_PREFIX + "*") if p.is_file()})
     if folders:
-        return [LoadedLog(str(f), f, _read_tensorboard(f, tags, min_rows)) for f in folders]
+        return _read_each(
+            [(str(f), f) for f in folders], lambda f: _read_tensorboard(f, tags, min_rows), keep_going
+        )
     raise LogError(
         f"`{path}` is a folder without trace.csv, members/NNN/trace.csv or TensorBoard event files; "
         f"expected {_FORMATS}."
     )
 
 
-def _read_file(path: Path, tags: dict[str, str], min_rows: int) -> dict[str, np.ndarray]:
+def _read_file(path: Path, tags: dict[str, str], min_rows: int, known: tuple | None = None) -> Parsed:
     if path.name.startswith(TB_PREFIX):
         return _read_tensorboard(path, tags, min_rows)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _read_csv(path, tags, min_rows)
+        return _read_csv(path, tags, min_rows, known)
     if suffix in _JSON_SUFFIXES:
         return _read_jsonl(path, tags, min_rows)
     first = _first_line(path)  # an unknown suffix: look at the content
     if first.startswith(("{", "[")):
         return _read_jsonl(path, tags, min_rows)
     if "," in first and any(n.strip().lower() == "step" for n in first.split(",")):
-        return _read_csv(path, tags, min_rows)
+        return _read_csv(path, tags, min_rows, known)
     raise LogError(f"`{path}` is of an unknown format; expected {_FORMATS}.")
 
 
-def _read_csv(path: Path, tags: dict[str, str], min_rows: int) -> dict[str, np.ndarray]:
+def _read_csv(path: Path, tags: dict[str, str], min_rows: int, known: tuple | None = None) -> Parsed:
     with _open_text(path) as f:
         reader = csv.reader(f)
         header = next(reader, None)
@@ -174,19 +248,23 @@ def _read_csv(path: Path, tags: dict[str, str], min_rows: int) -> dict[str, np.n
         found = _resolve(header, tags, COLUMNS, path, "column")
         index = {col: header.index(name) for col, name in found.items()}
         values: dict[str, list[float]] = {col: [] for col in found}
+        gaps: dict[str, list[bool]] = {col: [] for col in found}  # an empty cell: not measured
+        lines: list[int] = []
         for row in reader:
             if not any(cell.strip() for cell in row):
                 continue  # blank line
             where = f"line {reader.line_num}"
+            lines.append(reader.line_num)
             for col, i in index.items():
                 cell = row[i].strip() if i < len(row) else ""
                 if cell == "" and col in REQUIRED:
                     raise LogError(f"`{path}` {where}: `{found[col]}` is empty; {col} must be a number.")
                 values[col].append(_number(cell, col, found[col], path, where))
-    return _finish(values, path, min_rows)
+                gaps[col].append(cell == "")
+    return _finish(values, path, min_rows, gaps=gaps, where=[f"line {n}" for n in lines], known=known)
 
 
-def _read_jsonl(path: Path, tags: dict[str, str], min_rows: int) -> dict[str, np.ndarray]:
+def _read_jsonl(path: Path, tags: dict[str, str], min_rows: int) -> Parsed:
     records: list[tuple[str, Any]] = []
     with _open_text(path) as f:
         text = f.read()
@@ -212,29 +290,35 @@ def _read_jsonl(path: Path, tags: dict[str, str], min_rows: int) -> dict[str, np
         raise LogError(f"`{path}` is empty; a JSONL log needs objects with keys {', '.join(REQUIRED)}.")
     found = _resolve(keys, tags, COLUMNS, path, "key")
     values: dict[str, list[float]] = {col: [] for col in found}
+    gaps: dict[str, list[bool]] = {col: [] for col in found}  # a missing key or a null: not measured
     for where, rec in records:
         for col, key in found.items():
             if key not in rec:
                 if col in REQUIRED:
                     raise LogError(f"`{path}` {where}: the object has no `{key}` key; every line needs one.")
                 values[col].append(math.nan)
+                gaps[col].append(True)
                 continue
             v = rec[key]
             if v is None and col != "step":
                 values[col].append(math.nan)  # strict JSON writers (JSON.stringify) write NaN as null
+                gaps[col].append(col not in REQUIRED)  # a null loss still means a non-finite loss
             else:
                 values[col].append(_number(v, col, key, path, where))
-    return _finish(values, path, min_rows)
+                gaps[col].append(False)
+    return _finish(values, path, min_rows, gaps=gaps, where=[w for w, _ in records])
 
 
-def _read_tensorboard(path: Path, tags: dict[str, str], min_rows: int) -> dict[str, np.ndarray]:
+def _read_tensorboard(path: Path, tags: dict[str, str], min_rows: int) -> Parsed:
     try:
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     except ImportError as e:
         raise LogError(
             f"Reading the TensorBoard log `{path}` needs the tensorboard package: pip install tensorboard"
         ) from e
-    acc = EventAccumulator(str(path), size_guidance={"scalars": 0, "tensors": 0})  # 0 = keep every event
+    # 0 = keep every event; no purging of "orphaned" events when a step goes back, so that a
+    # per-epoch step counter can be told from a resumed run (as for CSV and JSONL)
+    acc = EventAccumulator(str(path), size_guidance={"scalars": 0, "tensors": 0}, purge_orphaned_data=False)
     try:
         acc.Reload()
     except Exception as e:  # a truncated or foreign file; tensorboard raises many kinds
@@ -247,12 +331,19 @@ def _read_tensorboard(path: Path, tags: dict[str, str], min_rows: int) -> dict[s
     found = _resolve(all_tags, tags, VALUE_COLUMNS, path, "tag")
 
     series: dict[str, dict[float, float]] = {}
+    notes: list[str] = []
     for col, tag in found.items():
         if tag in scalar_tags:
             events = [(e.step, e.value) for e in acc.Scalars(tag)]
         else:  # TF2 writes scalars as tensors (plugin "scalars")
             events = [(e.step, _tensor_value(e.tensor_proto, tag, path)) for e in acc.Tensors(tag)]
-        series[col] = {float(s): float(v) for s, v in events}  # a later event of a step wins
+        steps_in_order = np.asarray([float(s) for s, _ in events])
+        where = [f"event {i + 1} of `{tag}`" for i in range(len(events))]
+        renumbered, note = _renumber_epochs(steps_in_order, path, where)
+        if note and col in ("d_loss", "g_loss"):
+            notes.append(note)
+        # a later event of a step wins (a resumed run)
+        series[col] = {float(s): float(v) for s, (_, v) in zip(renumbered, events)}
     d, g = series["d_loss"], series["g_loss"]
     steps = sorted(set(d) & set(g))
     if d and g and not steps:
@@ -261,7 +352,10 @@ def _read_tensorboard(path: Path, tags: dict[str, str], min_rows: int) -> dict[s
             f"({len(g)} steps) share no step; scalars are aligned by step."
         )
     values = {"step": steps} | {col: [s.get(st, math.nan) for st in steps] for col, s in series.items()}
-    return _finish(values, path, min_rows)
+    gaps = {col: [st not in s for st in steps] for col, s in series.items()}
+    parsed = _finish(values, path, min_rows, gaps=gaps)
+    parsed.notes[:0] = notes[:1]  # d_loss's and g_loss's notes say the same
+    return parsed
 
 
 def _tensor_value(proto: Any, tag: str, path: Path) -> float:
@@ -349,22 +443,120 @@ def _finite_step(x: float, col: str, name: str, raw: Any, path: Path, where: str
     return x
 
 
-def _finish(values: dict[str, list[float]], path: Path, min_rows: int) -> dict[str, np.ndarray]:
-    """Arrays in schema order, sorted by step with the last row of a repeated step kept."""
+def _finish(
+    values: dict[str, list[float]],
+    path: Path,
+    min_rows: int,
+    *,
+    gaps: dict[str, list[bool]] | None = None,
+    where: list[str] | None = None,
+    known: tuple[float, str] | None = None,
+) -> Parsed:
+    """Arrays in schema order, sorted by step with the last row of a repeated step kept, a
+    restarting step counter numbered on, and the first sign of divergence found.
+
+    `gaps[col]` marks cells that were not measured (an empty CSV cell, a missing key or a JSON
+    null): their NaN is no sign of divergence. `where` names each row for notes ("line 7").
+    `known`: (step, why) of a divergence the run's summary.json reports."""
     arrays = {c: np.asarray(values[c], dtype=float) for c in COLUMNS if c in values}
-    step = arrays["step"]
+    step, note = _renumber_epochs(arrays["step"], path, where)
+    notes = [note] if note else []
     order = np.argsort(step, kind="stable")  # equal steps keep file order, so the last comes last
     s = step[order]
     keep = order[np.r_[s[1:] != s[:-1], True]] if len(s) else order
+    if len(keep) < len(step):
+        notes.append(
+            f"`{path}`: {len(step) - len(keep)} rows log a step again (a resumed run); "
+            "the later row of each step is kept."
+        )
     trace = {c: a[keep] for c, a in arrays.items()}
+    trace["step"] = step[keep]
     n = len(trace["step"])
-    diverged = n > 0 and not (np.isfinite(trace["d_loss"]).all() and np.isfinite(trace["g_loss"]).all())
-    if n == 0 or (n < min_rows and not diverged):
+    diverged_at, why = _first_bad_row(trace, {c: np.asarray(g, bool)[keep] for c, g in (gaps or {}).items()})
+    if known is not None and (diverged_at is None or known[0] < diverged_at):
+        diverged_at, why = known
+    if diverged_at is None and n < min_rows:
         raise LogError(
             f"`{path}` has {n} rows (distinct steps); diagnosis needs at least {min_rows}. "
             "Log more often or train longer."
         )
-    return trace
+    return Parsed(trace, diverged_at, why, notes)
+
+
+def _first_bad_row(trace: dict[str, np.ndarray], gaps: dict[str, np.ndarray]) -> tuple[float | None, str]:
+    """Step and words of the first row with a sign of divergence: a NaN/Inf loss, an Inf in any
+    column, or a measured NaN in an EVERY_STEP column."""
+    n = len(trace["step"])
+    signs: dict[str, np.ndarray] = {}
+    for c in VALUE_COLUMNS:
+        if c not in trace:
+            continue
+        x = trace[c]
+        sign = np.isinf(x)
+        if c in EVERY_STEP:
+            sign |= np.isnan(x) & ~gaps.get(c, np.zeros(n, bool))
+        if sign.any():
+            signs[c] = sign
+    if not signs:
+        return None, ""
+    row = min(int(np.argmax(sign)) for sign in signs.values())
+    what = ", ".join(f"{c} is {trace[c][row]}" for c, sign in signs.items() if sign[row])
+    at = float(trace["step"][row])
+    return at, f"{what} at step {_step_text(at)}"
+
+
+def _renumber_epochs(step: np.ndarray, path: Path, where: list[str] | None = None) -> tuple[np.ndarray, str]:
+    """Rows numbered on where the step counter starts again from the log's first step (a per-epoch
+    counter: 0..49, 0..49, ...), with a note; unchanged otherwise. That is the case when every
+    place the step goes back starts a run of at least two rows from the first step or below. A
+    step that goes back to a later step than the first is a resumed run, and rows in no order are
+    just sorted: `_finish` resolves both."""
+    if len(step) < 2:
+        return step, ""
+    restarts = [int(i) for i in np.flatnonzero(np.diff(step) < 0) + 1]
+    bounds = [0, *restarts, len(step)]
+    if not restarts or any(step[i] > step[0] for i in restarts) or min(np.diff(bounds)) < 2:
+        return step, ""
+    diffs = np.diff(step)
+    dt = float(np.median(diffs[diffs > 0])) if (diffs > 0).any() else 1.0  # the logging interval
+    out = step.copy()
+    bounds = [*restarts, len(step)]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        out[a:b] = step[a:b] - step[a] + out[a - 1] + dt
+    first = where[restarts[0]] if where else f"row {restarts[0] + 1}"
+    note = (
+        f"`{path}`: the step counter starts again {len(restarts)} time(s) (first at {first}, "
+        f"back to {_step_text(step[restarts[0]])}), as a per-epoch counter does; its {len(step)} rows "
+        f"are read as one run, steps numbered on ({_step_text(out[0])} to {_step_text(out[-1])}). "
+        "If they are separate runs, give each its own file."
+    )
+    return out, note
+
+
+def _step_text(x: float) -> str:
+    return str(int(x)) if math.isfinite(x) and x == int(x) else f"{x:g}"
+
+
+def _summary_divergence(trace_csv: Path) -> tuple[float, str] | None:
+    """(step, words) when the ganstab run's summary.json says this member diverged: the engine
+    stops a member at the step its loss or gradient turned non-finite, which is often between
+    logged steps (a member that diverged at step 2 with log_every 10 has no rows at all)."""
+    member = trace_csv.resolve().parent
+    if member.parent.name != "members" or not member.name.isdigit():
+        return None
+    summary = member.parent.parent / "summary.json"
+    try:
+        items = json.loads(summary.read_text())
+    except (OSError, ValueError):  # no summary (a run still going, or killed): the trace decides
+        return None
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and item.get("member") == int(member.name):
+            if item.get("status") != "diverged":
+                return None
+            at = item.get("diverged_at")
+            at = float(at) if isinstance(at, (int, float)) and not isinstance(at, bool) else math.nan
+            return at, f"{summary.name} says it diverged at step {_step_text(at)}"
+    return None
 
 
 def _open_text(path: Path):

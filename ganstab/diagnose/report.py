@@ -1,13 +1,15 @@
 """How `ganstab diagnose` shows a diagnosis: rich text for people, JSON for scripts (`--json`).
 
 The text is a few plain lines with colour as decoration only, so it reads the same in a pipe
-(rich drops the styles there) as in a terminal. JSON has no NaN, so NaN/Inf become null.
+(rich drops the styles there) as in a terminal; each evidence name comes with its meaning in words
+(EVIDENCE_MEANINGS, the same words as docs/diagnosis.md). JSON has no NaN, so NaN/Inf become null.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Group
@@ -21,6 +23,28 @@ LABEL_STYLES = {
     "oscillating": "bold yellow",
     DIVERGED: "bold white on red",
 }
+
+
+# What each evidence name (model.evidence) means, in words; docs/diagnosis.md says more, with the
+# typical values of each label on the corpus.
+EVIDENCE_MEANINGS = {
+    "d_loss_early": "D's loss early on (median of the first quarter of the rows)",
+    "d_loss_late": "D's loss late in the run (median of the last quarter)",
+    "d_loss_late_wobble": "how much D's loss still jumps late, against its whole range (high: swinging)",
+    "g_loss_early": "G's loss early on (median of the first quarter of the rows)",
+    "g_loss_late": "G's loss late in the run (median of the last quarter)",
+    "g_loss_late_wobble": "how much G's loss still jumps late, against its whole range (high: swinging)",
+    "d_wins": "1: D is beating G (D's loss fell, G's rose; NS, minimax, LS losses); 0: not seen",
+    "g_spread_late_over_early": "spread of G's samples late, against early on (far under 1: bunched up)",
+    "g_spread_late_over_data": "spread of G's samples late, against the data's (~1: like the data; far under 1: collapsed)",
+    "g_move_late": "how far G's fixed-noise samples move per evaluation, late (near 0: still; high: hopping modes)",
+    "diverged_at": "the step at which a value turned NaN or infinite",
+}
+
+
+def evidence_meaning(name: str) -> str:
+    """The plain-words meaning of an evidence name ("" for a name without one)."""
+    return EVIDENCE_MEANINGS.get(name, "")
 
 
 def _num(v: Any) -> str:
@@ -46,14 +70,15 @@ def _pairs(title: str, items: list[tuple[str, str]]) -> Text:
     return line
 
 
-def render_text(name: str, d: Diagnosis) -> Group:
-    """One diagnosis as a few lines: label and confidence, probabilities, evidence, advice."""
+def render_text(name: str, d: Diagnosis, notes: Sequence[str] = ()) -> Group:
+    """One diagnosis as a few lines: label and confidence, probabilities, evidence (each with its
+    meaning in words), advice, and the reader's notes (e.g. a step counter renumbered)."""
     head = Text()
     head.append(f"{name}: ", style="bold")
     head.append(d.label.upper(), style=LABEL_STYLES.get(d.label, "bold"))
     if d.label == DIVERGED:
         at = f" at step {_num(d.diverged_at)}" if d.diverged_at is not None else ""
-        head.append(f"{at} (a NaN/Inf in the losses)")
+        head.append(f"{at} ({d.diverged_why or 'a NaN/Inf in the losses'})")
     else:
         head.append(f"  confidence {d.confidence:.2f}")
     details = [f"{d.rows} rows"] + ([f"model {d.model}"] if d.model else [])
@@ -63,11 +88,20 @@ def render_text(name: str, d: Diagnosis) -> Group:
         probs = sorted(d.probabilities.items(), key=lambda kv: -kv[1])
         lines.append(_pairs("probabilities", [(k, f"{v:.2f}") for k, v in probs]))
     if d.evidence:
-        lines.append(_pairs("evidence", [(k, _num(v)) for k, v in d.evidence.items()]))
+        lines.append(Text("  evidence", style="dim"))
+        width = max(len(k) for k in d.evidence)
+        for k, v in d.evidence.items():
+            line = Text(f"    {k:<{width}}  ")
+            line.append(f"{_num(v):>7}", style="bold")
+            if meaning := evidence_meaning(k):
+                line.append(f"  {meaning}", style="dim")
+            lines.append(line)
     if d.advice:
         lines.append(Text("  advice", style="dim"))
         for item in d.advice:
             lines.append(Text(f"    - {item}"))
+    for note in notes:
+        lines.append(Text(f"  note: {note}", style="yellow"))
     return Group(*lines)
 
 
@@ -84,7 +118,16 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def to_json(results: list[tuple[str, Diagnosis]]) -> str:
-    """The `--json` output: a list of {"name", **Diagnosis.to_dict()}, NaN/Inf as null."""
-    out = [{"name": name, **_jsonable(d.to_dict())} for name, d in results]
+def to_json(results: Sequence[tuple]) -> str:
+    """The `--json` output, one object per log: {"name", **Diagnosis.to_dict(), "notes"} (notes
+    only where the reader made some), or {"name", "label": null, "error"} for a log that could not
+    be labelled. `results` holds (name, Diagnosis or error text[, notes]); NaN/Inf become null."""
+    out = []
+    for name, d, *rest in results:
+        notes = list(rest[0]) if rest else []
+        if isinstance(d, str):
+            item = {"name": name, "label": None, "error": d}
+        else:
+            item = {"name": name, **d.to_dict()}
+        out.append(_jsonable(item | ({"notes": notes} if notes else {})))
     return json.dumps(out, indent=2, allow_nan=False)

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 LABELS = ("converging", "collapsing", "oscillating")  # what the classifier predicts
-DIVERGED = "diverged"  # a NaN/Inf in the losses: decided by rule, never by the classifier
+DIVERGED = "diverged"  # a NaN/Inf (or the run's summary.json says so): a rule, never the classifier
 
 
 @dataclass
@@ -18,6 +18,7 @@ class Diagnosis:
     model: str = ""  # "losses" (any GAN's log) or "rich" (ganstab traces with g_spread, data_spread, g_move)
     rows: int = 0  # trace rows the diagnosis saw
     diverged_at: float | None = None  # step of the first NaN/Inf (DIVERGED only)
+    diverged_why: str = ""  # the sign in words, e.g. "grad_norm_d is inf at step 2" (DIVERGED only)
 
     @property
     def confidence(self) -> float:

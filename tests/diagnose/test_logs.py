@@ -314,3 +314,125 @@ def test_unknown_tag_column_is_an_error(tmp_path: Path) -> None:
     path = _write_csv(tmp_path / "log.csv", "step,d_loss,g_loss", _rows(20))
     with pytest.raises(LogError, match="tags: `loss_d` is not a trace column; choose from: step, d_loss"):
         read_logs(path, tags={"loss_d": "x"})
+
+
+# ------------------------------------------------- divergence, restarting counters (issue 16 item 5)
+
+
+def test_an_inf_in_any_column_or_a_written_nan_in_a_per_step_column_is_divergence(tmp_path: Path) -> None:
+    rows = [f"{s},1.0,0.7,{0.1 * s},0.5" for s in range(1, 31)]
+    rows[14] = "15,1.0,0.7,inf,0.5"  # finite losses, an infinite gradient norm
+    (log,) = read_logs(_write_csv(tmp_path / "inf.csv", "step,d_loss,g_loss,grad_norm_d,g_spread", rows))
+    assert log.diverged_at == 15 and log.diverged_why == "grad_norm_d is inf at step 15"
+    assert len(log.trace["step"]) == 30  # the rows are kept
+    rows[14] = "15,1.0,0.7,1.5,nan"  # a NaN written in a column measured on every step
+    (log,) = read_logs(_write_csv(tmp_path / "nan.csv", "step,d_loss,g_loss,grad_norm_d,g_spread", rows))
+    assert log.diverged_at == 15 and "g_spread is nan" in log.diverged_why
+    rows[14] = "15,1.0,0.7,1.5,"  # an empty cell is a value not measured, not a divergence
+    (log,) = read_logs(_write_csv(tmp_path / "gap.csv", "step,d_loss,g_loss,grad_norm_d,g_spread", rows))
+    assert log.diverged_at is None
+    short = _write_csv(
+        tmp_path / "short.csv", "step,d_loss,g_loss,d_real", ["1,1.0,1.0,0.1", "2,1.0,1.0,-inf"]
+    )
+    (log,) = read_logs(short)  # a diverged log is read however short
+    assert log.diverged_at == 2 and log.diverged_why == "d_real is -inf at step 2"
+
+
+def test_jsonl_null_is_a_gap_but_a_nan_literal_in_a_per_step_column_is_divergence(tmp_path: Path) -> None:
+    recs = [{"step": s, "d_loss": 1.0, "g_loss": 1.0, "grad_norm_g": None} for s in range(1, 26)]
+    jl = tmp_path / "log.jsonl"
+    jl.write_text("\n".join(map(json.dumps, recs)))
+    assert read_logs(jl)[0].diverged_at is None
+    recs[20]["grad_norm_g"] = float("nan")  # json.dumps writes NaN
+    jl.write_text("\n".join(map(json.dumps, recs)))
+    assert read_logs(jl)[0].diverged_at == 21
+
+
+def test_a_step_counter_that_restarts_every_epoch_is_numbered_on(tmp_path: Path) -> None:
+    """4 epochs x 50 rows logged with a per-epoch step (0..49 each time) are one run of 200 rows,
+    not the last epoch's 50; the note says what was done."""
+    rows = [f"{s},{1.0 + e + s / 100},{0.5 + s / 50}" for e in range(4) for s in range(50)]
+    path = _write_csv(tmp_path / "epochs.csv", "step,d_loss,g_loss", rows)
+    (log,) = read_logs(path)
+    np.testing.assert_array_equal(log.trace["step"], np.arange(200))
+    np.testing.assert_array_equal(log.trace["d_loss"][[0, 50, 199]], [1.0, 2.0, 4.49])
+    (note,) = log.notes
+    assert "starts again 3 time(s) (first at line 52, back to 0)" in note and "0 to 199" in note
+    # a step counter that goes back to a later step is a resumed run: the later rows count
+    resumed = _rows(100) + [f"{s},{9.0},{9.0}" for s in range(81, 151)]
+    (log,) = read_logs(_write_csv(tmp_path / "resumed.csv", "step,d_loss,g_loss", resumed))
+    np.testing.assert_array_equal(log.trace["step"], np.arange(1, 151))
+    assert log.trace["d_loss"][80] == 9.0 and log.trace["d_loss"][79] == pytest.approx(1.8)
+    assert log.notes == [f"`{tmp_path / 'resumed.csv'}`: 20 rows log a step again (a resumed run); "
+                         "the later row of each step is kept."]  # fmt: skip
+
+
+def test_a_tensorboard_step_counter_that_restarts_every_epoch_is_numbered_on(tmp_path: Path) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(str(tmp_path / "tb")) as w:
+        for e in range(4):
+            for s in range(0, 100, 2):
+                w.add_scalar("d_loss", 1.0 + e, s)
+                w.add_scalar("g_loss", 2.0 + e, s)
+    (log,) = read_logs(tmp_path / "tb")
+    np.testing.assert_array_equal(log.trace["step"], np.arange(0, 400, 2))
+    np.testing.assert_array_equal(log.trace["d_loss"][[0, 49, 50, 199]], [1.0, 1.0, 2.0, 4.0])
+    assert len(log.notes) == 1 and "starts again 3 time(s)" in log.notes[0]
+
+
+@pytest.fixture(scope="module")
+def diverged_run(tmp_path_factory) -> Path:
+    """A real 3-member cohort whose member 1 (learning rates 1e12) diverges at step 2, before its
+    first logged step: its trace has no rows, only summary.json tells."""
+    from ganstab.engine import CohortTrainer, apply_overrides, preset
+    from ganstab.engine.config import member_configs
+
+    cfg = apply_overrides(
+        preset("vanilla"), ["train.steps=200", "train.device=cpu", "model.hidden=16", "train.batch_size=64"]
+    )
+    cfgs = member_configs(cfg, 3)
+    cfgs[1].train.lr_d = cfgs[1].train.lr_g = 1e12
+    out = tmp_path_factory.mktemp("runs") / "boom"
+    summary = CohortTrainer(cfgs, out).train()
+    assert [m["status"] for m in summary] == ["finished", "diverged", "finished"]
+    return out
+
+
+def test_a_member_that_diverged_before_its_first_row_is_read_from_summary_json(diverged_run: Path) -> None:
+    logs = read_logs(diverged_run)
+    assert [len(log.trace["step"]) for log in logs] == [20, 0, 20]
+    at = json.loads((diverged_run / "summary.json").read_text())[1]["diverged_at"]
+    assert at <= 2  # before the first logged step (10)
+    assert [log.diverged_at for log in logs] == [None, at, None]
+    assert logs[1].diverged_why == f"summary.json says it diverged at step {at}"
+    for path in (diverged_run / "members" / "001", diverged_run / "members" / "001" / "trace.csv"):
+        (log,) = read_logs(path)
+        assert log.diverged_at == at
+
+
+def test_keep_going_gives_a_member_that_cannot_be_read_its_error(tmp_path: Path) -> None:
+    for member, n in (("000", 25), ("001", 5), ("002", 25)):
+        (tmp_path / "run" / "members" / member).mkdir(parents=True)
+        _write_csv(tmp_path / "run" / "members" / member / "trace.csv", "step,d_loss,g_loss", _rows(n))
+    with pytest.raises(LogError, match=r"001/trace.csv` has 5 rows"):
+        read_logs(tmp_path / "run")
+    logs = read_logs(tmp_path / "run", keep_going=True)
+    assert [log.error is None for log in logs] == [True, False, True]
+    assert "has 5 rows (distinct steps); diagnosis needs at least 20" in logs[1].error
+    assert logs[1].trace == {} and len(logs[2].trace["step"]) == 25
+
+
+def test_diagnose_labels_every_member_when_one_diverged_at_step_2(diverged_run: Path, capsys) -> None:
+    """Issue 16: `ganstab diagnose RUN_DIR` exited 2 with no labels because member 1 had no rows."""
+    from ganstab.cli import main
+
+    assert main(["diagnose", str(diverged_run), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [o["name"] for o in out] == ["boom/member 000", "boom/member 001", "boom/member 002"]
+    assert out[1]["label"] == "diverged" and out[1]["rows"] == 0 and out[1]["diverged_at"] <= 2
+    assert out[0]["label"] in ("converging", "collapsing", "oscillating") and out[0]["rows"] == 20
+    assert out[2]["label"] in ("converging", "collapsing", "oscillating")
+    assert main(["diagnose", str(diverged_run)]) == 0
+    text = capsys.readouterr().out
+    assert "boom/member 001: DIVERGED at step" in text and "(summary.json says it diverged at step" in text
