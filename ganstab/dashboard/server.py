@@ -11,7 +11,9 @@ it before anything listens, and the server is a threaded wsgiref server that can
 
 Settings come from, in this order: the arguments, a TOML file (`dashboards/ganstab.toml`, the
 format of `optuna-dashboard --from-config`, so one file serves both tools), the defaults below.
-Relative paths are relative to the working directory, as in optuna-dashboard.
+Relative paths are relative to the working directory, as in optuna-dashboard. The shipped config
+is found by name (`ganstab`, `ganstab.toml` or `dashboards/ganstab.toml`) in an installed
+package as in a checkout (`find_config`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from socketserver import ThreadingMixIn
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from ganstab.shipped import shipped_dir
 
 if TYPE_CHECKING:
     import optuna
@@ -157,6 +161,20 @@ def open_artifact_store(artifact_dir: str | Path) -> FileSystemArtifactStore:
     return FileSystemArtifactStore(path)
 
 
+def find_config(name_or_path: str | Path) -> Path:
+    """A config file as given if it exists, else the shipped config of that name (`ganstab`,
+    `ganstab.toml` or `dashboards/ganstab.toml`): dashboards/ of a checkout, or its copy inside the
+    installed package. Anything else is returned as given (load_config names it)."""
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        return path
+    if path.parent in (Path("."), Path("dashboards")):
+        shipped = shipped_dir("dashboards") / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
+        if shipped.is_file():
+            return shipped
+    return path
+
+
 def load_config(path: str | Path) -> dict[str, Any]:
     """The settings in an optuna-dashboard TOML file, checked: `[optuna_dashboard]` with `storage`,
     `host`, `port`, `artifact_dir`, `quiet`, or the artifact folder as
@@ -167,12 +185,16 @@ def load_config(path: str | Path) -> dict[str, Any]:
     else:  # pragma: no cover - Python 3.10; optuna-dashboard depends on tomli there
         import tomli as tomllib
 
-    file = Path(path).expanduser()
+    file = find_config(path)
     try:
         with file.open("rb") as f:
             doc = tomllib.load(f)
     except FileNotFoundError as e:
-        raise DashboardError(f"dashboard config {str(file)!r} does not exist.") from e
+        shipped = sorted(p.stem for p in shipped_dir("dashboards").glob("*.toml"))
+        raise DashboardError(
+            f"dashboard config {str(file)!r} does not exist (shipped configs, by name: "
+            f"{', '.join(shipped) or 'none found'})."
+        ) from e
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise DashboardError(f"dashboard config {str(file)!r} is not valid TOML: {e}") from e
 

@@ -62,12 +62,13 @@ from ganstab.engine.config import (
     preset,
     resolve,
 )
+from ganstab.shipped import shipped_dir
 
 if TYPE_CHECKING:
     import optuna
 
-# The shipped spaces live next to the package in a source checkout (repo/search_spaces/).
-SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
+# The shipped spaces: search_spaces/ of a checkout, or their copy inside an installed package.
+SPACES_DIR = shipped_dir("search_spaces")
 
 KINDS = ("log_uniform", "uniform", "int", "choice")
 OPERATORS = ("eq", "ne", "in", "not_in", "gt", "ge", "lt", "le")
@@ -255,16 +256,23 @@ def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def find_space(name_or_path: str | Path) -> Path:
-    """A path as given if it exists, else `search_spaces/NAME.yaml` of this checkout."""
+    """A path as given if it exists, else the shipped space of that name (`quick`, `quick.yaml`
+    or `search_spaces/quick.yaml`), from the checkout's search_spaces/ or the installed package."""
     path = Path(name_or_path)
     if path.exists():
         return path
-    shipped = SPACES_DIR / f"{path.name}.yaml"
-    if path.suffix == "" and shipped.exists():
+    stem = path.stem if path.suffix in (".yaml", ".yml") else path.name
+    shipped = SPACES_DIR / f"{stem}.yaml"
+    if path.parent in (Path("."), Path("search_spaces")) and stem and shipped.is_file():
         return shipped
     known = sorted(p.stem for p in SPACES_DIR.glob("*.yaml"))
+    if not known:  # a broken installation, not a typo: say where the spaces should have been
+        raise SpaceError(f"{name_or_path}: no such search-space file, and no shipped spaces in {SPACES_DIR}.")
+    close = difflib.get_close_matches(stem, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
     raise SpaceError(
-        f"{name_or_path}: no such search-space file, and no shipped space of that name ({known})."
+        f"{name_or_path}: no such search-space file, and no shipped space of that name (shipped: "
+        f"{', '.join(known)}).{hint}"
     )
 
 
