@@ -35,8 +35,40 @@ def _registries_epilog() -> str:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a "did you mean" for a mistyped choice (`ganstab trian`, `--sampler tpw`);
+    subcommand parsers are made of this class too."""
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if action.choices is None or value in action.choices:
+            return super()._check_value(action, value)
+        if isinstance(action, argparse._SubParsersAction):  # the listed commands, not hidden ones
+            shown = [a.dest for a in action._choices_actions]
+            hint = C.did_you_mean(str(value), shown, quote="'")
+            raise argparse.ArgumentError(
+                None, f"unknown command {value!r}{hint}; choose from {', '.join(shown)}"
+            )
+        shown = [str(c) for c in action.choices]
+        hint = C.did_you_mean(str(value), shown, quote="'")
+        raise argparse.ArgumentError(
+            action, f"invalid choice: {value!r}{hint}; choose from {', '.join(shown)}"
+        )
+
+
+class _CommandsFormatter(argparse.HelpFormatter):
+    """argparse sizes the help column without the commands' extra indent, so that `recommend` and
+    `dashboard` would get a line of their own; count it."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction) and action.help is not argparse.SUPPRESS:
+            names = [len(a.dest) for a in action._choices_actions]
+            longest = max(names, default=0) + self._current_indent + self._indent_increment
+            self._action_max_length = max(self._action_max_length, longest)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ganstab", description="Stable GAN training.")
+    parser = _Parser(prog="ganstab", description="Stable GAN training.", formatter_class=_CommandsFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     tr = sub.add_parser(
         "train",
@@ -67,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--name", help="run folder name (default: data-source-timestamp)")
     tr.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
     tr.add_argument("--quiet", action="store_true", help="no live display, only the final summary")
+    tr.add_argument("--no-diagnose", action="store_true", help="skip the diagnosis of each member at the end")
 
     dg = sub.add_parser(
         "diagnose",
@@ -238,6 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="scale every run's length (evaluations stay as often: longer runs get more)",
     )
+    # Hidden commands (reached as `ganstab diagnose train|evaluate`) out of the help, where argparse
+    # would list them as "==SUPPRESS==" and in the {choices} line.
+    sub._choices_actions = [a for a in sub._choices_actions if a.help != argparse.SUPPRESS]
+    sub.metavar = "COMMAND"
     return parser
 
 
@@ -315,6 +352,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         cfg, source = _load_config(args)
         resolved = C.resolve(cfg)
+        members = C.member_configs(cfg, args.cohort_size)  # refuses K < 1, dry run or not
         if args.dry_run:
             console.print(f"# resolved config ({source}), cohort of {args.cohort_size}", style="dim")
             print(C.dump_yaml(resolved), end="")
@@ -325,7 +363,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise C.ConfigError(
                 f"Run folder {str(run_dir)!r} already holds a run; use --resume or another --name."
             )
-        trainer = CohortTrainer(C.member_configs(cfg, args.cohort_size), run_dir)
+        trainer = CohortTrainer(members, run_dir)
         console.print(
             f"Training [bold]{args.cohort_size}[/] member(s) on [bold]{resolved.data.name}[/] "
             f"({resolved.train.loss} loss, {resolved.train.steps} steps, device {trainer.device}) "
@@ -342,8 +380,48 @@ def cmd_train(args: argparse.Namespace) -> int:
         if trainer.evaluator.note:
             console.print(f"[yellow]{trainer.evaluator.note}[/]")
     console.print(_summary_table(trainer, summary))
+    if not args.no_diagnose:
+        with console.status("Diagnosing each member from its trace..."):
+            diagnoses = member_diagnoses(trainer)
+        console.print("Diagnosis (from each member's trace; `ganstab diagnose RUN_DIR` explains it):")
+        for m, text in zip(summary, diagnoses):
+            console.print(f"  member {m['member']} (seed {m['seed']}): {text}", markup=False)
     console.print(f"Run folder: {trainer.run_dir}  (config, traces, samples, checkpoint, summary.json)")
     return 0
+
+
+def member_diagnoses(trainer) -> list[str]:
+    """Each member's diagnosis from its trace in a few words: "converging (confidence 0.93)",
+    "diverged at step N", or why it has none (a trace too short, a model that cannot load): a
+    diagnosis that cannot be made never fails the finished run."""
+    from ganstab.diagnose import diagnose_trace
+    from ganstab.diagnose.model import MIN_ROWS
+
+    out = []
+    for i in range(trainer.k):
+        if trainer.status[i] == "diverged":  # the trainer saw the NaN/Inf: no model needed
+            out.append(f"diverged at step {trainer.ended_at[i]}")
+            continue
+        rows = trainer.member_trace(i)
+        if len(rows) < MIN_ROWS:  # the classifier reads no fewer rows
+            out.append(
+                f"not diagnosed: {len(rows)} logged rows, the diagnosis needs {MIN_ROWS} "
+                f"(train longer, or log more often: --set train.log_every=N)"
+            )
+            continue
+        trace = {c: rows[:, j] for j, c in enumerate(trainer.columns)}
+        try:
+            d = diagnose_trace(trace)
+        except Exception as e:  # shown, not raised: the run itself succeeded
+            out.append(f"not diagnosed: {e}")
+            continue
+        if d is None:
+            out.append("not diagnosed")
+        elif d.probabilities:
+            out.append(f"{d.label} (confidence {d.confidence:.2f})")
+        else:
+            out.append(d.label + (f" at step {d.diverged_at:g}" if d.diverged_at is not None else ""))
+    return out
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -380,6 +458,18 @@ def _summary_table(trainer, summary: list[dict[str, Any]]):
     return table
 
 
+def _duration(seconds: float) -> str:
+    """A time left as a person reads it: '42 s', '3 min 05 s', '2 h 07 min'; '?' when unknown."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
 class _LiveDisplay:
     """Step, steps/s, losses and the latest metric, refreshed at each logged step."""
 
@@ -410,8 +500,10 @@ class _LiveDisplay:
         scores = [v["eval_score"] for v in views if "eval_score" in v and not math.isnan(v["eval_score"])]
         metric = f"best score {max(scores):.3f}" if scores else "no evaluation yet"
         diverged = sum(v["status"] == "diverged" for v in views)
+        left = (t.steps - t.step) / rate if t.step > 0 else math.nan  # evaluations included in the rate
         return (
             f"step {t.step}/{t.steps}  {rate:.0f} steps/s ({rate * t.k:.0f} member-steps/s)  "
+            f"{_duration(left)} left  "
             f"d_loss {mean('d_loss'):.3f}  g_loss {mean('g_loss'):.3f}  {metric}"
             + (f"  diverged {diverged}/{t.k}" if diverged else "")
         )
@@ -511,7 +603,70 @@ def _dataset_overrides(dataset: str | None) -> tuple[list[str], str]:
         cfg = C.load_yaml(path)
         data = C.flat_items(cfg)
         return [f"{k}={v}" for k, v in data.items() if k.startswith("data.") and v is not None], path.stem
+    from ganstab.engine.data import DATASETS
+
+    if dataset not in DATASETS:
+        hint = C.did_you_mean(dataset, DATASETS, quote="'")
+        raise ValueError(
+            f"--dataset {dataset!r} is not a data set{hint}; choose one of {', '.join(DATASETS)}, "
+            f"or give a .yaml config whose data section to use."
+        )
     return [f"data.name={dataset}"], dataset
+
+
+def _done_before(storage: str, study_name: str) -> int:
+    """Trials of the study that already count toward --trials (a continued search), for the
+    time-left estimate; 0 for a new study or a SQLite file not yet made (not created here)."""
+    import optuna
+
+    from ganstab.search.cohort import open_storage
+    from ganstab.search.driver import counts_toward_budget
+    from ganstab.storage import normalize_url
+
+    url = normalize_url(storage)
+    if url.get_backend_name() == "sqlite" and not Path(str(url.database)).expanduser().is_file():
+        return 0
+    opened = open_storage(storage)
+    try:
+        study = optuna.load_study(study_name=study_name, storage=opened)
+    except KeyError:
+        return 0
+    finally:
+        opened.engine.dispose()
+    return sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
+
+
+class _SearchProgress:
+    """The search's event lines; after each trial that counts toward --trials, how many are done,
+    and once the cohorts under way have all reported, the time left at this run's pace (a cohort's
+    trials settle together, so a per-trial pace would jump within a cohort)."""
+
+    def __init__(self, console, n_trials: int, done_before: int) -> None:
+        self.console, self.n_trials, self.done = console, n_trials, done_before
+        self.settled = 0  # counted trials this run settled
+        self.pending: set[int] = set()  # trials of the cohorts under way
+        self.started = time.monotonic()
+
+    def __call__(self, event) -> None:
+        from ganstab.search.driver import COUNTED_FAIL_STATUSES
+
+        message = event.message
+        if event.kind == "cohort":
+            self.pending.update(event.data.get("trials", ()))
+        r = event.data.get("result") if event.kind == "trial" else None
+        if r is not None:
+            self.pending.discard(r.trial_number)
+            counted = r.state != "FAIL" or r.status in COUNTED_FAIL_STATUSES
+            self.settled += counted
+            self.done += counted
+            if counted or not self.pending:
+                tail = f"{min(self.done, self.n_trials)}/{self.n_trials} done"
+                if not self.pending and self.settled:
+                    per_trial = (time.monotonic() - self.started) / self.settled
+                    left = max(self.n_trials - self.done, 0) * per_trial
+                    tail += f", about {_duration(left)} left"
+                message += f"  [{tail}]"
+        self.console.print(message, markup=False)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -524,6 +679,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     console = Console(soft_wrap=True)
     space = load_space(find_space(args.space))
     data_overrides, data_name = _dataset_overrides(args.dataset)
+    try:  # before Ray starts; the driver's own check would name its internal argument
+        space.config([*data_overrides, *args.overrides])
+    except C.ConfigError as e:
+        raise C.ConfigError(f"--dataset and --set give an invalid config: {e}") from e
     study_name = args.study or f"{space.name}-{data_name}"
     if args.concurrent_cohorts is not None and args.concurrent_cohorts < 1:
         raise ValueError(
@@ -548,7 +707,8 @@ def cmd_search(args: argparse.Namespace) -> int:
             cohort_size=args.cohort_size, concurrent_cohorts=concurrent, seed=args.seed,
             extra_overrides=[*data_overrides, *args.overrides],
             runs_dir=args.runs, prune=not args.no_prune, diagnose=not args.no_diagnose,
-            on_event=lambda e: console.print(e.message), executor=executor, objective=args.objective,
+            on_event=_SearchProgress(console, args.trials, _done_before(args.storage, study_name)),
+            executor=executor, objective=args.objective,
         )  # fmt: skip
     finally:
         if executor is not None:

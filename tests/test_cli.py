@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import yaml
 
@@ -156,3 +158,162 @@ def test_resume_refuses_a_run_whose_traces_have_other_columns(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "start a new run" in err and "data_spread" in err
     assert trace.read_text() == "\n".join(old) + "\n"  # nothing lost or rewritten
+
+
+# ------------------------------------------------------------------------- what the user sees
+
+
+def test_help_lists_the_commands_and_hides_the_hidden_ones():
+    from ganstab.cli import build_parser
+
+    text = build_parser().format_help()
+    assert "==SUPPRESS==" not in text
+    assert "diagnose-train" not in text and "diagnose-evaluate" not in text
+    for name in ("train", "diagnose", "search", "recommend", "dashboard", "corpus"):
+        assert re.search(rf"^    {name} +[a-z]", text, re.MULTILINE), (name, text)  # help beside it
+    # still reachable, as `ganstab diagnose train|evaluate`
+    assert build_parser().parse_args(["diagnose-evaluate"]).command == "diagnose-evaluate"
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["trian"], "unknown command 'trian' (did you mean 'train'?); choose from train, diagnose,"),
+        (["serach", "--trials", "2"], "unknown command 'serach' (did you mean 'search'?)"),
+        (["search", "--sampler", "tpw"], "invalid choice: 'tpw' (did you mean 'tpe'?); choose from tpe,"),
+    ],
+)
+def test_a_mistyped_command_or_choice_gets_a_did_you_mean(argv, expected, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_a_mistyped_set_key_gets_a_did_you_mean(capsys):
+    assert main(["train", "--set", "lr=1e-4", "--dry-run"]) == 2
+    assert "Unknown config key `lr` (did you mean `train.lr_g` or `train.lr_d`?)." in capsys.readouterr().err
+
+
+def test_dry_run_refuses_the_cohort_size_a_run_refuses(tmp_path, capsys):
+    assert main(["train", "--cohort-size", "0", "--out", str(tmp_path)]) == 2
+    real = capsys.readouterr().err
+    assert "must be >= 1, but got 0." in real
+    assert main(["train", "--cohort-size", "0", "--dry-run", "--out", str(tmp_path)]) == 2
+    dry = capsys.readouterr()
+    assert dry.err == real and dry.out == ""
+    assert not any(tmp_path.iterdir())
+
+
+def test_search_input_errors_name_the_options_not_internal_names(tmp_path, capsys):
+    base = ["search", "--executor", "local", "--storage", f"sqlite:///{tmp_path / 's.db'}"]
+    base += ["--runs", str(tmp_path / "runs"), "--trials", "1"]
+    assert main([*base, "--dataset", "rign8"]) == 2
+    err = capsys.readouterr().err
+    assert "--dataset 'rign8' is not a data set (did you mean 'ring8'?); choose one of ring8," in err
+    assert main([*base, "--dataset", "ring8", "--set", "train.steps=0"]) == 2
+    err2 = capsys.readouterr().err
+    assert "--dataset and --set give an invalid config: `train.steps` must be >= 1, but got 0." in err2
+    for text in (err, err2):
+        assert "extra_overrides" not in text and len(text.strip().splitlines()) == 1
+    assert not (tmp_path / "s.db").exists() and not (tmp_path / "runs").exists()
+
+
+def test_duration_reads_as_a_person_says_it():
+    from ganstab.cli import _duration
+
+    assert [_duration(s) for s in (0.2, 42, 185, 3599.6, 7620, float("nan"), -1)] == [
+        "0 s",
+        "42 s",
+        "3 min 05 s",
+        "1 h 00 min",
+        "2 h 07 min",
+        "?",
+        "?",
+    ]
+
+
+def test_train_progress_line_shows_the_time_left():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from ganstab.cli import _duration, _LiveDisplay
+    from ganstab.engine.trainer import CohortTrainer
+
+    cfg = C.apply_overrides(C.preset("lessons"), ["train.steps=40", "train.eval_every=0", *FAST[1::2]])
+    trainer = CohortTrainer([cfg], None)
+    display = _LiveDisplay(Console(file=StringIO()), trainer)
+    seen = []
+    trainer.train(on_log=lambda t: seen.append((t.step, t.wall_time, display._line())))
+    assert [step for step, _, _ in seen] == [10, 20, 30, 40]
+    for step, wall, line in seen:
+        rate = step / max(wall, 1e-9)
+        assert f"  {_duration((40 - step) / rate)} left  " in line, line
+    assert "  0 s left  " in seen[-1][2]
+
+
+def test_search_progress_counts_the_trials_done_and_estimates_the_time_left(tmp_path):
+    from io import StringIO
+
+    import optuna
+    from rich.console import Console
+
+    from ganstab.cli import _done_before, _SearchProgress
+    from ganstab.search.cohort import MemberResult
+    from ganstab.search.driver import SearchEvent
+
+    # a continued study: what it already holds counts (COMPLETE, PRUNED, diverged; not an error)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert _done_before(url, "s") == 0 and not (tmp_path / "s.db").exists()
+    study = optuna.create_study(study_name="s", storage=url, direction="maximize")
+    study.add_trial(optuna.trial.create_trial(value=0.5))
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED))
+    for status in ("diverged", "error"):
+        study.add_trial(
+            optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={"status": status})
+        )
+    assert _done_before(url, "s") == 3 and _done_before(url, "other") == 0
+
+    out = StringIO()
+    progress = _SearchProgress(Console(file=out, width=200), n_trials=7, done_before=3)
+    progress(SearchEvent("cohort", "cohort 1: trials [4, 5, 6]", {"trials": [4, 5, 6]}))
+    progress(
+        SearchEvent("trial", "trial 4: COMPLETE", {"result": MemberResult(4, "COMPLETE", "finished", 0.5)})
+    )
+    progress(SearchEvent("trial", "trial 5: FAIL", {"result": MemberResult(5, "FAIL", "error", None)}))
+    time.sleep(0.2)
+    progress(SearchEvent("trial", "trial 6: PRUNED", {"result": MemberResult(6, "PRUNED", "pruned", None)}))
+    lines = out.getvalue().splitlines()
+    assert lines[:3] == ["cohort 1: trials [4, 5, 6]", "trial 4: COMPLETE  [4/7 done]", "trial 5: FAIL"]
+    # the cohort has reported: 2 counted trials in >= 0.2 s, 2 to go -> about as long again
+    assert lines[3].startswith("trial 6: PRUNED  [5/7 done, about ") and lines[3].endswith(" s left]")
+    assert 0 <= int(lines[3].split("about ")[1].split(" s")[0]) <= 5
+
+
+def test_train_ends_with_each_members_diagnosis(tmp_path, capsys):
+    args = ["train", "--preset", "lessons", "--cohort-size", "2", "--out", str(tmp_path), "--name", "short"]
+    assert main([*args, "--quiet", "--set", "train.steps=30", *FAST]) == 0
+    out = capsys.readouterr().out
+    # too short a trace to diagnose: said, and the command still succeeds
+    for i in range(2):
+        assert f"  member {i} (seed {i}): not diagnosed: 3 logged rows, the diagnosis needs 20 " in out
+    assert main([*args, "--quiet", "--no-diagnose", "--name", "none", "--set", "train.steps=30", *FAST]) == 0
+    assert "Diagnosis" not in capsys.readouterr().out
+
+
+def test_member_diagnoses_label_each_member_and_name_the_diverged():
+    from ganstab.cli import member_diagnoses
+    from ganstab.diagnose import LABELS
+    from ganstab.engine.trainer import CohortTrainer
+
+    base = ["train.steps=200", "train.eval_every=100", *FAST[1::2]]
+    calm = C.apply_overrides(C.preset("vanilla"), base)
+    wild = C.apply_overrides(calm, ["train.lr_d=1e6", "train.lr_g=1e6", "train.beta1=0.0"])
+    trainer = CohortTrainer([calm, wild], None)
+    trainer.train()
+    assert trainer.status == ["finished", "diverged"]
+    calm_text, wild_text = member_diagnoses(trainer)
+    label, _, rest = calm_text.partition(" (confidence ")
+    assert label in LABELS and 0 < float(rest.rstrip(")")) <= 1, calm_text
+    assert wild_text == f"diverged at step {trainer.ended_at[1]}"
