@@ -317,3 +317,19 @@ def test_member_diagnoses_label_each_member_and_name_the_diverged():
     label, _, rest = calm_text.partition(" (confidence ")
     assert label in LABELS and 0 < float(rest.rstrip(")")) <= 1, calm_text
     assert wild_text == f"diverged at step {trainer.ended_at[1]}"
+
+
+def test_gitignore_covers_sqlite_side_files():
+    import fnmatch
+
+    repo = Path(__file__).resolve().parents[1]
+    names = ["ganstab.db-wal", "ganstab.db-shm", "ganstab.db-journal", "runs/study.sqlite-wal"]
+    proc = subprocess.run(
+        ["git", "check-ignore", "--no-index", *names], cwd=repo, capture_output=True, text=True
+    )
+    if proc.returncode in (0, 1):  # git's own rules: every name it prints is ignored
+        assert proc.stdout.split() == names
+    else:  # not a git checkout: the patterns without a slash, matched against the file name
+        patterns = [p for p in (repo / ".gitignore").read_text().split() if not p.startswith("#")]
+        for name in names:
+            assert any(fnmatch.fnmatch(Path(name).name, p) for p in patterns), name
