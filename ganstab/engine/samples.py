@@ -1,13 +1,14 @@
 """Sample pictures for a person to look at (lesson 2: judge a run by its samples, not one loss).
 
 Points: a scatter of generated samples (blue) over the true centres (red crosses), drawn with
-Pillow so no plotting library is needed. Images: a grid.
+Pillow and numpy so no plotting library is needed. Images: a grid. Trace curves likewise.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
@@ -20,37 +21,80 @@ def save_scatter(
     size: int = 480,
     title: str = "",
 ) -> None:
-    """Scatter of the first two coordinates of `samples` `[N, D]`."""
+    """Scatter of the first two coordinates of `samples` `[N, D]`, rasterized with numpy (a 3x3
+    dot per sample): a search draws one per member at each evaluation, so it must cost little."""
     pts = samples[:, :2].detach().float().cpu()
     pts = pts[torch.isfinite(pts).all(dim=1)]
     frame = centres if centres is not None else reference
     frame = frame[:, :2].float().cpu() if frame is not None else pts
+    if len(frame) == 0:  # no finite sample and nothing else to frame the picture
+        frame = torch.zeros(1, 2)
     lo = frame.min(dim=0).values
     hi = frame.max(dim=0).values
     pad = (hi - lo).max().clamp_min(1e-3) * 0.25
     lo, hi = lo - pad, hi + pad
-    span = (hi - lo).max()
-    img = Image.new("RGB", (size, size), "white")
-    draw = ImageDraw.Draw(img)
+    span = float((hi - lo).max())
+    pixels = np.full((size, size, 3), 255, dtype=np.uint8)
 
-    def xy(p: torch.Tensor) -> tuple[float, float]:
-        u = (p - lo) / span * (size - 1)
-        return float(u[0]), float(size - 1 - u[1])
+    def xy(p: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        u = ((p - lo) / span * (size - 1)).numpy()
+        return np.round(u[:, 0]).astype(np.int64), np.round(size - 1 - u[:, 1]).astype(np.int64)
+
+    def dots(p: torch.Tensor, colour: tuple[int, int, int], radius: int) -> None:
+        x, y = xy(p)
+        for dx in range(-radius, radius + 1):
+            for dy in range(-radius, radius + 1):
+                xx, yy = x + dx, y + dy
+                inside = (xx >= 0) & (xx < size) & (yy >= 0) & (yy < size)
+                pixels[yy[inside], xx[inside]] = colour
 
     if reference is not None:
-        for p in reference[:, :2].float().cpu():
-            x, y = xy(p)
-            draw.point((x, y), fill=(200, 200, 200))
-    for p in pts:
-        x, y = xy(p)
-        draw.ellipse((x - 1, y - 1, x + 1, y + 1), fill=(31, 119, 180))
+        dots(reference[:, :2].float().cpu(), (200, 200, 200), 0)
+    dots(pts, (31, 119, 180), 1)
+    img = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(img)
     if centres is not None:
-        for c in centres[:, :2].float().cpu():
-            x, y = xy(c)
+        cx, cy = xy(centres[:, :2].float().cpu())
+        for x, y in zip(cx.tolist(), cy.tolist()):
             draw.line((x - 6, y - 6, x + 6, y + 6), fill=(214, 39, 40), width=2)
             draw.line((x - 6, y + 6, x + 6, y - 6), fill=(214, 39, 40), width=2)
     if title:
         draw.text((6, 4), title, fill=(0, 0, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+
+
+def save_curves(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str = "",
+                width: int = 640, height: int = 320) -> None:  # fmt: skip
+    """Line plot of named (x, y) curves, drawn with Pillow (a search draws one per trial; a
+    matplotlib figure each cost more than the training of a small member)."""
+    colours = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
+    img = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(img)
+    left, right, top, bottom = 56, width - 10, 24, height - 28
+    finite = [(np.asarray(x, float), np.asarray(y, float)) for x, y in curves.values()]
+    xs = np.concatenate([x[np.isfinite(y)] for x, y in finite]) if finite else np.zeros(0)
+    ys = np.concatenate([y[np.isfinite(y)] for _, y in finite]) if finite else np.zeros(0)
+    if xs.size and ys.size:
+        x0, x1 = float(xs.min()), float(max(xs.max(), xs.min() + 1))
+        y0, y1 = float(np.percentile(ys, 1)), float(np.percentile(ys, 99))
+        y0, y1 = (y0 - 0.5, y1 + 0.5) if y1 - y0 < 1e-9 else (y0, y1)
+        draw.rectangle((left, top, right, bottom), outline=(160, 160, 160))
+        for frac in (0.0, 0.5, 1.0):
+            y = bottom - frac * (bottom - top)
+            draw.text((4, y - 6), f"{y0 + frac * (y1 - y0):.3g}", fill=(80, 80, 80))
+        draw.text((left, bottom + 6), f"step {x0:.0f}", fill=(80, 80, 80))
+        draw.text((right - 70, bottom + 6), f"step {x1:.0f}", fill=(80, 80, 80))
+        for (x, y), colour in zip(finite, colours * 4):
+            ok = np.isfinite(y)
+            u = left + (x[ok] - x0) / (x1 - x0) * (right - left)
+            v = bottom - (np.clip(y[ok], y0, y1) - y0) / (y1 - y0) * (bottom - top)
+            if len(u) > 1:
+                draw.line(list(zip(u.tolist(), v.tolist())), fill=colour, width=1)
+        for n, (name, colour) in enumerate(zip(curves, colours * 4)):
+            draw.text((left + 8 + 90 * n, top + 4), name, fill=colour)
+    if title:
+        draw.text((left, 6), title, fill=(0, 0, 0))
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
 

@@ -18,9 +18,7 @@ it through `report(step, members) -> keep_going`, called at every evaluation.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,8 +35,8 @@ from ganstab.engine.losses import LOSSES, member_losses
 from ganstab.engine.metrics import Evaluator, score
 from ganstab.engine.networks import build_networks, real_scales
 from ganstab.engine.optim import CohortAdam
-from ganstab.engine.samples import save_grid, save_scatter
-from ganstab.engine.trace import STEP_COLUMNS, TraceWriter, columns_for, json_safe, read_header
+from ganstab.engine.run_folder import CheckpointError, RunFolder
+from ganstab.engine.trace import STEP_COLUMNS, columns_for, read_header
 
 # Steps of random draws made at once per member (amortizes per-member generator calls; part of
 # the definition of a member's stream, so it depends only on the data kind, never on K).
@@ -77,11 +75,19 @@ def _member_tensor(values: list, device: torch.device, dtype=torch.float32) -> t
 class CohortTrainer:
     """Train K member configs (shape-compatible, see `config.check_cohort`) as one network.
 
-    `run_dir` (optional) receives the run folder: resolved configs, traces, samples, checkpoint
-    and summary; without it nothing is written (benchmarks, tests).
+    `run_dir` (optional) receives the run folder (`RunFolder`): resolved configs, traces,
+    samples, checkpoint and summary; without it nothing is written (benchmarks, tests). `samples`
+    ("all" or "last") and `checkpoints` say how much of it to keep (a search keeps little).
     """
 
-    def __init__(self, configs: list[Config], run_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        configs: list[Config],
+        run_dir: str | Path | None = None,
+        *,
+        samples: str = "all",
+        checkpoints: bool = True,
+    ) -> None:
         self.configs = [C.resolve(c) for c in configs]
         C.check_cohort(self.configs)
         cfg = self.cfg = self.configs[0]
@@ -153,25 +159,14 @@ class CohortTrainer:
         self.trace: list[np.ndarray] = []  # rows [K, len(columns)], one per logged step
         self._written = 0  # trace rows already written to disk
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self._writers: list[TraceWriter] = []
+        self.folder = RunFolder(run_dir, samples=samples, checkpoints=checkpoints) if run_dir is not None else None
         self.wall_time = 0.0
 
     # ------------------------------------------------------------------ run folder
 
     def member_dir(self, i: int) -> Path:
-        assert self.run_dir is not None
-        return self.run_dir / "members" / f"{i:03d}"
-
-    def _open_run_dir(self) -> None:
-        if self.run_dir is None:
-            return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(C.dump_yaml(self.cfg))
-        for i, c in enumerate(self.configs):
-            d = self.member_dir(i)
-            d.mkdir(parents=True, exist_ok=True)
-            (d / "config.yaml").write_text(C.dump_yaml(c))
-        self._writers = [TraceWriter(self.member_dir(i) / "trace.csv", self.columns) for i in range(self.k)]
+        assert self.folder is not None
+        return self.folder.member_dir(i)
 
     # ------------------------------------------------------------------ random streams
 
@@ -387,24 +382,13 @@ class CohortTrainer:
             res["score"] = score(self.evaluator.family, res, self.evaluator.n_modes)
             if "hist" not in res and self.evaluator.family in ("mixture", "digits"):
                 res["hist"] = res["near"] = None  # a member whose samples were not finite
-        if self.run_dir is not None:
-            self._save_samples(samples)
+        if self.folder is not None:
+            centres = self.dataset.centres if isinstance(self.dataset, Mixture) else None
+            points = self.dataset.kind == "points"
+            reference = self.evaluator.real(1000) if centres is None and points else None
+            running = [i for i in range(self.k) if self.status[i] == "running"]
+            self.folder.save_samples(self.step, samples, running, self.dataset.kind, centres, reference)
         return results
-
-    def _save_samples(self, samples: torch.Tensor) -> None:
-        centres = self.dataset.centres if isinstance(self.dataset, Mixture) else None
-        reference = (
-            None if centres is not None or self.dataset.kind != "points" else self.evaluator.real(1000)
-        )
-        for i in range(self.k):
-            if self.status[i] != "running":
-                continue
-            path = self.member_dir(i) / "samples" / f"step_{self.step:06d}.png"
-            if self.dataset.kind == "points":
-                title = f"member {i} step {self.step}"
-                save_scatter(samples[i, :1000], path, centres=centres, reference=reference, title=title)
-            else:
-                save_grid(samples[i], path)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -425,17 +409,14 @@ class CohortTrainer:
         return rows if end is None else rows[rows[:, 0] <= end]
 
     def _write_traces(self) -> None:
-        if self.run_dir is None:
+        if self.folder is None:
             return
-        for i in range(self.k):
-            with (self.member_dir(i) / "evals.jsonl").open("w") as f:
-                for item in self.eval_log[i]:
-                    f.write(json.dumps(json_safe(item)) + "\n")
         new = self.trace[self._written :]
-        for i, w in enumerate(self._writers):
+        for i in range(self.k):
+            self.folder.write_evals(i, self.eval_log[i])
             end = self.ended_at[i]
             rows = [dict(zip(self.columns, r[i].tolist())) for r in new if end is None or r[i, 0] <= end]
-            w.write(rows)
+            self.folder.write_rows(i, rows)
         self._written = len(self.trace)
 
     def member_view(self, i: int) -> dict[str, Any]:
@@ -458,7 +439,7 @@ class CohortTrainer:
     # ------------------------------------------------------------------ checkpoint
 
     def checkpoint(self) -> None:
-        if self.run_dir is None:
+        if self.folder is None or not self.folder.checkpoints:
             return
         states = [g.get_state() for g in self.streams] if self.step % self.chunk == 0 else self._chunk_states
         state = {
@@ -478,30 +459,36 @@ class CohortTrainer:
             "prev_samples": self._prev_samples,
             "wall_time": self.wall_time,
         }
-        tmp = self.run_dir / "checkpoint.pt.tmp"
-        torch.save(state, tmp)
-        os.replace(tmp, self.run_dir / "checkpoint.pt")  # atomic: a kill never leaves half a file
+        self.folder.save_checkpoint(state)  # atomic: a kill never leaves half a file
 
     @classmethod
     def resume(cls, run_dir: str | Path, steps: int | None = None) -> CohortTrainer:
-        """Continue the run in `run_dir` from its last checkpoint (optionally to more steps)."""
-        run_dir = Path(run_dir)
-        ckpt_path = run_dir / "checkpoint.pt"
-        if not ckpt_path.exists():
-            raise C.ConfigError(f"Cannot resume {str(run_dir)!r}: it holds no checkpoint.pt.")
-        member_dirs = sorted((run_dir / "members").glob("[0-9][0-9][0-9]"))
-        configs = [C.load_yaml(d / "config.yaml") for d in member_dirs]
-        if steps is not None:
-            if steps < 1:
-                raise C.ConfigError(f"`train.steps` must be >= 1, but got {steps}.")
-            for c in configs:
-                c.train.steps = steps
+        """Continue the run in `run_dir` from its last checkpoint (optionally to more steps).
+        Nothing in the folder is rewritten until the checkpoint has loaded into the networks: an
+        unusable one is a CheckpointError that names the file and the problem."""
+        folder = RunFolder(run_dir)
+        if not folder.has_checkpoint():
+            raise CheckpointError(f"Cannot resume {str(folder.root)!r}: it holds no checkpoint.pt.")
+        if steps is not None and steps < 1:
+            raise C.ConfigError(f"`train.steps` must be >= 1, but got {steps}.")
+        configs = folder.member_configs()
+        if not configs:
+            raise CheckpointError(f"Cannot resume {str(folder.root)!r}: it has no members/NNN/config.yaml.")
+        for c in configs:
+            c.train.steps = steps if steps is not None else c.train.steps
+        state = folder.load_checkpoint(pick_device(C.resolve(configs[0]).train.device))
         self = cls(configs, run_dir)
-        state = torch.load(ckpt_path, map_location=self.device, weights_only=False)
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.optG.load_state_dict(state["optG"])
-        self.optD.load_state_dict(state["optD"])
+        try:
+            self.G.load_state_dict(state["G"])
+            self.D.load_state_dict(state["D"])
+            self.optG.load_state_dict(state["optG"])
+            self.optD.load_state_dict(state["optD"])
+        except (RuntimeError, KeyError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CheckpointError(
+                f"Cannot resume from {str(folder.root / 'checkpoint.pt')!r}: its networks do not fit the "
+                f"configs in {str(folder.root / 'members')!r} (edited to another shape?): {first[:200]}"
+            ) from e
         self.step = state["step"]
         self.alive = state["alive"].to(self.device)
         self.diverged_at = state["diverged_at"].to(self.device)
@@ -523,9 +510,7 @@ class CohortTrainer:
                     f"Cannot resume {str(run_dir)!r}: it was started by another ganstab version, whose "
                     f"traces lack {missing} and have {extra} (columns of this version); start a new run."
                 )
-        self._writers = [TraceWriter(self.member_dir(i) / "trace.csv", self.columns) for i in range(self.k)]
-        for w in self._writers:
-            w.truncate_after(self.step)  # rows logged after the checkpoint, before the crash
+        self.folder.reopen(self.k, self.columns, self.step)  # rows after the checkpoint are dropped
         if self.step >= self.steps:
             self.status = ["finished" if s == "running" else s for s in self.status]
         else:
@@ -548,8 +533,8 @@ class CohortTrainer:
         (False stops that member). `on_log(trainer)` is called at every logged step (display).
         """
         t = self.cfg.train
-        if not getattr(self, "_resumed", False):
-            self._open_run_dir()
+        if self.folder is not None and not getattr(self, "_resumed", False):
+            self.folder.open(self.configs, self.columns)
         started = time.perf_counter() - self.wall_time
         while self.step < self.steps and any(s == "running" for s in self.status):
             scalars = self.train_step()
@@ -571,8 +556,9 @@ class CohortTrainer:
         self._write_traces()
         self.checkpoint()
         summary = self.summary()
-        if self.run_dir is not None:
-            (self.run_dir / "summary.json").write_text(json.dumps(json_safe(summary), indent=2, default=str))
+        if self.folder is not None:
+            self.folder.write_summary(summary)
+            self.folder.close()  # the last pictures are on disk when train() returns
         return summary
 
     def _evaluation(self, report: ReportFn | None) -> None:

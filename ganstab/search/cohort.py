@@ -33,6 +33,7 @@ import logging
 import math
 import os
 import socket
+import tempfile
 import threading
 import warnings
 from collections.abc import Sequence
@@ -45,11 +46,14 @@ import optuna
 from optuna.trial import TrialState
 
 from ganstab.diagnose.labels import LATE_FRACTION
-from ganstab.diagnose.model import MIN_ROWS, choose_model, diagnose_trace
+from ganstab.diagnose.model import choose_model, diagnose_traces
 from ganstab.diagnose.monitor import OPTIONAL as MONITOR_EXTRA
 from ganstab.diagnose.result import DIVERGED, Diagnosis
 from ganstab.engine.config import Config, to_dict
+from ganstab.engine.samples import save_curves
 from ganstab.engine.trainer import CohortTrainer
+from ganstab.search.pruning import CohortPruner
+from ganstab.search.trials import BatchedWrites, StudySnapshot, final_values, note_attrs, upload_artifact
 from ganstab.storage import Store, mask_url, normalize_url
 
 log = logging.getLogger(__name__)
@@ -123,11 +127,13 @@ class StaleTrialRequeuer:
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str = "") -> None:
         why = reason or "its worker stopped sending heartbeats"
+        self.failed.append(trial.number)
+        if not trial.params:  # asked but never sampled: no point was drawn, so none is lost
+            return
         study.enqueue_trial(
             dict(trial.params),
             user_attrs={ATTR_RETRY_OF: trial.number, "retry_reason": f"trial {trial.number} failed: {why}"},
         )
-        self.failed.append(trial.number)
 
 
 def _sqlite_immediate(engine: Any) -> None:
@@ -236,18 +242,15 @@ class MemberResult:
     run_dir: str = ""
     diagnosis: str | None = None
     error: str | None = None
+    pruned_because: str | None = None  # which rule pruned it, at which step, on which values
 
 
-def build_pruner(job: CohortJob) -> optuna.pruners.BasePruner:
-    """The study's pruner for this cohort: the quality pruner (never a raw loss), wrapped by the
-    diagnosis pruner when `diagnose`, or no pruning at all."""
+def build_pruner(job: CohortJob) -> CohortPruner | None:
+    """The cohort's pruner: the quality pruner (never a raw loss), then the classifier when
+    `diagnose`; None without pruning."""
     if not job.prune:
-        return optuna.pruners.NopPruner()
-    if job.diagnose:
-        from ganstab.diagnose.monitor import DiagnosisPruner
-
-        return DiagnosisPruner(wrapped=job.quality_pruner)
-    return job.quality_pruner or optuna.pruners.NopPruner()
+        return None
+    return CohortPruner(job.quality_pruner, diagnose=job.diagnose)
 
 
 def check_classifier() -> None:
@@ -418,6 +421,11 @@ def run_cohort(
 
 
 class _CohortRun:
+    """One cohort's training and the bookkeeping of its trials, batched per evaluation round: the
+    reports in one transaction, the pruning of all members from one study read and one
+    `predict_proba` (`CohortPruner`), and the members that end in a round settled together (one
+    transaction for ganstab's tables, one for Optuna's)."""
+
     def __init__(self, job: CohortJob, storage: optuna.storages.BaseStorage, store: Store) -> None:
         if not (len(job.configs) == len(job.trial_ids) == len(job.trial_numbers)) or not job.configs:
             raise SearchError(
@@ -427,16 +435,16 @@ class _CohortRun:
         self.job = job
         self.store = store
         self.pruner = build_pruner(job)
-        self.study = optuna.Study(
-            job.study_name, storage, sampler=optuna.samplers.RandomSampler(), pruner=self.pruner
-        )
-        self.trials = [optuna.Trial(self.study, tid) for tid in job.trial_ids]
+        self.study = optuna.Study(job.study_name, storage, sampler=optuna.samplers.RandomSampler())
+        self.storage = self.study._storage
+        self.writes = BatchedWrites(self.storage)
         self.artifacts = optuna.artifacts.FileSystemArtifactStore(job.artifact_dir)
         Path(job.artifact_dir).mkdir(parents=True, exist_ok=True)
-        self.trainer = CohortTrainer(list(job.configs), job.run_dir)
+        # A trial's folder keeps its newest samples and no checkpoint (a search re-runs lost trials)
+        self.trainer = CohortTrainer(list(job.configs), job.run_dir, samples="last", checkpoints=False)
         self.results: dict[int, MemberResult] = {}
+        self.reasons: dict[int, str] = {}  # why a member was pruned, for its note
         self.run_ids: list[int] = []
-        self._fed = 0  # trace rows already given to the diagnosis monitors
         self._heartbeat: _Heartbeat | None = None
 
     # ---- the loop
@@ -444,106 +452,101 @@ class _CohortRun:
     def run(self) -> list[MemberResult]:
         job, trainer = self.job, self.trainer
         me = worker_id()
-        for i, (trial, cfg) in enumerate(zip(self.trials, job.configs)):
-            run_id = self.store.add_run(
-                cfg.data.name,
-                to_dict(cfg),
-                study_name=job.study_name,
-                trial_number=trial.number,
-                status="running",
-                exist_ok=True,
-            )
-            self.run_ids.append(run_id)
-            trial.set_user_attr(ATTR_WORKER, me)
-            trial.set_user_attr("ganstab_run_id", run_id)
-            trial.set_user_attr("run_dir", str(trainer.member_dir(i)))
-        with _Heartbeat(self.study._storage, job.trial_ids, job.heartbeat_interval) as beat:
+        with self.store.batch():
+            self.run_ids = [
+                self.store.add_run(
+                    cfg.data.name,
+                    to_dict(cfg),
+                    study_name=job.study_name,
+                    trial_number=number,
+                    status="running",
+                    exist_ok=True,
+                )
+                for cfg, number in zip(job.configs, job.trial_numbers)
+            ]
+        for i, (tid, run_id) in enumerate(zip(job.trial_ids, self.run_ids)):
+            self.writes.set_trial_user_attr(tid, ATTR_WORKER, me)
+            self.writes.set_trial_user_attr(tid, "ganstab_run_id", run_id)
+            self.writes.set_trial_user_attr(tid, "run_dir", str(trainer.member_dir(i)))
+        self.writes.flush()
+        with _Heartbeat(self.storage, job.trial_ids, job.heartbeat_interval) as beat:
             self._heartbeat = beat
             try:
                 trainer.train(report=self._report)
-                for i in range(trainer.k):
-                    if i not in self.results:
-                        status = trainer.status[i]
-                        self._settle(i, "diverged" if status == "diverged" else "finished")
+                rest = [i for i in range(trainer.k) if i not in self.results]
+                self._settle(rest, ["diverged" if trainer.status[i] == "diverged" else "finished" for i in rest])
             except BaseException as e:
                 self._fail_rest(e)
                 raise
         return [self.results[i] for i in range(trainer.k)]
 
     def _report(self, step: int, members: list[dict[str, Any]]) -> list[bool]:
-        keep = []
-        last = step >= self.trainer.steps
+        """One evaluation round: report every live member's score, decide pruning for all of them
+        at once, settle the diverged and the pruned."""
+        job = self.job
+        live, diverged = [], []
         for i, m in enumerate(members):
             if i in self.results:
-                keep.append(False)
                 continue
             if m["status"] == "diverged":
-                self._settle(i, "diverged")
-                keep.append(False)
+                diverged.append(i)
                 continue
-            trial = self.trials[i]
-            self._feed_monitor(i)
             score = m.get("eval_score")
             if score is not None and math.isfinite(score):
-                trial.report(float(score), step)
-            if self.job.prune and not last and trial.should_prune():
-                self._settle(i, "pruned")
-                keep.append(False)
-                continue
-            keep.append(True)
-        self._fed = len(self.trainer.trace)
-        return keep
+                self.writes.set_trial_intermediate_value(job.trial_ids[i], step, float(score))
+            live.append(i)
+        self.writes.flush()
+        pruned = []
+        if self.pruner is not None and live and step < self.trainer.steps:
+            traces = self._monitor_traces(live)
+            verdicts = self.pruner.decide(StudySnapshot(self.study), [job.trial_ids[i] for i in live], traces, step)
+            for i, verdict in zip(live, verdicts):
+                if verdict.prune:
+                    pruned.append(i)
+                    self.reasons[i] = verdict.reason
+        self._settle(diverged + pruned, ["diverged"] * len(diverged) + ["pruned"] * len(pruned))
+        return [i not in self.results for i in range(self.trainer.k)]
 
-    def _feed_monitor(self, i: int) -> None:
-        """Give the diagnosis pruner member i's new trace rows (it judges the whole trace so far)."""
-        if not hasattr(self.pruner, "monitor_for"):
-            return
-        monitor = self.pruner.monitor_for(self.trials[i])
-        cols = self.trainer.columns
-        extra = [(c, cols.index(c)) for c in MONITOR_EXTRA if c in cols]
-        d, g = cols.index("d_loss"), cols.index("g_loss")
-        for row in self.trainer.trace[self._fed :]:
-            r = row[i]
-            monitor.update(int(r[0]), float(r[d]), float(r[g]), **{c: float(r[j]) for c, j in extra})
+    def _monitor_traces(self, members: list[int]) -> list[dict[str, np.ndarray]]:
+        """The live members' traces so far, with the columns a StabilityMonitor would be fed."""
+        trainer = self.trainer
+        cols = ["step", "d_loss", "g_loss", *(c for c in MONITOR_EXTRA if c in trainer.columns)]
+        idx = [trainer.columns.index(c) for c in cols]
+        rows = np.stack(trainer.trace)[:, members][:, :, idx].astype(float)  # [T, members, cols]
+        return [{c: rows[:, n, j] for j, c in enumerate(cols)} for n in range(len(members))]
 
-    # ---- settling a member
+    # ---- settling members
 
     def _member_trace(self, i: int) -> dict[str, np.ndarray]:
         rows = self.trainer.member_trace(i)
         return {c: rows[:, j].astype(float) for j, c in enumerate(self.trainer.columns)}
 
-    def _diagnose(self, trace: dict[str, np.ndarray], result: MemberResult) -> Diagnosis | None:
+    def _diagnose(self, traces: list[dict[str, np.ndarray]], results: list[MemberResult]) -> list[Diagnosis | None]:
+        """The members' diagnoses at the end (one classifier call for all): a divergence the engine
+        saw is the rule, whatever the rows; too short a trace gets none."""
         if not self.job.diagnose:
-            return None
-        if result.status == "diverged":  # the engine saw the NaN/Inf: the rule, whatever the rows
-            from ganstab.diagnose.advice import advice_for
+            return [None] * len(traces)
+        from ganstab.diagnose.advice import advice_for
 
-            ev = {"diverged_at": float(result.diverged_at or 0)}
-            n = len(trace["step"])
-            return Diagnosis(
-                DIVERGED, {}, ev, advice_for(DIVERGED, ev), choose_model(trace), n, ev["diverged_at"]
-            )
-        if len(trace["step"]) < MIN_ROWS:
-            return None
-        return diagnose_trace(trace)
+        out = diagnose_traces(traces)
+        for n, (trace, result) in enumerate(zip(traces, results)):
+            if result.status == "diverged":
+                ev = {"diverged_at": float(result.diverged_at or 0)}
+                out[n] = Diagnosis(
+                    DIVERGED, {}, ev, advice_for(DIVERGED, ev), choose_model(trace), len(trace["step"]), ev["diverged_at"]
+                )
+        return out
 
-    def _settle(self, i: int, status: str) -> None:
-        """Write everything about member i, then tell its trial's final state (a finished trial
-        takes no more attributes, so the state goes last)."""
-        trainer, trial = self.trainer, self.trials[i]
-        if status == "pruned":
-            steps = trainer.step
-        elif status == "diverged":
-            steps = int(trainer.ended_at[i] or 0)
-        else:
-            steps = trainer.step
+    def _result(self, i: int, status: str) -> MemberResult:
+        trainer = self.trainer
+        steps = int(trainer.ended_at[i] or 0) if status == "diverged" else trainer.step
         metrics = {f"eval_{k}": _finite(v) for k, v in trainer.last_eval[i].items()}
         score = late_score(trainer.eval_log[i], self.job.objective)
         if status == "finished" and (score is None or metrics.get("eval_score") is None):
             status = "no_score"
         state = {"finished": "COMPLETE", "pruned": "PRUNED"}.get(status, "FAIL")
-        result = MemberResult(
-            trial_number=trial.number,
+        return MemberResult(
+            trial_number=self.job.trial_numbers[i],
             state=state,
             status=status,
             value=score if state == "COMPLETE" else None,
@@ -551,72 +554,85 @@ class _CohortRun:
             steps_trained=steps,
             diverged_at=steps if status == "diverged" else None,
             run_dir=str(trainer.member_dir(i)),
+            pruned_because=self.reasons.get(i),
         )
-        trace = self._member_trace(i)
-        diagnosis = self._diagnose(trace, result)
-        result.diagnosis = diagnosis.label if diagnosis else None
 
-        run_id = self.run_ids[i]
-        self.store.save_trace(run_id, trace)
-        self.store.add_evaluations(run_id, trainer.eval_log[i])
-        truth = _ground_truth(trainer.eval_log[i], result.diverged_at)
-        if truth is not None and status in ("finished", "diverged"):
-            # the label the classifier learns from: `ganstab diagnose train --storage URL`
-            self.store.set_label(run_id, truth, source="rules")
-        if diagnosis is not None:
-            self.store.add_diagnosis(
-                run_id, int(trace["step"][-1]) if len(trace["step"]) else steps, diagnosis
-            )
-        self.store.set_status(run_id, status)
+    def _settle(self, members: list[int], statuses: list[str]) -> None:
+        """Write everything about these members, then tell their trials' final states: ganstab's
+        tables in one transaction, Optuna's attributes, notes, artifact records and states in
+        another (a finished trial takes no more attributes, so the states go last)."""
+        if not members:
+            return
+        trainer, job = self.trainer, self.job
+        results = [self._result(i, s) for i, s in zip(members, statuses)]
+        traces = [self._member_trace(i) for i in members]
+        diagnoses = self._diagnose(traces, results)
+        with self.store.batch():
+            for i, result, trace, diagnosis in zip(members, results, traces, diagnoses):
+                result.diagnosis = diagnosis.label if diagnosis else None
+                run_id = self.run_ids[i]
+                self.store.save_trace(run_id, trace)
+                self.store.add_evaluations(run_id, trainer.eval_log[i])
+                truth = _ground_truth(trainer.eval_log[i], result.diverged_at)
+                if truth is not None and result.status in ("finished", "diverged"):
+                    # the label the classifier learns from: `ganstab diagnose train --storage URL`
+                    self.store.set_label(run_id, truth, source="rules")
+                if diagnosis is not None:
+                    step = int(trace["step"][-1]) if len(trace["step"]) else result.steps_trained
+                    self.store.add_diagnosis(run_id, step, diagnosis)
+                self.store.set_status(run_id, result.status)
 
-        attrs: dict[str, Any] = {ATTR_STATUS: status, "steps_trained": steps, **metrics}
+        trainer.folder.flush()  # the newest sample pictures, uploaded below
+        frozen = StudySnapshot(self.study).trials_by_id
+        with tempfile.TemporaryDirectory(prefix="ganstab-plots-") as tmp:
+            for i, result, trace, diagnosis in zip(members, results, traces, diagnoses):
+                tid = job.trial_ids[i]
+                for key, value in self._attrs(i, result, diagnosis).items():
+                    self.writes.set_trial_user_attr(tid, key, value)
+                note = note_text(result, diagnosis, dict(frozen[tid].params), job.objective)
+                self.writes.set_trial_user_attr(tid, "note", note)
+                for args in note_attrs(self.study._study_id, tid, note):
+                    self.writes.set_study_system_attr(*args)
+                self._upload(i, trace, result.status, Path(tmp))
+                state = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED}.get(result.state, TrialState.FAIL)
+                self.writes.set_trial_state_values(tid, state, final_values(frozen[tid], state, result.value))
+            self.writes.flush()
+        for i, result in zip(members, results):
+            if self._heartbeat is not None:
+                self._heartbeat.drop(job.trial_ids[i])
+            self.results[i] = result
+
+    def _attrs(self, i: int, result: MemberResult, diagnosis: Diagnosis | None) -> dict[str, Any]:
+        attrs: dict[str, Any] = {ATTR_STATUS: result.status, "steps_trained": result.steps_trained, **result.metrics}
         if result.value is not None:
             attrs["late_score"] = result.value  # the trial's value, by the study's objective
             # the plain late mean too, comparable across studies of either objective (recommend)
             attrs["late_mean"] = late_score(self.trainer.eval_log[i])
         if result.diverged_at is not None:
             attrs["diverged_at"] = result.diverged_at
+        if result.pruned_because:
+            attrs["pruned_because"] = result.pruned_because
         if diagnosis is not None:
             attrs["diagnosis"] = diagnosis.label
             attrs["diagnosis_confidence"] = _finite(diagnosis.confidence)
             attrs["diagnosis_probabilities"] = _finite(dict(diagnosis.probabilities))
-        note = note_text(result, diagnosis, dict(trial.params), self.job.objective)
-        attrs["note"] = note
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
-        _save_dashboard_note(trial, note)
-        self._upload(i, trace, status)
+        return attrs
 
-        if state == "COMPLETE":
-            self.study.tell(trial, result.value)
-        else:
-            self.study.tell(trial, state=TrialState.PRUNED if state == "PRUNED" else TrialState.FAIL)
-        if self._heartbeat is not None:
-            self._heartbeat.drop(trial._trial_id)
-        self.results[i] = result
-
-    def _upload(self, i: int, trace: dict[str, np.ndarray], status: str) -> None:
-        """The last sample image and a d_loss/g_loss plot, as the trial's artifacts."""
-        from ganstab.diagnose.plots import save_curves
-
-        member = self.trainer.member_dir(i)
-        files = []
-        samples = sorted((member / "samples").glob("step_*.png"))
-        if samples:
-            files.append(samples[-1])
+    def _upload(self, i: int, trace: dict[str, np.ndarray], status: str, tmp: Path) -> None:
+        """The newest sample picture and a d_loss/g_loss plot, as the trial's artifacts (the plot
+        lives in the artifact store only, not in the run folder)."""
+        files = sorted((self.trainer.member_dir(i) / "samples").glob("step_*.png"))[-1:]
         steps = trace["step"]
         if len(steps):
-            plot = member / "trace.png"
+            plot = tmp / f"{i:03d}" / "trace.png"
             save_curves(
                 plot,
                 {"d_loss": (steps, trace["d_loss"]), "g_loss": (steps, trace["g_loss"])},
-                title=f"trial {self.trials[i].number} ({status})",
+                title=f"trial {self.job.trial_numbers[i]} ({status})",
             )
             files.append(plot)
         for path in files:
-            optuna.artifacts.upload_artifact(
-                artifact_store=self.artifacts, file_path=str(path), study_or_trial=self.trials[i]
-            )
+            upload_artifact(self.artifacts, self.writes, self.job.trial_ids[i], path)
 
     def _fail_rest(self, error: BaseException) -> None:
         """The cohort raised: tell its unsettled trials FAIL (with the error); when interrupted,
@@ -624,21 +640,22 @@ class _CohortRun:
         interrupted = isinstance(error, (KeyboardInterrupt, SystemExit))
         text = f"{type(error).__name__}: {error}"[:500]
         requeue = StaleTrialRequeuer()
-        for i, trial in enumerate(self.trials):
+        storage = self.storage
+        for i, (tid, number) in enumerate(zip(self.job.trial_ids, self.job.trial_numbers)):
             if i in self.results:
                 continue
             status = "interrupted" if interrupted else "error"
             try:
-                trial.set_user_attr(ATTR_STATUS, status)
-                trial.set_user_attr("error", text)
+                storage.set_trial_user_attr(tid, ATTR_STATUS, status)
+                storage.set_trial_user_attr(tid, "error", text)
                 if i < len(self.run_ids):
                     self.store.set_status(self.run_ids[i], status)
-                self.study.tell(trial, state=TrialState.FAIL)
+                storage.set_trial_state_values(tid, TrialState.FAIL)
                 if interrupted:
-                    requeue(self.study, self.study._storage.get_trial(trial._trial_id), "interrupted")
+                    requeue(self.study, storage.get_trial(tid), "interrupted")
             except Exception as e:  # keep the original error; this one only goes to the log
-                log.warning("could not mark trial %s failed: %s", trial.number, e)
-            self.results[i] = MemberResult(trial.number, "FAIL", status, None, error=text)
+                log.warning("could not mark trial %s failed: %s", number, e)
+            self.results[i] = MemberResult(number, "FAIL", status, None, error=text)
 
 
 def _ground_truth(evals: list[dict[str, Any]], diverged_at: int | None) -> str | None:
@@ -649,12 +666,3 @@ def _ground_truth(evals: list[dict[str, Any]], diverged_at: int | None) -> str |
     if not n_modes and diverged_at is None:
         return None  # a metric family without mode histograms: no ground truth
     return label_run(evals, diverged_at, n_modes)[0]
-
-
-def _save_dashboard_note(trial: optuna.trial.Trial, note: str) -> None:
-    """The note optuna-dashboard shows on the trial page (optional dependency)."""
-    try:
-        from optuna_dashboard import save_note
-    except ImportError:
-        return
-    save_note(trial, note)

@@ -412,16 +412,22 @@ def _shape_key(cfg: Config) -> str:
     return json.dumps(shape, sort_keys=True, default=str)
 
 
-def _ask(study: optuna.Study, me: str) -> optuna.Trial:
-    """Ask one trial (RUNNING from now on: other drivers count it), owned by this driver."""
+def _ask(
+    study: optuna.Study, me: str, space: SearchSpace, extra: Sequence[str]
+) -> tuple[optuna.Trial, Config | str]:
+    """Ask one trial (RUNNING from now on: other drivers count it) and sample its config, then
+    name this driver as its owner: a trial with an owner always has all its parameters, so a
+    re-run of it after a kill is the same point (a kill before that leaves an orphan, which the
+    next round fails at once)."""
     with warnings.catch_warnings():
         # Optuna warns that heartbeats are meant for study.optimize; run_cohort beats itself.
         warnings.filterwarnings("ignore", message="Heartbeat of storage")
         trial = study.ask()
+    cfg = _sample(trial, space, extra)
     trial.set_user_attr(ATTR_WORKER, me)
     if heartbeat_enabled(study._storage):
         study._storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
-    return trial
+    return trial, cfg
 
 
 def _sample(trial: optuna.Trial, space: SearchSpace, extra: Sequence[str]) -> Config | str:
@@ -610,7 +616,7 @@ def _loop(
             grace = job_settings["grace_period"] or 2 * job_settings["heartbeat_interval"]
             # The recovery, the count and the asks as one step across every driver of the study:
             # another driver counts these trials as RUNNING before it computes its own room.
-            asked: list[optuna.Trial] = []
+            asked: list[tuple[optuna.Trial, Config | str]] = []
             with lock.held(f"ask:{study.study_name}"):
                 lost = recover_stale_trials(study, requeue, store, grace, orphans=lock.exclusive)
                 if lost:
@@ -626,8 +632,8 @@ def _loop(
                 room = n_trials - done - running
                 if done < n_trials and room > 0:
                     study.sampler = reseed(len(trials))  # never the same seed as another round
-                    asked = [_ask(study, me) for _ in range(min(cohort_size * concurrent_cohorts, room))]
-            beat.add(t._trial_id for t in asked)
+                    asked = [_ask(study, me, space, extra) for _ in range(min(cohort_size * concurrent_cohorts, room))]
+            beat.add(t._trial_id for t, _ in asked)
             if done >= n_trials:
                 _emit(
                     on_event,
@@ -642,8 +648,7 @@ def _loop(
                 continue
 
             sampled: list[tuple[optuna.Trial, Config]] = []
-            for trial in asked:
-                cfg = _sample(trial, space, extra)
+            for trial, cfg in asked:
                 if isinstance(cfg, str):
                     invalid += 1
                     trial.set_user_attr(ATTR_STATUS, "invalid")

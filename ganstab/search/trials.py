@@ -1,0 +1,191 @@
+"""Optuna plumbing for a cohort: one read and one transaction per evaluation round, not K of each.
+
+A cohort of K trials reports, prunes and settles its members together at each evaluation. Done
+trial by trial through Optuna's public API, each `should_prune` reads the whole study and each
+attribute is its own transaction: O(K^2) reads and O(K x attributes) commits per round, which on a
+GPU made a 256-member search 7x slower than the engine alone (bench/RESULTS.md). Here:
+
+- `StudySnapshot`: the study as read once, handed to pruners in place of the study (they only
+  read trials, or write through to the real storage);
+- `BatchedWrites`: a round's user/system attributes, intermediate values and final states,
+  committed in one transaction on an RDB storage (one by one on any other storage);
+- `note_attrs` / `artifact_attrs`: the dashboard's trial note and artifact records as attributes,
+  so that they join the same transaction.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import mimetypes
+import uuid
+from collections.abc import Container, Iterable
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+log = logging.getLogger(__name__)
+
+
+class StudySnapshot:
+    """A study's trials as read once (one `get_all_trials`), standing in for the study when a
+    round's pruning decisions are made. Reads come from the snapshot; anything else (a pruner that
+    records its rungs) goes through to the real study."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+        self.trials_by_id = {t._trial_id: t for t in study._storage.get_all_trials(study._study_id, deepcopy=False)}
+        self._sorted = sorted(self.trials_by_id.values(), key=lambda t: t.number)
+
+    def get_trials(
+        self, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
+        trials = self._sorted if states is None else [t for t in self._sorted if t.state in states]
+        return copy.deepcopy(trials) if deepcopy else list(trials)
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()
+
+    def __getattr__(self, name: str) -> Any:  # direction, directions, _storage, study_name, ...
+        return getattr(self._study, name)
+
+
+def _rdb(storage: optuna.storages.BaseStorage) -> Any:
+    """The RDBStorage behind `storage` (Optuna wraps it in a cache), or None."""
+    backend = getattr(storage, "_backend", storage)
+    return backend if isinstance(backend, optuna.storages.RDBStorage) else None
+
+
+class BatchedWrites:
+    """Collects Optuna writes and commits them together (`flush`). Same signatures as the storage
+    methods it stands in for, so Optuna's and optuna-dashboard's helpers can write through it."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage) -> None:
+        self.storage = storage
+        self.ops: list[tuple[str, tuple[Any, ...]]] = []
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self.ops.append(("trial_user_attr", (trial_id, key, value)))
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self.ops.append(("trial_system_attr", (trial_id, key, value)))
+
+    def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
+        self.ops.append(("study_system_attr", (study_id, key, value)))
+
+    def set_trial_intermediate_value(self, trial_id: int, step: int, value: float) -> None:
+        self.ops.append(("intermediate", (trial_id, step, value)))
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: list[float] | None = None) -> None:
+        self.ops.append(("state", (trial_id, state, values)))
+
+    def flush(self) -> None:
+        """Commit what was collected: one transaction on an RDB storage. If that transaction fails
+        (a trial finished elsewhere meanwhile, a lost connection), the writes are retried one by
+        one through the public API, so one bad write costs only itself."""
+        ops, self.ops = self.ops, []
+        if not ops:
+            return
+        rdb = _rdb(self.storage)
+        if rdb is not None:
+            try:
+                _write_rdb(rdb, ops)
+                return
+            except Exception as e:  # noqa: BLE001 - the one-by-one path reports what fails
+                log.info("batched write of %d operations failed (%s); writing one by one", len(ops), e)
+        for kind, args in ops:
+            try:
+                _write_one(self.storage, kind, args)
+            except optuna.exceptions.UpdateFinishedTrialError as e:
+                log.warning("skipped a write to a finished trial: %s", e)
+
+
+def _write_one(storage: optuna.storages.BaseStorage, kind: str, args: tuple[Any, ...]) -> None:
+    method = {
+        "trial_user_attr": storage.set_trial_user_attr,
+        "trial_system_attr": storage.set_trial_system_attr,
+        "study_system_attr": storage.set_study_system_attr,
+        "intermediate": storage.set_trial_intermediate_value,
+        "state": storage.set_trial_state_values,
+    }[kind]
+    method(*args)
+
+
+def _write_rdb(rdb: optuna.storages.RDBStorage, ops: list[tuple[str, tuple[Any, ...]]]) -> None:
+    """All `ops` in one session of Optuna's RDBStorage (its own per-write helpers, one commit)."""
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(rdb.scoped_session) as session:
+        for kind, args in ops:
+            if kind == "trial_user_attr":
+                rdb._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, *args)
+            elif kind == "trial_system_attr":
+                rdb._set_trial_attr_without_commit(session, models.TrialSystemAttributeModel, *args)
+            elif kind == "intermediate":
+                rdb._set_trial_intermediate_value_without_commit(session, *args)
+            elif kind == "study_system_attr":
+                study_id, key, value = args
+                study = models.StudyModel.find_or_raise_by_id(study_id, session)
+                attr = models.StudySystemAttributeModel.find_by_study_and_key(study, key, session)
+                if attr is None:
+                    session.add(models.StudySystemAttributeModel(study_id=study_id, key=key, value_json=json.dumps(value)))
+                else:
+                    attr.value_json = json.dumps(value)
+            elif kind == "state":
+                trial_id, state, values = args
+                trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
+                rdb.check_trial_is_updatable(trial_id, trial.state)
+                for objective, v in enumerate(values or ()):
+                    rdb._set_trial_value_without_commit(session, trial, objective, v)
+                trial.state = state
+                if state.is_finished():
+                    trial.datetime_complete = datetime.now()
+            else:  # pragma: no cover - a programming error
+                raise ValueError(f"unknown write {kind!r}")
+
+
+def final_values(frozen: FrozenTrial, state: TrialState, value: float | None) -> list[float] | None:
+    """The values `study.tell` would store: COMPLETE its value, PRUNED its last finite
+    intermediate value (Optuna's rule), FAIL none."""
+    if state == TrialState.COMPLETE:
+        return [float(value)] if value is not None else None
+    if state == TrialState.PRUNED and frozen.intermediate_values:
+        last = frozen.intermediate_values[max(frozen.intermediate_values)]
+        return [float(last)] if math.isfinite(last) else None
+    return None
+
+
+def note_attrs(study_id: int, trial_id: int, body: str) -> Iterable[tuple[int, str, Any]]:
+    """The study system attributes optuna-dashboard reads a trial's note from (first version),
+    as `save_note` writes them; empty when optuna-dashboard is not installed."""
+    try:
+        from optuna_dashboard._note import note_ver_key, split_body
+    except ImportError:
+        return []
+    return [(study_id, note_ver_key(trial_id), 1), *((study_id, k, v) for k, v in split_body(body, trial_id).items())]
+
+
+def upload_artifact(store: Any, writes: BatchedWrites, trial_id: int, path: Path) -> str:
+    """`optuna.artifacts.upload_artifact` for a trial, with its record joining `writes`."""
+    from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX, ArtifactMeta
+
+    artifact_id = str(uuid.uuid4())
+    mimetype, encoding = mimetypes.guess_type(path.name)
+    meta = ArtifactMeta(
+        artifact_id=artifact_id,
+        filename=path.name,
+        mimetype=mimetype or "application/octet-stream",
+        encoding=encoding,
+    )
+    with path.open("rb") as f:
+        store.write(artifact_id, f)
+    writes.set_trial_system_attr(trial_id, ARTIFACTS_ATTR_PREFIX + artifact_id, json.dumps(asdict(meta)))
+    return artifact_id
