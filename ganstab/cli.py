@@ -195,7 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument(
         "--address",
         default=None,
-        help="an existing Ray cluster (RAY_ADDRESS works too); default: a local Ray instance",
+        help="an existing Ray cluster, HOST:PORT as `ray start --head --port PORT` prints it (RAY_ADDRESS "
+        "works too); default: a local Ray instance. On the head's machine its token is found; from "
+        "elsewhere set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (`ray get-auth-token` on the head)",
     )
     se.add_argument(
         "--gpus-per-cohort",
@@ -695,6 +697,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
         executor = RayExecutor(address=args.address, gpus_per_cohort=args.gpus_per_cohort)
         concurrent = args.concurrent_cohorts or executor.slots
+        console.print(executor.summary())
     elif args.address or args.gpus_per_cohort:
         raise ValueError("--address and --gpus-per-cohort need --executor ray.")
     console.print(

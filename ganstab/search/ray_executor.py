@@ -16,6 +16,13 @@ Connecting (once, in the constructor):
   `"auto"`; with `address=None`, RAY_ADDRESS is used the same way. The address is probed first,
   so a wrong one fails at once with its name instead of after Ray's long reconnect timeout.
 - A process that is connected to Ray already (a test session, a notebook) reuses that connection.
+- Token authentication (on by default since Ray 2.59/2.60): `ray start` turns it on whenever its
+  machine has a token (~/.ray/auth_token, which any earlier local Ray instance writes), but a
+  driver that joins with an explicit address sends the token only with RAY_AUTH_MODE=token. So
+  the executor asks the cluster first (one GCS call); if the cluster refuses a driver without
+  RAY_AUTH_MODE, it retries with this machine's token, as `ray start` did; if the cluster still
+  refuses, the error says in one line what to set (RAY_AUTH_MODE=token and RAY_AUTH_TOKEN, the
+  head node's `ray get-auth-token`). `summary()` names the cluster joined: address, nodes, resources.
 
 Resources: a request that no node of the cluster can ever meet (a GPU share on a cluster without
 GPUs, more CPUs than the cluster has) fails up front; Ray Tune would otherwise wait for it forever.
@@ -49,6 +56,11 @@ __all__ = ["RayExecutor", "require_ray"]
 
 INSTALL_HINT = 'pip install "ray[tune]"'
 PROBE_TIMEOUT_S = 5.0  # seconds to wait for a TCP connection to a cluster address
+AUTH_PROBE_TIMEOUT_S = 10.0  # seconds to wait for the GCS's answer (a refused token answers at once)
+AUTH_HINT = (
+    "set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN=<the cluster's token> for the search (`ray get-auth-token` "
+    "on the head node prints it; or copy its ~/.ray/auth_token to this machine)"
+)
 RESULTS_KEY = "ganstab_results"  # the metric a trial reports its members' results under
 TUNE_DIR = "ray"  # Ray Tune's experiment folders go to runs_dir/<study>/ray
 
@@ -138,6 +150,83 @@ def _probe(address: str, source: str) -> None:
             f"`ray start --head --port={port}`, fix the address, or leave it out to run on a local "
             f"Ray instance."
         ) from None
+
+
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """Ray's C++ client logs every refused call to file descriptor 2; the error raised says it all."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _auth_refusal(address: str) -> str | None:
+    """Why the GCS at `address` refuses this process's authentication, or None (accepted, or no
+    answer in AUTH_PROBE_TIMEOUT_S: then ray.init reports whatever else is wrong)."""
+    import threading
+
+    from ray._raylet import GcsClient
+    from ray.exceptions import AuthenticationError
+
+    outcome: list[str | None] = []
+
+    def ask() -> None:
+        try:
+            GcsClient(address=address)
+            outcome.append(None)
+        except AuthenticationError as e:
+            outcome.append(str(e).split(". ")[0].strip())  # "RPC error: InvalidAuthToken: ..."
+        except Exception:  # anything else is ray.init's to report, with its own message
+            outcome.append(None)
+
+    with _stderr_silenced():
+        thread = threading.Thread(target=ask, daemon=True)
+        thread.start()
+        thread.join(AUTH_PROBE_TIMEOUT_S)
+    return outcome[0] if outcome else None
+
+
+def _use_token_auth() -> bool:
+    """RAY_AUTH_MODE=token for this process (and Ray's cached config) if this machine has a token
+    and RAY_AUTH_MODE is unset, as `ray start` itself decides; whether it did."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return False  # the user's choice stands
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    loader = AuthenticationTokenLoader.instance()
+    if not loader.has_token(ignore_auth_mode=True):
+        return False
+    os.environ["RAY_AUTH_MODE"] = "token"
+    Config.initialize("")  # Ray caches RAY_AUTH_MODE in its config: re-read it
+    loader.reset_cache()
+    return True
+
+
+def _authenticate(address: str, source: str) -> None:
+    """Make this process pass the cluster's token check before ray.init (which would retry a
+    refused token for 20-30 s, logging a line per try), or fail with one line saying what to set."""
+    refusal = _auth_refusal(address)
+    if refusal is None:
+        return
+    if _use_token_auth():
+        refusal = _auth_refusal(address)
+        if refusal is None:
+            logging.getLogger(__name__).info("joined %s with this machine's Ray token", address)
+            return
+    mode = os.environ.get("RAY_AUTH_MODE") or "unset"
+    raise SearchError(
+        f"the Ray cluster at {address!r} ({source}) refused this driver's authentication ({refusal}; "
+        f"RAY_AUTH_MODE {mode}): {AUTH_HINT}."
+    )
 
 
 def _same_endpoint(a: str, b: str) -> bool:
@@ -232,6 +321,8 @@ class RayExecutor:
             kwargs.update(address="local", num_cpus=self.num_cpus, include_dashboard=False)
         else:
             kwargs["address"] = target
+            if target != "auto" and "://" not in target:  # ray.init handles auto's token itself
+                _authenticate(target, source)
         try:
             ray.init(**kwargs)
         except (ConnectionError, RuntimeError, ValueError) as e:
@@ -259,6 +350,20 @@ class RayExecutor:
         if self.gpus_per_cohort > 0:
             slots = min(slots, math.floor(gpus / self.gpus_per_cohort + 1e-9))
         self.slots = max(1, slots)
+
+    def summary(self) -> str:
+        """One line: which Ray instance the search runs on, its nodes and resources."""
+        ray = self._ray
+        nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+        total = ray.cluster_resources()
+        parts = [f"{total.get('CPU', 0):g} CPUs", f"{total.get('GPU', 0):g} GPUs"]
+        if total.get("memory"):
+            parts.append(f"{total['memory'] / 2**30:.1f} GiB memory")
+        what = "a local Ray instance" if self.started_local else "the Ray cluster"
+        return (
+            f"Ray: {what} at {self.address}, {nodes} node{'s' if nodes != 1 else ''}, {', '.join(parts)}; "
+            f"{self.slots} cohort{'s' if self.slots != 1 else ''} of {self.cpus_per_cohort:g} CPU at once"
+        )
 
     def close(self) -> None:
         """Shut down the local Ray instance this executor started (a joined cluster stays up)."""

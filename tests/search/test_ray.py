@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import warnings
 from collections.abc import Iterator
@@ -161,17 +161,27 @@ def test_search_runs_concurrent_cohorts_at_once(local_ray: None, tmp_path: Path)
     assert len({trials[0].user_attrs[ATTR_WORKER], trials[2].user_attrs[ATTR_WORKER]}) == 2
 
 
+def _user_env(**extra: str) -> dict[str, str]:
+    """The environment of a user's shell: none of the Ray settings this test process has (the
+    session's ray.init sets RAY_AUTH_MODE=token here, which a user's shell does not have)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    return {**env, "OMP_NUM_THREADS": "1", **extra}
+
+
+@pytest.mark.slow
 def test_search_on_a_ray_cluster(local_ray: None, tmp_path: Path) -> None:
-    """`ray start --head` on 127.0.0.1; a driver in another process joins it with address= and
-    runs a search to the end; RAY_ADDRESS names the same cluster for RayExecutor()."""
+    """README, "On a Ray cluster": `ray start --head --port P --num-cpus 2 --disable-usage-stats`,
+    then `ganstab search --address 127.0.0.1:P`, both from a user's environment (no RAY_AUTH_MODE).
+    This machine has a Ray token (the session's local instance wrote ~/.ray/auth_token if nobody
+    had), so `ray start` turns token authentication on, as it does for a user who ran ganstab
+    before: the driver must find the token itself, print the cluster it joined and finish; a
+    wrong token ends it at once with one line. `--block` is added only so that the test can stop
+    this cluster by its process (never `ray stop`, which stops every Ray instance of the machine)."""
     port = _free_port()
     address = f"127.0.0.1:{port}"
-    env = {**os.environ, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "1", "RAY_USAGE_STATS_ENABLED": "0"}
-    env.pop("RAY_ADDRESS", None)
     head = subprocess.Popen(
-        [str(RAY_BIN), "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-         "--node-ip-address=127.0.0.1", "--disable-usage-stats", "--block"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        [str(RAY_BIN), "start", "--head", f"--port={port}", "--num-cpus=2", "--disable-usage-stats", "--block"],
+        env=_user_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
@@ -185,25 +195,28 @@ def test_search_on_a_ray_cluster(local_ray: None, tmp_path: Path) -> None:
                 time.sleep(0.5)
 
         url = f"sqlite:///{tmp_path / 'study.db'}"
-        script = textwrap.dedent(f"""
-            import torch
-            torch.set_num_threads(1)
-            from ganstab.search.driver import run_search
-            from ganstab.search.ray_executor import RayExecutor
-            from ganstab.search.space import SPACES_DIR, load_space
-            executor = RayExecutor(address={address!r})
-            run_search(load_space(SPACES_DIR / "quick.yaml"), n_trials=2, storage={url!r}, study_name="c",
-                       cohort_size=2, extra_overrides={TINY!r}, runs_dir={str(tmp_path / "runs")!r},
-                       diagnose=False, executor=executor)
-            print("ADDRESS", executor.address, executor.started_local)
-        """)
-        driver = subprocess.run(
-            [sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True, text=True, timeout=240
-        )
-        assert driver.returncode == 0, driver.stderr[-4000:]
+        sets = [a for kv in TINY for a in ("--set", kv)]
+        search = [
+            str(Path(sys.executable).with_name("ganstab")), "search", "--address", address, "--space", "quick",
+            "--trials", "2", "--cohort-size", "2", "--no-recommend", "--no-diagnose", "--storage", url,
+            "--study", "c", "--runs", str(tmp_path / "runs"), *sets,
+        ]  # fmt: skip
+        driver = subprocess.run(search, env=_user_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert driver.returncode == 0, driver.stdout[-2000:] + driver.stderr[-4000:]
         # the GCS reports the node's own IP for 127.0.0.1 (Ray 2.60); the port is the cluster's
-        assert driver.stdout.rstrip().endswith(f":{port} False"), driver.stdout
+        assert re.search(rf"Ray: the Ray cluster at \S+:{port}, 1 node, 2 CPUs, 0 GPUs", driver.stdout), driver.stdout
         _check_search(optuna.load_study(study_name="c", storage=url), 2)
+
+        refused = subprocess.run(
+            [*search[:-len(sets)], "--study", "refused"],
+            env=_user_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="0123456789abcdef0123456789abcdef"),
+            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr[-4000:]
+        last = refused.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"ganstab: error: the Ray cluster at '{address}' (address) refused this driver")
+        assert "InvalidAuthToken" in last and "RAY_AUTH_TOKEN" in last and "ray get-auth-token" in last
+        assert refused.stderr.count("InvalidAuthToken") == 1, refused.stderr  # not Ray's line per retry
 
         # RAY_ADDRESS is honoured: here it names another instance than this process's local one
         os.environ["RAY_ADDRESS"] = address
@@ -223,6 +236,7 @@ def test_search_on_a_ray_cluster(local_ray: None, tmp_path: Path) -> None:
         with contextlib.suppress(OSError):
             if current.read_text().strip().endswith(f":{port}"):
                 current.unlink()
+    assert "Token authentication is enabled" in head.stdout.read()  # the case of a user who ran ganstab before
     with pytest.raises(ValueError, match="cannot reach a Ray cluster at"):
         RayExecutor(address=address)  # and the cluster is gone
 
