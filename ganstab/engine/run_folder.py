@@ -189,13 +189,17 @@ class RunFolder:
             raise CheckpointError(f"Cannot resume {str(self.root)!r}: it holds no {CHECKPOINT}.")
         if path.stat().st_size == 0:
             raise CheckpointError(f"{where}: the file is empty (a save was cut short); start a new run.")
+        if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+            raise CheckpointError(f"{where}: the file is truncated or not a checkpoint (not a torch zip archive).")
         try:
             state = torch.load(path, map_location=device, weights_only=True)
         except pickle.UnpicklingError as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            # torch's text suggests weights_only=False, which is exactly what must not happen here
+            found = [line.strip() for line in str(e).splitlines() if "Unsupported" in line]
+            detail = f" ({found[0][:200]})" if found else ""
             raise CheckpointError(
                 f"{where}: it holds objects other than tensors and plain values, which ganstab never "
-                f"writes, so it was not loaded ({first[:200]})."
+                f"writes, so it was not loaded{detail}."
             ) from e
         except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

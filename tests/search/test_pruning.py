@@ -1,0 +1,118 @@
+"""A cohort's pruning decided at once matches Optuna's per-trial `should_prune` on a fixed history."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+
+from ganstab.diagnose import DiagnosisPruner
+from ganstab.diagnose.evaluate import labelled_examples
+from ganstab.diagnose.features import OPTIONAL_COLUMNS
+from ganstab.diagnose.model import MODEL_DIR, diagnose_trace, diagnose_traces, held_out
+from ganstab.search.pruning import CohortPruner
+from ganstab.search.trials import BatchedWrites, StudySnapshot
+
+CORPUS = MODEL_DIR.parent.parent.parent / "corpus" / "v4"
+STEP = 600
+
+
+def _monitor_view(trace: dict[str, np.ndarray], rows: int | None = None) -> dict[str, np.ndarray]:
+    cols = ["step", "d_loss", "g_loss", *(c for c in OPTIONAL_COLUMNS if c in trace)]
+    return {c: np.asarray(trace[c][:rows], float) for c in cols}
+
+
+@pytest.fixture(scope="module")
+def traces() -> list[dict[str, np.ndarray]]:
+    """Held-out corpus runs of every label, the most confident collapses first (so that the
+    classifier prunes some), a short one (under the 40 rows the classifier needs) and one that
+    diverged."""
+    examples = [e for e in labelled_examples(CORPUS)[0] if held_out(e.id)]
+    collapsing = sorted(
+        (e for e in examples if e.label == "collapsing"),
+        key=lambda e: -diagnose_trace(_monitor_view(e.trace)).probabilities["collapsing"],
+    )[:4]
+    others = [e for e in examples if e.label == "converging"][:4] + [e for e in examples if e.label == "oscillating"][:3]
+    out = [_monitor_view(e.trace) for e in collapsing + others]
+    out.append(_monitor_view(others[0].trace, rows=30))
+    diverged = _monitor_view(others[1].trace)
+    diverged["d_loss"][len(diverged["d_loss"]) // 2 :] = np.inf
+    out.append(diverged)
+    return out
+
+
+def _history(url: str, traces: list[dict[str, np.ndarray]]) -> tuple[optuna.Study, list[int]]:
+    """Eight COMPLETE trials with intermediate values, then one RUNNING trial per trace, each
+    having reported an eval_score at STEP (the median of the completed ones is about 0.5)."""
+    study = optuna.create_study(storage=url, study_name="h", direction="maximize")
+    rng = np.random.default_rng(0)
+    for v in rng.uniform(0.2, 0.8, size=8):
+        study.add_trial(
+            optuna.trial.create_trial(value=float(v), intermediate_values={300: float(v) - 0.1, STEP: float(v)})
+        )
+    ids = []
+    for n in range(len(traces)):
+        trial = study.ask()
+        trial.report(0.1 + 0.8 * ((n * 7) % len(traces)) / len(traces), STEP)
+        ids.append(trial._trial_id)
+    return study, ids
+
+
+def test_cohort_decisions_match_per_trial_should_prune(tmp_path, traces):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    study, ids = _history(url, traces)
+
+    # Per trial, as a search did before: a DiagnosisPruner wrapping a MedianPruner, its monitor
+    # fed the trace, `trial.should_prune()` reading the study each time.
+    per_trial = DiagnosisPruner(wrapped=optuna.pruners.MedianPruner(n_startup_trials=5))
+    study.pruner = per_trial
+    expected = []
+    for tid, trace in zip(ids, traces):
+        trial = optuna.Trial(study, tid)
+        monitor = per_trial.monitor_for(trial)
+        for r in range(len(trace["step"])):
+            monitor.update(int(trace["step"][r]), trace["d_loss"][r], trace["g_loss"][r],
+                           **{c: trace[c][r] for c in trace if c not in ("step", "d_loss", "g_loss")})  # fmt: skip
+        expected.append(trial.should_prune())
+
+    cohort = CohortPruner(optuna.pruners.MedianPruner(n_startup_trials=5))
+    verdicts = cohort.decide(StudySnapshot(study), ids, traces, STEP)
+    assert [v.prune for v in verdicts] == expected
+    # the history exercises every path: kept, pruned on quality, pruned by the classifier
+    assert any(expected) and not all(expected)
+    reasons = [v.reason for v in verdicts if v.prune]
+    assert any("median rule" in r for r in reasons) and any("diagnosis" in r for r in reasons)
+    assert all(f"step {STEP}" in r for r in reasons)
+
+
+def test_batched_diagnosis_equals_one_by_one(traces):
+    batched = diagnose_traces(traces, wait=True)
+    for trace, d in zip(traces, batched):
+        one = diagnose_trace(trace, wait=True) if len(trace["d_loss"]) >= 20 else None
+        if one is None:
+            assert d is None
+            continue
+        assert d.label == one.label and d.model == one.model
+        assert d.probabilities == pytest.approx(one.probabilities, abs=1e-9)
+
+
+def test_batched_writes_commit_together_and_fall_back_one_by_one(tmp_path):
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    study = optuna.create_study(storage=url, study_name="w", direction="maximize")
+    a, b = study.ask(), study.ask()
+    writes = BatchedWrites(study._storage)
+    writes.set_trial_user_attr(a._trial_id, "status", "finished")
+    writes.set_trial_intermediate_value(a._trial_id, 10, 0.5)
+    writes.set_trial_state_values(a._trial_id, optuna.trial.TrialState.COMPLETE, [0.5])
+    assert study.trials[0].state == optuna.trial.TrialState.RUNNING  # nothing before the flush
+    writes.flush()
+    first = optuna.load_study(study_name="w", storage=url).trials[0]
+    assert first.state == optuna.trial.TrialState.COMPLETE and first.value == 0.5
+    assert first.user_attrs == {"status": "finished"} and first.intermediate_values == {10: 0.5}
+
+    # a write to a finished trial fails the transaction; the others still land, one by one
+    writes.set_trial_user_attr(a._trial_id, "late", 1)
+    writes.set_trial_user_attr(b._trial_id, "status", "pruned")
+    writes.flush()
+    second = optuna.load_study(study_name="w", storage=url).trials
+    assert "late" not in second[0].user_attrs and second[1].user_attrs == {"status": "pruned"}
