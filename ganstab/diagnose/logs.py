@@ -169,8 +169,9 @@ def read_logs(
         raise LogError(f"`{path}` does not exist; expected {_FORMATS}.")
     if path.is_dir():
         return _read_folder(path, tags, min_rows, keep_going)
-    known = _summary_divergence(path) if path.name == "trace.csv" else None
-    return [_loaded(_file_name(path), path, _read_file(path, tags, min_rows, known))]
+    if path.name == "trace.csv":
+        return [_loaded(_file_name(path), path, _read_member(path, tags, min_rows))]
+    return [_loaded(_file_name(path), path, _read_file(path, tags, min_rows))]
 
 
 def _loaded(name: str, path: Path, parsed: Parsed) -> LoadedLog:
@@ -195,7 +196,7 @@ def _read_each(items: list[tuple[str, Path]], read, keep_going: bool) -> list[Lo
 
 def _read_folder(path: Path, tags: dict[str, str], min_rows: int, keep_going: bool) -> list[LoadedLog]:
     def member(p: Path) -> Parsed:
-        return _read_csv(p, tags, min_rows, _summary_divergence(p))
+        return _read_member(p, tags, min_rows)
 
     members = path / "members"
     if members.is_dir():
@@ -537,26 +538,44 @@ def _step_text(x: float) -> str:
     return str(int(x)) if math.isfinite(x) and x == int(x) else f"{x:g}"
 
 
-def _summary_divergence(trace_csv: Path) -> tuple[float, str] | None:
-    """(step, words) when the ganstab run's summary.json says this member diverged: the engine
-    stops a member at the step its loss or gradient turned non-finite, which is often between
-    logged steps (a member that diverged at step 2 with log_every 10 has no rows at all)."""
+def _read_member(path: Path, tags: dict[str, str], min_rows: int) -> Parsed:
+    """A trace.csv, with what its ganstab run's summary.json says of the member: a divergence the
+    rows may not show, or (in an error for too few rows) that the run stopped the member early."""
+    entry = _summary_entry(path)
+    try:
+        return _read_file(path, tags, min_rows, _summary_divergence(entry))
+    except LogError as e:
+        if entry is None or entry.get("status") != "stopped" or "rows (distinct steps)" not in str(e):
+            raise
+        at = entry.get("steps_trained", "?")
+        raise LogError(f"{e} (summary.json: the run stopped this member at step {at}, e.g. pruned)") from e
+
+
+def _summary_entry(trace_csv: Path) -> dict[str, Any] | None:
+    """This member's object in its ganstab run's summary.json (None: not a member, or no summary,
+    as for a run still going or killed)."""
     member = trace_csv.resolve().parent
     if member.parent.name != "members" or not member.name.isdigit():
         return None
-    summary = member.parent.parent / "summary.json"
     try:
-        items = json.loads(summary.read_text())
-    except (OSError, ValueError):  # no summary (a run still going, or killed): the trace decides
+        items = json.loads((member.parent.parent / "summary.json").read_text())
+    except (OSError, ValueError):
         return None
     for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and item.get("member") == int(member.name):
-            if item.get("status") != "diverged":
-                return None
-            at = item.get("diverged_at")
-            at = float(at) if isinstance(at, (int, float)) and not isinstance(at, bool) else math.nan
-            return at, f"{summary.name} says it diverged at step {_step_text(at)}"
+            return item
     return None
+
+
+def _summary_divergence(entry: dict[str, Any] | None) -> tuple[float, str] | None:
+    """(step, words) when summary.json says the member diverged: the engine stops a member at the
+    step its loss or gradient turned non-finite, which is often between logged steps (a member
+    that diverged at step 2 with log_every 10 has no rows at all)."""
+    if entry is None or entry.get("status") != "diverged":
+        return None
+    at = entry.get("diverged_at")
+    at = float(at) if isinstance(at, (int, float)) and not isinstance(at, bool) else math.nan
+    return at, f"summary.json says it diverged at step {_step_text(at)}"
 
 
 def _open_text(path: Path):

@@ -421,6 +421,10 @@ def test_keep_going_gives_a_member_that_cannot_be_read_its_error(tmp_path: Path)
     assert [log.error is None for log in logs] == [True, False, True]
     assert "has 5 rows (distinct steps); diagnosis needs at least 20" in logs[1].error
     assert logs[1].trace == {} and len(logs[2].trace["step"]) == 25
+    summary = [{"member": 0, "status": "finished"}, {"member": 1, "status": "stopped", "steps_trained": 50}]
+    (tmp_path / "run" / "summary.json").write_text(json.dumps(summary))  # a search pruned member 1
+    logs = read_logs(tmp_path / "run", keep_going=True)
+    assert logs[1].error.endswith("(summary.json: the run stopped this member at step 50, e.g. pruned)")
 
 
 def test_diagnose_labels_every_member_when_one_diverged_at_step_2(diverged_run: Path, capsys) -> None:
