@@ -36,6 +36,12 @@ candidates that differ in shape-fixing keys). The ranking rule, `rank_key`:
 The chosen config is written as YAML (resolved, seed = the first new seed, `steps`/`overrides`
 applied as retrained) with a comment header; `ganstab train --config FILE` accepts it.
 
+Where the dashboard shows it. Every study that holds runs on the data set gets the recommendation
+as user attributes (STUDY_ATTRS: the chosen trial, the seeds' mean and spread, the YAML's path, when)
+and as the last section of its optuna-dashboard note, under the heading NOTE_HEADING: what a person
+wrote in the note above that heading is kept, the section itself is rewritten by each
+recommendation. The values are short: the dashboard's attribute table does not wrap them well.
+
 Without history (no such SQLite file, no ganstab tables, no finished run on the data set, or none
 diagnosed converging) the lessons preset on this data set is retrained the same way, for its mean
 and spread, and written; the message says so.
@@ -74,16 +80,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONVERGING",
+    "NOTE_HEADING",
     "SOURCE_HISTORY",
     "SOURCE_LESSONS",
+    "STUDY_ATTRS",
     "Candidate",
     "History",
     "HistoryRun",
     "Recommendation",
     "find_history",
     "format_report",
+    "publish",
     "rank_key",
     "recommend",
+    "recommendation_note",
     "select_candidates",
     "write_config",
 ]
@@ -95,6 +105,14 @@ USER_SOURCE = "user"  # the label source of a person's own verdict (ganstab.stor
 # Keys that do not make a configuration different: the seed is what reseeding varies, the device
 # only where it runs.
 IDENTITY_IGNORES = ("train.seed", "train.device")
+# study user attributes of the latest recommendation: what each holds
+STUDY_ATTRS = {
+    "recommended": "the chosen trial, 'STUDY #N' (or 'lessons default')",
+    "recommended_score": "the score's mean ± std over the new seeds, and the seeds",
+    "recommended_yaml": "the absolute path of the YAML written",
+    "recommended_at": "when, UTC",
+}
+NOTE_HEADING = "### ganstab recommendation"  # the study note's section that recommend rewrites
 
 EventFn = Callable[["SearchEvent"], None]
 
@@ -152,6 +170,8 @@ class Candidate:
     failed: int = 0  # seeds that diverged or ended without a finite score
     statuses: list[str] = field(default_factory=list)  # the trainer's status per seed
     run_dir: str | None = None  # the cohort folder the seeds trained in
+    study_name: str | None = None  # the historic trial's study (None for the lessons default)
+    trial_number: int | None = None  # the historic trial's number in it
 
     @property
     def robust_score(self) -> float:
@@ -178,6 +198,7 @@ class Recommendation:
     run_dir: Path  # where the reseeded cohorts trained
     history_runs: int  # finished runs on the data set found in the storage
     notes: list[str] = field(default_factory=list)
+    studies: list[str] = field(default_factory=list)  # studies whose note and attribute show it
 
     @property
     def best(self) -> Candidate:
@@ -508,6 +529,8 @@ def recommend(
                 history_rank=rank,
                 history_runs=count,
                 diagnosis=run.diagnosis,
+                study_name=run.study_name,
+                trial_number=run.trial_number,
             )
             for rank, (run, count) in enumerate(picked, start=1)
         ]
@@ -557,8 +580,117 @@ def recommend(
         notes=list(history.notes),
     )
     write_config(rec)
+    publish(rec, storage, history.studies)
     _emit(on_event, "done", f"chose {rec.best.label}; wrote {out}", out=str(out))
     return rec
+
+
+# ------------------------------------------------------------------------------------- dashboard
+
+
+def _attrs(rec: Recommendation) -> dict[str, str]:
+    """The STUDY_ATTRS values: short strings, as the dashboard shows them."""
+    best = rec.best
+    values = {
+        "recommended": best.label,
+        "recommended_score": f"{_pm(best, 'score')} (seeds {', '.join(map(str, rec.seeds))})",
+        "recommended_yaml": str(rec.out.resolve()),
+        "recommended_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    assert set(values) == set(STUDY_ATTRS)
+    return values
+
+
+def _break_path(path: str) -> str:
+    """A long path as text that a narrow note box can wrap after each '/' (a zero-width space;
+    the code block below keeps the path to copy)."""
+    return path.replace("/", "/\u200b")
+
+
+def recommendation_note(rec: Recommendation, study_ids: dict[str, int] | None = None) -> str:
+    """The recommendation as the Markdown section of a study's dashboard note: the chosen trial
+    (a link to its page where its study is known), the seeds' mean and spread, the YAML's path and
+    how to train it, and the candidates. Lines are short: the note box does not scroll sideways."""
+    from ganstab.dashboard.server import trial_page_path
+
+    best = rec.best
+    chosen = f"**{best.label}**"
+    if best.study_name is not None and best.trial_number is not None and study_ids:
+        sid = study_ids.get(best.study_name)
+        if sid is not None:
+            chosen = f"[**{best.label}**]({trial_page_path(sid, best.trial_number)})"
+    if rec.source == SOURCE_LESSONS:
+        chosen += " (no converging trial in the history)"
+    yaml_path = str(rec.out.resolve())
+    lines = [
+        NOTE_HEADING,
+        "",
+        f"For **{rec.dataset}**, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        "(`ganstab recommend` rewrites this section).",
+        "",
+        f"- Chosen: {chosen}",
+        f"- Score over seeds {', '.join(map(str, rec.seeds))}: **{_pm(best, 'score')}** (mean ± std)",
+        f"- Mean - std: {_fmt(best.robust_score)}; failed seeds: {best.failed} of {len(best.seeds)}",
+        f"- YAML: {_break_path(yaml_path)}",
+        "",
+        "Train it:",
+        "",
+        "```",
+        "ganstab train --config \\",
+        f"  {yaml_path}",
+        "```",
+        "",
+        "| candidate | score (seeds) | failed |",
+        "|---|---|---|",
+    ]
+    for i in sorted(range(len(rec.candidates)), key=lambda i: rank_key(rec.candidates[i])):
+        c = rec.candidates[i]
+        name = f"**{c.label}**" if i == rec.chosen else c.label
+        lines.append(f"| {name} | {_pm(c, 'score')} | {c.failed}/{len(c.seeds)} |")
+    lines += ["", rec.message]
+    return "\n".join(lines)
+
+
+def _merge_note(old: str, section: str) -> str:
+    """A person's note above NOTE_HEADING kept, the section replaced (or added at the end)."""
+    keep = old.split(NOTE_HEADING, 1)[0].rstrip()
+    return f"{keep}\n\n{section}" if keep else section
+
+
+def publish(rec: Recommendation, storage: str, studies: Sequence[str]) -> None:
+    """Show `rec` in the dashboard: the STUDY_ATTRS user attributes and the note section of each
+    study in `studies` (those holding runs on its data set). A study that cannot be written is
+    named in `rec.notes`: the YAML is written already, and a dashboard note is no reason to fail."""
+    import optuna
+
+    from ganstab.search.cohort import open_storage
+
+    if not studies:
+        return
+    opened = open_storage(storage)
+    try:
+        loaded = [optuna.load_study(study_name=name, storage=opened) for name in studies]
+        section = recommendation_note(rec, {s.study_name: s._study_id for s in loaded})
+        attrs = _attrs(rec)
+        for study in loaded:
+            try:
+                for key, value in attrs.items():
+                    study.set_user_attr(key, value)
+                _save_study_note(study, section)
+            except Exception as e:  # a locked or read-only database: said, not raised
+                rec.notes.append(f"could not write the recommendation into study {study.study_name!r}: {e}")
+                continue
+            rec.studies.append(study.study_name)
+    finally:
+        opened.engine.dispose()
+
+
+def _save_study_note(study: Any, section: str) -> None:
+    try:  # optional: without optuna-dashboard the user attribute alone carries it
+        from optuna_dashboard import get_note, save_note
+    except ImportError:
+        return
+    save_note(study, _merge_note(get_note(study), section))
 
 
 def _pm(c: Candidate, name: str) -> str:
@@ -633,5 +765,10 @@ def format_report(rec: Recommendation) -> str:
         "Rule: fewest failed seeds, then the highest mean - std of the score (sample std).",
         f"Chosen: {rec.best.label}. Config written to {rec.out}: ganstab train --config {rec.out}",
     ]
+    if rec.studies:
+        lines.append(
+            f"The dashboard shows it in the note and user attributes of study "
+            f"{', '.join(map(repr, rec.studies))}."
+        )
     lines += [f"note: {n}" for n in rec.notes]
     return "\n".join(lines)
