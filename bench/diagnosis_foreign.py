@@ -1,0 +1,156 @@
+"""The diagnosis on other people's GANs: the foreign benchmark (bench/foreign/, issue 15).
+
+Every labelled run of the benchmark is read from its own log (CSV, JSONL or TensorBoard, under its
+own column names, as a user would point `ganstab diagnose --tag ...` at it) and diagnosed by the
+shipped `losses` model and by `auto` (which picks the model from the columns: foreign logs have
+only losses, so `auto` gives `losses` unless a log carried ganstab's own columns). Reports
+macro-F1 overall and per script, the expected calibration error (ECE, 10 equal-width bins of the
+top probability), a reliability plot, and macro-F1 over the confident runs with their share.
+Never used to train or select a model: the shipped models learn from corpus/v4 alone
+(tests/diagnose/test_foreign.py).
+
+    python bench/diagnosis_foreign.py [--data bench/foreign/data] [--out bench/results/diagnosis_foreign]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ganstab.diagnose.evaluate import scores
+from ganstab.diagnose.logs import read_logs
+from ganstab.diagnose.model import choose_model, diagnose_trace, load_model
+from ganstab.diagnose.result import LABELS
+
+
+def load_runs(data: Path) -> list[dict]:
+    """The benchmark's runs (id, script, config, tags, label, signals)."""
+    return [json.loads(line) for line in gzip.decompress((data / "runs.jsonl.gz").read_bytes()).splitlines()]
+
+
+def extract_logs(data: Path, into: Path) -> Path:
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress((data / "logs.tar.gz").read_bytes()))) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def log_path(root: Path, run_id: str) -> Path:
+    """The run's log as a user would name it: its CSV/JSONL file, or its TensorBoard folder."""
+    folder = root / run_id
+    files = [p for p in folder.iterdir() if p.suffix in (".csv", ".jsonl")]
+    return files[0] if files else folder
+
+
+def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> tuple[float, list[dict]]:
+    """Expected calibration error over equal-width bins of the top probability, and the bins."""
+    edges = np.linspace(0, 1, bins + 1)
+    out, total = [], 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (confidence > lo) & (confidence <= hi)
+        if m.any():
+            gap = abs(float(correct[m].mean()) - float(confidence[m].mean()))
+            total += m.mean() * gap
+            out.append(
+                {"bin": [float(lo), float(hi)], "n": int(m.sum()), "confidence": float(confidence[m].mean()),
+                 "accuracy": float(correct[m].mean())}
+            )
+    return float(total), out
+
+
+def diagnose_all(runs: list[dict], root: Path, model: str, models: Path | None = None) -> list[dict]:
+    """Diagnose every run's log; with `models` (a folder of older skops files) their classifiers,
+    uncalibrated, as they were shipped."""
+    out = []
+    for r in runs:
+        log = read_logs(log_path(root, r["id"]), tags=r["tags"])[0]
+        clf = None
+        if models is not None:
+            kind = choose_model(log.trace) if model == "auto" else model
+            clf = load_model(models / f"{kind}.skops")
+        d = diagnose_trace(log.trace, model=model, classifier=clf)
+        out.append({"id": r["id"], "script": r["script"], "label": r["label"], "predicted": d.label,
+                    "probabilities": d.probabilities, "uncertain": bool(getattr(d, "uncertain", False)),
+                    "model": d.model, "rows": d.rows})
+    return out
+
+
+def summarise(preds: list[dict]) -> dict:
+    y, p = [q["label"] for q in preds], [q["predicted"] for q in preds]
+    res = {"all": scores(y, p)}
+    for script in sorted({q["script"] for q in preds}):
+        sub = [q for q in preds if q["script"] == script]
+        res[script] = scores([q["label"] for q in sub], [q["predicted"] for q in sub])
+    conf = np.array([max(q["probabilities"].values()) for q in preds])
+    correct = np.array([a == b for a, b in zip(y, p)], dtype=float)
+    res["ece"], res["reliability"] = ece(conf, correct)
+    sure = [q for q in preds if not q["uncertain"]]
+    res["coverage"] = len(sure) / max(1, len(preds))
+    res["confident"] = scores([q["label"] for q in sure], [q["predicted"] for q in sure]) if sure else None
+    return res
+
+
+def plot_reliability(res: dict, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
+    bins = res["reliability"]
+    ax.bar([(b["bin"][0] + b["bin"][1]) / 2 for b in bins], [b["accuracy"] for b in bins], width=0.09,
+           alpha=0.6, label="accuracy")
+    ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-", color="C3", label="per bin")
+    for b in bins:
+        ax.annotate(str(b["n"]), ((b["bin"][0] + b["bin"][1]) / 2, b["accuracy"]), ha="center", va="bottom",
+                    fontsize=7)
+    ax.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="top probability", ylabel="share correct",
+           title=f"{title}: ECE {res['ece']:.3f}")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=Path("bench/foreign/data"))
+    ap.add_argument("--out", type=Path, default=Path("bench/results/diagnosis_foreign"))
+    ap.add_argument("--name", default="shipped", help="file name stem of the results")
+    ap.add_argument("--models", type=Path, help="a folder of older skops models to score instead (uncalibrated)")
+    args = ap.parse_args()
+    start = time.perf_counter()
+    runs = [r for r in load_runs(args.data) if r["label"] in LABELS]
+    counts = {label: sum(r["label"] == label for r in runs) for label in LABELS}
+    result = {"runs": len(runs), "labels": counts, "per script": {}}
+    for r in runs:
+        result["per script"].setdefault(r["script"], {label: 0 for label in LABELS})[r["label"]] += 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = extract_logs(args.data, Path(tmp))
+        for model in ("losses", "auto"):
+            preds = diagnose_all(runs, root, model, args.models)
+            result[model] = summarise(preds)
+            if model == "losses":
+                plot_reliability(result[model], args.out / f"{args.name}-reliability.png", "losses model")
+                (args.out / f"{args.name}-predictions.json").write_text(json.dumps(preds) + "\n")
+    result["seconds"] = round(time.perf_counter() - start)
+    for model in ("losses", "auto"):
+        r = result[model]
+        per = ", ".join(f"{s} {r[s]['macro_f1']:.3f}" for s in result["per script"])
+        conf = r["confident"]["macro_f1"] if r["confident"] else float("nan")
+        print(f"{model}: macro-F1 {r['all']['macro_f1']:.3f} ({per}); ECE {r['ece']:.3f}; "
+              f"confident {conf:.3f} at coverage {r['coverage']:.2f}")
+    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

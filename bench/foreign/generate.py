@@ -1,0 +1,196 @@
+"""Generate the foreign benchmark: runs of the three independent scripts in this folder, each
+labelled from its own samples by ganstab's ground-truth rules (docs/labels.md), never from its
+losses. One run at a time in one process (one torch thread), resumable, stopped by a deadline.
+
+    python bench/foreign/generate.py --work /tmp/foreign --n 420 --minutes 70
+    python bench/foreign/generate.py --work /tmp/foreign --pack bench/foreign/data
+
+Each run's log is written the script's own way (CSV, JSONL or TensorBoard) into WORK/logs/ID/;
+WORK/runs.jsonl gets one line per run: id, script, config, label, signals, seconds. `--pack`
+writes DATA/logs.tar.gz (the logs as they are) and DATA/runs.jsonl.gz (the labels), which
+bench/diagnosis_foreign.py reads. The shipped models never see these runs (test_foreign.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import random
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+
+import dcgan_digits  # noqa: E402
+import mixtures_mlp  # noqa: E402
+import wgan_gp  # noqa: E402
+
+SCRIPTS = ("mixtures_mlp", "wgan_gp", "dcgan_digits")
+# The order runs are drawn in: the cheap MLP script twice as often as the other two.
+ORDER = ("mixtures_mlp", "wgan_gp", "mixtures_mlp", "dcgan_digits")
+# The log column (CSV/JSON key or TensorBoard tag) a user names for each schema column (`--tag`).
+TAGS = {
+    ("mixtures_mlp", "caps"): {"step": "Iteration", "d_loss": "Loss_D", "g_loss": "Loss_G"},
+    ("mixtures_mlp", "short"): {"step": "iter", "d_loss": "disc", "g_loss": "gen"},
+    ("wgan_gp", None): {"d_loss": "Critic/loss", "g_loss": "Generator/loss"},
+    ("dcgan_digits", "epoch"): {"step": "epoch", "d_loss": "Loss_D", "g_loss": "Loss_G"},
+    ("dcgan_digits", "iter"): {"step": "it", "d_loss": "errD", "g_loss": "errG"},
+}
+
+
+def tags_for(script: str, cfg: dict) -> dict[str, str]:
+    key = cfg.get("names") if script == "mixtures_mlp" else cfg.get("log") if script == "dcgan_digits" else None
+    return TAGS[(script, key)]
+
+
+def log_uniform(rng: random.Random, lo: float, hi: float) -> float:
+    return float(f"{10 ** rng.uniform(lo, hi):.3g}")
+
+
+def sample_config(script: str, rng: random.Random) -> dict:
+    """One configuration of `script`: wide ranges (high learning rates, beta1 0.9, small or large
+    D:G ratios) so that every class occurs; runs kept short for a shared 2-core CPU."""
+    seed = rng.randrange(10**6)
+    if script == "mixtures_mlp":
+        lr_d = log_uniform(rng, -4, -1.7)
+        return dict(
+            data=rng.choice(mixtures_mlp.DATASETS), loss=rng.choice(["lsgan", "hinge"]),
+            lr_d=lr_d, lr_g=lr_d if rng.random() < 0.5 else log_uniform(rng, -4, -1.7),
+            beta1=rng.choice([0.0, 0.5, 0.9, 0.9]), n_dis=rng.choice([1, 1, 2]),
+            batch=rng.choice([64, 128]), z_dim=rng.choice([2, 4, 8]), hidden=rng.choice([64, 128]),
+            depth=rng.choice([2, 3]), iters=rng.choice([800, 1000]), log_every=rng.choice([10, 20]),
+            log=rng.choice(["last", "mean"]), d_reduce=rng.choice(["sum", "mean"]),
+            names=rng.choice(["caps", "short"]), eval_every=32, seed=seed,
+        )
+    if script == "wgan_gp":
+        return dict(
+            data=rng.choice(mixtures_mlp.DATASETS), lr=log_uniform(rng, -4, -2),
+            opt=rng.choice(["adam", "adam", "rmsprop"]), lam=rng.choice([0.1, 1.0, 10.0, 10.0]), n_critic=5,
+            batch=64, z_dim=rng.choice([2, 4]), hidden=64,
+            iters=rng.choice([200, 250]), log_every=rng.choice([4, 8]), eval_every=10, seed=seed,
+        )
+    lr_d = log_uniform(rng, -4.3, -2.5)
+    return dict(
+        lr_d=lr_d, lr_g=lr_d if rng.random() < 0.5 else log_uniform(rng, -4.3, -2.5),
+        beta1=rng.choice([0.0, 0.5, 0.5, 0.9]), z_dim=rng.choice([8, 16, 32]), ngf=rng.choice([16, 32]),
+        ndf=rng.choice([16, 32]), batch=rng.choice([64, 64, 128]), epochs=rng.choice([21, 26]),
+        log=rng.choice(["epoch", "iter"]), log_every=rng.choice([5, 10]), eval_every=30,
+        real_label=rng.choice([1.0, 1.0, 0.9]), seed=seed,
+    )
+
+
+class Evaluator:
+    """Mode statistics of each snapshot, as ganstab's engine records them (`modes`, `hq`, `near`)."""
+
+    def __init__(self, script: str, cfg: dict) -> None:
+        self.evals: list[dict] = []
+        if script == "dcgan_digits":
+            from ganstab.engine.metrics.digits import load_digits_classifier
+
+            self.clf, self.n_modes = load_digits_classifier(), 10
+        else:
+            self.c, self.std = mixtures_mlp.centres(cfg["data"])
+            self.n_modes = len(self.c)
+
+    def __call__(self, it: int, samples: torch.Tensor) -> None:
+        if hasattr(self, "clf"):
+            # digits_metrics' modes, hq and near without its Frechet distance (the costly part,
+            # which labels do not read): classifier confidence >= 0.9 is high quality, a class
+            # with >= 10 % of a balanced share of HQ samples is covered
+            probs = self.clf.probs(samples.float())
+            conf, pred = probs.max(dim=1)
+            hq = conf >= 0.9
+            counts = torch.bincount(pred[hq], minlength=10)
+            n = len(samples)
+            self.evals.append({
+                "step": it, "modes": float((counts >= max(1, round(0.1 * n / 10))).sum()),
+                "hq": 100.0 * float(hq.float().mean()), "near": torch.bincount(pred, minlength=10).tolist(),
+            })
+            return
+        from ganstab.engine.metrics.mixtures import mixture_metrics
+
+        s = samples.float()
+        s = torch.where(torch.isfinite(s), s, torch.full_like(s, 1e6))
+        m = mixture_metrics(s.unsqueeze(0), self.c, self.std)
+        self.evals.append(
+            {"step": it, "modes": float(m["modes"][0]), "hq": float(m["hq"][0]), "near": m["near"][0].tolist()}
+        )
+
+
+def run_one(script: str, cfg: dict, logdir: Path) -> tuple[str, dict, list[dict]]:
+    from ganstab.diagnose.labels import label_run
+
+    ev = Evaluator(script, cfg)
+    status = {"mixtures_mlp": mixtures_mlp, "wgan_gp": wgan_gp, "dcgan_digits": dcgan_digits}[script].train(
+        cfg, logdir, ev
+    )
+    label, signals = label_run(ev.evals, 0 if status == "nan" else None, ev.n_modes)
+    return label, signals, ev.evals
+
+
+def generate(work: Path, n: int, minutes: float, seed: int) -> None:
+    torch.set_num_threads(1)
+    work.mkdir(parents=True, exist_ok=True)
+    index = work / "runs.jsonl"
+    done = {json.loads(line)["id"] for line in index.read_text().splitlines()} if index.exists() else set()
+    rng = random.Random(seed)
+    deadline = time.time() + 60 * minutes
+    for i in range(n):
+        script = ORDER[i % len(ORDER)]
+        cfg = sample_config(script, rng)  # drawn even when done: the same ids get the same configs
+        run_id = f"{script}-{seed}-{i:04d}"
+        if run_id in done:
+            continue
+        if time.time() > deadline:
+            print(f"deadline: stopped before run {i}", flush=True)
+            break
+        start = time.perf_counter()
+        label, signals, evals = run_one(script, cfg, work / "logs" / run_id)
+        rec = dict(id=run_id, script=script, config=cfg, tags=tags_for(script, cfg), label=label,
+                   signals=signals, n_evals=len(evals), seconds=round(time.perf_counter() - start, 1))
+        with index.open("a") as f:
+            f.write(json.dumps(rec) + "\n")
+        print(f"{run_id} {label} {rec['seconds']} s", flush=True)
+
+
+def pack(work: Path, data: Path) -> None:
+    """The logs as one tar.gz and the labels as one jsonl.gz (byte-stable: mtime 0, sorted)."""
+    data.mkdir(parents=True, exist_ok=True)
+    recs = [json.loads(line) for line in (work / "runs.jsonl").read_text().splitlines()]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for rec in recs:
+            for p in sorted((work / "logs" / rec["id"]).rglob("*")):
+                if p.is_file():
+                    info = tar.gettarinfo(str(p), arcname=str(p.relative_to(work / "logs")))
+                    info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+                    with p.open("rb") as f:
+                        tar.addfile(info, f)
+    (data / "logs.tar.gz").write_bytes(gzip.compress(buf.getvalue(), compresslevel=9, mtime=0))
+    text = "".join(json.dumps(r) + "\n" for r in recs).encode()
+    (data / "runs.jsonl.gz").write_bytes(gzip.compress(text, compresslevel=9, mtime=0))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--work", type=Path, required=True)
+    p.add_argument("--n", type=int, default=420)
+    p.add_argument("--minutes", type=float, default=70)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pack", type=Path, help="pack WORK into this data folder and stop")
+    a = p.parse_args()
+    if a.pack:
+        pack(a.work, a.pack)
+    else:
+        generate(a.work, a.n, a.minutes, a.seed)
+
+
+if __name__ == "__main__":
+    main()
