@@ -305,8 +305,12 @@ def note_text(
     params: dict | None = None,
     objective: str = "late-mean",
 ) -> str:
-    """A trial's note in Markdown (for `optuna_dashboard.save_note` once the dashboard is wired;
-    kept in the `note` user attribute until then)."""
+    """A trial's note in Markdown, as the dashboard shows it on the trial's page. Table cells stay
+    short (numbers to 4 significant digits, strings unquoted): the page is no wider than the window."""
+
+    def cell(v: Any) -> str:
+        return format(v, ".4g") if isinstance(v, float) else str(v)
+
     head = {
         "finished": "Finished",
         "pruned": "Pruned",
@@ -330,10 +334,10 @@ def note_text(
         lines.append(f"Error: `{result.error}`")
     if params:
         lines += ["", "| parameter | value |", "|---|---|"]
-        lines += [f"| `{k}` | {v!r} |" for k, v in params.items()]
+        lines += [f"| `{k}` | {cell(v)} |" for k, v in params.items()]
     if result.metrics:
         lines += ["", "| metric | value |", "|---|---|"]
-        lines += [f"| `{k}` | {'-' if v is None else format(v, '.4g')} |" for k, v in result.metrics.items()]
+        lines += [f"| `{k}` | {'-' if v is None else cell(v)} |" for k, v in result.metrics.items()]
     if diagnosis is not None:
         lines += ["", f"**Diagnosis: {diagnosis.label}** (confidence {diagnosis.confidence:.2f})"]
         lines += [f"- {a}" for a in diagnosis.advice]
