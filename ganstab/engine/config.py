@@ -291,6 +291,13 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
 # --------------------------------------------------------------------------- checks and resolution
 
 
+def _one_of(value: Any, names: Iterable[str]) -> str:
+    """A registry's rule text: 'one of a, b, c (did you mean 'b'?)'."""
+    names = list(names)
+    hint = did_you_mean(str(value), names, quote="'")
+    return f"one of {', '.join(names)}{hint}"
+
+
 def _rule(ok: bool, key: str, rule: str, value: Any) -> None:
     if not ok:
         raise ConfigError(f"`{key}` must be {rule}, but got {value!r}.")
@@ -302,7 +309,7 @@ def validate(cfg: Config) -> None:
     from ganstab.engine.losses import LOSSES
 
     d, m, t = cfg.data, cfg.model, cfg.train
-    _rule(d.name in DATASETS, "data.name", f"one of {DATASETS.names()}", d.name)
+    _rule(d.name in DATASETS, "data.name", _one_of(d.name, DATASETS), d.name)
     _rule(d.n_modes >= 0, "data.n_modes", ">= 1 (0 = default)", d.n_modes)
     _rule(d.radius >= 0, "data.radius", "> 0 (0 = default)", d.radius)
     _rule(d.grid_size >= 0, "data.grid_size", ">= 1 (0 = default)", d.grid_size)
@@ -330,7 +337,7 @@ def validate(cfg: Config) -> None:
     _rule(m.d_mult > 0, "model.d_mult", "> 0", m.d_mult)
     if m.msg:
         _rule(d.name in IMAGE_DATASETS, "model.msg", f"false for point data ({d.name})", m.msg)
-    _rule(t.loss in LOSSES, "train.loss", f"one of {LOSSES.names()}", t.loss)
+    _rule(t.loss in LOSSES, "train.loss", _one_of(t.loss, LOSSES), t.loss)
     _rule(t.gp_weight >= 0, "train.gp_weight", ">= 0", t.gp_weight)
     for key in ("lr_g", "lr_d"):
         v = getattr(t, key)

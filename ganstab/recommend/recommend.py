@@ -66,6 +66,7 @@ from ganstab.engine.config import (
     Config,
     ConfigError,
     apply_overrides,
+    did_you_mean,
     dump_yaml,
     flat_items,
     from_dict,
@@ -224,7 +225,8 @@ def _check_dataset(dataset: Any) -> str:
     from ganstab.engine.data import DATASETS
 
     if not isinstance(dataset, str) or dataset not in DATASETS:
-        raise ValueError(f"unknown data set {dataset!r}; choose one of: {', '.join(DATASETS.names())}.")
+        hint = did_you_mean(str(dataset), DATASETS, quote="'")
+        raise ValueError(f"unknown data set {dataset!r}{hint}; choose one of: {', '.join(DATASETS.names())}.")
     return dataset
 
 

@@ -159,4 +159,24 @@ def test_registry_lookup_of_an_unknown_name_is_a_plain_value_error_with_a_guess(
     with pytest.raises(ValueError) as err:
         DATASETS.get("rign8")
     assert isinstance(err.value, KeyError)  # lookups may still catch KeyError
-    assert str(err.value).startswith("Unknown data set 'rign8' (did you mean 'ring8'?); choose one of: ring8,")
+    assert str(err.value).startswith(
+        "Unknown data set 'rign8' (did you mean 'ring8'?); choose one of: ring8,"
+    )
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("data.name=rign8", "`data.name` must be one of ring8, grid25,"),
+        ("train.loss=hinj", "`train.loss` must be one of ns, minimax, hinge,"),
+    ],
+)
+def test_an_unknown_data_set_or_loss_gets_a_did_you_mean(override, message):
+    with pytest.raises(ConfigError) as err:
+        C.resolve(C.apply_overrides(C.Config(), [override]))
+    text = str(err.value)
+    assert (
+        text.startswith(message)
+        and "(did you mean '" in text
+        and text.endswith(f"but got {override.split('=')[1]!r}.")
+    )

@@ -214,7 +214,9 @@ def test_no_history_gives_the_lessons_default(history_url: str, tmp_path: Path) 
 def test_bad_input_names_the_value(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'none.db'}"
     kw = {"storage": url, "out": tmp_path / "o.yaml", "runs_dir": tmp_path / "runs"}
-    with pytest.raises(ValueError, match=r"unknown data set 'ring9'; choose one of: ring8"):
+    with pytest.raises(
+        ValueError, match=r"unknown data set 'ring9' \(did you mean 'ring8'\?\); choose one of: ring8"
+    ):
         recommend("ring9", **kw)
     with pytest.raises(ValueError, match=r"reseed must be a whole number >= 1, but got 0"):
         recommend("ring8", reseed=0, **kw)
