@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import json
 import math
 import types
 import typing
@@ -399,6 +400,12 @@ def flat_items(cfg: Config) -> dict[str, Any]:
         for k, v in dataclasses.asdict(getattr(cfg, s)).items():
             out[f"{s}.{k}"] = v
     return out
+
+
+def shape_key(cfg: Config) -> str:
+    """What must agree within a cohort, as one string: every value outside MEMBER_KEYS."""
+    shape = {k: v for k, v in flat_items(cfg).items() if k not in MEMBER_KEYS}
+    return json.dumps(shape, sort_keys=True, default=str)
 
 
 def check_cohort(configs: list[Config]) -> None:

@@ -54,7 +54,8 @@ from ganstab.engine.samples import save_curves
 from ganstab.engine.trainer import CohortTrainer
 from ganstab.search.pruning import CohortPruner
 from ganstab.search.trials import BatchedWrites, StudySnapshot, final_values, note_attrs, upload_artifact
-from ganstab.storage import Store, mask_url, normalize_url
+from ganstab.storage import Store
+from ganstab.storage.urls import connect_args, is_memory_sqlite, mask_url, normalize_url, sqlite_write_lock
 
 log = logging.getLogger(__name__)
 
@@ -136,29 +137,6 @@ class StaleTrialRequeuer:
         )
 
 
-def _sqlite_immediate(engine: Any) -> None:
-    """Make every SQLite transaction of Optuna's engine BEGIN IMMEDIATE with a busy timeout, as
-    ganstab's Store does: the heartbeat thread and the training thread (and other processes) then
-    queue on the write lock instead of failing with 'database is locked' when a read transaction
-    tries to upgrade."""
-    from sqlalchemy import event
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        try:
-            cur.execute("PRAGMA busy_timeout = 60000")
-        finally:
-            cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    engine.dispose()  # connections made before the listeners existed would skip them
-
-
 def open_storage(
     url: str,
     *,
@@ -170,7 +148,7 @@ def open_storage(
     heartbeats so that trials of a killed worker become FAIL and are re-enqueued by `requeue`."""
     sa_url = normalize_url(url)
     backend = sa_url.get_backend_name()
-    if backend == "sqlite" and sa_url.database in (None, "", ":memory:"):
+    if is_memory_sqlite(sa_url):
         raise SearchError(
             f"storage {mask_url(sa_url)!r}: a search needs a database that outlives the process "
             f"(e.g. sqlite:///study.db), not an in-memory one."
@@ -180,11 +158,9 @@ def open_storage(
             f"heartbeat_interval must be >= 1 s and grace_period above it; got {heartbeat_interval} "
             f"and {grace_period}."
         )
-    engine_kwargs: dict[str, Any] = {}
-    if backend == "sqlite":
-        engine_kwargs["connect_args"] = {"timeout": 60}
-    elif backend == "postgresql":
-        engine_kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
+    engine_kwargs: dict[str, Any] = {"connect_args": connect_args(sa_url)}
+    if backend == "postgresql":
+        engine_kwargs["pool_pre_ping"] = True
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -198,7 +174,8 @@ def open_storage(
     except Exception as e:  # driver missing, server unreachable, schema too new: name the URL
         raise SearchError(f"storage {mask_url(sa_url)!r}: cannot open Optuna's storage: {e}") from e
     if backend == "sqlite":
-        _sqlite_immediate(storage.engine)
+        # the heartbeat thread, the training thread and other processes queue on the write lock
+        sqlite_write_lock(storage.engine)
     return storage
 
 

@@ -47,7 +47,6 @@ import contextlib
 import fcntl
 import hashlib
 import importlib.util
-import json
 import logging
 import os
 import re
@@ -63,7 +62,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ganstab.engine.config import MEMBER_KEYS, Config, ConfigError, flat_items
+from ganstab.engine.config import Config, ConfigError, flat_items, shape_key
 from ganstab.search.cohort import (
     ATTR_STATUS,
     ATTR_WORKER,
@@ -83,7 +82,9 @@ from ganstab.search.cohort import (
     worker_is_dead,
 )
 from ganstab.search.space import SearchSpace
-from ganstab.storage import Store, mask_url, normalize_url
+from ganstab.search.trials import BatchedWrites
+from ganstab.storage import Store
+from ganstab.storage.urls import connect_args, is_memory_sqlite, mask_url, normalize_url
 
 __all__ = [
     "SAMPLERS",
@@ -284,7 +285,7 @@ class _DriverLock:
         self.sa_url = sa_url
         self.backend = sa_url.get_backend_name()
         db = sa_url.database or ""
-        if self.backend == "sqlite" and db and db != ":memory:" and not db.startswith("file:"):
+        if self.backend == "sqlite" and not is_memory_sqlite(sa_url) and not db.startswith("file:"):
             self.path = Path(os.path.abspath(db + LOCK_SUFFIX))
 
     @property
@@ -312,7 +313,7 @@ class _DriverLock:
         try:
             if self._engine is None:
                 self._engine = create_engine(
-                    self.sa_url, pool_size=1, pool_pre_ping=True, connect_args={"connect_timeout": 10}
+                    self.sa_url, pool_size=1, pool_pre_ping=True, connect_args=connect_args(self.sa_url)
                 )
             conn = self._engine.connect()
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
@@ -406,27 +407,23 @@ def _claim_cohort_dir(study_dir: Path, start: int) -> tuple[int, Path]:
             index += 1
 
 
-def _shape_key(cfg: Config) -> str:
-    """What must agree within a cohort: every config value outside MEMBER_KEYS."""
-    shape = {k: v for k, v in flat_items(cfg).items() if k not in MEMBER_KEYS}
-    return json.dumps(shape, sort_keys=True, default=str)
-
-
 def _ask(
-    study: optuna.Study, me: str, space: SearchSpace, extra: Sequence[str]
+    study: optuna.Study, me: str, space: SearchSpace, extra: Sequence[str], writes: BatchedWrites
 ) -> tuple[optuna.Trial, Config | str]:
     """Ask one trial (RUNNING from now on: other drivers count it) and sample its config, then
     name this driver as its owner: a trial with an owner always has all its parameters, so a
     re-run of it after a kill is the same point (a kill before that leaves an orphan, which the
-    next round fails at once)."""
+    next round fails at once). The owner and the first heartbeat join `writes` (the caller
+    flushes them inside the ask lock); the parameters are stored as they are drawn, so that a
+    sampler's constant liar sees the round's earlier trials."""
     with warnings.catch_warnings():
         # Optuna warns that heartbeats are meant for study.optimize; run_cohort beats itself.
         warnings.filterwarnings("ignore", message="Heartbeat of storage")
         trial = study.ask()
     cfg = _sample(trial, space, extra)
-    trial.set_user_attr(ATTR_WORKER, me)
+    writes.set_trial_user_attr(trial._trial_id, ATTR_WORKER, me)
     if heartbeat_enabled(study._storage):
-        study._storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
+        writes.record_heartbeat(trial._trial_id)
     return trial, cfg
 
 
@@ -583,7 +580,7 @@ def _cohorts(
     cohorts of at most `cohort_size`."""
     groups: dict[str, list[tuple[optuna.Trial, Config]]] = {}
     for trial, cfg in members:
-        groups.setdefault(_shape_key(cfg), []).append((trial, cfg))
+        groups.setdefault(shape_key(cfg), []).append((trial, cfg))
     return [g[i : i + cohort_size] for g in groups.values() for i in range(0, len(g), cohort_size)]
 
 
@@ -632,7 +629,10 @@ def _loop(
                 room = n_trials - done - running
                 if done < n_trials and room > 0:
                     study.sampler = reseed(len(trials))  # never the same seed as another round
-                    asked = [_ask(study, me, space, extra) for _ in range(min(cohort_size * concurrent_cohorts, room))]
+                    writes = BatchedWrites(study._storage)
+                    n_ask = min(cohort_size * concurrent_cohorts, room)
+                    asked = [_ask(study, me, space, extra, writes) for _ in range(n_ask)]
+                    writes.flush()
             beat.add(t._trial_id for t, _ in asked)
             if done >= n_trials:
                 _emit(
@@ -670,8 +670,8 @@ def _loop(
                 index, run_dir = _claim_cohort_dir(study_dir, next_index)
                 next_index = index + 1
                 for m, (trial, _) in enumerate(members):
-                    trial.set_user_attr("cohort", index)
-                    trial.set_user_attr("member", m)
+                    writes.set_trial_user_attr(trial._trial_id, "cohort", index)
+                    writes.set_trial_user_attr(trial._trial_id, "member", m)
                 jobs.append(
                     CohortJob(
                         study_name=study.study_name,
@@ -684,6 +684,7 @@ def _loop(
                         **job_settings,
                     )
                 )
+            writes.flush()  # the cohorts' numbers, one transaction
             run_many = getattr(executor, "run_many", None)
             if len(jobs) > 1 and callable(run_many):
                 for job in jobs:

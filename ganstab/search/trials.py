@@ -86,6 +86,9 @@ class BatchedWrites:
     def set_trial_state_values(self, trial_id: int, state: TrialState, values: list[float] | None = None) -> None:
         self.ops.append(("state", (trial_id, state, values)))
 
+    def record_heartbeat(self, trial_id: int) -> None:
+        self.ops.append(("heartbeat", (trial_id,)))
+
     def flush(self) -> None:
         """Commit what was collected: one transaction on an RDB storage. If that transaction fails
         (a trial finished elsewhere meanwhile, a lost connection), the writes are retried one by
@@ -114,6 +117,7 @@ def _write_one(storage: optuna.storages.BaseStorage, kind: str, args: tuple[Any,
         "study_system_attr": storage.set_study_system_attr,
         "intermediate": storage.set_trial_intermediate_value,
         "state": storage.set_trial_state_values,
+        "heartbeat": getattr(storage, "record_heartbeat", lambda _trial_id: None),
     }[kind]
     method(*args)
 
@@ -129,6 +133,10 @@ def _write_rdb(rdb: optuna.storages.RDBStorage, ops: list[tuple[str, tuple[Any, 
                 rdb._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, *args)
             elif kind == "trial_system_attr":
                 rdb._set_trial_attr_without_commit(session, models.TrialSystemAttributeModel, *args)
+            elif kind == "heartbeat":  # a trial's first beat (RDBStorage.record_heartbeat)
+                (trial_id,) = args
+                if models.TrialHeartbeatModel.where_trial_id(trial_id, session) is None:
+                    session.add(models.TrialHeartbeatModel(trial_id=trial_id))
             elif kind == "intermediate":
                 rdb._set_trial_intermediate_value_without_commit(session, *args)
             elif kind == "study_system_attr":

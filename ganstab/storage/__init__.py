@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import threading
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -24,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import Connection, Engine, create_engine, func, select, text
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -48,6 +47,14 @@ from ganstab.storage.tables import (
     schema_table,
     traces_table,
 )
+from ganstab.storage.urls import (
+    StorageError,
+    connect_args,
+    is_memory_sqlite,
+    mask_url,
+    normalize_url,
+    sqlite_write_lock,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -65,14 +72,8 @@ __all__ = [
     "normalize_url",
 ]
 
-SQLITE_BUSY_TIMEOUT_S = 60.0  # how long a SQLite writer waits for another process's write lock
-PG_CONNECT_TIMEOUT_S = 10  # an unreachable server fails within this, not after minutes
 USER_SOURCE = "user"  # the label source of a person's own verdict
 _CREATE_LOCK_KEY = 0x67616E737461  # pg_advisory_xact_lock key serialising create_all ("gansta")
-
-
-class StorageError(RuntimeError):
-    """A storage operation failed; the message names the URL (password masked)."""
 
 
 class DuplicateRunError(StorageError):
@@ -116,45 +117,6 @@ class LabelledRun:
     label: str
     source: str
     trace: dict[str, np.ndarray]
-
-
-# ------------------------------------------------------------------------------------------ URLs
-
-_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)([^@\s]*)(@)")
-
-
-def mask_url(url: str | URL) -> str:
-    """The URL with any password replaced by ***, for messages and logs."""
-    if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
-    return _PASSWORD_IN_URL.sub(r"\1***\3", str(url))
-
-
-def normalize_url(url: str | URL) -> URL:
-    """The SQLAlchemy URL to use: `postgresql://` and `postgres://` become `postgresql+psycopg://`
-    (psycopg 3, the driver ganstab installs); anything else is taken as given."""
-    if isinstance(url, URL):
-        parsed = url
-    else:
-        if not isinstance(url, str) or not url.strip():
-            raise StorageError(f"storage URL must be a non-empty SQLAlchemy URL string; got {url!r}")
-        text_url = url.strip()
-        if text_url.startswith("postgres://"):  # Heroku-style alias SQLAlchemy does not know
-            text_url = "postgresql://" + text_url[len("postgres://") :]
-        try:
-            parsed = make_url(text_url)
-        except ArgumentError as e:
-            raise StorageError(
-                f"storage URL must look like dialect[+driver]://user:password@host/db or "
-                f"sqlite:///path.db; got {mask_url(text_url)!r}"
-            ) from e
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed
-
-
-def _is_memory_sqlite(url: URL) -> bool:
-    return url.database in (None, "", ":memory:") or str(url.database).startswith("file::memory:")
 
 
 def _utcnow() -> datetime:
@@ -218,12 +180,12 @@ class Store:
     def _make_engine(self, echo: bool) -> Engine:
         url = self.url
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
-        connect_args: dict[str, Any] = {}
+        args = connect_args(url)
         if self._dialect_name == "sqlite":
-            if _is_memory_sqlite(url):
+            if is_memory_sqlite(url):
                 kwargs["poolclass"] = StaticPool  # one shared connection: the database lives in it
                 kwargs.pop("pool_pre_ping")
-                connect_args["check_same_thread"] = False
+                args["check_same_thread"] = False
             else:
                 path = Path(str(url.database)).expanduser()
                 if not path.parent.is_dir():
@@ -231,12 +193,8 @@ class Store:
                         f"a SQLite storage file's directory must exist; {str(path.parent)!r} does "
                         f"not (URL {self.masked_url!r})"
                     )
-            if "timeout" not in url.query:
-                connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_S
-        elif self._dialect_name == "postgresql" and "connect_timeout" not in url.query:
-            connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
         try:
-            engine = create_engine(url, connect_args=connect_args, **kwargs)
+            engine = create_engine(url, connect_args=args, **kwargs)
         except (ArgumentError, NoSuchModuleError, ImportError) as e:
             hint = " (pip install 'ganstab[postgres]')" if self._dialect_name == "postgresql" else ""
             raise StorageError(
@@ -244,31 +202,10 @@ class Store:
                 f"installed{hint}: {e}"
             ) from e
         if self._dialect_name == "sqlite":
-            self._configure_sqlite(engine, memory=_is_memory_sqlite(url))
+            # WAL (readers never block the writer) in a file, foreign keys, IMMEDIATE for writes
+            pragmas = ("foreign_keys = ON",) if is_memory_sqlite(url) else ("foreign_keys = ON", "journal_mode = WAL")
+            sqlite_write_lock(engine, writes_only=True, pragmas=pragmas)
         return engine
-
-    @staticmethod
-    def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
-        """WAL (readers never block the writer), a busy timeout, foreign keys, and ganstab's own
-        BEGIN: IMMEDIATE for writes, so two writers queue on the lock instead of failing with
-        'database is locked' when a read transaction tries to upgrade."""
-
-        @event.listens_for(engine, "connect")
-        def _connect(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # the driver must not BEGIN on its own
-            cur = dbapi_conn.cursor()
-            try:
-                cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-                cur.execute("PRAGMA foreign_keys = ON")
-                if not memory:
-                    cur.execute("PRAGMA journal_mode = WAL")
-            finally:
-                cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _begin(conn: Connection) -> None:
-            write = conn.get_execution_options().get("ganstab_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     def _error(self, what: str, e: BaseException) -> StorageError:
         detail = str(getattr(e, "orig", None) or e).strip().splitlines()

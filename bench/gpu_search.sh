@@ -1,0 +1,34 @@
+#!/bin/bash
+# The search at scale on a lent GPU machine (device tool), in one call of at most 8 minutes:
+#   1. search overhead at K=256 and 1,024 (bench/search_overhead.py: one cohort as a search over the
+#      same cohort as `ganstab train`; targets <= 1.3x at K=1,024), with a cProfile of K=1,024;
+#   2. a 1,024-trial ring8 search end to end (quick space, cohorts of 256, --executor local).
+# That machine has PyTorch but neither Ray nor Optuna: Optuna and its needs travel as wheels in
+# .whl/ (optuna, SQLAlchemy, alembic, Mako, colorlog, greenlet, skops, prettytable, wcwidth, and
+# scikit-learn at the version that wrote the shipped models; /work/.library/device/README.md says
+# how to download them). On a machine with ganstab installed the pip line is skipped.
+# Call:  run(command="bash bench/gpu_search.sh", carry=[".whl"], timeout_s=540)
+# Then record $OUT/overhead.json, $OUT/search.txt and the profile's head in bench/RESULTS.md.
+set -u
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site:$PWD
+else
+  export PYTHONPATH=$PWD
+fi
+export PYTHONUNBUFFERED=1 OMP_WAIT_POLICY=PASSIVE
+OUT_DIR=${OUT:-/tmp/gpu_search}
+mkdir -p "$OUT_DIR"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT_DIR/gpu.txt"
+
+timeout 300 python3 bench/search_overhead.py --k 256 1024 --steps 600 --evals 2 --device cuda \
+  --json "$OUT_DIR/overhead.json" --profile "$OUT_DIR/profile-1024.txt" 2>&1 | grep -v '^\[I' | tee "$OUT_DIR/overhead.txt"
+
+rm -rf /tmp/gs && mkdir -p /tmp/gs
+start=$(date +%s)
+timeout 170 python3 -m ganstab.cli search --space quick --dataset ring8 --trials 1024 --cohort-size 256 \
+  --executor local --no-recommend --set train.device=cuda --storage sqlite:////tmp/gs/study.db \
+  --runs /tmp/gs/runs --study gpu-1024 > "$OUT_DIR/search.txt" 2>&1
+rc=$?
+echo "1,024-trial search: exit $rc in $(( $(date +%s) - start )) s; run folders $(du -sh /tmp/gs/runs | cut -f1)" | tee -a "$OUT_DIR/search.txt"
+tail -25 "$OUT_DIR/search.txt"
