@@ -46,6 +46,15 @@ class CohortAdam:
             denom = v.sqrt().mul_(self._view(inv_sqrt_bc2, p)).add_(self.eps)
             p.sub_(m / denom * self._view(step_size, p))
 
+    @torch.no_grad()
+    def reset_member(self, i: int, lr: float, beta1: float, beta2: float) -> None:
+        """Member i starts afresh (a refilled cohort slot): its settings, no steps, zero moments."""
+        self.lr[i], self.beta1[i], self.beta2[i] = lr, beta1, beta2
+        self.t[i] = 0
+        for m, v in zip(self.m, self.v):
+            m[i].zero_()
+            v[i].zero_()
+
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None

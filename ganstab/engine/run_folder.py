@@ -75,11 +75,13 @@ class RunFolder:
         self.samples = samples
         self.checkpoints = checkpoints
         self.writers: list[TraceWriter] = []
+        self.ids: list[int] = []  # the member (members/NNN) each cohort slot holds now
         self._painter: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
 
     def member_dir(self, i: int) -> Path:
-        return self.root / "members" / f"{i:03d}"
+        """The folder of the member in cohort slot i (slot i itself until a refill)."""
+        return self.root / "members" / f"{self.ids[i] if i < len(self.ids) else i:03d}"
 
     # ------------------------------------------------------------------ configs and traces
 
@@ -87,6 +89,7 @@ class RunFolder:
         """A new run: the resolved configs and empty traces."""
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "config.yaml").write_text(C.dump_yaml(configs[0]))
+        self.ids = list(range(len(configs)))
         for i, c in enumerate(configs):
             d = self.member_dir(i)
             d.mkdir(parents=True, exist_ok=True)
@@ -96,9 +99,21 @@ class RunFolder:
     def reopen(self, k: int, columns: list[str], step: int) -> None:
         """A resumed run: traces continue after `step` (rows logged after the checkpoint, before a
         crash, are dropped)."""
+        self.ids = list(range(k))
         self.writers = [TraceWriter(self.member_dir(i) / "trace.csv", columns) for i in range(k)]
         for w in self.writers:
             w.truncate_after(step)
+
+    def add_member(self, slot: int, config: C.Config, columns: list[str]) -> int:
+        """A new member takes cohort slot `slot` (a refill): its own folder and trace. Returns its
+        number (members/NNN)."""
+        number = max(self.ids) + 1
+        self.ids[slot] = number
+        d = self.member_dir(slot)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "config.yaml").write_text(C.dump_yaml(config))
+        self.writers[slot] = TraceWriter(d / "trace.csv", columns)
+        return number
 
     def member_configs(self) -> list[C.Config]:
         return [C.load_yaml(d / "config.yaml") for d in sorted((self.root / "members").glob("[0-9][0-9][0-9]"))]

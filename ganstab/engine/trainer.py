@@ -28,7 +28,14 @@ import numpy as np
 import torch
 
 from ganstab.engine import config as C
-from ganstab.engine.cohort_nn import init_members, set_channels_last, set_power_iteration, set_spectral_norm
+from ganstab.engine.cohort_nn import (
+    CohortModule,
+    SpectralNorm,
+    init_members,
+    set_channels_last,
+    set_power_iteration,
+    set_spectral_norm,
+)
 from ganstab.engine.config import Config
 from ganstab.engine.data import Dataset, Mixture, build_dataset
 from ganstab.engine.losses import LOSSES, member_losses
@@ -78,6 +85,12 @@ class CohortTrainer:
     `run_dir` (optional) receives the run folder (`RunFolder`): resolved configs, traces,
     samples, checkpoint and summary; without it nothing is written (benchmarks, tests). `samples`
     ("all" or "last") and `checkpoints` say how much of it to keep (a search keeps little).
+
+    Slot refill (`refill`): a member that stopped (pruned, diverged, finished) can hand its slot
+    to a new member config, which starts from scratch there: its own initial weights, fresh Adam
+    state and spectral-norm vectors, its own random streams, and its own step count, evaluations
+    and trace, exactly as a solo run of it. `reserve` lists configs that may come later, so that
+    the networks are built to take them (spectral-norm layers where any of them uses SN).
     """
 
     def __init__(
@@ -87,6 +100,7 @@ class CohortTrainer:
         *,
         samples: str = "all",
         checkpoints: bool = True,
+        reserve: list[Config] = (),  # type: ignore[assignment]
     ) -> None:
         self.configs = [C.resolve(c) for c in configs]
         C.check_cohort(self.configs)
@@ -103,7 +117,10 @@ class CohortTrainer:
         self.bf16 = cfg.train.precision == "bf16"
 
         sn_d, sn_g = [t.sn_d for t in tr], [t.sn_g for t in tr]
-        self.G, self.D, self.n_scales = build_networks(cfg, k, self.dataset.shape, any(sn_d), any(sn_g))
+        later = [C.resolve(c).train for c in reserve]
+        self.G, self.D, self.n_scales = build_networks(
+            cfg, k, self.dataset.shape, any(sn_d) or any(t.sn_d for t in later), any(sn_g) or any(t.sn_g for t in later)
+        )
         init_gens = [torch.Generator().manual_seed(t.seed) for t in tr]
         init_members(self.G, init_gens)  # G first, then D, from each member's own generator
         init_members(self.D, init_gens)
@@ -145,7 +162,13 @@ class CohortTrainer:
         self._data_spread_column = torch.full((k,), self.data_spread, device=dev)
         self._move: list[float] = [float("nan")] * k
 
-        self.step = 0  # G updates done
+        self.step = 0  # G updates done by the cohort (a member's own count: step - start[i])
+        self.start = [0] * k  # the cohort step at which each slot's member started
+        self.start_t = torch.zeros(k, dtype=torch.long, device=dev)
+        self.member_ids = list(range(k))  # which member (members/NNN) each slot holds
+        self._pending: dict[int, Config] = {}  # refills waiting for the next stream chunk
+        self._fresh = torch.zeros(k, dtype=torch.bool, device=dev)  # first step of a refilled member
+        self._move_fresh: set[int] = set()  # refilled members whose next g_move has no reference
         self.alive = torch.ones(k, dtype=torch.bool, device=dev)  # still training
         self.diverged_at = torch.full((k,), -1, dtype=torch.long, device=dev)
         self.status = ["running"] * k  # running | diverged | stopped | finished
@@ -157,6 +180,7 @@ class CohortTrainer:
         self.columns = columns_for(self.evaluator.columns())
         self._col = {c: i for i, c in enumerate(self.columns)}
         self.trace: list[np.ndarray] = []  # rows [K, len(columns)], one per logged step
+        self.trace_steps: list[int] = []  # the cohort step of each row
         self._written = 0  # trace rows already written to disk
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.folder = RunFolder(run_dir, samples=samples, checkpoints=checkpoints) if run_dir is not None else None
@@ -300,6 +324,8 @@ class CohortTrainer:
         # signal of a generator whose mass jumps around (mode hopping).
         mean = out.mean(dim=1)
         prev = self._prev_mean if self._prev_mean is not None else mean
+        prev = torch.where(self._fresh.view(-1, 1), mean, prev)  # a refilled member's first step
+        self._fresh.zero_()
         drift = (mean - prev).norm(dim=1) / (spread * mean.shape[1] ** 0.5 + 1e-12)
         self._prev_mean = mean
         if "noise_g" in plan:
@@ -322,14 +348,15 @@ class CohortTrainer:
         i = self.step % self.chunk
         if i == 0 or self._plan is None:
             self._new_chunk()
-        sigma = self.noise_std * (1 - self.step / self.noise_end).clamp_min(0)
+        local = (self.step - self.start_t).float()  # each member's own step (noise annealing)
+        sigma = self.noise_std * (1 - local / self.noise_end).clamp_min(0)
         first = None
         for j in range(self.nd_max):
             res = self._d_step(i, j, sigma)
             first = first or res
         d_loss, d_real, d_fake, gn_d = first
         g_loss, gn_g, spread, drift = self._g_step(i, sigma)
-        step = torch.full_like(d_loss, self.step + 1)
+        step = (self.step + 1 - self.start_t).to(d_loss.dtype)  # each member's own step
         columns = [
             step,
             d_loss,
@@ -364,19 +391,31 @@ class CohortTrainer:
             self.G.train()
         return torch.cat(parts, dim=1)
 
-    def _g_move(self, samples: torch.Tensor) -> list[float]:
-        """Mean distance each fixed-latent sample moved since the previous evaluation, over the
-        data's scale (per-coordinate std x sqrt(dim), from real samples): ~0 for a still generator,
-        about a mode's distance for one whose samples hop between modes. NaN at the first one."""
+    def _g_move(self, samples: torch.Tensor, due: list[int] | None = None) -> list[float]:
+        """Mean distance each fixed-latent sample moved since the member's previous evaluation,
+        over the data's scale (per-coordinate std x sqrt(dim), from real samples): ~0 for a still
+        generator, about a mode's distance for one whose samples hop between modes. NaN at a
+        member's first evaluation. Members not `due` keep their reference."""
         x = samples[:, : MOVE_SAMPLES[self.dataset.kind]].flatten(2).float()  # [K, M, dim]
-        prev, self._prev_samples = self._prev_samples, x
+        due = list(range(self.k)) if due is None else due
+        prev = self._prev_samples
         if prev is None:
+            self._prev_samples = x.clone()
             return [float("nan")] * self.k
-        return ((x - prev).norm(dim=2).mean(dim=1) / self._data_scale).tolist()
+        move = ((x - prev).norm(dim=2).mean(dim=1) / self._data_scale).tolist()
+        index = torch.tensor(due, dtype=torch.long, device=x.device)
+        self._prev_samples[index] = x[index]
+        for i in self._move_fresh & set(due):
+            move[i] = float("nan")
+        self._move_fresh -= set(due)
+        return move
 
-    def evaluate(self) -> list[dict[str, float]]:
+    def evaluate(self, due: list[int] | None = None) -> list[dict[str, float]]:
+        """Metrics of every member's samples; `due` (default: all) are the members whose
+        evaluation this is (their g_move reference and sample pictures advance)."""
+        due = list(range(self.k)) if due is None else due
         samples = self.sample(self.cfg.data.n_eval)
-        self._move = self._g_move(samples)
+        self._move = self._g_move(samples, due)
         results = self.evaluator(samples)
         for res in results:
             res["score"] = score(self.evaluator.family, res, self.evaluator.n_modes)
@@ -386,7 +425,7 @@ class CohortTrainer:
             centres = self.dataset.centres if isinstance(self.dataset, Mixture) else None
             points = self.dataset.kind == "points"
             reference = self.evaluator.real(1000) if centres is None and points else None
-            running = [i for i in range(self.k) if self.status[i] == "running"]
+            running = [i for i in due if self.status[i] == "running"]
             self.folder.save_samples(self.step, samples, running, self.dataset.kind, centres, reference)
         return results
 
@@ -398,30 +437,43 @@ class CohortTrainer:
         for i, s in enumerate(div):
             if s >= 0 and self.status[i] == "running":
                 self.status[i] = "diverged"
-                self.ended_at[i] = s
+                self.ended_at[i] = s - self.start[i]
+
+    def _logged(self, local: np.ndarray) -> np.ndarray:
+        """Which of a member's own steps its trace logs: every `log_every`, and its evaluations."""
+        t = self.cfg.train
+        due = (local % t.log_every == 0) | (local == self.steps)
+        if t.eval_every > 0:
+            due |= local % t.eval_every == 0
+        return due & (local >= 1) & (local <= self.steps)
+
+    def _member_rows(self, i: int, first: int = 0) -> list[np.ndarray]:
+        """Slot i's current member's rows among trace rows `first`.. (its own steps, as logged)."""
+        start, end = self.start[i], self.ended_at[i]
+        rows = [t[i] for t, g in zip(self.trace[first:], self.trace_steps[first:]) if g > start]
+        if not rows:
+            return []
+        local = np.array([r[0] for r in rows])
+        keep = self._logged(local) & (local <= end if end is not None else True)
+        return [r for r, k in zip(rows, keep) if k]
 
     def member_trace(self, i: int) -> np.ndarray:
         """Member i's trace rows `[T, len(columns)]` (up to the step it stopped training)."""
-        if not self.trace:
-            return np.zeros((0, len(self.columns)))
-        rows = np.stack([t[i] for t in self.trace])
-        end = self.ended_at[i]
-        return rows if end is None else rows[rows[:, 0] <= end]
+        rows = self._member_rows(i)
+        return np.stack(rows) if rows else np.zeros((0, len(self.columns)))
 
     def _write_traces(self) -> None:
         if self.folder is None:
             return
-        new = self.trace[self._written :]
         for i in range(self.k):
             self.folder.write_evals(i, self.eval_log[i])
-            end = self.ended_at[i]
-            rows = [dict(zip(self.columns, r[i].tolist())) for r in new if end is None or r[i, 0] <= end]
+            rows = [dict(zip(self.columns, r.tolist())) for r in self._member_rows(i, self._written)]
             self.folder.write_rows(i, rows)
         self._written = len(self.trace)
 
     def member_view(self, i: int) -> dict[str, Any]:
         row = self.trace[-1][i] if self.trace else None
-        view: dict[str, Any] = {"member": i, "status": self.status[i], "step": self.step}
+        view: dict[str, Any] = {"member": i, "status": self.status[i], "step": self.step - self.start[i]}
         if row is not None:
             view.update({c: float(row[self._col[c]]) for c in STEP_COLUMNS[1:]})
         view.update({f"eval_{k}": v for k, v in self.last_eval[i].items()})
@@ -434,7 +486,79 @@ class CohortTrainer:
         if self.status[i] == "running":
             self.alive[i] = False
             self.status[i] = "stopped"
-            self.ended_at[i] = self.step
+            self.ended_at[i] = self.step - self.start[i]
+
+    # ------------------------------------------------------------------ slot refill
+
+    def refill(self, i: int, config: Config) -> None:
+        """Give slot i, whose member stopped, to a new member `config` (shape-compatible). It
+        starts at the next stream chunk (at most `STREAM_CHUNK` steps later; at once on a chunk
+        boundary) and trains its own `train.steps`, as it would alone."""
+        if self.status[i] == "running" or i in self._pending:
+            raise ValueError(f"slot {i} still holds a running member; stop it before refilling it.")
+        if self.folder is not None and self.folder.checkpoints:
+            raise ValueError("a cohort that refills slots keeps no checkpoint (RunFolder(checkpoints=False)).")
+        cfg = C.resolve(config)
+        C.check_cohort([self.cfg, cfg])
+        has = {"sn_d": _has_sn(self.D), "sn_g": _has_sn(self.G)}
+        for key, present in has.items():
+            if getattr(cfg.train, key) and not present:
+                raise ValueError(
+                    f"slot {i}: the new member uses `train.{key}`, but the cohort's networks were built "
+                    f"without spectral norm there; list such configs in `reserve` when making the cohort."
+                )
+        self._pending[i] = cfg
+        self.status[i] = "pending"
+
+    def _apply_refills(self) -> None:
+        for i, cfg in sorted(self._pending.items()):
+            self._install(i, cfg)
+        self._pending.clear()
+        tr = [c.train for c in self.configs]
+        self.loss_names = [t.loss for t in tr]
+        self.loss_masks = {n: m.to(self.device) for n, m in member_losses(self.loss_names).items()}
+        self.n_dis = [t.n_dis for t in tr]
+        self.nd_max = max(self.n_dis)
+        self.dis_mask = torch.tensor(
+            [[j < n for n in self.n_dis] for j in range(self.nd_max)], device=self.device
+        )
+        self.has_sn = any(t.sn_d or t.sn_g for t in tr)
+
+    @torch.no_grad()
+    def _install(self, i: int, cfg: Config) -> None:
+        """Slot i starts member `cfg` from scratch (see `refill`)."""
+        t, dev = cfg.train, self.device
+        self.configs[i] = cfg
+        gen = torch.Generator().manual_seed(t.seed)  # G's layers, then D's, as at construction
+        for net in (self.G, self.D):
+            for layer in (m for m in net.modules() if isinstance(m, CohortModule)):
+                layer.init_member(i, gen)
+        for net, on in ((self.G, t.sn_g), (self.D, t.sn_d)):
+            for m in net.modules():
+                if isinstance(m, SpectralNorm):
+                    m.enabled[i] = on
+        for opt, lr in ((self.optG, t.lr_g), (self.optD, t.lr_d)):
+            opt.reset_member(i, lr, t.beta1, t.beta2)
+        self.smooth[i] = t.label_smoothing
+        self.gp_members[i] = LOSSES.get(t.loss).gradient_penalty
+        self.gp_weight[i] = t.gp_weight if self.gp_members[i] else 0.0
+        self.noise_members[i] = t.noise_std > 0
+        self.noise_std[i] = t.noise_std
+        self.noise_end[i] = t.noise_anneal * self.steps
+        self.lr_d[i], self.lr_g[i] = t.lr_d, t.lr_g
+        self.streams[i] = torch.Generator(dev).manual_seed(t.seed + _STREAM_SEED)
+        self.start[i] = self.step
+        self.start_t[i] = self.step
+        self.alive[i] = True
+        self.diverged_at[i] = -1
+        self.status[i] = "running"
+        self.ended_at[i] = None
+        self.last_eval[i] = {}
+        self.eval_log[i] = []
+        self._fresh[i] = True
+        self._move_fresh.add(i)
+        if self.folder is not None:
+            self.member_ids[i] = self.folder.add_member(i, cfg, self.columns)
 
     # ------------------------------------------------------------------ checkpoint
 
@@ -513,7 +637,8 @@ class CohortTrainer:
         self.folder.reopen(self.k, self.columns, self.step)  # rows after the checkpoint are dropped
         if self.step >= self.steps:
             self.status = ["finished" if s == "running" else s for s in self.status]
-        else:
+        else:  # more steps: finished members train on
+            self.ended_at = [None if s == "finished" else e for s, e in zip(self.status, self.ended_at)]
             self.status = ["running" if s == "finished" else s for s in self.status]
             self.alive = torch.tensor([s == "running" for s in self.status], device=self.device)
         self._resumed = True
@@ -532,24 +657,28 @@ class CohortTrainer:
         and metrics; it returns True/None (go on), False (stop all) or one bool per member
         (False stops that member). `on_log(trainer)` is called at every logged step (display).
         """
-        t = self.cfg.train
         if self.folder is not None and not getattr(self, "_resumed", False):
             self.folder.open(self.configs, self.columns)
         started = time.perf_counter() - self.wall_time
-        while self.step < self.steps and any(s == "running" for s in self.status):
+        while any(s == "running" for s in self.status) or self._pending:
+            if self._pending and self.step % self.chunk == 0:  # refills start on a chunk boundary
+                self._apply_refills()
             scalars = self.train_step()
             self.step += 1
-            is_eval = self.step == self.steps or (t.eval_every > 0 and self.step % t.eval_every == 0)
-            if self.step % t.log_every == 0 or is_eval:
+            running = [i for i in range(self.k) if self.status[i] == "running"]
+            local = np.array([self.step - self.start[i] for i in running])
+            due = [i for i, d in zip(running, self._eval_due(local)) if d]
+            if due or self._logged(local).any():
                 row = np.full((self.k, len(self.columns)), np.nan)
                 row[:, : len(STEP_COLUMNS)] = scalars.float().cpu().numpy()
                 self.trace.append(row)
+                self.trace_steps.append(self.step)
                 self._sync_status()
                 self.wall_time = time.perf_counter() - started
                 if on_log is not None:
                     on_log(self)
-            if is_eval:
-                self._evaluation(report)
+            if due:
+                self._evaluation(report, due)
         self.wall_time = time.perf_counter() - started
         self._sync_status()
         self.status = ["finished" if s == "running" else s for s in self.status]
@@ -561,14 +690,23 @@ class CohortTrainer:
             self.folder.close()  # the last pictures are on disk when train() returns
         return summary
 
-    def _evaluation(self, report: ReportFn | None) -> None:
-        results = self.evaluate()
+    def _eval_due(self, local: np.ndarray) -> np.ndarray:
+        """Which members (by their own steps) evaluate now: every `eval_every`, and at their end."""
+        t = self.cfg.train
+        due = local >= self.steps
+        if t.eval_every > 0:
+            due |= local % t.eval_every == 0
+        return due
+
+    def _evaluation(self, report: ReportFn | None, due: list[int]) -> None:
+        results = self.evaluate(due)
         row = self.trace[-1]
-        for i, res in enumerate(results):
+        for i in due:
+            res = results[i]
             if self.status[i] == "running":
                 hists = {h: res.pop(h) for h in ("hist", "near") if h in res}
                 self.last_eval[i] = res
-                self.eval_log[i].append({"step": self.step, **res, **hists})
+                self.eval_log[i].append({"step": self.step - self.start[i], **res, **hists})
                 for name, value in res.items():
                     row[i, self._col[f"eval_{name}"]] = value
                 row[i, self._col["g_move"]] = self._move[i]
@@ -584,6 +722,11 @@ class CohortTrainer:
                 for i, keep in enumerate(decision):
                     if not keep:
                         self.stop_member(i)
+        for i in due:  # a member that reached its own last step has finished
+            if self.status[i] == "running" and self.step - self.start[i] >= self.steps:
+                self.status[i] = "finished"
+                self.alive[i] = False
+                self.ended_at[i] = self.steps
         self._write_traces()
         self.checkpoint()
 
@@ -596,7 +739,7 @@ class CohortTrainer:
                 loss=c.train.loss,
                 lr_d=c.train.lr_d,
                 lr_g=c.train.lr_g,
-                steps_trained=self.ended_at[i] if self.ended_at[i] is not None else self.step,
+                steps_trained=self.ended_at[i] if self.ended_at[i] is not None else self.step - self.start[i],
                 wall_time_s=round(self.wall_time, 3),
             )
             if self.run_dir is not None:
@@ -610,3 +753,7 @@ def train(
 ) -> list[dict[str, Any]]:
     """Convenience: train `cohort_size` seeds of one config (seed, seed+1, ...)."""
     return CohortTrainer(C.member_configs(config, cohort_size), run_dir).train(**kw)
+
+
+def _has_sn(net: torch.nn.Module) -> bool:
+    return any(isinstance(m, SpectralNorm) for m in net.modules())
