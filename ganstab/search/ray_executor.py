@@ -32,6 +32,21 @@ leaves CUDA_VISIBLE_DEVICES alone for a task without GPUs), so Ray's accounting 
 Each worker runs torch with `floor(cpus_per_cohort)` threads (at least 1), so concurrent cohorts
 do not oversubscribe the cores.
 
+A dead worker costs its cohort, not the search: when a cohort's Ray worker dies (killed, out of
+memory, its node lost) `run_many` marks that cohort's unfinished trials FAIL (status `lost`, the
+reason in their `error` attribute), queues their parameters again (`retry_of` names the failed
+trial) and returns FAIL results for them, so the driver carries on; the other cohorts of the round
+keep their results. Only when every cohort of `MAX_LOST_ROUNDS` rounds in a row died does it give up
+with one line (the trials are settled and re-queued all the same, so the same command continues).
+A cohort whose run_cohort raised is an error of the search, re-raised as before.
+
+Shutting down what ganstab started: a local Ray instance ends with `close()`. SIGTERM and SIGHUP
+to the driver are turned into SIGINT (Ctrl-C), so a `kill` ends the search the way Ctrl-C does and
+the CLI's `close()` runs. A SIGKILLed driver runs nothing, and Ray's DashboardAgent and
+RuntimeEnvAgent, children of the raylet, would linger 35-70 s (they report the raylet's death to
+a GCS that is gone, with a 60 s timeout); so a small watchdog process, started with the local
+instance, waits for the driver's end (its stdin pipe closes) and then kills those agents.
+
 Ray is optional: importing this module works without it; constructing a `RayExecutor` raises an
 ImportError that says `pip install "ray[tune]"`.
 """
@@ -44,7 +59,11 @@ import json
 import logging
 import math
 import os
+import signal
 import socket
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,6 +82,7 @@ AUTH_HINT = (
 )
 RESULTS_KEY = "ganstab_results"  # the metric a trial reports its members' results under
 TUNE_DIR = "ray"  # Ray Tune's experiment folders go to runs_dir/<study>/ray
+MAX_LOST_ROUNDS = 3  # rounds in a row in which every cohort's worker died before run_many gives up
 
 
 def require_ray() -> Any:
@@ -172,8 +192,6 @@ def _stderr_silenced() -> Iterator[None]:
 def _auth_refusal(address: str) -> str | None:
     """Why the GCS at `address` refuses this process's authentication, or None (accepted, or no
     answer in AUTH_PROBE_TIMEOUT_S: then ray.init reports whatever else is wrong)."""
-    import threading
-
     from ray._raylet import GcsClient
     from ray.exceptions import AuthenticationError
 
@@ -227,6 +245,67 @@ def _authenticate(address: str, source: str) -> None:
         f"the Ray cluster at {address!r} ({source}) refused this driver's authentication ({refusal}; "
         f"RAY_AUTH_MODE {mode}): {AUTH_HINT}."
     )
+
+
+# Run by the watchdog process: waits for EOF on stdin (the driver closed it, or died), gives a
+# shutdown under way 2 s, then SIGKILLs the given pid:start pairs that still name the same process.
+_WATCHDOG = """
+import os, signal, sys, time
+def started(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+procs = [p.split(":") for p in sys.argv[1:]]
+sys.stdin.buffer.read()
+time.sleep(2)
+for pid, start in procs:
+    if started(int(pid)) == start:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
+"""
+
+
+def _children(pid: int) -> list[str]:
+    """`pid:start` of the processes whose parent is `pid` (Linux /proc; elsewhere none)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if len(fields) > 19 and fields[1] == str(pid):
+                found.append(f"{name}:{fields[19]}")
+    return found
+
+
+def _start_watchdog(ray: Any) -> subprocess.Popen[bytes] | None:
+    """The watchdog for the raylet's agents of the local instance this process just started."""
+    try:
+        raylet = ray._private.worker._global_node.all_processes["raylet"][0].process.pid
+    except (AttributeError, KeyError, IndexError, TypeError):  # Ray's internals moved: no watchdog
+        return None
+    agents = _children(raylet)  # the agents, started before ray.init returns; workers end by themselves
+    if not agents:
+        return None
+    return subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, *agents],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl-C to the terminal's process group must not end it first
+    )  # fmt: skip
+
+
+def _as_sigint(signum: int, frame: Any) -> None:
+    """SIGTERM/SIGHUP handler: end the search as Ctrl-C does (Tune stops its trials, the CLI closes
+    the executor), whichever SIGINT handler is in place right now."""
+    signal.raise_signal(signal.SIGINT)
 
 
 def _same_endpoint(a: str, b: str) -> bool:
@@ -288,9 +367,16 @@ class RayExecutor:
         self.address: str | None = None  # the GCS address of the Ray instance in use
         self.started_local = False
         self.slots = 1  # how many cohorts the cluster runs at once (its CPUs and GPUs over the request)
+        self._lost_rounds = 0  # run_many calls in a row in which every cohort's worker died
+        self._watchdog: subprocess.Popen[bytes] | None = None  # kills Ray's agents if this process dies
+        self._signals: dict[int, Any] = {}  # handlers replaced while the local instance runs
         self._ray = require_ray()
         self._connect()
-        self._check_resources()
+        try:
+            self._check_resources()
+        except BaseException:
+            self.close()  # a local instance started for nothing
+            raise
 
     # ---- connecting
 
@@ -323,12 +409,20 @@ class RayExecutor:
             kwargs["address"] = target
             if target != "auto" and "://" not in target:  # ray.init handles auto's token itself
                 _authenticate(target, source)
+        main = threading.current_thread() is threading.main_thread()
+        before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)} if main else {}
         try:
             ray.init(**kwargs)
         except (ConnectionError, RuntimeError, ValueError) as e:
             where = f"the Ray cluster at {target!r} ({source})" if target else "a local Ray instance"
             raise SearchError(f"cannot connect to {where}: {e}") from e
         self.started_local = target is None or target == "local"
+        if self.started_local:
+            self._watchdog = _start_watchdog(ray)
+            for sig, handler in before.items():  # ray.init put its own SIGTERM handler (sys.exit)
+                if handler in (signal.SIG_DFL, None):  # never replace a handler of the caller's
+                    signal.signal(sig, _as_sigint)
+                    self._signals[sig] = handler or signal.SIG_DFL
         self.address = ray.get_runtime_context().gcs_address
 
     def _check_resources(self) -> None:
@@ -370,6 +464,13 @@ class RayExecutor:
         if self.started_local and self._ray.is_initialized():
             self._ray.shutdown()
         self.started_local = False
+        if self._watchdog is not None and self._watchdog.stdin is not None:
+            self._watchdog.stdin.close()  # it kills what the shutdown left in 2 s, then exits
+        self._watchdog = None
+        if threading.current_thread() is threading.main_thread():
+            for sig, previous in self._signals.items():
+                signal.signal(sig, previous)
+        self._signals.clear()
 
     def __enter__(self) -> RayExecutor:
         return self
@@ -445,6 +546,7 @@ class RayExecutor:
                 by_index[job.index] = result
         outputs: list[list[MemberResult]] = []
         first_error: BaseException | None = None
+        lost: list[str] = []
         for job in jobs:
             result = by_index.get(job.index)
             error = None if result is None else result.error
@@ -452,19 +554,85 @@ class RayExecutor:
             if error is None and payload is not None:
                 outputs.append([MemberResult(**r) for r in json.loads(payload)])
                 continue
+            if error is not None and _worker_died(error):
+                reason = f"its Ray worker died ({_first_line(error)})"
+                outputs.append(settle_lost_cohort(job, reason))
+                lost.append(f"cohort {job.index}: {reason}")
+                continue
             outputs.append([])
             if first_error is None:
                 first_error = _cohort_error(job, error)
         if first_error is not None:
             raise first_error
+        self._lost_rounds = self._lost_rounds + 1 if len(lost) == len(jobs) else 0
+        if self._lost_rounds >= MAX_LOST_ROUNDS:
+            raise SearchError(
+                f"every cohort's Ray worker died in {self._lost_rounds} rounds in a row (last: {lost[-1]}); "
+                f"see the Ray logs (/tmp/ray/session_latest/logs) and the workers' memory. Their trials are "
+                f"marked FAIL and re-queued: the same command continues the search."
+            )
         return outputs
 
 
+def _worker_died(error: BaseException) -> bool:
+    """Whether a trial's error means its worker process (or node) is gone, not that run_cohort
+    raised: Ray wraps an exception raised by the trainable in a RayTaskError."""
+    from ray.exceptions import RayTaskError
+
+    return not isinstance(error, RayTaskError)
+
+
+def _first_line(error: BaseException) -> str:
+    """The exception's type and the first line of its message (Ray's run over many lines)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
+
+
+def settle_lost_cohort(job: CohortJob, reason: str) -> list[MemberResult]:
+    """Settle the trials a dead worker left unfinished: FAIL with status `lost` and `reason`, their
+    parameters queued again, their ganstab run rows `lost`; their results (trials the cohort had
+    settled before it died are left as they are). Another driver that settles one first wins."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from ganstab.search.cohort import ATTR_STATUS, StaleTrialRequeuer, open_storage
+    from ganstab.storage import Store
+
+    storage = open_storage(job.storage_url)
+    store = Store(job.storage_url, create=False)
+    try:
+        study = optuna.load_study(study_name=job.study_name, storage=storage)
+        requeue = StaleTrialRequeuer()
+        results = []
+        for trial_id, number in zip(job.trial_ids, job.trial_numbers):
+            frozen = storage.get_trial(trial_id)
+            if frozen.state != TrialState.RUNNING:
+                continue
+            try:
+                storage.set_trial_user_attr(trial_id, ATTR_STATUS, "lost")
+                storage.set_trial_user_attr(trial_id, "error", f"lost: {reason}"[:1000])
+                if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                    continue
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # another driver settled it first
+            requeue(study, frozen, reason)
+            run = store.find_run(job.study_name, number)
+            if run is not None:
+                store.set_status(run.id, "lost")
+            results.append(MemberResult(number, "FAIL", "lost", None, run_dir=job.run_dir, error=reason))
+        return results
+    finally:
+        store.dispose()
+        storage.engine.dispose()
+
+
 def _cohort_error(job: CohortJob, error: BaseException | None) -> BaseException:
-    """What to raise for a cohort that ended without results. run_cohort raised: its own error
-    (run_cohort told the trials FAIL first), as the in-process executor would, with Ray's error
-    and the worker's traceback as its cause. The worker died: a SearchError. No error at all: Tune
-    stopped the trial because the driver got Ctrl-C (its SIGINT handler ends the run quietly)."""
+    """What to raise for a cohort that ended without results and whose worker did not die (that
+    case is settle_lost_cohort's). run_cohort raised: its own error (run_cohort told the trials
+    FAIL first), as the in-process executor would, with Ray's error and the worker's traceback as
+    its cause; a RayTaskError without a cause: a SearchError. No error at all: Tune stopped the
+    trial because the driver got Ctrl-C (its SIGINT handler ends the run quietly)."""
     if error is None:
         return KeyboardInterrupt(f"cohort {job.index}: interrupted; its trials are recovered by the next run")
     cause = getattr(error, "cause", None)  # a RayTaskError carries the worker's exception
@@ -472,8 +640,8 @@ def _cohort_error(job: CohortJob, error: BaseException | None) -> BaseException:
         cause.__cause__ = error
         return cause
     return SearchError(
-        f"cohort {job.index}: its Ray worker failed ({type(error).__name__}: {error}); the trials it left "
-        f"running are marked FAIL and re-enqueued by the next run of the search."
+        f"cohort {job.index}: its Ray worker failed ({_first_line(error)}); the trials it left running are "
+        f"marked FAIL and re-enqueued by the next run of the search."
     )
 
 

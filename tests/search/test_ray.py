@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ import ray
 from optuna.trial import TrialState
 
 from ganstab.search.cohort import ATTR_WORKER, CohortJob, open_storage, worker_id
-from ganstab.search.driver import counts_toward_budget, run_search
+from ganstab.search.driver import SearchEvent, counts_toward_budget, run_search
 from ganstab.search.ray_executor import RayExecutor
 from ganstab.search.space import SPACES_DIR, load_space
 
@@ -159,6 +160,107 @@ def test_search_runs_concurrent_cohorts_at_once(local_ray: None, tmp_path: Path)
     assert sorted(p.name for p in (tmp_path / "runs" / "cc" / "ray").iterdir()) == ["cohorts-000-001"]
     assert all(t.state != TrialState.RUNNING for t in study.trials)
     assert len({trials[0].user_attrs[ATTR_WORKER], trials[2].user_attrs[ATTR_WORKER]}) == 2
+
+
+def _kill_when_claimed(url: str, study_name: str, numbers: list[int], killed: dict[str, object]) -> None:
+    """SIGKILL the Ray worker that claims the first of `numbers` (its `worker` attribute names the
+    process: host:pid:start), while its cohort trains."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # the study may not be readable yet
+            study = optuna.load_study(study_name=study_name, storage=url)
+            worker = next(t for t in study.trials if t.number == numbers[0]).user_attrs.get(ATTR_WORKER)
+            pid = int(worker.split(":")[1]) if worker else os.getpid()  # the driver names itself first
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+            if pid != os.getpid() and cmdline.startswith("ray::"):  # never anything but a Ray worker
+                killed["cmdline"] = cmdline
+                os.kill(pid, signal.SIGKILL)
+                killed["pid"] = pid
+                return
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_a_dead_worker_costs_its_cohort_not_the_search(local_ray: None, tmp_path: Path) -> None:
+    """Two cohorts at once; the worker of cohort 0 is SIGKILLed mid-training. Its trials become
+    FAIL (status lost, the reason), their parameters run again in a later cohort, cohort 1 keeps
+    its results, and the search reaches its 4 trials with nothing left RUNNING."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    executor = RayExecutor(cpus_per_cohort=1)
+    killed: dict[str, object] = {}
+    events = []
+
+    def on_event(event: SearchEvent) -> None:
+        events.append(event)
+        if event.kind == "cohort" and event.data["cohort"] == 0:
+            threading.Thread(
+                target=_kill_when_claimed, args=(url, "k", event.data["trials"], killed), daemon=True
+            ).start()
+
+    longer = ["train.steps=800", "train.eval_every=400", "model.hidden=16"]  # a few seconds to kill it in
+    study = run_search(
+        load_space(SPACES_DIR / "quick.yaml"), n_trials=4, storage=url, study_name="k", cohort_size=2,
+        concurrent_cohorts=2, extra_overrides=longer, runs_dir=tmp_path / "runs", diagnose=False,
+        executor=executor, on_event=on_event,
+    )  # fmt: skip
+    assert killed.get("cmdline", "").startswith("ray::ImplicitFunc"), killed  # a Ray Tune worker
+    trials = optuna.load_study(study_name="k", storage=url).trials
+    assert not [t.number for t in trials if t.state == TrialState.RUNNING]
+    assert sum(counts_toward_budget(t) for t in trials) == 4
+    lost = [t for t in trials if t.user_attrs.get("status") == "lost"]
+    assert [t.number for t in lost] == [0, 1] and all(t.state == TrialState.FAIL for t in lost)
+    assert all("its Ray worker died (ActorDiedError" in t.user_attrs["error"] for t in lost), lost[0].user_attrs
+    retries = {t.user_attrs["retry_of"]: t for t in trials if "retry_of" in t.user_attrs}
+    assert sorted(retries) == [0, 1]
+    for t in lost:  # the same parameters, run to a verdict
+        assert retries[t.number].params == t.params and counts_toward_budget(retries[t.number])
+    assert all(counts_toward_budget(t) for t in trials if t.user_attrs.get("cohort") == 1)
+    first = [e.message for e in events if e.kind == "trial"][:2]
+    assert [m.startswith(f"trial {n}: FAIL (lost)") for n, m in enumerate(first)] == [True, True], first
+    assert study.study_name == "k"
+
+
+def _session_processes(sid: int) -> list[str]:
+    """Names of the live processes of session `sid` (/proc)."""
+    names = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid and fields[0] != "Z":
+                names.append(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode() or pid)
+    return names
+
+
+@pytest.mark.slow
+def test_a_killed_driver_leaves_no_ray_processes(tmp_path: Path) -> None:
+    """`ganstab search` on the local Ray instance it starts, SIGKILLed while a cohort trains:
+    nothing of its session is left after 20 s (Ray's DashboardAgent and RuntimeEnvAgent used to
+    linger 35-70 s; the executor's watchdog ends them)."""
+    ganstab = str(Path(sys.executable).with_name("ganstab"))
+    driver = subprocess.Popen(
+        [ganstab, "search", "--space", "quick", "--trials", "2", "--cohort-size", "2", "--no-recommend",
+         "--no-diagnose", "--storage", f"sqlite:///{tmp_path / 's.db'}", "--runs", str(tmp_path / "runs"),
+         "--set", "train.steps=20000", "--set", "model.hidden=16"],
+        env=_user_env(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its session id is its pid; Ray's processes stay in that session
+    )  # fmt: skip
+    sid = driver.pid
+    try:
+        deadline = time.monotonic() + 180
+        while not any(n.startswith("ray::ImplicitFunc") for n in _session_processes(sid)):
+            assert driver.poll() is None, "the search ended before its cohort trained"
+            assert time.monotonic() < deadline, f"no Ray Tune worker after 180 s: {_session_processes(sid)}"
+            time.sleep(0.5)
+        assert any("raylet" in n for n in _session_processes(sid))
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+        deadline = time.monotonic() + 20
+        while _session_processes(sid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _session_processes(sid), f"left 20 s after the driver was killed: {_session_processes(sid)}"
+    finally:
+        with contextlib.suppress(OSError):
+            os.killpg(sid, signal.SIGKILL)  # whatever this test's driver left in its process group
 
 
 def _user_env(**extra: str) -> dict[str, str]:
