@@ -600,7 +600,7 @@ def settle_lost_cohort(job: CohortJob, reason: str) -> list[MemberResult]:
     from ganstab.storage import Store
 
     storage = open_storage(job.storage_url)
-    store = Store(job.storage_url, create=False)
+    store = Store(job.storage_url)  # its tables exist already when a driver ran the job
     try:
         study = optuna.load_study(study_name=job.study_name, storage=storage)
         requeue = StaleTrialRequeuer()

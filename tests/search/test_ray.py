@@ -31,7 +31,7 @@ from optuna.trial import TrialState
 
 from ganstab.search.cohort import ATTR_WORKER, CohortJob, open_storage, worker_id
 from ganstab.search.driver import SearchEvent, counts_toward_budget, run_search
-from ganstab.search.ray_executor import RayExecutor
+from ganstab.search.ray_executor import RayExecutor, _worker_died, settle_lost_cohort
 from ganstab.search.space import SPACES_DIR, load_space
 
 TINY = ["train.steps=200", "train.eval_every=100", "model.hidden=16"]
@@ -341,6 +341,42 @@ def test_search_on_a_ray_cluster(local_ray: None, tmp_path: Path) -> None:
     assert "Token authentication is enabled" in head.stdout.read()  # the case of a user who ran ganstab before
     with pytest.raises(ValueError, match="cannot reach a Ray cluster at"):
         RayExecutor(address=address)  # and the cluster is gone
+
+
+def test_settle_lost_cohort_fails_and_requeues_only_unfinished_trials(tmp_path: Path) -> None:
+    """The bookkeeping for a dead worker, on a real SQLite study without Ray: of a cohort of three,
+    the trial it had finished stays COMPLETE; the two it left RUNNING become FAIL (status lost,
+    the reason), their parameters are enqueued again with retry_of, and a second call (another
+    driver) changes nothing. And which errors mean a dead worker: not a RayTaskError."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(storage=open_storage(url), study_name="l", direction="maximize")
+    space = load_space(SPACES_DIR / "quick.yaml")
+    asked = []
+    for _ in range(3):
+        with warnings.catch_warnings():  # Optuna: heartbeats are meant for study.optimize
+            warnings.simplefilter("ignore", UserWarning)
+            trial = study.ask()
+        space.sample(trial)
+        asked.append(trial)
+    study.tell(asked[0], 0.5)
+    job = CohortJob(
+        storage_url=url, study_name="l", index=0, run_dir=str(tmp_path / "c"), artifact_dir=str(tmp_path / "a"),
+        trial_ids=tuple(t._trial_id for t in asked), trial_numbers=(0, 1, 2),
+        configs=tuple(space.config(TINY) for _ in asked),
+    )  # fmt: skip
+    results = settle_lost_cohort(job, "its Ray worker died (ActorDiedError: killed)")
+    assert [(r.trial_number, r.state, r.status) for r in results] == [(1, "FAIL", "lost"), (2, "FAIL", "lost")]
+    trials = optuna.load_study(study_name="l", storage=url).trials
+    assert [t.state for t in trials[:3]] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.FAIL]
+    assert trials[1].user_attrs["error"] == "lost: its Ray worker died (ActorDiedError: killed)"
+    waiting = [t for t in trials if t.state == TrialState.WAITING]
+    assert [(t.user_attrs["retry_of"], t.system_attrs["fixed_params"]) for t in waiting] == [
+        (1, asked[1].params), (2, asked[2].params)
+    ]  # fmt: skip
+    assert settle_lost_cohort(job, "again") == [] and len(optuna.load_study(study_name="l", storage=url).trials) == 5
+
+    assert _worker_died(ray.exceptions.ActorDiedError()) and _worker_died(ray.exceptions.WorkerCrashedError())
+    assert not _worker_died(ray.exceptions.RayTaskError("f", "traceback", ValueError("bad config")))
 
 
 def test_gpus_on_a_cluster_without_gpus_fail_up_front(local_ray: None, tmp_path: Path) -> None:
