@@ -159,6 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--storage", default="sqlite:///ganstab.db", help="SQLAlchemy URL (default sqlite:///ganstab.db)"
     )
     se.add_argument("--study", default=None, help="study name (default: SPACE-DATASET)")
+    se.add_argument(
+        "--scheduler",
+        default="median",
+        choices=("median", "asha"),  # driver.SCHEDULERS; the parser imports no optuna
+        help="median: every trial trains to the end unless the median rule or the diagnosis prunes "
+        "it; asha: successive halving inside each cohort, a pruned trial's slot going to a waiting "
+        "trial (default median)",
+    )
+    se.add_argument("--budget", type=int, default=None, metavar="STEPS",
+                    help="start no trial once the study's trials trained this many member-steps")  # fmt: skip
+    se.add_argument("--timeout", type=float, default=None, metavar="MINUTES",
+                    help="start no trial after this many minutes (running ones finish)")  # fmt: skip
     se.add_argument("--sampler", default="tpe", choices=["tpe", "random", "cmaes", "gp"])
     se.add_argument("--cohort-size", type=int, default=4, metavar="K", help="trials trained as one network")
     se.add_argument(
@@ -712,6 +724,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             runs_dir=args.runs, prune=not args.no_prune, diagnose=not args.no_diagnose,
             on_event=_SearchProgress(console, args.trials, _done_before(args.storage, study_name)),
             executor=executor, objective=args.objective,
+            scheduler=args.scheduler, budget=args.budget, timeout=args.timeout,
         )  # fmt: skip
     finally:
         if executor is not None:

@@ -169,6 +169,8 @@ class CohortTrainer:
         self._pending: dict[int, Config] = {}  # refills waiting for the next stream chunk
         self._fresh = torch.zeros(k, dtype=torch.bool, device=dev)  # first step of a refilled member
         self._move_fresh: set[int] = set()  # refilled members whose next g_move has no reference
+        self._due: set[int] = set()  # the members evaluated at the current evaluation
+        self._opened = False
         self.alive = torch.ones(k, dtype=torch.bool, device=dev)  # still training
         self.diverged_at = torch.full((k,), -1, dtype=torch.long, device=dev)
         self.status = ["running"] * k  # running | diverged | stopped | finished
@@ -473,7 +475,12 @@ class CohortTrainer:
 
     def member_view(self, i: int) -> dict[str, Any]:
         row = self.trace[-1][i] if self.trace else None
-        view: dict[str, Any] = {"member": i, "status": self.status[i], "step": self.step - self.start[i]}
+        view: dict[str, Any] = {
+            "member": i,
+            "status": self.status[i],
+            "step": self.step - self.start[i],  # the member's own steps
+            "evaluated": i in self._due,  # whether this evaluation is the member's
+        }
         if row is not None:
             view.update({c: float(row[self._col[c]]) for c in STEP_COLUMNS[1:]})
         view.update({f"eval_{k}": v for k, v in self.last_eval[i].items()})
@@ -641,7 +648,7 @@ class CohortTrainer:
             self.ended_at = [None if s == "finished" else e for s, e in zip(self.status, self.ended_at)]
             self.status = ["running" if s == "finished" else s for s in self.status]
             self.alive = torch.tensor([s == "running" for s in self.status], device=self.device)
-        self._resumed = True
+        self._opened = True  # the folder exists: train() continues it
         return self
 
     # ------------------------------------------------------------------ the loop
@@ -657,8 +664,9 @@ class CohortTrainer:
         and metrics; it returns True/None (go on), False (stop all) or one bool per member
         (False stops that member). `on_log(trainer)` is called at every logged step (display).
         """
-        if self.folder is not None and not getattr(self, "_resumed", False):
+        if self.folder is not None and not self._opened:
             self.folder.open(self.configs, self.columns)
+        self._opened = True  # train() again (after refills) continues the same folder
         started = time.perf_counter() - self.wall_time
         while any(s == "running" for s in self.status) or self._pending:
             if self._pending and self.step % self.chunk == 0:  # refills start on a chunk boundary
@@ -699,6 +707,7 @@ class CohortTrainer:
         return due
 
     def _evaluation(self, report: ReportFn | None, due: list[int]) -> None:
+        self._due = set(due)
         results = self.evaluate(due)
         row = self.trace[-1]
         for i in due:

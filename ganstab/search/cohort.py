@@ -35,6 +35,7 @@ import os
 import socket
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -200,9 +201,20 @@ class CohortJob:
     heartbeat_interval: int = HEARTBEAT_INTERVAL_S
     grace_period: int | None = GRACE_PERIOD_S
     objective: str = "late-mean"  # how a finished trial's value is made (`late_score`)
+    # Members trained at once; 0: all trials. With fewer slots than trials, a slot whose member
+    # ends (pruned, diverged, finished) is refilled with the next waiting trial (multi-fidelity).
+    slots: int = 0
+    deadline: float | None = None  # time.time() after which no waiting trial starts (--timeout)
 
     def __post_init__(self) -> None:  # before a cohort trains, not after
         check_objective(self.objective)
+        if self.slots < 0:
+            raise SearchError(f"slots must be >= 0, but got {self.slots}.")
+
+    @property
+    def live(self) -> int:
+        """How many members train at once."""
+        return min(self.slots or len(self.trial_ids), len(self.trial_ids))
 
 
 @dataclass
@@ -219,7 +231,8 @@ class MemberResult:
     run_dir: str = ""
     diagnosis: str | None = None
     error: str | None = None
-    pruned_because: str | None = None  # which rule pruned it, at which step, on which values
+    pruned_by: str | None = None  # which rule pruned it, at which step (short, an attribute)
+    pruned_because: str | None = None  # ... and on which values, in words (the note)
 
 
 def build_pruner(job: CohortJob) -> CohortPruner | None:
@@ -307,6 +320,8 @@ def note_text(
         lines.append(f"Trained {result.steps_trained} steps.")
     if result.diverged_at is not None:
         lines.append(f"Losses turned NaN/Inf at step {result.diverged_at}.")
+    if result.pruned_because:
+        lines += ["", result.pruned_because]
     if result.error:
         lines.append(f"Error: `{result.error}`")
     if params:
@@ -405,7 +420,9 @@ class _CohortRun:
     """One cohort's training and the bookkeeping of its trials, batched per evaluation round: the
     reports in one transaction, the pruning of all members from one study read and one
     `predict_proba` (`CohortPruner`), and the members that end in a round settled together (one
-    transaction for ganstab's tables, one for Optuna's)."""
+    transaction for ganstab's tables, one for Optuna's). Trials are numbered by their place in
+    the job (`n`); `slot_trial[i]` is the trial cohort slot i trains now. A freed slot takes the
+    next waiting trial (`job.slots`)."""
 
     def __init__(self, job: CohortJob, storage: optuna.storages.BaseStorage, store: Store) -> None:
         if not (len(job.configs) == len(job.trial_ids) == len(job.trial_numbers)) or not job.configs:
@@ -421,10 +438,15 @@ class _CohortRun:
         self.writes = BatchedWrites(self.storage)
         self.artifacts = optuna.artifacts.FileSystemArtifactStore(job.artifact_dir)
         Path(job.artifact_dir).mkdir(parents=True, exist_ok=True)
+        live = job.live
         # A trial's folder keeps its newest samples and no checkpoint (a search re-runs lost trials)
-        self.trainer = CohortTrainer(list(job.configs), job.run_dir, samples="last", checkpoints=False)
-        self.results: dict[int, MemberResult] = {}
-        self.reasons: dict[int, str] = {}  # why a member was pruned, for its note
+        self.trainer = CohortTrainer(
+            list(job.configs[:live]), job.run_dir, samples="last", checkpoints=False, reserve=list(job.configs[live:])
+        )
+        self.slot_trial = list(range(live))  # the trial (index in the job) each slot trains
+        self.waiting = list(range(live, len(job.configs)))  # trials not started yet
+        self.results: dict[int, MemberResult] = {}  # by trial index
+        self.reasons: dict[int, tuple[str, str]] = {}  # trial -> (rule, why in words), for its note
         self.run_ids: list[int] = []
         self._heartbeat: _Heartbeat | None = None
 
@@ -440,53 +462,101 @@ class _CohortRun:
                     to_dict(cfg),
                     study_name=job.study_name,
                     trial_number=number,
-                    status="running",
+                    status="running" if n < job.live else "waiting",
                     exist_ok=True,
                 )
-                for cfg, number in zip(job.configs, job.trial_numbers)
+                for n, (cfg, number) in enumerate(zip(job.configs, job.trial_numbers))
             ]
-        for i, (tid, run_id) in enumerate(zip(job.trial_ids, self.run_ids)):
+        for n, (tid, run_id) in enumerate(zip(job.trial_ids, self.run_ids)):
             self.writes.set_trial_user_attr(tid, ATTR_WORKER, me)
             self.writes.set_trial_user_attr(tid, "ganstab_run_id", run_id)
-            self.writes.set_trial_user_attr(tid, "run_dir", str(trainer.member_dir(i)))
+            if n < job.live:
+                self.writes.set_trial_user_attr(tid, "run_dir", str(trainer.member_dir(n)))
         self.writes.flush()
         with _Heartbeat(self.storage, job.trial_ids, job.heartbeat_interval) as beat:
             self._heartbeat = beat
             try:
-                trainer.train(report=self._report)
-                rest = [i for i in range(trainer.k) if i not in self.results]
-                self._settle(rest, ["diverged" if trainer.status[i] == "diverged" else "finished" for i in rest])
+                while True:
+                    trainer.train(report=self._report)
+                    # members that ended between evaluations (all diverged at once) settle here
+                    rest = [i for i in range(trainer.k) if self.slot_trial[i] not in self.results]
+                    self._settle(rest, ["diverged" if trainer.status[i] == "diverged" else "finished" for i in rest])
+                    if not self._refill(list(range(trainer.k))):
+                        break
+                if self.waiting:  # the deadline passed before they could start
+                    self._fail_waiting()
             except BaseException as e:
                 self._fail_rest(e)
                 raise
-        return [self.results[i] for i in range(trainer.k)]
+        return [self.results[n] for n in range(len(job.trial_ids))]
+
+    def _refill(self, slots: list[int]) -> bool:
+        """Give freed slots the next waiting trials (none after the deadline); whether any."""
+        if self.job.deadline is not None and time.time() >= self.job.deadline:
+            return False
+        started = False
+        for i in slots:
+            if not self.waiting or self.slot_trial[i] not in self.results:
+                continue
+            n = self.waiting.pop(0)
+            self.trainer.stop_member(i)
+            self.trainer.refill(i, self.job.configs[n])
+            self.slot_trial[i] = n
+            self.store.set_status(self.run_ids[n], "running")
+            started = True
+        return started
 
     def _report(self, step: int, members: list[dict[str, Any]]) -> list[bool]:
-        """One evaluation round: report every live member's score, decide pruning for all of them
-        at once, settle the diverged and the pruned."""
-        job = self.job
-        live, diverged = [], []
+        """One evaluation round: report every evaluated member's score at its own step, decide
+        pruning for all of them at once, settle the diverged, the pruned and the finished, and
+        hand their slots to waiting trials."""
+        job, trainer = self.job, self.trainer
+        live, diverged, finished, steps = [], [], [], {}
         for i, m in enumerate(members):
-            if i in self.results:
+            n = self.slot_trial[i]
+            if n in self.results or m["status"] not in ("running", "diverged"):
                 continue
             if m["status"] == "diverged":
                 diverged.append(i)
                 continue
+            if not m.get("evaluated", True):
+                continue
             score = m.get("eval_score")
             if score is not None and math.isfinite(score):
-                self.writes.set_trial_intermediate_value(job.trial_ids[i], step, float(score))
-            live.append(i)
+                self.writes.set_trial_intermediate_value(job.trial_ids[n], m["step"], float(score))
+            if m["step"] >= trainer.steps:
+                finished.append(i)
+            else:
+                live.append(i)
+                steps[i] = m["step"]
         self.writes.flush()
         pruned = []
-        if self.pruner is not None and live and step < self.trainer.steps:
+        if self.pruner is not None and live:
             traces = self._monitor_traces(live)
-            verdicts = self.pruner.decide(StudySnapshot(self.study), [job.trial_ids[i] for i in live], traces, step)
-            for i, verdict in zip(live, verdicts):
+            snapshot = StudySnapshot(self.study, self.writes)
+            # members of one round share the cohort's step, not always their own: a refilled
+            # member's verdict is on its own step, which is what its reports are keyed by
+            for i, verdict in zip(live, self._decide(snapshot, live, traces, steps)):
                 if verdict.prune:
                     pruned.append(i)
-                    self.reasons[i] = verdict.reason
-        self._settle(diverged + pruned, ["diverged"] * len(diverged) + ["pruned"] * len(pruned))
-        return [i not in self.results for i in range(self.trainer.k)]
+                    self.reasons[self.slot_trial[i]] = (verdict.rule, verdict.reason)
+        self._settle(
+            diverged + pruned + finished,
+            ["diverged"] * len(diverged) + ["pruned"] * len(pruned) + ["finished"] * len(finished),
+        )
+        self._refill(diverged + pruned + finished)
+        return [self.slot_trial[i] not in self.results for i in range(trainer.k)]  # a refilled slot goes on
+
+    def _decide(self, snapshot: StudySnapshot, live: list[int], traces: list, steps: dict[int, int]) -> list:
+        """The pruner's verdicts for the live slots, grouped by their members' own steps."""
+        out: dict[int, Any] = {}
+        for step in sorted(set(steps.values())):
+            group = [i for i in live if steps[i] == step]
+            ids = [self.job.trial_ids[self.slot_trial[i]] for i in group]
+            verdicts = self.pruner.decide(snapshot, ids, [traces[live.index(i)] for i in group], step)
+            out.update(zip(group, verdicts))
+        self.writes.flush()  # what the pruner recorded (rung values)
+        return [out[i] for i in live]
 
     def _monitor_traces(self, members: list[int]) -> list[dict[str, np.ndarray]]:
         """The live members' traces so far, with the columns a StabilityMonitor would be fed."""
@@ -519,15 +589,17 @@ class _CohortRun:
         return out
 
     def _result(self, i: int, status: str) -> MemberResult:
-        trainer = self.trainer
-        steps = int(trainer.ended_at[i] or 0) if status == "diverged" else trainer.step
+        """How slot i's member ended (its trial: `slot_trial[i]`)."""
+        trainer, n = self.trainer, self.slot_trial[i]
+        own = trainer.step - trainer.start[i]
+        steps = int(trainer.ended_at[i] or 0) if status == "diverged" else min(own, trainer.steps)
         metrics = {f"eval_{k}": _finite(v) for k, v in trainer.last_eval[i].items()}
         score = late_score(trainer.eval_log[i], self.job.objective)
         if status == "finished" and (score is None or metrics.get("eval_score") is None):
             status = "no_score"
         state = {"finished": "COMPLETE", "pruned": "PRUNED"}.get(status, "FAIL")
         return MemberResult(
-            trial_number=self.job.trial_numbers[i],
+            trial_number=self.job.trial_numbers[n],
             state=state,
             status=status,
             value=score if state == "COMPLETE" else None,
@@ -535,13 +607,14 @@ class _CohortRun:
             steps_trained=steps,
             diverged_at=steps if status == "diverged" else None,
             run_dir=str(trainer.member_dir(i)),
-            pruned_because=self.reasons.get(i),
+            pruned_by=self.reasons[n][0] if n in self.reasons else None,
+            pruned_because=self.reasons[n][1] if n in self.reasons else None,
         )
 
     def _settle(self, members: list[int], statuses: list[str]) -> None:
-        """Write everything about these members, then tell their trials' final states: ganstab's
-        tables in one transaction, Optuna's attributes, notes, artifact records and states in
-        another (a finished trial takes no more attributes, so the states go last)."""
+        """Write everything about the members of these slots, then tell their trials' final
+        states: ganstab's tables in one transaction, Optuna's attributes, notes, artifact records
+        and states in another (a finished trial takes no more attributes, so the states go last)."""
         if not members:
             return
         trainer, job = self.trainer, self.job
@@ -551,7 +624,7 @@ class _CohortRun:
         with self.store.batch():
             for i, result, trace, diagnosis in zip(members, results, traces, diagnoses):
                 result.diagnosis = diagnosis.label if diagnosis else None
-                run_id = self.run_ids[i]
+                run_id = self.run_ids[self.slot_trial[i]]
                 self.store.save_trace(run_id, trace)
                 self.store.add_evaluations(run_id, trainer.eval_log[i])
                 truth = _ground_truth(trainer.eval_log[i], result.diverged_at)
@@ -567,11 +640,11 @@ class _CohortRun:
         frozen = StudySnapshot(self.study).trials_by_id
         with tempfile.TemporaryDirectory(prefix="ganstab-plots-") as tmp:
             for i, result, trace, diagnosis in zip(members, results, traces, diagnoses):
-                tid = job.trial_ids[i]
+                tid = job.trial_ids[self.slot_trial[i]]
                 for key, value in self._attrs(i, result, diagnosis).items():
                     self.writes.set_trial_user_attr(tid, key, value)
+                # the note lives where the dashboard shows it (a long attribute would widen the page)
                 note = note_text(result, diagnosis, dict(frozen[tid].params), job.objective)
-                self.writes.set_trial_user_attr(tid, "note", note)
                 for args in note_attrs(self.study._study_id, tid, note):
                     self.writes.set_study_system_attr(*args)
                 self._upload(i, trace, result.status, Path(tmp))
@@ -579,24 +652,31 @@ class _CohortRun:
                 self.writes.set_trial_state_values(tid, state, final_values(frozen[tid], state, result.value))
             self.writes.flush()
         for i, result in zip(members, results):
+            n = self.slot_trial[i]
             if self._heartbeat is not None:
-                self._heartbeat.drop(job.trial_ids[i])
-            self.results[i] = result
+                self._heartbeat.drop(job.trial_ids[n])
+            self.results[n] = result
 
     def _attrs(self, i: int, result: MemberResult, diagnosis: Diagnosis | None) -> dict[str, Any]:
-        attrs: dict[str, Any] = {ATTR_STATUS: result.status, "steps_trained": result.steps_trained, **result.metrics}
+        attrs: dict[str, Any] = {
+            ATTR_STATUS: result.status,
+            "steps_trained": result.steps_trained,
+            "run_dir": result.run_dir,
+            **result.metrics,
+        }
         if result.value is not None:
             attrs["late_score"] = result.value  # the trial's value, by the study's objective
             # the plain late mean too, comparable across studies of either objective (recommend)
             attrs["late_mean"] = late_score(self.trainer.eval_log[i])
         if result.diverged_at is not None:
             attrs["diverged_at"] = result.diverged_at
-        if result.pruned_because:
-            attrs["pruned_because"] = result.pruned_because
+        if result.pruned_by:
+            attrs["pruned_by"] = result.pruned_by  # the rule, short; its values are in the note
         if diagnosis is not None:
             attrs["diagnosis"] = diagnosis.label
             attrs["diagnosis_confidence"] = _finite(diagnosis.confidence)
-            attrs["diagnosis_probabilities"] = _finite(dict(diagnosis.probabilities))
+            # rounded: each attribute is one line of the dashboard's trial page, which never wraps
+            attrs["diagnosis_probabilities"] = {k: round(v, 3) for k, v in _finite(dict(diagnosis.probabilities)).items() if v is not None}
         return attrs
 
     def _upload(self, i: int, trace: dict[str, np.ndarray], status: str, tmp: Path) -> None:
@@ -609,31 +689,40 @@ class _CohortRun:
             save_curves(
                 plot,
                 {"d_loss": (steps, trace["d_loss"]), "g_loss": (steps, trace["g_loss"])},
-                title=f"trial {self.job.trial_numbers[i]} ({status})",
+                title=f"trial {self.job.trial_numbers[self.slot_trial[i]]} ({status})",
             )
             files.append(plot)
         for path in files:
-            upload_artifact(self.artifacts, self.writes, self.job.trial_ids[i], path)
+            upload_artifact(self.artifacts, self.writes, self.job.trial_ids[self.slot_trial[i]], path)
+
+    def _fail_waiting(self) -> None:
+        """The search's time ran out before these trials started: FAIL, parameters re-enqueued
+        (the same command continues with them)."""
+        text = "the search's --timeout passed before this trial started"
+        self._fail(self.waiting, "interrupted", text, requeue=True)
+        self.waiting = []
 
     def _fail_rest(self, error: BaseException) -> None:
         """The cohort raised: tell its unsettled trials FAIL (with the error); when interrupted,
         re-enqueue their parameters so the next run of the search tries them again."""
         interrupted = isinstance(error, (KeyboardInterrupt, SystemExit))
         text = f"{type(error).__name__}: {error}"[:500]
-        requeue = StaleTrialRequeuer()
+        left = [n for n in range(len(self.job.trial_ids)) if n not in self.results]
+        self._fail(left, "interrupted" if interrupted else "error", text, requeue=interrupted)
+
+    def _fail(self, trials: list[int], status: str, text: str, requeue: bool) -> None:
+        again = StaleTrialRequeuer()
         storage = self.storage
-        for i, (tid, number) in enumerate(zip(self.job.trial_ids, self.job.trial_numbers)):
-            if i in self.results:
-                continue
-            status = "interrupted" if interrupted else "error"
+        for i in trials:
+            tid, number = self.job.trial_ids[i], self.job.trial_numbers[i]
             try:
                 storage.set_trial_user_attr(tid, ATTR_STATUS, status)
                 storage.set_trial_user_attr(tid, "error", text)
                 if i < len(self.run_ids):
                     self.store.set_status(self.run_ids[i], status)
                 storage.set_trial_state_values(tid, TrialState.FAIL)
-                if interrupted:
-                    requeue(self.study, storage.get_trial(tid), "interrupted")
+                if requeue:
+                    again(self.study, storage.get_trial(tid), status)
             except Exception as e:  # keep the original error; this one only goes to the log
                 log.warning("could not mark trial %s failed: %s", number, e)
             self.results[i] = MemberResult(number, "FAIL", status, None, error=text)

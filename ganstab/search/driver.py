@@ -102,6 +102,9 @@ __all__ = [
 ]
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
+SCHEDULERS = ("median", "asha")  # how a cohort spends its steps (see run_search)
+ASHA_ETA = 3  # successive halving: a third of each rung goes on
+POOL_FACTOR = 4  # asha: trials per cohort slot (about 0.26 of a full trial's steps each)
 WARMUP_FRACTION = 0.3  # the default quality pruner ignores the first 30% of training (lesson 2)
 N_STARTUP_TRIALS = 5  # ... and prunes nothing before this many trials are COMPLETE
 COUNTED_FAIL_STATUSES = ("diverged",)  # FAIL trials that still are a verdict on their config
@@ -459,6 +462,9 @@ def run_search(
     grace_period: int | None = GRACE_PERIOD_S,
     executor: Executor | None = None,
     objective: str | None = None,
+    scheduler: str = "median",
+    budget: int | None = None,
+    timeout: float | None = None,
 ) -> optuna.Study:
     """Run (or continue) the study `study_name` in `storage` until it holds `n_trials` verdicts.
 
@@ -467,7 +473,11 @@ def run_search(
     `ganstab dashboard` serves for every study). `quality_pruner`
     (prune=True) replaces the default MedianPruner on `eval_score` (5 startup trials, the first
     30% of `train.steps` as warm-up); with `diagnose` it is wrapped by the DiagnosisPruner and
-    every finished member is diagnosed. `objective` makes a finished trial's value from its last
+    every finished member is diagnosed. `scheduler` "asha" makes every cohort multi-fidelity:
+    successive halving (rungs at `train.steps`/9, /3 and the end, the top third goes on) inside
+    cohorts of `cohort_size` slots, a freed slot taking the next of the cohort's waiting trials
+    (POOL_FACTOR x `cohort_size` of them). `budget` (member-steps) and `timeout` (minutes) end the
+    search early: no new trial starts once either is spent. `objective` makes a finished trial's value from its last
     third of evaluations (`cohort.late_score`: `late-mean`, or `late-robust`, mean minus spread);
     a study keeps the objective it was started with (None: the study's, late-mean for a new one).
     `executor` runs one CohortJob (default: in-process); each
@@ -491,6 +501,13 @@ def run_search(
     _check_overrides(space, extra)
     if objective is not None:
         check_objective(objective)
+    if scheduler not in SCHEDULERS:
+        raise SearchError(f"scheduler must be one of {', '.join(SCHEDULERS)}, but got {scheduler!r}.")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+        raise SearchError(f"budget must be a whole number of member-steps >= 1, but got {budget!r}.")
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise SearchError(f"timeout must be a number of minutes > 0, but got {timeout!r}.")
+    deadline = time.time() + 60 * timeout if timeout is not None else None
     make_sampler(sampler, seed)  # a bad name or a missing package fails before any connection
     if diagnose:
         check_classifier()
@@ -537,10 +554,7 @@ def run_search(
         # (each round reseeds the same way, see _loop).
         study.sampler = make_sampler(sampler, seed + len(study.trials))
         if prune and quality_pruner is None:
-            steps = space.config(extra).train.steps
-            quality_pruner = optuna.pruners.MedianPruner(
-                n_startup_trials=N_STARTUP_TRIALS, n_warmup_steps=int(WARMUP_FRACTION * steps)
-            )
+            quality_pruner = default_pruner(scheduler, space.config(extra).train)
         executor = executor or LocalExecutor(study._storage, store)
         _loop(
             study,
@@ -555,7 +569,12 @@ def run_search(
             requeue=requeue,
             store=store,
             executor=executor,
+            pool=cohort_size * POOL_FACTOR if scheduler == "asha" else cohort_size,
+            budget=budget,
+            deadline=deadline,
             job_settings={
+                "slots": cohort_size if scheduler == "asha" else 0,
+                "deadline": deadline,
                 "storage_url": storage,
                 "prune": prune,
                 "diagnose": diagnose,
@@ -600,7 +619,11 @@ def _loop(
     executor: Executor,
     job_settings: dict[str, Any],
     on_event: Callable[[SearchEvent], None] | None,
+    pool: int | None = None,
+    budget: int | None = None,
+    deadline: float | None = None,
 ) -> None:
+    pool = pool or cohort_size  # trials per cohort (more than its slots under asha)
     me = worker_id()
     artifact_dir = study_dir.parent / "artifacts"  # one store for every study: `ganstab dashboard`
     trials = study.get_trials(deepcopy=False)
@@ -627,13 +650,18 @@ def _loop(
                 done = sum(counts_toward_budget(t) for t in trials)
                 running = sum(t.state == TrialState.RUNNING for t in trials)
                 room = n_trials - done - running
-                if done < n_trials and room > 0:
+                spent = sum(int(t.user_attrs.get("steps_trained") or 0) for t in trials if t.state.is_finished())
+                out = _out_of(budget, spent, deadline)
+                if done < n_trials and room > 0 and not out:
                     study.sampler = reseed(len(trials))  # never the same seed as another round
                     writes = BatchedWrites(study._storage)
-                    n_ask = min(cohort_size * concurrent_cohorts, room)
+                    n_ask = min(pool * concurrent_cohorts, room)
                     asked = [_ask(study, me, space, extra, writes) for _ in range(n_ask)]
                     writes.flush()
             beat.add(t._trial_id for t, _ in asked)
+            if out and not asked:
+                _emit(on_event, "done", f"study {study.study_name!r}: {out} after {done} trials", done=done)
+                return
             if done >= n_trials:
                 _emit(
                     on_event,
@@ -666,7 +694,7 @@ def _loop(
                 sampled.append((trial, cfg))
 
             jobs = []
-            for members in _cohorts(sampled, cohort_size):
+            for members in _cohorts(sampled, pool):
                 index, run_dir = _claim_cohort_dir(study_dir, next_index)
                 next_index = index + 1
                 for m, (trial, _) in enumerate(members):
@@ -700,6 +728,29 @@ def _loop(
                     _fail_unsettled(study, job)
     finally:
         beat.stop()
+
+
+def _out_of(budget: int | None, spent: int, deadline: float | None) -> str:
+    """Why the search may start no more trials ('' while it may)."""
+    if budget is not None and spent >= budget:
+        return f"budget spent ({spent:,} of {budget:,} member-steps)"
+    if deadline is not None and time.time() >= deadline:
+        return "time is up (--timeout)"
+    return ""
+
+
+def default_pruner(scheduler: str, train: Any) -> optuna.pruners.BasePruner:
+    """The quality pruner on `eval_score` a scheduler uses unless the caller gives one. median:
+    Optuna's MedianPruner after N_STARTUP_TRIALS complete trials and a warm-up of WARMUP_FRACTION
+    of the steps (lesson 2). asha: successive halving with rungs at steps/9 and steps/3 (rounded
+    up to an evaluation), the top third of each rung going on (Li et al., ASHA)."""
+    if scheduler == "asha":
+        every = train.eval_every or train.steps
+        rung = max(every, -(-(train.steps // ASHA_ETA**2) // every) * every)
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=rung, reduction_factor=ASHA_ETA)
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=N_STARTUP_TRIALS, n_warmup_steps=int(WARMUP_FRACTION * train.steps)
+    )
 
 
 def _emit_cohort(on_event: Callable[[SearchEvent], None] | None, job: CohortJob) -> None:

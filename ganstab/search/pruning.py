@@ -29,12 +29,16 @@ PRUNE_LABELS = ("collapsing", DIVERGED)
 MIN_TRACE_ROWS = 40  # rows a trace needs before the classifier may prune it
 
 
+_RULES = {"MedianPruner": "median rule", "SuccessiveHalvingPruner": "successive halving"}
+
+
 @dataclass
 class Verdict:
     """One member's decision at one evaluation."""
 
     prune: bool
     reason: str = ""  # why it was pruned, in words (empty when kept)
+    rule: str = ""  # which rule at which step, short (e.g. "median rule at step 300")
     diagnosis: Diagnosis | None = None  # the classifier's view at this evaluation, if it looked
 
 
@@ -68,18 +72,21 @@ class CohortPruner:
         """Verdicts for the trials `trial_ids` (live, their reports of `step` already stored and in
         `snapshot`), whose traces so far are `traces`."""
         verdicts: list[Verdict | None] = [None] * len(trial_ids)
+        snapshot.own(trial_ids)
         if self.quality is not None:
             for n, tid in enumerate(trial_ids):
                 frozen = snapshot.trials_by_id[tid]
                 if self.quality.prune(snapshot, frozen):  # type: ignore[arg-type]
-                    verdicts[n] = Verdict(True, _quality_reason(self.quality, snapshot, frozen, step))
+                    rule = f"{_RULES.get(type(self.quality).__name__, type(self.quality).__name__)} at step {step}"
+                    verdicts[n] = Verdict(True, _quality_reason(self.quality, snapshot, frozen, step), rule)
         if self.diagnose:
             ask = [n for n, v in enumerate(verdicts) if v is None and len(traces[n]["d_loss"]) >= self.min_rows]
             for n, d in zip(ask, diagnose_traces([traces[n] for n in ask], wait=True)):
                 if d is None:
                     continue
                 prune = d.label in self.labels and d.confidence >= self.threshold
-                verdicts[n] = Verdict(prune, _diagnosis_reason(d, step, self.threshold) if prune else "", d)
+                why = _diagnosis_reason(d, step, self.threshold) if prune else ""
+                verdicts[n] = Verdict(prune, why, f"diagnosis ({d.label}) at step {step}" if prune else "", d)
         return [v if v is not None else Verdict(False) for v in verdicts]
 
 

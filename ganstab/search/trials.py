@@ -35,13 +35,28 @@ log = logging.getLogger(__name__)
 
 class StudySnapshot:
     """A study's trials as read once (one `get_all_trials`), standing in for the study when a
-    round's pruning decisions are made. Reads come from the snapshot; anything else (a pruner that
-    records its rungs) goes through to the real study."""
+    round's pruning decisions are made. Reads come from the snapshot. A pruner that records
+    something on a trial (SuccessiveHalvingPruner's rung values) writes through `_storage`: into
+    the snapshot at once, so that the round's later decisions see it as they would one by one,
+    and into `writes` (committed with the round) or, without it, the real storage."""
 
-    def __init__(self, study: optuna.Study) -> None:
+    def __init__(self, study: optuna.Study, writes: BatchedWrites | None = None) -> None:
         self._study = study
+        self._writes = writes
         self.trials_by_id = {t._trial_id: t for t in study._storage.get_all_trials(study._study_id, deepcopy=False)}
         self._sorted = sorted(self.trials_by_id.values(), key=lambda t: t.number)
+
+    def own(self, trial_ids: Iterable[int]) -> None:
+        """Private copies of these trials (they are written to; the others are Optuna's cache)."""
+        for tid in trial_ids:
+            t = copy.copy(self.trials_by_id[tid])
+            t._system_attrs = dict(t.system_attrs)
+            self.trials_by_id[tid] = t
+        self._sorted = sorted(self.trials_by_id.values(), key=lambda t: t.number)
+
+    @property
+    def _storage(self) -> Any:
+        return _SnapshotStorage(self)
 
     def get_trials(
         self, deepcopy: bool = True, states: Container[TrialState] | None = None
@@ -55,6 +70,24 @@ class StudySnapshot:
 
     def __getattr__(self, name: str) -> Any:  # direction, directions, _storage, study_name, ...
         return getattr(self._study, name)
+
+
+class _SnapshotStorage:
+    """The storage a pruner sees through a StudySnapshot (see there)."""
+
+    def __init__(self, snapshot: StudySnapshot) -> None:
+        self._snapshot = snapshot
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        trial = self._snapshot.trials_by_id.get(trial_id)
+        if trial is not None:
+            trial._system_attrs[key] = value
+        writes = self._snapshot._writes
+        target = writes if writes is not None else self._snapshot._study._storage
+        target.set_trial_system_attr(trial_id, key, value)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._snapshot._study._storage, name)
 
 
 def _rdb(storage: optuna.storages.BaseStorage) -> Any:

@@ -377,11 +377,6 @@ def test_trial_note_keeps_its_table_cells_short(dashboard: str, finished_study: 
 ATTRIBUTE_LINE = 100
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ganstab/search/cohort.py also stores the whole note as the trial's `note` user attribute "
-    "(about 1,000 characters on one line); remove it (the dashboard note holds it) and this marker",
-)
 def test_trial_user_attributes_fit_a_1400_px_page(dashboard: str, finished_study: dict[str, Any]) -> None:
     """optuna-dashboard 0.21 shows each user attribute as one `key value` line in a box that does
     not wrap (white-space: nowrap), and the trial page grows as wide as its longest line: one long

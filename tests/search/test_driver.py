@@ -24,6 +24,7 @@ import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
+from optuna_dashboard import get_note
 from sqlalchemy import create_engine, text
 
 from ganstab.search.cohort import (
@@ -116,7 +117,7 @@ def test_search_settles_every_trial(url: str, tmp_path: Path) -> None:
     diverged, pruned = trials[0], trials[1]
     assert diverged.state == TrialState.FAIL and diverged.user_attrs["status"] == "diverged"
     assert 1 <= diverged.user_attrs["diverged_at"] < 50 and diverged.value is None
-    assert "Diverged" in diverged.user_attrs["note"]
+    assert "Diverged" in get_note(optuna.Trial(study, diverged._trial_id))  # the dashboard's note
     assert pruned.state == TrialState.PRUNED and pruned.value == pruned.intermediate_values[100]
     assert sorted(pruned.intermediate_values) == [50, 100] and pruned.user_attrs["steps_trained"] == 100
 
@@ -128,7 +129,7 @@ def test_search_settles_every_trial(url: str, tmp_path: Path) -> None:
         attrs = t.user_attrs
         assert attrs[ATTR_WORKER] == worker_id() and Path(attrs["run_dir"]).is_dir()
         assert attrs["ganstab_run_id"] == runs[t.number].id and runs[t.number].status == attrs["status"]
-        assert f"Trial {t.number}" in attrs["note"]
+        assert f"Trial {t.number}" in get_note(optuna.Trial(study, t._trial_id))
         trace = store.load_trace(runs[t.number].id)
         steps = trace["step"].tolist()
         if t.state == TrialState.COMPLETE:
@@ -346,7 +347,8 @@ from ganstab.search.driver import run_search
 from ganstab.search.space import SPACES_DIR, load_space
 url, runs = sys.argv[1], sys.argv[2]
 run_search(load_space(SPACES_DIR / "quick.yaml"), n_trials=6, storage=url, study_name="r",
-           cohort_size=3, extra_overrides={tiny}, runs_dir=runs, diagnose=False, seed=1)
+           cohort_size=3, extra_overrides={tiny}, runs_dir=runs, diagnose=False, seed=1,
+           scheduler=sys.argv[3])
 print("driver finished", flush=True)
 """
 
@@ -376,11 +378,22 @@ class _Poller:
 
 
 def test_killed_driver_resumes(url: str, tmp_path: Path) -> None:
+    _killed_driver_resumes(url, tmp_path, "median")
+
+
+def test_killed_driver_resumes_with_refilled_slots(tmp_path: Path) -> None:
+    """asha: one cohort of 6 trials in 3 slots, killed while some trials wait for a slot."""
+    _killed_driver_resumes(f"sqlite:///{tmp_path / 'asha.db'}", tmp_path, "asha")
+
+
+def _killed_driver_resumes(url: str, tmp_path: Path, scheduler: str) -> None:
     runs = tmp_path / "runs"
     log = (tmp_path / "driver.log").open("w")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     code = _DRIVER.format(tiny=json.dumps(TINY))
-    proc = subprocess.Popen([sys.executable, "-c", code, url, str(runs)], stdout=log, stderr=log, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, url, str(runs), scheduler], stdout=log, stderr=log, env=env
+    )
     poller = _Poller(url)
     try:
         deadline = time.monotonic() + 90
@@ -414,6 +427,7 @@ def test_killed_driver_resumes(url: str, tmp_path: Path) -> None:
     study = run_search(
         load_space(SPACES_DIR / "quick.yaml"), n_trials=6, storage=url, study_name="r", cohort_size=3,
         extra_overrides=TINY, runs_dir=runs, diagnose=False, seed=1, on_event=events.append,
+        scheduler=scheduler,
     )  # fmt: skip
     after = {t.number: t for t in study.trials}
     (recovered,) = [e for e in events if e.kind == "recovered"]
@@ -518,7 +532,7 @@ def test_a_robust_objective_takes_the_late_spread_off_and_stays_with_its_study(t
         late = [t.intermediate_values[s] for s in (150, 175, 200)]  # 8 evaluations: the last 3
         assert t.value == pytest.approx(np.mean(late) - np.std(late), rel=1e-9, abs=1e-12)
         spreads.append(np.std(late))
-        assert "mean minus spread" in t.user_attrs["note"]
+        assert "mean minus spread" in get_note(optuna.Trial(study, t._trial_id))
     assert max(spreads) > 0  # so the test tells the robust value from the mean
     assert study.user_attrs["ganstab_objective"] == "late-robust"
     with pytest.raises(SearchError, match="values its trials by 'late-robust', not 'late-mean'"):

@@ -72,7 +72,7 @@ def _check_search(study: optuna.Study, n: int) -> None:
     for t in trials:
         attrs = t.user_attrs
         assert attrs[ATTR_WORKER] != worker_id() and f":{os.getpid()}:" not in attrs[ATTR_WORKER]
-        assert {"status", "note", "run_dir", "ganstab_run_id", "steps_trained"} <= set(attrs)
+        assert {"status", "run_dir", "ganstab_run_id", "steps_trained"} <= set(attrs)
         if t.state == TrialState.COMPLETE:
             assert (
                 sorted(t.intermediate_values) == [100, 200]

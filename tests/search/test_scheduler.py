@@ -1,0 +1,69 @@
+"""Multi-fidelity cohorts: successive halving inside a cohort, freed slots refilled with waiting
+trials, each trial an Optuna trial with its own steps; --budget and --timeout end a search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from ganstab.engine import config as C
+from ganstab.search.driver import SearchError, counts_toward_budget, default_pruner, run_search
+from ganstab.search.space import SPACES_DIR, load_space
+
+TINY = ["train.steps=200", "train.eval_every=50", "model.hidden=16", "train.device=cpu"]
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_asha_refills_slots_and_prunes_by_rung(tmp_path: Path) -> None:
+    events = []
+    study = run_search(
+        load_space(SPACES_DIR / "quick.yaml"), n_trials=8, storage=f"sqlite:///{tmp_path / 's.db'}",
+        study_name="a", sampler="random", cohort_size=2, extra_overrides=TINY, runs_dir=tmp_path / "runs",
+        diagnose=False, scheduler="asha", on_event=events.append,
+    )  # fmt: skip
+    trials = study.trials
+    assert len(trials) == 8 and all(counts_toward_budget(t) for t in trials)
+    assert {t.user_attrs["cohort"] for t in trials} == {0}  # one cohort: 8 trials through 2 slots
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert pruned and all(t.user_attrs["pruned_by"].startswith("successive halving at step") for t in pruned)
+    for t in trials:  # every trial reports at its own steps, whenever its slot started
+        steps = sorted(t.intermediate_values)
+        assert steps and steps == list(range(50, 50 * len(steps) + 1, 50))
+        assert t.user_attrs["steps_trained"] == steps[-1]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert complete and all(t.user_attrs["steps_trained"] == 200 for t in complete)
+    # each trial trained in a folder of its own, with its own config
+    dirs = {t.user_attrs["run_dir"] for t in trials}
+    assert len(dirs) == 8
+    for t in trials:
+        cfg = C.load_yaml(Path(t.user_attrs["run_dir"]) / "config.yaml")
+        assert cfg.train.lr_d == pytest.approx(t.params["train.lr_d"])
+    assert len(list((tmp_path / "runs" / "a" / "cohort-000" / "members").iterdir())) == 8
+
+
+def test_default_asha_rungs_follow_the_steps() -> None:
+    train = C.apply_overrides(C.Config(), ["train.steps=1500", "train.eval_every=100"]).train
+    pruner = default_pruner("asha", train)
+    assert isinstance(pruner, optuna.pruners.SuccessiveHalvingPruner)
+    assert pruner._min_resource == 200 and pruner._reduction_factor == 3  # 1500 / 9, to an evaluation
+
+
+def test_budget_ends_the_search_and_bad_values_are_refused(tmp_path: Path) -> None:
+    events = []
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    study = run_search(
+        load_space(SPACES_DIR / "quick.yaml"), n_trials=50, storage=url, study_name="b", sampler="random",
+        cohort_size=2, extra_overrides=TINY, runs_dir=tmp_path / "runs", diagnose=False, prune=False,
+        budget=1, on_event=events.append,
+    )  # fmt: skip
+    assert len(study.trials) == 2  # one cohort, then the budget was spent
+    assert "budget spent (400 of 1 member-steps)" in events[-1].message
+    for bad, message in [({"budget": 0}, "budget must be"), ({"timeout": -1}, "timeout must be"),
+                         ({"scheduler": "pbt"}, "scheduler must be one of median, asha")]:  # fmt: skip
+        with pytest.raises(SearchError, match=message):
+            run_search(load_space(SPACES_DIR / "quick.yaml"), n_trials=2, storage=url, study_name="b",
+                       runs_dir=tmp_path / "runs", **bad)  # fmt: skip
