@@ -1,49 +1,113 @@
-"""What to do about a diagnosis: short advice drawn from the ten lessons (docs/lessons.md).
+"""What to do about a diagnosis: advice drawn from the ten lessons (docs/lessons.md), ranked by
+what ganstab's corpus says helped runs like the one diagnosed.
 
 Each item names the lesson it comes from, so a user can read the reasoning; the few basic checks
 that are not lessons (data scaling, NaN in the data) say so instead of borrowing a lesson's
-authority. Config keys in brackets are ganstab's `--set` names; the advice holds for any GAN.
+authority. Every item says the change in words; ganstab's `--set` keys follow in brackets only
+for ganstab's own runs (`keys=True`), since on another program's log they name nothing.
+
+Ranking (issue 15): for runs labelled X in the corpus (ground truth), each single change (SN on D,
+a lower learning rate, TTUR, ...) is scored by how its *neighbours* fared: runs on the same data
+set with the same loss and learning rates within a factor ~2 (`NEIGHBOUR_DECADES`) that have the
+change, against such neighbours that do not. The share of each that converged, and how many runs
+back it, come with the item; changes that did not help runs like this are not advised, and a
+change that hurt (SN on an MLP generator without BatchNorm on 2-D mixtures) is advised against.
+The table is computed from the corpus by `advice_table` when the shipped models are trained and
+kept in `ganstab/diagnose/fitted.py`. Where ganstab knows the data (`context={"data": "2-D
+mixtures" | "images"}`) the table of that kind of data is read; else the whole corpus's.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from ganstab.diagnose.result import DIVERGED, LABELS
 
-# Shared items: a run may need them for two reasons (oscillating and D winning); listed once.
-SPECTRAL_NORM = (
-    "Add spectral normalization to D, and to G as in SAGAN: the single most helpful technique "
-    "[train.sn_d=true train.sn_g=true] (lesson 10)."
-)
-TTUR = (
-    "Use TTUR, separate learning rates for D and G, e.g. lr_d 4e-4 and lr_g 1e-4; expect a higher "
-    "G loss [train.lr_d=4e-4 train.lr_g=1e-4] (lesson 9)."
-)
+
+@dataclass(frozen=True)
+class Change:
+    words: str  # the change in words, as an imperative
+    keys: str  # ganstab's --set keys
+    lesson: int | None  # None: a finding of ganstab's corpus, not one of the ten lessons
+    why: str = ""  # one clause: why it may help
+
+    @property
+    def source(self) -> str:
+        return f"(lesson {self.lesson})" if self.lesson else "(a finding of ganstab's corpus, not one of the lessons)"
+
+
+CHANGES: dict[str, Change] = {
+    "lower_lr": Change(
+        "Lower both learning rates to a half or less and restart from scratch",
+        "train.lr_d, train.lr_g",
+        5,
+        "the learning rate matters most and a collapsed run rarely recovers",
+    ),
+    "sn_d": Change(
+        "Add spectral normalization to D's layers",
+        "train.sn_d=true",
+        10,
+        "it bounds D's Lipschitz constant, so D cannot overpower G",
+    ),
+    "sn_g": Change(
+        "Add spectral normalization to G's layers as well, as SAGAN does",
+        "train.sn_g=true",
+        10,
+    ),
+    "ttur": Change(
+        "Give D a learning rate at least twice G's (TTUR, e.g. 4e-4 for D and 1e-4 for G); expect a higher G loss",
+        "train.lr_d=4e-4 train.lr_g=1e-4",
+        9,
+    ),
+    "label_smoothing": Change(
+        "Use one-sided label smoothing: real targets 0.9 instead of 1 in D's loss",
+        "train.label_smoothing=0.9",
+        7,
+        "so D does not become over-confident",
+    ),
+    "instance_noise": Change(
+        "Add Gaussian noise to D's real and fake inputs, annealed to 0 over training (instance noise)",
+        "train.noise_std=0.1",
+        6,
+        "it makes D's task harder and the game steadier at little cost",
+    ),
+    "lower_beta1": Change(
+        "Lower Adam's beta1 (momentum) from 0.9 to 0.5 or 0",
+        "train.beta1=0.5",
+        None,
+        "momentum carries both players past the equilibrium",
+    ),
+    "more_d_steps": Change(
+        "Take more D steps per G step",
+        "train.n_dis",
+        4,
+        "expect a small effect",
+    ),
+}
+# Neighbours: learning rates within this many decades (0.35: a factor of about 2.2).
+NEIGHBOUR_DECADES = 0.35
+MIN_RUNS = 10  # runs labelled X that must have neighbours both ways before a change is scored
+MIN_UPLIFT = 0.05  # converged share with the change minus without, to advise it
+HURTS = -0.1  # ... and below this, to advise against it
+CONTEXTS = ("2-D mixtures", "images", "any")
+MIXTURES = ("ring8", "grid25", "mixture6", "ring16", "grid9", "mixture10")
+
 JUDGE_BY_SAMPLES = (
     "Do not stop a run on a loss spike alone: GAN losses jump; look at the samples before "
     "giving up on it (lesson 2)."
 )
-
-_ADVICE: dict[str, tuple[str, ...]] = {
+_FIXED: dict[str, tuple[str, ...]] = {
+    # Items that are not single changes of a configuration, after the ranked ones.
     "collapsing": (
-        "Lower the learning rate (e.g. halve lr_g and lr_d) and restart from scratch: the learning "
-        "rate is the most important knob and a collapsed run rarely recovers [train.lr_g, train.lr_d] "
-        "(lesson 5).",
         "Larger batches tolerate larger learning rates: if the rate must stay, raise the batch size "
         "[train.batch_size] (lesson 5).",
-        "If a lower rate does not help, consider feature matching or minibatch discrimination, the "
+        "If these changes do not help, consider feature matching or minibatch discrimination, the "
         "usual alternatives against mode collapse (not built into ganstab) (lesson 5).",
     ),
-    "oscillating": (
-        SPECTRAL_NORM,
-        "Use one-sided label smoothing, real labels 1 -> 0.9, so D does not become over-confident "
-        "[train.label_smoothing=0.9] (lesson 7).",
-        "Add instance noise to D's real and fake inputs, annealed to 0: it makes the game more "
-        "stable and costs little [train.noise_std=0.1] (lesson 6).",
-        TTUR,
-        JUDGE_BY_SAMPLES,
-    ),
+    "oscillating": (JUDGE_BY_SAMPLES,),
     DIVERGED: (
         "Lower the learning rate and restart from scratch; a conservative rate is safe "
         "[train.lr_g, train.lr_d] (lesson 5).",
@@ -58,26 +122,215 @@ _ADVICE: dict[str, tuple[str, ...]] = {
         "alone is no reason to stop (lesson 2).",
     ),
 }
+# Without a corpus table (none fitted yet): the lessons' own order.
+_DEFAULT_ORDER = {
+    "collapsing": ("lower_lr",),
+    "oscillating": ("sn_d", "label_smoothing", "instance_noise", "ttur"),
+}
 
 # D's loss near 0 while G's is high: evidence["d_wins"] > this.
 D_WINS_THRESHOLD = 0.5
 _D_WINS = (
     "D is winning (its loss near 0, G's high), yet more filters in G rarely help: capacity is "
     "seldom the cause [model.g_mult] (lesson 1).",
-    SPECTRAL_NORM,
-    TTUR,
-    "Changing the D:G update ratio only delays the problem; do not count on it [train.n_dis] (lesson 4).",
+)
+SN_G_MLP = (
+    "Do not add spectral normalization to G if G is an MLP without BatchNorm on low-dimensional "
+    "data such as 2-D mixtures: there it keeps G from making sharp clusters (docs/lessons.md, "
+    "'Where the measurements disagree') [train.sn_g=false] (lesson 10)."
 )
 
 
-def advice_for(label: str, evidence: dict[str, float]) -> list[str]:
-    """Advice for a diagnosis: the label's items, after the "D wins" items when the evidence says so.
+# ------------------------------------------------------------------------------ the corpus table
 
-    D winning is the more specific finding, so its items come first; an item needed for both
-    reasons appears once.
+
+def _config(overrides: Iterable[str]) -> dict[str, float | str | bool]:
+    cfg: dict[str, float | str | bool] = {
+        "loss": "ns", "sn_d": False, "sn_g": False, "label_smoothing": 1.0, "noise_std": 0.0, "n_dis": 1,
+    }
+    for o in overrides:
+        key, _, value = o.partition("=")
+        key = key.removeprefix("train.")
+        if key in ("sn_d", "sn_g"):
+            cfg[key] = value == "true"
+        elif key == "loss":
+            cfg[key] = value
+        elif key in ("lr_d", "lr_g", "beta1", "label_smoothing", "noise_std", "n_dis"):
+            cfg[key] = float(value)
+    return cfg
+
+
+def _has(change: str, c: dict) -> bool:
+    if change == "sn_d":
+        return bool(c["sn_d"])
+    if change == "sn_g":
+        return bool(c["sn_g"])
+    if change == "label_smoothing":
+        return c["label_smoothing"] < 1.0
+    if change == "instance_noise":
+        return c["noise_std"] > 0
+    if change == "ttur":
+        return c["lr_d"] >= 2 * c["lr_g"]
+    if change == "lower_beta1":
+        return c["beta1"] <= 0.5
+    raise KeyError(change)
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(math.log10(a) - math.log10(b)) <= NEIGHBOUR_DECADES
+
+
+def _neighbours(change: str, r: dict, s: dict) -> bool | None:
+    """True: s is r with the change; False: s is a neighbour without it; None: not comparable."""
+    if r["dataset"] != s["dataset"] or r["loss"] != s["loss"] or r is s:
+        return None
+    if change == "lower_lr":
+        if not (_close(r["lr_d"], s["lr_d"]) or s["lr_d"] <= r["lr_d"] / 2) or not (
+            _close(r["lr_g"], s["lr_g"]) or s["lr_g"] <= r["lr_g"] / 2
+        ):
+            return None
+        lower = r["lr_d"] / 10 <= s["lr_d"] <= r["lr_d"] / 2 and r["lr_g"] / 10 <= s["lr_g"] <= r["lr_g"] / 2
+        same = _close(r["lr_d"], s["lr_d"]) and _close(r["lr_g"], s["lr_g"])
+        return True if lower else False if same else None
+    if change == "more_d_steps":
+        if not (_close(r["lr_d"], s["lr_d"]) and _close(r["lr_g"], s["lr_g"])):
+            return None
+        return True if s["n_dis"] > r["n_dis"] else False if s["n_dis"] == r["n_dis"] else None
+    if change == "ttur":  # same G rate, D's at least twice G's
+        if not _close(r["lr_g"], s["lr_g"]):
+            return None
+        return _has("ttur", s)
+    if change == "label_smoothing" and r["loss"] not in ("ns", "minimax", "ls"):
+        return None
+    if not (_close(r["lr_d"], s["lr_d"]) and _close(r["lr_g"], s["lr_g"])):
+        return None
+    return _has(change, s)
+
+
+def _applicable(change: str, r: dict) -> bool:
+    """Whether the change is a change for run r (it does not have it already)."""
+    if change in ("lower_lr", "more_d_steps"):
+        return change != "more_d_steps" or r["n_dis"] < 3
+    if change == "label_smoothing" and r["loss"] not in ("ns", "minimax", "ls"):
+        return False
+    return not _has(change, r)
+
+
+def advice_table(runs: list[dict]) -> dict[str, dict[str, list[dict]]]:
+    """{context: {label: [row per change, best first]}} from corpus runs, each a dict with
+    `dataset`, `label` (ground truth), `overrides`. A row: change, runs (runs labelled X that had
+    neighbours both ways), with / without (neighbours), and the converged share of each (mean over
+    the runs of their neighbours' share, so a run with many neighbours does not outweigh others)."""
+    rows = [{**_config(r["overrides"]), "dataset": r["dataset"], "label": r["label"]} for r in runs]
+    by_data: dict[str, list[dict]] = {}
+    for s in rows:
+        by_data.setdefault(s["dataset"], []).append(s)
+    table: dict[str, dict[str, list[dict]]] = {}
+    for context in CONTEXTS:
+        table[context] = {}
+        for label in ("collapsing", "oscillating"):
+            out = []
+            for change in CHANGES:
+                n_runs, with_share, without_share, with_ids, without_ids = 0, [], [], set(), set()
+                for r in rows:
+                    if r["label"] != label or not _in(context, r["dataset"]) or not _applicable(change, r):
+                        continue
+                    yes, no = [], []
+                    for i, s in enumerate(by_data[r["dataset"]]):
+                        side = _neighbours(change, r, s)
+                        if side is True:
+                            yes.append((i, s))
+                        elif side is False:
+                            no.append((i, s))
+                    if yes and no:
+                        n_runs += 1
+                        with_share.append(sum(s["label"] == "converging" for _, s in yes) / len(yes))
+                        without_share.append(sum(s["label"] == "converging" for _, s in no) / len(no))
+                        with_ids |= {(r["dataset"], i) for i, _ in yes}
+                        without_ids |= {(r["dataset"], i) for i, _ in no}
+                if n_runs >= MIN_RUNS:
+                    w, wo = sum(with_share) / n_runs, sum(without_share) / n_runs
+                    out.append({"change": change, "runs": n_runs, "with": len(with_ids), "without": len(without_ids),
+                                "converged_with": round(w, 3), "converged_without": round(wo, 3),
+                                "uplift": round(w - wo, 3)})
+            table[context][label] = sorted(out, key=lambda row: -row["uplift"])
+    return table
+
+
+def _in(context: str, dataset: str) -> bool:
+    if context == "any":
+        return True
+    return (dataset in MIXTURES) == (context == "2-D mixtures")
+
+
+def _table() -> dict:
+    try:
+        from ganstab.diagnose.fitted import ADVICE_TABLE
+    except ImportError:  # not fitted yet
+        return {}
+    return ADVICE_TABLE
+
+
+# ------------------------------------------------------------------------------------ the advice
+
+
+def _item(change: str, row: dict | None, label: str, context: str) -> str:
+    c = CHANGES[change]
+    text = c.words + (f": {c.why}" if c.why else "")
+    if row is not None:
+        where = "" if context == "any" else f" on {context}"
+        text += (
+            f". In ganstab's corpus{where}, neighbours of {row['runs']} {label} runs (same data and loss, "
+            f"learning rates within a factor of 2) converged {row['converged_with']:.0%} of the time with this "
+            f"change ({row['with']} runs) against {row['converged_without']:.0%} without it ({row['without']} runs)"
+        )
+    return f"{text} [{c.keys}] {c.source}."
+
+
+def _ranked(label: str, context: str, table: dict) -> tuple[list[str], list[str]]:
+    rows = table.get(context, {}).get(label)
+    if rows is None:
+        return [_item(ch, None, label, context) for ch in _DEFAULT_ORDER.get(label, ())], []
+    good = [_item(r["change"], r, label, context) for r in rows if r["uplift"] >= MIN_UPLIFT]
+    bad = [r for r in rows if r["uplift"] <= HURTS]
+    against = []
+    for r in bad:
+        c = CHANGES[r["change"]]
+        where = " (mostly MLPs on 2-D mixtures)" if context == "any" else f" on {context}"
+        against.append(
+            f"Not advised here: {c.words[0].lower()}{c.words[1:]}. In ganstab's corpus{where}, neighbours of "
+            f"{r['runs']} {label} runs converged {r['converged_with']:.0%} of the time with it ({r['with']} runs) "
+            f"against {r['converged_without']:.0%} without ({r['without']} runs) [{c.keys}] {c.source}."
+        )
+    return good, against
+
+
+_KEYS = re.compile(r" \[[^\]]*\]")
+
+
+def advice_for(
+    label: str,
+    evidence: dict[str, float],
+    context: dict | None = None,
+    *,
+    keys: bool = True,
+    table: dict | None = None,
+) -> list[str]:
+    """Advice for a diagnosis: "D wins" first when the evidence says so, then the changes the
+    corpus says helped runs with this label (best first, with the counts behind them), then the
+    label's other items, then what the corpus advises against.
+
+    `context`: what is known of the run, e.g. {"data": "2-D mixtures", "g": "mlp"}; without it the
+    whole corpus's table is read and SN on G comes with its caveat. `keys`: add ganstab's `--set`
+    keys in brackets (ganstab's own runs); off for another program's log, whose advice is words.
     """
     if label not in (*LABELS, DIVERGED):
         raise ValueError(f"No advice for label {label!r}; expected one of: {', '.join((*LABELS, DIVERGED))}.")
+    context = context or {}
+    data = context.get("data")
+    if data is not None and data not in CONTEXTS[:2]:
+        raise ValueError(f"Unknown data context {data!r}; expected one of: {', '.join(CONTEXTS[:2])}.")
+    where = data or "any"
     items: list[str] = []
     try:
         d_wins = float(evidence.get("d_wins", math.nan))
@@ -85,5 +338,13 @@ def advice_for(label: str, evidence: dict[str, float]) -> list[str]:
         d_wins = math.nan
     if label != DIVERGED and d_wins > D_WINS_THRESHOLD:
         items += _D_WINS
-    items += _ADVICE[label]
-    return list(dict.fromkeys(items))
+    against: list[str] = []
+    if label in ("collapsing", "oscillating"):
+        good, against = _ranked(label, where, _table() if table is None else table)
+        items += good
+    items += _FIXED[label]
+    items += against
+    if label in ("collapsing", "oscillating") and where != "images" and not any("spectral normalization to G" in i for i in against):
+        items.append(SN_G_MLP)  # the caveat holds wherever G may be such an MLP
+    items = list(dict.fromkeys(items))
+    return items if keys else [_KEYS.sub("", i) for i in items]

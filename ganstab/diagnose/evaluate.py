@@ -12,6 +12,7 @@ Runs labelled ambiguous are left out of training and testing; diverged runs are 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +28,12 @@ from ganstab.diagnose.model import (
     MODEL_DIR,
     TRAIN_PREFIXES,
     fit,
+    fitted,
     held_out,
     make_pipeline,
     missing_columns,
     save,
+    train_views,
     truncate,
 )
 from ganstab.diagnose.result import LABELS
@@ -87,22 +90,31 @@ def scores(y_true: list[str], y_pred: list[str]) -> dict[str, Any]:
 class FoldFeatures:
     """The features of every (run, prefix) computed once, and the pipeline's classifier refitted per
     fold: the features step is stateless (TraceFeatures.fit learns nothing), so this is the same
-    as fitting `model.fit`'s pipeline on each fold, without extracting every run's features again
-    in each of the five fits."""
+    as fitting `model.fit`'s pipeline on each fold (the losses model's logging views included),
+    without extracting every run's features again in each of the fits."""
 
     def __init__(self, examples: list[Example], kind: str) -> None:
         self.kind = kind
         features = make_pipeline(kind).named_steps["features"].fit(None)
         prefixes = sorted(set(TRAIN_PREFIXES) | set(SCENARIO_PREFIXES))
-        self.x = {(e.id, p): features.features(truncate(e.trace, p)) for e in examples for p in prefixes}
+        self.x, self.train_x = {}, {}
+        for e in examples:
+            for p in prefixes:
+                views = train_views(truncate(e.trace, p), kind, f"{e.id}/{p}")
+                self.x[(e.id, p)] = features.features(views[0])  # as logged
+                if p in TRAIN_PREFIXES:
+                    self.train_x[(e.id, p)] = [self.x[(e.id, p)]] + [features.features(v) for v in views[1:]]
 
     def fit(self, train: list[Example]):
-        x = [self.x[(e.id, p)] for e in train for p in TRAIN_PREFIXES]
-        y = [e.label for e in train for _ in TRAIN_PREFIXES]
+        x = [v for e in train for p in TRAIN_PREFIXES for v in self.train_x[(e.id, p)]]
+        y = [e.label for e in train for p in TRAIN_PREFIXES for _ in self.train_x[(e.id, p)]]
         return clone(make_pipeline(self.kind).named_steps["classifier"]).fit(np.array(x), np.array(y))
 
     def predict(self, model, test: list[Example], prefix: float) -> list[str]:
         return list(model.predict(np.array([self.x[(e.id, prefix)] for e in test])))
+
+    def predict_proba(self, model, test: list[Example], prefix: float) -> np.ndarray:
+        return model.predict_proba(np.array([self.x[(e.id, prefix)] for e in test]))
 
 
 def usable(examples: list[Example], kind: str) -> list[Example]:
@@ -151,11 +163,21 @@ def left_out(
 
 
 def train_shipped(
-    path: str | Path | None, out_dir: Path = MODEL_DIR, kinds=("losses", "rich"), storage: str | None = None
+    path: str | Path | None,
+    out_dir: Path = MODEL_DIR,
+    kinds=("losses", "rich"),
+    storage: str | None = None,
+    fitted_file: Path | None = None,
 ) -> dict[str, int]:
     """Train the models on the corpus's training split (the held-out quarter is kept out, so the
     test on it stays honest) plus, with `storage`, every labelled run of that database, and save
-    them as skops files."""
+    them as skops files. Beside them (`fitted_file`, ganstab/diagnose/fitted.py when the shipped
+    models are trained): each model's calibration and confidence threshold, fitted on
+    leave-one-data-set-out predictions of the same runs (`calibration`), what it was trained on
+    (TRAINING: corpus, run count and a hash of the run ids, which tests/diagnose/test_foreign.py
+    reads), and the corpus's advice table (advice.advice_table)."""
+    from ganstab.diagnose.advice import advice_table
+
     examples, counts = labelled_examples(path) if path is not None else ([], {})
     if storage is not None:
         extra = examples_from_store(storage)
@@ -163,6 +185,9 @@ def train_shipped(
         examples += extra
     if len({e.label for e in examples}) < 2:
         raise ValueError(f"Training needs labelled runs of at least two classes, but got {counts}.")
+    if fitted_file is None and Path(out_dir) == MODEL_DIR:
+        fitted_file = FITTED_FILE
+    calibrations, training = {}, {}
     for kind in kinds:
         runs = usable(examples, kind)
         if len(runs) < len(examples):
@@ -170,8 +195,133 @@ def train_shipped(
         train = [e for e in runs if not held_out(e.id)]
         if len({e.label for e in train}) < 2:
             raise ValueError(f"Too few labelled runs have the columns the {kind!r} model reads ({counts}).")
-        save(fit([e.trace for e in train], [e.label for e in train], kind), out_dir / f"{kind}.skops")
+        if fitted_file is not None and len({e.dataset for e in train}) >= 2:
+            # features once, for the calibration's folds and the model itself (test_model checks
+            # that a classifier fit on FoldFeatures predicts what `fit`'s pipeline predicts)
+            folds = FoldFeatures(train, kind)
+            calibrations[kind] = calibration(train, kind, folds)
+            model = make_pipeline(kind)
+            model.named_steps["features"].fit(None)
+            model.steps[-1] = ("classifier", folds.fit(train))
+        else:
+            model = fit([e.trace for e in train], [e.label for e in train], kind, ids=[e.id for e in train])
+        save(model, out_dir / f"{kind}.skops")
+        training[kind] = {"corpus": str(path), "runs": len(train), "ids_sha256": ids_hash(e.id for e in train)}
+    if fitted_file is not None:
+        table = advice_table(corpus_advice_runs(path)) if path is not None else {}
+        # a model not retrained this time keeps its entries (e.g. `kinds=("losses",)`)
+        calibrations = {**{k: v for k, v in fitted("CALIBRATION").items() if k not in kinds}, **calibrations}
+        training = {**{k: v for k, v in fitted("TRAINING").items() if k not in kinds}, **training}
+        write_fitted(fitted_file, calibrations, training, table)
     return counts
+
+
+FITTED_FILE = Path(__file__).parent / "fitted.py"
+# The confidence threshold: the lowest top probability at which the corpus's leave-one-data-set-
+# out predictions above it are right this often; under it a diagnosis is "uncertain".
+CONFIDENT_ACCURACY = 0.95
+
+
+def ids_hash(ids) -> str:
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+
+
+def corpus_advice_runs(path: str | Path) -> list[dict]:
+    out = []
+    for run in corpus_mod.load(path):
+        n_modes = next((len(e["near"]) for e in run.evals if e.get("near")), 0)
+        out.append({"dataset": run.dataset, "label": label_run(run.evals, run.diverged_at, n_modes)[0],
+                    "overrides": run.overrides})
+    return out
+
+
+def out_of_fold(
+    examples: list[Example], kind: str, folds: FoldFeatures | None = None
+) -> tuple[np.ndarray, list[str], list[str], dict[str, float]]:
+    """Leave-one-data-set-out probabilities of whole runs as logged and in their training views
+    (the logging conventions a user's log may have): probabilities, true labels, classes, and the
+    folds' macro-F1 on whole runs and on the first 30 % as logged."""
+    folds = folds or FoldFeatures(examples, kind)
+    probs, labels, classes = [], [], None
+    pooled: dict[float, tuple[list[str], list[str]]] = {1.0: ([], []), 0.3: ([], [])}
+    for d in sorted({e.dataset for e in examples}):
+        train = [e for e in examples if e.dataset != d]
+        test = [e for e in examples if e.dataset == d]
+        if len({e.label for e in train}) < 2:
+            continue
+        model = folds.fit(train)
+        classes = list(model.classes_)
+        x = [v for e in test for v in folds.train_x[(e.id, 1.0)]]
+        probs.append(model.predict_proba(np.array(x)))
+        labels += [e.label for e in test for _ in folds.train_x[(e.id, 1.0)]]
+        for p, (yt, yp) in pooled.items():
+            yt += [e.label for e in test]
+            yp += folds.predict(model, test, p)
+    lodo = {f"lodo_macro_f1_{p:.0%}": round(scores(*pooled[p])["macro_f1"], 4) for p in pooled}
+    return np.concatenate(probs), labels, classes or [], lodo
+
+
+def calibration(examples: list[Example], kind: str, folds: FoldFeatures | None = None) -> dict[str, float]:
+    """Temperature (minimum log loss on the out-of-fold probabilities) and the confidence threshold
+    (CONFIDENT_ACCURACY), with what they give on those predictions."""
+    from ganstab.diagnose.model import calibrate
+
+    p, labels, classes, lodo = out_of_fold(examples, kind, folds)
+    y = np.array([classes.index(label) for label in labels])
+
+    def nll(t: float) -> float:
+        q = calibrate(p, t)
+        return float(-np.mean(np.log(np.clip(q[np.arange(len(y)), y], 1e-9, 1))))
+
+    temps = np.exp(np.linspace(np.log(0.25), np.log(4.0), 81))
+    t = float(temps[int(np.argmin([nll(t) for t in temps]))])
+    q = calibrate(p, t)
+    conf, right = q.max(axis=1), (q.argmax(axis=1) == y)
+    threshold = next(
+        (c for c in np.arange(0.34, 0.96, 0.01) if right[conf >= c].mean() >= CONFIDENT_ACCURACY), 0.95
+    )
+    return {
+        "temperature": round(t, 3),
+        "uncertain_below": round(float(threshold), 2),
+        "out_of_fold_predictions": len(y),
+        "ece_before": round(expected_calibration_error(p.max(axis=1), p.argmax(axis=1) == y), 4),
+        "ece_after": round(expected_calibration_error(conf, right), 4),
+        "coverage": round(float((conf >= threshold).mean()), 3),
+        "accuracy_confident": round(float(right[conf >= threshold].mean()), 3),
+        **lodo,
+    }
+
+
+def expected_calibration_error(confidence, correct, bins: int = 10) -> float:
+    """ECE over equal-width bins of the top probability."""
+    confidence, correct = np.asarray(confidence, float), np.asarray(correct, float)
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (confidence > lo) & (confidence <= hi)
+        if m.any():
+            total += m.mean() * abs(correct[m].mean() - confidence[m].mean())
+    return float(total)
+
+
+def write_fitted(file: Path, calibrations: dict, training: dict, table: dict) -> None:
+    import pprint
+
+    def literal(name: str, value: dict) -> str:
+        return f"{name} = " + pprint.pformat(value, width=100, sort_dicts=True) + "\n"
+
+    text = (
+        '"""Fitted beside the shipped models by `ganstab diagnose train` (evaluate.train_shipped); do\n'
+        'not edit. CALIBRATION: temperature and confidence threshold per model, from leave-one-data-set-\n'
+        "out predictions of its training runs; TRAINING: what each model learned from; ADVICE_TABLE:\n"
+        'advice.advice_table of the corpus."""\n\n'
+        + literal("CALIBRATION", calibrations)
+        + "\n"
+        + literal("TRAINING", training)
+        + "\n"
+        + literal("ADVICE_TABLE", table)
+    )
+    file.write_text(text)
 
 
 def format_scores(name: str, s: dict[str, Any]) -> str:

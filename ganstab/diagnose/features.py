@@ -165,6 +165,60 @@ def _rich_levels(cols: dict[str, np.ndarray], raw: dict[str, np.ndarray], data_s
 
 MOVE_LEVELS = ("g_move:late_level", "g_move:late_p90", "g_move:late_over_early")
 
+# Loss-trace signatures of collapse that survive other people's logging (issue 15). Each loss is
+# read against its own start, where D cannot yet tell real from fake: for NS, LS and hinge the
+# start sits at (or at a fixed ratio to) the loss family's equilibrium, so a D that keeps winning
+# leaves d_loss under its start and g_loss over it for the rest of the run. The shares of late
+# rows below / above the start are free of scale, offset, sampling rate and smoothing.
+# `late_vs_start` is the same in units of the start's size and the trace's spread. Slow cycles
+# (G hopping between modes) show as one strong low frequency in the detrended late window.
+COLLAPSE_LEVELS = (
+    "d_loss:late_below_start",
+    "g_loss:late_above_start",
+    "d_loss:late_vs_start",
+    "g_loss:late_vs_start",
+    "d_loss:cycle_period",
+    "d_loss:cycle_power",
+    "g_loss:cycle_period",
+    "g_loss:cycle_power",
+)
+
+
+def start_and_late(x: np.ndarray) -> tuple[float, np.ndarray]:
+    k = max(3, len(x) // 20)
+    return float(np.median(x[:k])), x[-max(3, len(x) // 3) :]
+
+
+CYCLE_POWER = 0.3  # a late-window frequency with this share of the power is a cycle (evidence)
+
+
+def cycle(late: np.ndarray) -> tuple[float, float]:
+    """Period of the strongest frequency of the detrended late window, as a fraction of the
+    window, and its share of the power (0, 0 for a flat or too short window)."""
+    if len(late) < 8 or np.std(late) < _EPS:
+        return 0.0, 0.0
+    t = np.arange(len(late), dtype=float)
+    detrended = late - np.polyval(np.polyfit(t, late, 1), t)
+    power = np.abs(np.fft.rfft(detrended)) ** 2
+    power = power[1:]
+    total = power.sum()
+    if total < _EPS:
+        return 0.0, 0.0
+    k = int(np.argmax(power))
+    return 1.0 / (k + 1), float(power[k] / total)
+
+
+def _collapse_levels(d: np.ndarray, g: np.ndarray) -> list[float]:
+    if len(d) < 8:
+        return [0.0] * len(COLLAPSE_LEVELS)
+    (d0, dl), (g0, gl) = start_and_late(d), start_and_late(g)
+    out = [float(np.mean(dl < d0)), float(np.mean(gl > g0))]
+    for x0, late, x in ((d0, dl, d), (g0, gl, g)):
+        out.append(float(np.clip((np.median(late) - x0) / (abs(x0) + np.std(x) + _EPS), -20, 20)))
+    for late in (dl, gl):
+        out += list(cycle(late))
+    return out
+
 
 MOVE_MIN_VALUES = 3  # g_move values (one per evaluation) before its late levels mean anything
 
@@ -213,7 +267,8 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
     e.g. 0.3 to evaluate a diagnosis made 30% into training. `levels`: also give the late values
     of d_loss and g_loss themselves (squashed by sign(x) log(1 + |x|)); they mean something for
     a known loss family, and nothing across scales, so they are off by default. `move`: also give
-    the late levels of `g_move` (MOVE_LEVELS; ganstab traces that have the column).
+    the late levels of `g_move` (MOVE_LEVELS; ganstab traces that have the column). `collapse`:
+    also give COLLAPSE_LEVELS, each loss against its own start and its slow cycles.
     """
 
     def __init__(
@@ -222,11 +277,13 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
         prefix: float = 1.0,
         levels: bool = False,
         move: bool = False,
+        collapse: bool = False,
     ) -> None:
         self.columns = columns
         self.prefix = prefix
         self.levels = levels
         self.move = move
+        self.collapse = collapse
 
     def fit(self, X, y=None):  # noqa: N803 (scikit-learn's names)
         self.n_features_in_ = 1
@@ -238,7 +295,8 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
         names += ["d_g_corr", "d_g_late_corr"]
         names += ["d_loss:late_level", "g_loss:late_level", "d_minus_g:late_level"] if self.levels else []
         names += list(RICH_LEVELS) if self._rich() else []
-        return names + (list(MOVE_LEVELS) if self.move else [])
+        names += list(MOVE_LEVELS) if self.move else []
+        return names + (list(COLLAPSE_LEVELS) if getattr(self, "collapse", False) else [])
 
     def _rich(self) -> bool:
         return set(RICH_COLUMNS) <= set(self.columns)
@@ -273,4 +331,6 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
             feats += _rich_levels(cols, raw, trace_data_spread(trace))
         if self.move:
             feats += _move_levels(np.asarray(trace.get("g_move", []), dtype=float)[:end])
+        if getattr(self, "collapse", False):  # models saved before the parameter existed lack it
+            feats += _collapse_levels(d, g)
         return feats

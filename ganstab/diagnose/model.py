@@ -21,14 +21,18 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.pipeline import Pipeline
 
 from ganstab.diagnose.features import (
+    CYCLE_POWER,
     LOSS_COLUMNS,
     MOVE_MIN_VALUES,
     RICH_COLUMNS,
     TraceFeatures,
+    cycle,
     move_windows,
+    start_and_late,
     trace_data_spread,
 )
 from ganstab.diagnose.result import DIVERGED, LABELS, Diagnosis
+from ganstab.diagnose.views import VIEWS, view
 
 MODEL_DIR = Path(__file__).parent / "models"
 MODELS = {"losses": LOSS_COLUMNS, "rich": RICH_COLUMNS}
@@ -40,6 +44,9 @@ REQUIRED = {"losses": LOSS_COLUMNS, "rich": (*RICH_COLUMNS, "data_spread", "g_mo
 # evaluation, and its late levels need three (MOVE_LEVELS); before that a live run gets "losses".
 MIN_FINITE = {"g_move": MOVE_MIN_VALUES}
 TRAIN_PREFIXES = (0.3, 0.5, 0.75, 1.0)  # each run is also learned from its prefixes
+# The losses model also learns each prefix as other programs would log it (views.py): this many
+# views drawn at random per (run, prefix), besides the trace as logged (issue 15).
+VIEWS_PER_PREFIX = {"losses": 2, "rich": 0}
 MIN_ROWS = 20
 
 
@@ -50,7 +57,12 @@ def make_pipeline(kind: str = "losses", seed: int = 0) -> Pipeline:
             # values lifted held-out macro-F1 of the losses model from 0.53 to 0.75 (docs/labels.md)
             # g_move's levels (rich model): on corpus v3 they lifted held-out macro-F1 from 0.918
             # to 0.948 and left leave-one-data-set-out where it was (0.885 / 0.886; bench/RESULTS.md)
-            ("features", TraceFeatures(columns=MODELS[kind], levels=True, move=kind == "rich")),
+            # collapse: each loss against its own start and its slow cycles (COLLAPSE_LEVELS),
+            # signatures of collapse in anybody's log (issue 15; bench/RESULTS.md)
+            (
+                "features",
+                TraceFeatures(columns=MODELS[kind], levels=True, move=kind == "rich", collapse=kind == "losses"),
+            ),
             # Boosting and a random forest, probabilities averaged: on corpus v1 this lifted the
             # rich model from 0.80 to 0.85 macro-F1 held-out and 0.80 to 0.82 leave-one-data-set-
             # out, and left the losses model where it was (0.83 / 0.75; bench/RESULTS.md).
@@ -90,14 +102,36 @@ def truncate(trace: dict[str, np.ndarray], fraction: float) -> dict[str, np.ndar
     return {k: np.asarray(v)[:end] for k, v in trace.items()}
 
 
+def train_views(trace: dict[str, np.ndarray], kind: str, key: str) -> list[dict[str, np.ndarray]]:
+    """A training trace (one prefix of a run) as logged, and VIEWS_PER_PREFIX[kind] views of it
+    drawn at random (seeded by `key`, so training is reproducible) that keep MIN_ROWS rows."""
+    out = [trace]
+    n = VIEWS_PER_PREFIX.get(kind, 0)
+    if n:
+        rng = np.random.default_rng(int(hashlib.sha256(key.encode()).hexdigest()[:8], 16))
+        others = [v for v in VIEWS if v != "as logged"]
+        for name in rng.choice(others, size=n, replace=False):
+            v = view(trace, str(name), rng)
+            if len(v["d_loss"]) >= MIN_ROWS:
+                out.append(v)
+    return out
+
+
 def augment(
-    traces: Sequence[dict], labels: Sequence[str], prefixes=TRAIN_PREFIXES
+    traces: Sequence[dict],
+    labels: Sequence[str],
+    prefixes=TRAIN_PREFIXES,
+    kind: str = "rich",
+    ids: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Every trace at each prefix, and (the losses model) views of each prefix."""
     xs, ys = [], []
-    for t, y in zip(traces, labels):
+    ids = ids if ids is not None else [str(i) for i in range(len(traces))]
+    for t, y, run_id in zip(traces, labels, ids):
         for p in prefixes:
-            xs.append(truncate(t, p))
-            ys.append(y)
+            for v in train_views(truncate(t, p), kind, f"{run_id}/{p}"):
+                xs.append(v)
+                ys.append(y)
     return _objects(xs), np.array(ys)
 
 
@@ -107,8 +141,14 @@ def _objects(items: Sequence[Any]) -> np.ndarray:
     return out
 
 
-def fit(traces: Sequence[dict], labels: Sequence[str], kind: str = "losses", seed: int = 0) -> Pipeline:
-    x, y = augment(traces, labels)
+def fit(
+    traces: Sequence[dict],
+    labels: Sequence[str],
+    kind: str = "losses",
+    seed: int = 0,
+    ids: Sequence[str] | None = None,
+) -> Pipeline:
+    x, y = augment(traces, labels, kind=kind, ids=ids)
     return make_pipeline(kind, seed).fit(x, y)
 
 
@@ -177,6 +217,15 @@ def evidence(trace: dict[str, np.ndarray]) -> dict[str, float]:
         ev[f"{name}_late"] = float(np.median(x[-q:]))
         scale = max(float(np.std(x)), 1e-12)
         ev[f"{name}_late_wobble"] = float(np.std(np.diff(x[-q:])) / scale)
+    # Signatures of collapse that any log shows (features.COLLAPSE_LEVELS): each loss against its
+    # own start, where D cannot yet tell real from fake, and a slow cycle in G's late loss.
+    fd, fg = np.isfinite(d), np.isfinite(g)
+    if fd.sum() >= 8 and fg.sum() >= 8:
+        (d0, dl), (g0, gl) = start_and_late(d[fd]), start_and_late(g[fg])
+        ev["d_loss_below_start_late"] = float(np.mean(dl < d0))
+        ev["g_loss_above_start_late"] = float(np.mean(gl > g0))
+        period, power = cycle(gl)
+        ev["g_loss_cycle_rows"] = float(period * len(gl)) if power >= CYCLE_POWER else 0.0
     # "D wins": D's loss fell towards 0 while G's rose (meaningful for NS/minimax/LS logs).
     ev["d_wins"] = float(
         ev["d_loss_late"] < 0.25 * max(ev["d_loss_early"], 1e-12) and ev["g_loss_late"] > ev["g_loss_early"]
@@ -205,26 +254,54 @@ def choose_model(trace: dict[str, np.ndarray]) -> str:
     return "losses" if missing_columns(trace, "rich") else "rich"
 
 
+def fitted(name: str) -> dict:
+    """A table that `ganstab diagnose train` fitted beside the models (ganstab/diagnose/fitted.py):
+    CALIBRATION or TRAINING; {} before the first training."""
+    try:
+        from ganstab.diagnose import fitted as module
+    except ImportError:
+        return {}
+    return getattr(module, name, {})
+
+
+def calibrate(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature scaling of class probabilities: p ** (1 / T), renormalised (T > 1 softens)."""
+    logp = np.log(np.clip(np.asarray(proba, float), 1e-6, 1.0)) / temperature
+    e = np.exp(logp - logp.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def ganstab_trace(trace: dict[str, np.ndarray]) -> bool:
+    """Whether a trace is ganstab's own (it logs G's spread), so that advice may name its keys."""
+    return "g_spread" in trace
+
+
 def diagnose_trace(
     trace: dict[str, np.ndarray],
     *,
     model: str = "auto",
     classifier: Pipeline | None = None,
     wait: bool = False,
+    context: dict | None = None,
+    proba: np.ndarray | None = None,
 ) -> Diagnosis | None:
     """Diagnose one trace (schema of docs/traces.md; at least step, d_loss, g_loss). With `wait`
     (a live run), a trace that lacks what the model reads yet gives None instead of an error;
-    divergence is reported either way."""
+    divergence is reported either way. The shipped models' probabilities are calibrated
+    (temperature scaling fitted on the corpus's leave-one-data-set-out predictions), and a
+    diagnosis whose top probability is under the corpus-chosen threshold is `uncertain`.
+    `context` (e.g. {"data": "2-D mixtures"}) narrows the advice (advice.advice_for)."""
     from ganstab.diagnose.advice import advice_for
 
     n = len(trace["d_loss"])
     kind = choose_model(trace) if model == "auto" else model
     if kind not in MODELS:
         raise ValueError(f"Unknown diagnosis model {kind!r}; choose one of auto, {', '.join(MODELS)}.")
+    keys = ganstab_trace(trace)
     bad_row, bad_step = _finite_prefix(trace)
     if bad_row is not None:  # divergence is a rule, decided however short the log
         ev = {"diverged_at": bad_step}
-        return Diagnosis(DIVERGED, {}, ev, advice_for(DIVERGED, ev), kind, n, bad_step)
+        return Diagnosis(DIVERGED, {}, ev, advice_for(DIVERGED, ev, context, keys=keys), kind, n, bad_step)
     if classifier is None and (missing := missing_columns(trace, kind)):
         if wait:  # `g_move` comes once per evaluation: a live run gets there
             return None
@@ -236,9 +313,37 @@ def diagnose_trace(
     if n < MIN_ROWS:
         raise ValueError(f"A trace needs at least {MIN_ROWS} rows to be diagnosed, but has {n}.")
     clf = classifier if classifier is not None else shipped_model(kind)
-    proba = clf.predict_proba(_objects([trace]))[0]
+    if proba is None:  # `diagnose_traces` passes the row it computed for a whole batch
+        proba = clf.predict_proba(_objects([trace]))[0]
+    cal = fitted("CALIBRATION").get(kind, {}) if classifier is None else {}
+    if cal:
+        proba = calibrate(proba, cal["temperature"])
     probabilities = {str(c): float(p) for c, p in zip(clf.classes_, proba)}
     probabilities = {label: probabilities.get(label, 0.0) for label in LABELS}
     label = max(probabilities, key=probabilities.__getitem__)
     ev = evidence(trace)
-    return Diagnosis(label, probabilities, ev, advice_for(label, ev), kind, n)
+    uncertain = bool(cal) and probabilities[label] < cal["uncertain_below"]
+    return Diagnosis(label, probabilities, ev, advice_for(label, ev, context, keys=keys), kind, n, uncertain=uncertain)
+
+
+def diagnose_traces(
+    traces: Sequence[dict[str, np.ndarray]], *, model: str = "auto", wait: bool = False
+) -> list[Diagnosis | None]:
+    """`diagnose_trace` for many traces, with one `predict_proba` per model kind: a search diagnoses
+    a whole cohort at each evaluation, and one call per member cost more than its training. A
+    trace that `diagnose_trace` would wait for or raise on (missing columns, too few rows) gives
+    None; divergence is the rule as there."""
+    kinds = [choose_model(t) if model == "auto" else model for t in traces]
+    batches: dict[str, list[int]] = {}
+    for i, (trace, kind) in enumerate(zip(traces, kinds)):
+        if _finite_prefix(trace)[0] is None and len(trace["d_loss"]) >= MIN_ROWS and not missing_columns(trace, kind):
+            batches.setdefault(kind, []).append(i)
+    rows: dict[int, np.ndarray] = {}
+    for kind, idx in batches.items():
+        rows.update(zip(idx, shipped_model(kind).predict_proba(_objects([traces[i] for i in idx]))))
+    return [
+        diagnose_trace(t, model=kind, wait=wait, proba=rows.get(i))
+        if i in rows or _finite_prefix(t)[0] is not None
+        else None
+        for i, (t, kind) in enumerate(zip(traces, kinds))
+    ]

@@ -35,6 +35,9 @@ EVIDENCE_MEANINGS = {
     "g_loss_late": "G's loss late in the run (median of the last quarter)",
     "g_loss_late_wobble": "how much G's loss still jumps late, against its whole range (high: swinging)",
     "d_wins": "1: D is beating G (D's loss fell, G's rose; NS, minimax, LS losses); 0: not seen",
+    "d_loss_below_start_late": "share of late rows with D's loss under its value at the start (near 1: D keeps winning)",
+    "g_loss_above_start_late": "share of late rows with G's loss over its value at the start (near 1: G keeps losing)",
+    "g_loss_cycle_rows": "period in rows of a slow cycle in G's late loss (G hopping between modes); 0: none stands out",
     "g_spread_late_over_early": "spread of G's samples late, against early on (far under 1: bunched up)",
     "g_spread_late_over_data": "spread of G's samples late, against the data's (~1: like the data; far under 1: collapsed)",
     "g_move_late": "how far G's fixed-noise samples move per evaluation, late (near 0: still; high: hopping modes)",
@@ -79,6 +82,9 @@ def render_text(name: str, d: Diagnosis, notes: Sequence[str] = ()) -> Group:
     if d.label == DIVERGED:
         at = f" at step {_num(d.diverged_at)}" if d.diverged_at is not None else ""
         head.append(f"{at} ({d.diverged_why or 'a NaN/Inf in the losses'})")
+    elif getattr(d, "uncertain", False):  # under the corpus-chosen threshold: name the two likeliest
+        first, second = sorted(d.probabilities, key=lambda k: -d.probabilities[k])[:2]
+        head.append(f"  UNCERTAIN: {first} or {second}  (confidence {d.confidence:.2f})")
     else:
         head.append(f"  confidence {d.confidence:.2f}")
     details = [f"{d.rows} rows"] + ([f"model {d.model}"] if d.model else [])

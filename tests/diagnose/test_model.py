@@ -251,7 +251,7 @@ def test_evaluate_scores_every_scenario_like_the_pipeline_it_ships(tmp_path, exa
     # refitting only the classifier on cached features predicts what the whole pipeline predicts
     folds = FoldFeatures(small, "losses")
     train, test = small[: len(small) // 2], small[len(small) // 2 :]
-    pipe = fit([e.trace for e in train], [e.label for e in train], "losses")
+    pipe = fit([e.trace for e in train], [e.label for e in train], "losses", ids=[e.id for e in train])
     for p in (1.0, 0.3):
         x = np.empty(len(test), dtype=object)
         x[:] = [truncate(e.trace, p) for e in test]
@@ -265,3 +265,33 @@ def test_evaluate_scores_every_scenario_like_the_pipeline_it_ships(tmp_path, exa
     ):
         assert scenario in out
     assert out.count("macro-F1") >= 10
+
+
+def test_calibrated_probabilities_and_an_uncertain_diagnosis_names_two_labels(examples):
+    """The shipped losses model's probabilities are temperature-scaled (fitted.CALIBRATION); under
+    the corpus-chosen threshold the diagnosis is uncertain and the report names the two likeliest."""
+    from rich.console import Console
+
+    from ganstab.diagnose.model import calibrate, fitted
+    from ganstab.diagnose.report import render_text
+
+    cal = fitted("CALIBRATION")["losses"]
+    assert 0.25 <= cal["temperature"] <= 4 and 0.34 <= cal["uncertain_below"] <= 0.95
+    p = np.array([0.6, 0.3, 0.1])
+    q = calibrate(p, 2.0)
+    assert q.sum() == pytest.approx(1) and q[0] < 0.6 and q.argmax() == 0  # softened, same order
+    raw = shipped_model("losses")
+    seen = set()
+    for e in [e for e in examples if held_out(e.id)][:60]:
+        d = diagnose_trace(e.trace, model="losses")
+        x = np.empty(1, dtype=object)
+        x[0] = e.trace
+        expected = calibrate(raw.predict_proba(x)[0], cal["temperature"])
+        assert [d.probabilities[c] for c in raw.classes_] == pytest.approx(list(expected))
+        assert d.uncertain == (d.confidence < cal["uncertain_below"])
+        seen.add(d.uncertain)
+        if d.uncertain:
+            console = Console(width=200, record=True)
+            console.print(render_text("run", d))
+            first, second = sorted(d.probabilities, key=lambda k: -d.probabilities[k])[:2]
+            assert f"UNCERTAIN: {first} or {second}" in console.export_text()

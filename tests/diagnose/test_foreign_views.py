@@ -1,0 +1,84 @@
+"""The same run, logged differently, gets the same label (issue 15, item 2): views.py's views of
+corpus runs, and the shipped losses model's agreement across them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ganstab.diagnose.evaluate import labelled_examples
+from ganstab.diagnose.model import MIN_ROWS, MODEL_DIR, shipped_model
+from ganstab.diagnose.views import VIEWS, view, views
+
+CORPUS = MODEL_DIR.parent.parent.parent / "corpus" / "v4"
+
+
+def _trace(n=200):
+    rng = np.random.default_rng(0)
+    return {
+        "step": np.arange(10, 10 * n + 1, 10, dtype=float),
+        "d_loss": 1.2 + 0.1 * rng.standard_normal(n),
+        "g_loss": 0.8 + 0.2 * rng.standard_normal(n),
+    }
+
+
+def test_views_log_the_run_as_other_programs_do():
+    t = _trace()
+    v = views(t)
+    assert set(v) == set(VIEWS)
+    assert np.array_equal(v["every 50 steps"]["step"], t["step"][4::5])  # steps 50, 100, ...
+    assert v["every 50 steps"]["step"][0] == 50 and len(v["every 100 steps"]["d_loss"]) == 20
+    epoch = v["per-epoch means"]
+    assert len(epoch["d_loss"]) == 40 and epoch["d_loss"][0] == pytest.approx(t["d_loss"][:5].mean())
+    assert epoch["step"][0] == 50
+    # TensorBoard's debiased EMA starts at the first value and smooths: less roughness than the raw log
+    ema = v["EMA 0.9"]["g_loss"]
+    assert ema[0] == pytest.approx(t["g_loss"][0]) and np.std(np.diff(ema)) < 0.5 * np.std(np.diff(t["g_loss"]))
+    assert np.allclose(v["d_loss as a mean"]["d_loss"], t["d_loss"] / 2)
+    assert np.array_equal(v["d_loss as a mean"]["g_loss"], t["g_loss"])
+    shifted = v["shifted and scaled"]["d_loss"]
+    assert not np.allclose(shifted, t["d_loss"]) and abs(np.corrcoef(shifted, t["d_loss"])[0, 1] - 1) < 1e-9
+
+
+def test_views_that_would_be_too_short_are_not_offered_and_unknown_ones_are_errors():
+    short = _trace(150)
+    assert "every 100 steps" not in views(short, min_rows=MIN_ROWS)  # 15 rows
+    with pytest.raises(ValueError, match="Unknown log view 'hourly'"):
+        view(short, "hourly")
+
+
+def test_nan_rows_stay_nan_in_a_smoothed_view():
+    t = _trace()
+    t["d_loss"][50] = np.nan
+    ema = view(t, "EMA 0.6")["d_loss"]
+    assert np.isnan(ema[50]) and np.isfinite(ema[51])
+
+
+# Issue 15 asks for 95 % agreement. The shipped losses model, trained with two random views per
+# prefix, agrees on 92.4 % of (run, view) pairs (the model before it: 81.9 %); sparse logs (every
+# 100 steps, 85 %) and heavy smoothing (EMA 0.9, 88 %) are where it falls short (bench/RESULTS.md).
+# This floor holds what was reached; the issue's 0.95 is not met yet.
+AGREEMENT_FLOOR = 0.92
+
+
+@pytest.mark.slow
+def test_the_shipped_losses_model_labels_the_views_of_a_run_alike():
+    """Share of (run, view) pairs that get the label the run gets as logged; every eighth
+    labelled run of corpus v4, every view that keeps MIN_ROWS rows."""
+    examples, _ = labelled_examples(CORPUS)
+    model = shipped_model("losses")
+    agree, total, per_view = 0, 0, {}
+    for e in examples[::8]:
+        vs = views(e.trace, min_rows=MIN_ROWS, seed=len(e.id))
+        x = np.empty(len(vs), dtype=object)
+        x[:] = list(vs.values())
+        pred = dict(zip(vs, model.predict(x)))
+        for name, p in pred.items():
+            if name == "as logged":
+                continue
+            same = p == pred["as logged"]
+            agree += same
+            total += 1
+            per_view.setdefault(name, []).append(same)
+    share = agree / total
+    assert total > 800 and share >= AGREEMENT_FLOOR, (share, {k: round(float(np.mean(v)), 3) for k, v in per_view.items()})
