@@ -58,13 +58,20 @@ def _history(url: str, traces: list[dict[str, np.ndarray]]) -> tuple[optuna.Stud
     return study, ids
 
 
-def test_cohort_decisions_match_per_trial_should_prune(tmp_path, traces):
-    url = f"sqlite:///{tmp_path / 'h.db'}"
-    study, ids = _history(url, traces)
+QUALITY = {
+    "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5),
+    # rungs at 300 and 900: at step 600 every trial is on rung 0 and competes with the round's
+    # earlier members' rung values, which the per-trial path reads back from the database
+    "successive-halving": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=300, reduction_factor=3),
+}
 
-    # Per trial, as a search did before: a DiagnosisPruner wrapping a MedianPruner, its monitor
-    # fed the trace, `trial.should_prune()` reading the study each time.
-    per_trial = DiagnosisPruner(wrapped=optuna.pruners.MedianPruner(n_startup_trials=5))
+
+@pytest.mark.parametrize("quality", sorted(QUALITY))
+def test_cohort_decisions_match_per_trial_should_prune(tmp_path, traces, quality):
+    # Per trial, as a search did before: a DiagnosisPruner wrapping the quality pruner, its
+    # monitor fed the trace, `trial.should_prune()` reading the study each time.
+    study, ids = _history(f"sqlite:///{tmp_path / 'one.db'}", traces)
+    per_trial = DiagnosisPruner(wrapped=QUALITY[quality]())
     study.pruner = per_trial
     expected = []
     for tid, trace in zip(ids, traces):
@@ -75,14 +82,21 @@ def test_cohort_decisions_match_per_trial_should_prune(tmp_path, traces):
                            **{c: trace[c][r] for c in trace if c not in ("step", "d_loss", "g_loss")})  # fmt: skip
         expected.append(trial.should_prune())
 
-    cohort = CohortPruner(optuna.pruners.MedianPruner(n_startup_trials=5))
-    verdicts = cohort.decide(StudySnapshot(study), ids, traces, STEP)
+    # The same history in a fresh database, decided for the whole cohort from one snapshot.
+    study, ids = _history(f"sqlite:///{tmp_path / 'all.db'}", traces)
+    writes = BatchedWrites(study._storage)
+    verdicts = CohortPruner(QUALITY[quality]()).decide(StudySnapshot(study, writes), ids, traces, STEP)
     assert [v.prune for v in verdicts] == expected
     # the history exercises every path: kept, pruned on quality, pruned by the classifier
     assert any(expected) and not all(expected)
-    reasons = [v.reason for v in verdicts if v.prune]
-    assert any("median rule" in r for r in reasons) and any("diagnosis" in r for r in reasons)
-    assert all(f"step {STEP}" in r for r in reasons)
+    rules = [v.rule for v in verdicts if v.prune]
+    assert any(r.startswith(("median rule", "successive halving")) for r in rules)
+    assert any(r.startswith("diagnosis") for r in rules)
+    assert all(f"step {STEP}" in v.reason for v in verdicts if v.prune)
+    writes.flush()  # what the pruner recorded (rung values) lands with the round
+    if quality == "successive-halving":
+        recorded = [t for t in study.trials if "completed_rung_0" in t.system_attrs]
+        assert len(recorded) >= len([v for v in verdicts if not v.rule.startswith("diagnosis")])
 
 
 def test_batched_diagnosis_equals_one_by_one(traces):
