@@ -99,7 +99,7 @@ def open_dashboard_storage(url: str) -> optuna.storages.RDBStorage:
     A SQLite file that does not exist is an error rather than a new empty database: a dashboard on
     a typo'd path would otherwise show no studies and leave a stray file behind.
     """
-    from ganstab.storage import StorageError, mask_url, normalize_url
+    from ganstab.storage.urls import StorageError, connect_args, is_memory_sqlite, mask_url, normalize_url
 
     try:
         sa_url = normalize_url(url)
@@ -107,10 +107,10 @@ def open_dashboard_storage(url: str) -> optuna.storages.RDBStorage:
         raise DashboardError(f"bad storage URL: {e}") from e
     shown = mask_url(sa_url)
     backend = sa_url.get_backend_name()
-    engine_kwargs: dict[str, Any] = {}
+    engine_kwargs: dict[str, Any] = {"connect_args": connect_args(sa_url)}
     if backend == "sqlite":
         database = sa_url.database
-        if database in (None, "", ":memory:") or str(database).startswith("file::memory:"):
+        if is_memory_sqlite(sa_url):
             raise DashboardError(
                 f"storage {shown!r} is an in-memory database, which holds no studies; give the "
                 f"search's database, e.g. {DEFAULT_STORAGE!r}."
@@ -121,9 +121,8 @@ def open_dashboard_storage(url: str) -> optuna.storages.RDBStorage:
                 f"{_relative_note(Path(str(database)))}; run a search first or pass the search's "
                 f"--storage URL."
             )
-        engine_kwargs["connect_args"] = {"timeout": 30}  # a running search may hold the write lock
     elif backend == "postgresql":
-        engine_kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
+        engine_kwargs["pool_pre_ping"] = True
     try:
         import optuna
 

@@ -61,7 +61,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ganstab.engine.config import (
-    MEMBER_KEYS,
     PRESETS,
     Config,
     ConfigError,
@@ -72,9 +71,11 @@ from ganstab.engine.config import (
     from_dict,
     preset,
     resolve,
+    shape_key,
     validate,
 )
-from ganstab.storage import Store, mask_url, normalize_url
+from ganstab.storage import Store
+from ganstab.storage.urls import is_memory_sqlite, mask_url, normalize_url
 
 if TYPE_CHECKING:
     from ganstab.search.driver import SearchEvent
@@ -240,7 +241,7 @@ def _absent(url: str) -> str | None:
     if sa.get_backend_name() != "sqlite":
         return None
     db = sa.database
-    if db in (None, "", ":memory:") or str(db).startswith("file::memory:"):
+    if is_memory_sqlite(sa):
         return "an in-memory database holds no history"
     if not Path(str(db)).expanduser().exists():
         return f"there is no database file {db}"
@@ -250,12 +251,6 @@ def _absent(url: str) -> str | None:
 def _identity(cfg: Config) -> str:
     """Two configs are the same recommendation when they differ only in IDENTITY_IGNORES."""
     items = {k: v for k, v in flat_items(cfg).items() if k not in IDENTITY_IGNORES}
-    return json.dumps(items, sort_keys=True, default=str)
-
-
-def _shape_key(cfg: Config) -> str:
-    """What must agree within a cohort: every value outside MEMBER_KEYS (as the search driver)."""
-    items = {k: v for k, v in flat_items(cfg).items() if k not in MEMBER_KEYS}
     return json.dumps(items, sort_keys=True, default=str)
 
 
@@ -449,7 +444,7 @@ def _retrain(candidates: list[Candidate], seeds: list[int], root: Path, on_event
 
     groups: dict[str, list[int]] = {}
     for i, c in enumerate(candidates):
-        groups.setdefault(_shape_key(c.config), []).append(i)
+        groups.setdefault(shape_key(c.config), []).append(i)
     for g, members in enumerate(groups.values()):
         configs = []
         for i in members:
