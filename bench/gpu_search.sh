@@ -2,7 +2,8 @@
 # The search at scale on a lent GPU machine (device tool), in one call of at most 8 minutes:
 #   1. search overhead at K=256 and 1,024 (bench/search_overhead.py: one cohort as a search over the
 #      same cohort as `ganstab train`; targets <= 1.3x at K=1,024), with a cProfile of K=1,024;
-#   2. a 1,024-trial ring8 search end to end (quick space, cohorts of 256, --executor local).
+#   2. a 1,024-trial ring8 search end to end (quick space, cohorts of 256, --executor local);
+#   3. an asha search-efficiency run on ring8 (bench/search_efficiency.py).
 # That machine has PyTorch but neither Ray nor Optuna: Optuna and its needs travel as wheels in
 # .whl/ (optuna, SQLAlchemy, alembic, Mako, colorlog, greenlet, skops, prettytable, wcwidth, and
 # scikit-learn at the version that wrote the shipped models; /work/.library/device/README.md says
@@ -21,14 +22,22 @@ OUT_DIR=${OUT:-/tmp/gpu_search}
 mkdir -p "$OUT_DIR"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT_DIR/gpu.txt"
 
-timeout 300 python3 bench/search_overhead.py --k 256 1024 --steps 600 --evals 2 --device cuda \
+timeout 180 python3 bench/search_overhead.py --k 256 1024 --steps 600 --evals 2 --device cuda \
   --json "$OUT_DIR/overhead.json" --profile "$OUT_DIR/profile-1024.txt" 2>&1 | grep -v '^\[I' | tee "$OUT_DIR/overhead.txt"
 
 rm -rf /tmp/gs && mkdir -p /tmp/gs
 start=$(date +%s)
-timeout 170 python3 -m ganstab.cli search --space quick --dataset ring8 --trials 1024 --cohort-size 256 \
+timeout 120 python3 -m ganstab.cli search --space quick --dataset ring8 --trials 1024 --cohort-size 256 \
   --executor local --no-recommend --set train.device=cuda --storage sqlite:////tmp/gs/study.db \
   --runs /tmp/gs/runs --study gpu-1024 > "$OUT_DIR/search.txt" 2>&1
 rc=$?
 echo "1,024-trial search: exit $rc in $(( $(date +%s) - start )) s; run folders $(du -sh /tmp/gs/runs | cut -f1)" | tee -a "$OUT_DIR/search.txt"
 tail -25 "$OUT_DIR/search.txt"
+
+# 3. Search efficiency with successive halving and slot refill (issue "search that finds"): the
+#    asha search on ring8 at the 90 % bar, 8,000 steps per full trial, cohorts of 96 slots, until
+#    a verified find or the time runs out; compare with the random and grid pools recorded in
+#    bench/RESULTS.md (bench/efficiency_pools_gpu.sh), by `search_efficiency.py report`.
+timeout 150 python3 bench/search_efficiency.py run --method ganstab --scheduler asha --dataset ring8 \
+  --steps 8000 --cohort-size 96 --max-trials 1536 --device cuda --out /tmp/eff 2>&1 | tail -5 | tee "$OUT_DIR/efficiency.txt"
+cp /tmp/eff/*.json "$OUT_DIR/" 2>/dev/null

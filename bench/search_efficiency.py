@@ -54,7 +54,7 @@ import torch  # noqa: E402
 
 from ganstab.engine import CohortTrainer, apply_overrides  # noqa: E402
 from ganstab.search.cohort import OBJECTIVES  # noqa: E402
-from ganstab.search.driver import run_search  # noqa: E402
+from ganstab.search.driver import POOL_FACTOR, SCHEDULERS, run_search  # noqa: E402
 from ganstab.search.space import load_space, to_overrides  # noqa: E402
 
 SPACE = Path(__file__).with_name("spaces") / "efficiency.yaml"
@@ -158,6 +158,7 @@ def _result(args: argparse.Namespace, rows: list[dict], verified: dict, start: f
     """What `run` writes: the settings, the machine, every trial and the verifications."""
     return {
         "method": args.method,
+        "scheduler": getattr(args, "scheduler", "median"),  # ganstab: median or asha
         "dataset": args.dataset,
         "rep": args.rep,
         "steps": args.steps,
@@ -179,16 +180,20 @@ def seeds_pass(verification: dict, dataset: str) -> bool:
 
 
 def run_ganstab(args: argparse.Namespace, out: Path) -> dict:
-    name = f"ganstab-{args.dataset}-rep{args.rep}"
+    tag = "" if args.scheduler == "median" else f"-{args.scheduler}"
+    name = f"ganstab{tag}-{args.dataset}-rep{args.rep}"
+    # asha: a round is one cohort of POOL_FACTOR trials per slot, the slots refilled as trials stop
+    per_round = args.cohort_size * (POOL_FACTOR if args.scheduler == "asha" else 1)
     start = time.perf_counter()
     verified: dict[int, dict] = {}
     found = None
     n = 0
     while n < args.max_trials and found is None:
-        n = min(n + args.cohort_size, args.max_trials)
+        n = min(n + per_round, args.max_trials)
         study, _ = _search(
-            args, out, name, n_trials=n, sampler="tpe", seed=args.rep, prune=True, diagnose=True
-        )
+            args, out, name, n_trials=n, sampler="tpe", seed=args.rep, prune=True, diagnose=True,
+            scheduler=args.scheduler,
+        )  # fmt: skip
         rows = _trial_rows(study, args.dataset)
         for row in rows:
             if row["candidate"] and row["number"] not in verified and found is None:
@@ -476,6 +481,8 @@ def main() -> None:
         help="trial values (ganstab search --objective); a candidate is judged by its last evaluation either way",
     )
     r.add_argument("--pool", type=int, default=96, help="random: trials in the pool")
+    r.add_argument("--scheduler", default="median", choices=SCHEDULERS,
+                   help="ganstab: how cohorts spend their steps (ganstab search --scheduler)")  # fmt: skip
     r.add_argument("--device", default="cpu")
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--no-verify", action="store_true", help="random/grid: leave verification to `verify`")
@@ -497,7 +504,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     result = run_ganstab(args, out) if args.method == "ganstab" else run_pool(args, out)
-    path = out / f"{args.method}-{args.dataset}-rep{args.rep}.json"
+    tag = "" if args.method != "ganstab" or args.scheduler == "median" else f"-{args.scheduler}"
+    path = out / f"{args.method}{tag}-{args.dataset}-rep{args.rep}.json"
     path.write_text(json.dumps(result, indent=1, default=str))
     print(f"wrote {path} ({result['seconds']:.0f} s)")
 
