@@ -235,20 +235,15 @@ class Store:
         """One transaction; on any error it rolls back. Database errors become StorageError unless
         `raw` (for callers that tell a constraint violation from other failures). Inside `batch`,
         a savepoint of the batch's transaction."""
-        batch = getattr(self._local, "conn", None)
-        if batch is not None:
-            try:
+        try:
+            batch = getattr(self._local, "conn", None)
+            if batch is not None:
                 with batch.begin_nested():
                     yield batch
-            except SQLAlchemyError as e:
-                if raw:
-                    raise
-                raise self._error("writing" if write else "reading", e) from e
-            return
-        if os.getpid() != self._pid:  # forked: never reuse the parent's sockets
-            self.engine.dispose(close=False)
-            self._pid = os.getpid()
-        try:
+                return
+            if os.getpid() != self._pid:  # forked: never reuse the parent's sockets
+                self.engine.dispose(close=False)
+                self._pid = os.getpid()
             with self.engine.connect() as conn:
                 if write:
                     conn = conn.execution_options(ganstab_write=True)
