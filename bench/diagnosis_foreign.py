@@ -98,26 +98,34 @@ def summarise(preds: list[dict]) -> dict:
 
 
 def plot_reliability(res: dict, path: Path, title: str) -> None:
-    import matplotlib
+    """A reliability diagram drawn with Pillow (the project has no plotting library): per bin of the
+    top probability, the share of runs diagnosed right (bars; run count above) against the
+    diagonal of perfect calibration."""
+    from PIL import Image, ImageDraw
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    size, left, bottom, top, right = 360, 44, 36, 26, 12
+    img = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(img)
+    w, h = size - left - right, size - top - bottom
 
-    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
-    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
-    bins = res["reliability"]
-    ax.bar([(b["bin"][0] + b["bin"][1]) / 2 for b in bins], [b["accuracy"] for b in bins], width=0.09,
-           alpha=0.6, label="accuracy")
-    ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-", color="C3", label="per bin")
-    for b in bins:
-        ax.annotate(str(b["n"]), ((b["bin"][0] + b["bin"][1]) / 2, b["accuracy"]), ha="center", va="bottom",
-                    fontsize=7)
-    ax.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="top probability", ylabel="share correct",
-           title=f"{title}: ECE {res['ece']:.3f}")
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    def xy(x: float, y: float) -> tuple[float, float]:
+        return left + x * w, top + (1 - y) * h
+
+    draw.rectangle([xy(0, 1), xy(1, 0)], outline=(0, 0, 0))
+    draw.line([xy(0, 0), xy(1, 1)], fill=(150, 150, 150), width=1)
+    for b in res["reliability"]:
+        lo, hi = b["bin"]
+        draw.rectangle([xy(lo + 0.01, b["accuracy"]), xy(hi - 0.01, 0)], fill=(31, 119, 180))
+        draw.ellipse([xy(b["confidence"], b["accuracy"])[0] - 3, xy(b["confidence"], b["accuracy"])[1] - 3,
+                      xy(b["confidence"], b["accuracy"])[0] + 3, xy(b["confidence"], b["accuracy"])[1] + 3],
+                     fill=(214, 39, 40))
+        draw.text((xy(lo, b["accuracy"])[0] + 4, xy(lo, b["accuracy"])[1] - 12), str(b["n"]), fill=(0, 0, 0))
+    for v in (0, 0.5, 1):
+        draw.text((xy(v, 0)[0] - 8, size - bottom + 4), f"{v:g}", fill=(0, 0, 0))
+        draw.text((4, xy(0, v)[1] - 6), f"{v:g}", fill=(0, 0, 0))
+    draw.text((left, size - 16), "top probability (bars: share right; dot: mean prob.)", fill=(0, 0, 0))
+    draw.text((left, 6), f"{title}: ECE {res['ece']:.3f}", fill=(0, 0, 0))
+    img.save(path)
 
 
 def main() -> None:
@@ -137,6 +145,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = extract_logs(args.data, Path(tmp))
         for model in ("losses", "auto"):
+            # auto picks the losses model for a log with only losses: then its diagnoses are the same
+            if model == "auto" and not any(
+                choose_model(read_logs(log_path(root, r["id"]), tags=r["tags"])[0].trace) != "losses" for r in runs
+            ):
+                result["auto"] = result["losses"]
+                result["auto picked"] = "losses for every log"
+                continue
             preds = diagnose_all(runs, root, model, args.models)
             result[model] = summarise(preds)
             if model == "losses":

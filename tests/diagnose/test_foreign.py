@@ -1,0 +1,113 @@
+"""The foreign benchmark (bench/foreign/, issue 15): its scripts train and log the way other
+people's code does, its runs are labelled from their samples, every log reads as a user would
+read it, and the shipped models never learned from it."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.util
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from ganstab.diagnose.evaluate import ids_hash, labelled_examples, usable
+from ganstab.diagnose.logs import read_logs
+from ganstab.diagnose.model import MODEL_DIR, fitted, held_out
+from ganstab.diagnose.result import LABELS
+
+ROOT = MODEL_DIR.parent.parent.parent
+FOREIGN = ROOT / "bench" / "foreign"
+DATA = FOREIGN / "data"
+
+
+def _module(name: str):
+    sys.path.insert(0, str(FOREIGN))
+    spec = importlib.util.spec_from_file_location(f"foreign_{name}", FOREIGN / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("diagnosis_foreign", ROOT / "bench" / "diagnosis_foreign.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.slow
+def test_a_foreign_run_is_labelled_from_its_samples_and_its_log_reads(tmp_path):
+    """A tiny run of the LSGAN script: its CSV has its own column names, which `--tag` maps."""
+    gen = _module("generate")
+    cfg = dict(
+        data="hex7", loss="lsgan", lr_d=1e-3, lr_g=1e-3, beta1=0.5, n_dis=1, batch=64, z_dim=2, hidden=32,
+        depth=2, iters=240, log_every=10, log="mean", d_reduce="mean", names="short", eval_every=20, seed=1,
+    )
+    label, signals, evals = gen.run_one("mixtures_mlp", cfg, tmp_path)
+    assert len(evals) == 12 and all(len(e["near"]) == 7 for e in evals)
+    assert label in (*LABELS, "ambiguous") and 0 <= signals["spread"] <= 1
+    assert (tmp_path / "log.csv").read_text().splitlines()[0] == "iter,disc,gen"
+    (log,) = read_logs(tmp_path / "log.csv", tags=gen.tags_for("mixtures_mlp", cfg))
+    assert len(log.trace["d_loss"]) == 24 and log.trace["step"][-1] == 240
+
+
+def test_the_scripts_differ_from_ganstab_the_way_other_code_does():
+    wgan = (FOREIGN / "wgan_gp.py").read_text()
+    assert "n_critic" in wgan and "D(fake).mean() - D(real).mean() + cfg[\"lam\"] * gp" in wgan
+    assert "betas=(0.0, 0.9)" in wgan and "RMSprop" in wgan and "SummaryWriter" in wgan
+    dcgan = (FOREIGN / "dcgan_digits.py").read_text()
+    assert "BCEWithLogitsLoss" in dcgan and "BatchNorm2d" in dcgan and "err_real + err_fake" in dcgan
+    mix = _module("mixtures_mlp")
+    corpus_like = {"ring8", "grid25", "mixture6", "ring16", "grid9", "mixture10"}
+    assert not corpus_like & set(mix.DATASETS)
+    for name in mix.DATASETS:  # modes far apart against their std: mode counting means something
+        c, std = mix.centres(name)
+        d = np.linalg.norm(c[:, None] - c[None], axis=-1) + np.eye(len(c)) * 1e9
+        assert d.min() > 8 * std, name
+
+
+def _runs():
+    return _bench().load_runs(DATA)
+
+
+def test_the_benchmark_spans_the_three_scripts_and_classes():
+    runs = [r for r in _runs() if r["label"] in LABELS]
+    assert {r["script"] for r in runs} == {"mixtures_mlp", "wgan_gp", "dcgan_digits"}
+    for label in LABELS:
+        assert sum(r["label"] == label for r in runs) >= 10, label
+    assert (DATA / "logs.tar.gz").stat().st_size + (DATA / "runs.jsonl.gz").stat().st_size < 8e6
+
+
+@pytest.mark.slow
+def test_the_shipped_models_never_learned_from_the_foreign_benchmark(tmp_path):
+    """TRAINING (written by `ganstab diagnose train`) names corpus/v4 and the hash of the run ids
+    each model learned from; those are corpus/v4's training split, no foreign run id is among
+    them, and no foreign log's losses are any corpus trace's."""
+    training = fitted("TRAINING")
+    examples, _ = labelled_examples(ROOT / "corpus" / "v4")
+    for kind in ("losses", "rich"):
+        assert training[kind]["corpus"] in ("corpus/v4", str(ROOT / "corpus" / "v4"))
+        train = [e for e in usable(examples, kind) if not held_out(e.id)]
+        assert training[kind]["runs"] == len(train)
+        assert training[kind]["ids_sha256"] == ids_hash(e.id for e in train)
+    runs = _runs()
+    assert not {r["id"] for r in runs} & {e.id for e in examples}
+
+    def key(x):
+        return hashlib.sha256(np.round(np.asarray(x[:20], float), 4).tobytes()).hexdigest()
+
+    corpus_keys = {key(e.trace["d_loss"]) for e in examples}
+    bench = _bench()
+    root = bench.extract_logs(DATA, tmp_path)
+    for r in runs:
+        (log,) = read_logs(bench.log_path(root, r["id"]), tags=r["tags"])
+        assert key(log.trace["d_loss"]) not in corpus_keys, r["id"]
+
+
+def test_labels_file_is_plain_gzip_json_lines():
+    lines = gzip.decompress((DATA / "runs.jsonl.gz").read_bytes()).decode().splitlines()
+    rec = json.loads(lines[0])
+    assert {"id", "script", "config", "tags", "label", "signals"} <= set(rec)
