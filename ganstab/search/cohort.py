@@ -34,7 +34,6 @@ import math
 import os
 import socket
 import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -54,7 +53,14 @@ from ganstab.engine.config import Config, to_dict
 from ganstab.engine.samples import save_curves
 from ganstab.engine.trainer import CohortTrainer
 from ganstab.search.pruning import CohortPruner
-from ganstab.search.trials import BatchedWrites, StudySnapshot, final_values, note_attrs, upload_artifact
+from ganstab.search.trials import (
+    BatchedWrites,
+    Heartbeat,
+    StudySnapshot,
+    final_values,
+    note_attrs,
+    upload_artifact,
+)
 from ganstab.storage import Store
 from ganstab.storage.urls import connect_args, is_memory_sqlite, mask_url, normalize_url, sqlite_write_lock
 
@@ -341,52 +347,6 @@ def note_text(
 # ------------------------------------------------------------------------------------ heartbeat
 
 
-def heartbeat_enabled(storage: optuna.storages.BaseStorage) -> bool:
-    """Whether the storage records heartbeats (RDBStorage with an interval, or its cache)."""
-    interval = getattr(storage, "get_heartbeat_interval", None)
-    return interval is not None and interval() is not None
-
-
-class _Heartbeat:
-    """Records a heartbeat for each live trial every `interval` seconds in a thread, so a trial
-    whose worker dies is failed by `fail_stale_trials` after the grace period, even mid-evaluation
-    (Optuna only does this itself inside `study.optimize`)."""
-
-    def __init__(self, storage: optuna.storages.BaseStorage, trial_ids: Sequence[int], interval: int) -> None:
-        self.storage = storage
-        self.live = set(trial_ids)
-        self.interval = interval
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._loop, name="ganstab-heartbeat", daemon=True)
-
-    def __enter__(self) -> _Heartbeat:
-        if heartbeat_enabled(self.storage):
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def drop(self, trial_id: int) -> None:
-        with self._lock:
-            self.live.discard(trial_id)
-
-    def _loop(self) -> None:
-        while True:
-            with self._lock:
-                ids = sorted(self.live)
-            for trial_id in ids:
-                try:
-                    self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
-                except Exception as e:  # a missed beat is harmless; the next one retries
-                    log.warning("heartbeat of trial id %s failed: %s", trial_id, e)
-            if self._stop.wait(self.interval):
-                return
-
-
 # --------------------------------------------------------------------------------------- cohort
 
 
@@ -448,7 +408,7 @@ class _CohortRun:
         self.results: dict[int, MemberResult] = {}  # by trial index
         self.reasons: dict[int, tuple[str, str]] = {}  # trial -> (rule, why in words), for its note
         self.run_ids: list[int] = []
-        self._heartbeat: _Heartbeat | None = None
+        self._heartbeat: Heartbeat | None = None
 
     # ---- the loop
 
@@ -473,7 +433,7 @@ class _CohortRun:
             if n < job.live:
                 self.writes.set_trial_user_attr(tid, "run_dir", str(trainer.member_dir(n)))
         self.writes.flush()
-        with _Heartbeat(self.storage, job.trial_ids, job.heartbeat_interval) as beat:
+        with Heartbeat(self.storage, job.heartbeat_interval, job.trial_ids) as beat:
             self._heartbeat = beat
             try:
                 while True:

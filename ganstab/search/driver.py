@@ -50,7 +50,6 @@ import importlib.util
 import logging
 import os
 import re
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -75,14 +74,13 @@ from ganstab.search.cohort import (
     StaleTrialRequeuer,
     check_classifier,
     check_objective,
-    heartbeat_enabled,
     open_storage,
     run_cohort,
     worker_id,
     worker_is_dead,
 )
 from ganstab.search.space import SearchSpace
-from ganstab.search.trials import BatchedWrites
+from ganstab.search.trials import BatchedWrites, Heartbeat, heartbeat_enabled
 from ganstab.storage import Store
 from ganstab.storage.urls import connect_args, is_memory_sqlite, mask_url, normalize_url
 
@@ -356,46 +354,21 @@ class _DriverLock:
             self._engine = None
 
 
-class _QueueBeat:
+class _QueueBeat(Heartbeat):
     """Heartbeats, from the driver, for the trials it asked that no worker has started yet (a
     cohort waiting in Ray's queue): without them, a wait longer than the grace period would make
     another driver fail the trials as stale. A trial leaves the set once it is settled or its
     `worker` attribute names another process (run_cohort then beats for it itself)."""
 
+    name = "ganstab-queue-heartbeat"
+
     def __init__(self, storage: optuna.storages.BaseStorage, interval: int, me: str) -> None:
-        self.storage = storage
-        self.interval = interval
+        super().__init__(storage, interval)
         self.me = me
-        self.ids: set[int] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="ganstab-queue-heartbeat", daemon=True)
-        if heartbeat_enabled(storage):
-            self._thread.start()
 
-    def add(self, trial_ids: Iterable[int]) -> None:
-        with self._lock:
-            self.ids.update(trial_ids)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            with self._lock:
-                ids = sorted(self.ids)
-            for trial_id in ids:
-                try:
-                    trial = self.storage.get_trial(trial_id)
-                    if trial.state != TrialState.RUNNING or trial.user_attrs.get(ATTR_WORKER) != self.me:
-                        with self._lock:
-                            self.ids.discard(trial_id)
-                        continue
-                    self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
-                except Exception as e:  # a missed beat is harmless; the next one retries
-                    log.warning("heartbeat of queued trial id %s failed: %s", trial_id, e)
+    def keep(self, trial_id: int) -> bool:
+        trial = self.storage.get_trial(trial_id)
+        return trial.state == TrialState.RUNNING and trial.user_attrs.get(ATTR_WORKER) == self.me
 
 
 def _claim_cohort_dir(study_dir: Path, start: int) -> tuple[int, Path]:
@@ -630,7 +603,7 @@ def _loop(
     used = [t.user_attrs.get("cohort") for t in trials]
     next_index = max([u for u in used if isinstance(u, int)], default=-1) + 1
     invalid = 0
-    beat = _QueueBeat(study._storage, job_settings["heartbeat_interval"], me)
+    beat = _QueueBeat(study._storage, job_settings["heartbeat_interval"], me).start()
     try:
         while True:
             grace = job_settings["grace_period"] or 2 * job_settings["heartbeat_interval"]

@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import mimetypes
+import threading
 import uuid
 from collections.abc import Container, Iterable
 from dataclasses import asdict
@@ -276,3 +277,68 @@ def upload_artifact(store: Any, writes: BatchedWrites, trial_id: int, path: Path
         store.write(artifact_id, f)
     writes.set_trial_system_attr(trial_id, ARTIFACTS_ATTR_PREFIX + artifact_id, json.dumps(asdict(meta)))
     return artifact_id
+
+
+def heartbeat_enabled(storage: optuna.storages.BaseStorage) -> bool:
+    """Whether the storage records heartbeats (RDBStorage with an interval, or its cache)."""
+    interval = getattr(storage, "get_heartbeat_interval", None)
+    return interval is not None and interval() is not None
+
+
+class Heartbeat:
+    """Records a heartbeat for each trial of its set every `interval` seconds in a thread, so a
+    trial whose worker dies is failed by `fail_stale_trials` after the grace period, even
+    mid-evaluation (Optuna only does this itself inside `study.optimize`). `keep(trial_id)` says
+    whether a trial still needs beats from here (default: until it is dropped)."""
+
+    name = "ganstab-heartbeat"
+
+    def __init__(self, storage: optuna.storages.BaseStorage, interval: int, trial_ids: Iterable[int] = ()) -> None:
+        self.storage = storage
+        self.interval = interval
+        self.ids = set(trial_ids)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+
+    def start(self) -> Heartbeat:
+        if heartbeat_enabled(self.storage):
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def __enter__(self) -> Heartbeat:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def add(self, trial_ids: Iterable[int]) -> None:
+        with self._lock:
+            self.ids.update(trial_ids)
+
+    def drop(self, trial_id: int) -> None:
+        with self._lock:
+            self.ids.discard(trial_id)
+
+    def keep(self, trial_id: int) -> bool:
+        return True
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                ids = sorted(self.ids)
+            for trial_id in ids:
+                try:
+                    if not self.keep(trial_id):
+                        self.drop(trial_id)
+                        continue
+                    self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+                except Exception as e:  # a missed beat is harmless; the next one retries
+                    log.warning("heartbeat of trial id %s failed: %s", trial_id, e)
+            if self._stop.wait(self.interval):
+                return
