@@ -494,8 +494,7 @@ class _CohortRun:
         if self.pruner is not None and live:
             traces = self._monitor_traces(live)
             snapshot = StudySnapshot(self.study, self.writes)
-            # members of one round share the cohort's step, not always their own: a refilled
-            # member's verdict is on its own step, which is what its reports are keyed by
+            # a refilled member's own step differs from the others': verdicts are per own step
             for i, verdict in zip(live, self._decide(snapshot, live, traces, steps)):
                 if verdict.prune:
                     pruned.append(i)
@@ -510,10 +509,11 @@ class _CohortRun:
     def _decide(self, snapshot: StudySnapshot, live: list[int], traces: list, steps: dict[int, int]) -> list:
         """The pruner's verdicts for the live slots, grouped by their members' own steps."""
         out: dict[int, Any] = {}
+        trace_of = dict(zip(live, traces))
         for step in sorted(set(steps.values())):
             group = [i for i in live if steps[i] == step]
             ids = [self.job.trial_ids[self.slot_trial[i]] for i in group]
-            verdicts = self.pruner.decide(snapshot, ids, [traces[live.index(i)] for i in group], step)
+            verdicts = self.pruner.decide(snapshot, ids, [trace_of[i] for i in group], step)
             out.update(zip(group, verdicts))
         self.writes.flush()  # what the pruner recorded (rung values)
         return [out[i] for i in live]
