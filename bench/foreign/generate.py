@@ -3,6 +3,7 @@ labelled from its own samples by ganstab's ground-truth rules (docs/labels.md), 
 losses. One run at a time in one process (one torch thread), resumable, stopped by a deadline.
 
     python bench/foreign/generate.py --work /tmp/foreign --n 420 --minutes 70
+    python bench/foreign/generate.py --work /tmp/foreign1 --seed 1 --draw collapse --n 400 --minutes 80
     python bench/foreign/generate.py --work /tmp/foreign --pack bench/foreign/data
 
 Each run's log is written the script's own way (CSV, JSONL or TensorBoard) into WORK/logs/ID/;
@@ -35,6 +36,9 @@ import wgan_gp  # noqa: E402
 SCRIPTS = ("mixtures_mlp", "wgan_gp", "dcgan_digits")
 # The order runs are drawn in: the cheap MLP script twice as often as the other two.
 ORDER = ("mixtures_mlp", "wgan_gp", "mixtures_mlp", "dcgan_digits")
+# --draw collapse: the scripts drawn in this order instead, the costly DCGAN (which made no
+# collapsing run in the plain draw) one time in six.
+ORDER_COLLAPSE = ("mixtures_mlp", "wgan_gp", "mixtures_mlp", "mixtures_mlp", "wgan_gp", "dcgan_digits")
 # The log column (CSV/JSON key or TensorBoard tag) a user names for each schema column (`--tag`).
 TAGS = {
     ("mixtures_mlp", "caps"): {"step": "Iteration", "d_loss": "Loss_D", "g_loss": "Loss_G"},
@@ -137,7 +141,43 @@ def run_one(script: str, cfg: dict, logdir: Path) -> tuple[str, dict, list[dict]
     return label, signals, ev.evals
 
 
-def generate(work: Path, n: int, minutes: float, seed: int) -> None:
+def sample_collapse_config(script: str, rng: random.Random) -> dict:
+    """A configuration drawn towards the settings that collapsed in the plain draw (--draw collapse):
+    mixtures arc5 and hex7 more often, LSGAN, beta1 0.9, deep wide MLPs, a D with two steps; WGAN-GP
+    at low learning rates with small latents; DCGAN with G's learning rate above D's, small
+    latents and beta1 0.9 (the usual recipes for mode collapse). Still random, still labelled
+    from samples only: a run lands in whatever class its samples say."""
+    seed = rng.randrange(10**6)
+    if script == "mixtures_mlp":
+        lr_d = log_uniform(rng, -3.8, -2.2)
+        return dict(
+            data=rng.choice(["arc5", "arc5", "arc5", "hex7", "hex7", "spiral9", "circles10"]),
+            loss=rng.choice(["lsgan", "lsgan", "lsgan", "hinge"]),
+            lr_d=lr_d, lr_g=lr_d if rng.random() < 0.5 else log_uniform(rng, -3.8, -2.2),
+            beta1=rng.choice([0.5, 0.9, 0.9]), n_dis=rng.choice([1, 2, 2]),
+            batch=rng.choice([64, 128]), z_dim=rng.choice([2, 4, 8]), hidden=128,
+            depth=rng.choice([2, 3, 3]), iters=rng.choice([800, 1000]), log_every=rng.choice([10, 20]),
+            log=rng.choice(["last", "mean"]), d_reduce=rng.choice(["sum", "mean"]),
+            names=rng.choice(["caps", "short"]), eval_every=32, seed=seed,
+        )
+    if script == "wgan_gp":
+        return dict(
+            data=rng.choice(mixtures_mlp.DATASETS), lr=log_uniform(rng, -4.3, -3.6),
+            opt=rng.choice(["adam", "adam", "rmsprop"]), lam=rng.choice([1.0, 10.0, 10.0]), n_critic=5,
+            batch=64, z_dim=rng.choice([2, 2, 4]), hidden=64,
+            iters=rng.choice([200, 250]), log_every=rng.choice([4, 8]), eval_every=10, seed=seed,
+        )
+    lr_d = log_uniform(rng, -4.3, -3.3)
+    return dict(
+        lr_d=lr_d, lr_g=float(f"{lr_d * rng.choice([3, 5, 10]):.3g}"),
+        beta1=rng.choice([0.5, 0.9, 0.9]), z_dim=rng.choice([2, 4, 8]), ngf=rng.choice([16, 32]),
+        ndf=rng.choice([16, 32]), batch=rng.choice([64, 128]), epochs=rng.choice([21, 26]),
+        log=rng.choice(["epoch", "iter"]), log_every=rng.choice([5, 10]), eval_every=30,
+        real_label=1.0, seed=seed,
+    )
+
+
+def generate(work: Path, n: int, minutes: float, seed: int, draw: str = "plain") -> None:
     torch.set_num_threads(1)
     work.mkdir(parents=True, exist_ok=True)
     index = work / "runs.jsonl"
@@ -145,8 +185,9 @@ def generate(work: Path, n: int, minutes: float, seed: int) -> None:
     rng = random.Random(seed)
     deadline = time.time() + 60 * minutes
     for i in range(n):
-        script = ORDER[i % len(ORDER)]
-        cfg = sample_config(script, rng)  # drawn even when done: the same ids get the same configs
+        order = ORDER_COLLAPSE if draw == "collapse" else ORDER
+        script = order[i % len(order)]
+        cfg = (sample_collapse_config if draw == "collapse" else sample_config)(script, rng)  # drawn even when done: the same ids get the same configs
         run_id = f"{script}-{seed}-{i:04d}"
         if run_id in done:
             continue
@@ -155,7 +196,7 @@ def generate(work: Path, n: int, minutes: float, seed: int) -> None:
             break
         start = time.perf_counter()
         label, signals, evals = run_one(script, cfg, work / "logs" / run_id)
-        rec = dict(id=run_id, script=script, config=cfg, tags=tags_for(script, cfg), label=label,
+        rec = dict(id=run_id, script=script, draw=draw, config=cfg, tags=tags_for(script, cfg), label=label,
                    signals=signals, n_evals=len(evals), seconds=round(time.perf_counter() - start, 1))
         with index.open("a") as f:
             f.write(json.dumps(rec) + "\n")
@@ -186,12 +227,14 @@ def main() -> None:
     p.add_argument("--n", type=int, default=420)
     p.add_argument("--minutes", type=float, default=70)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--draw", choices=("plain", "collapse"), default="plain",
+                   help="plain: the committed ranges; collapse: drawn towards collapsing settings")
     p.add_argument("--pack", type=Path, help="pack WORK into this data folder and stop")
     a = p.parse_args()
     if a.pack:
         pack(a.work, a.pack)
     else:
-        generate(a.work, a.n, a.minutes, a.seed)
+        generate(a.work, a.n, a.minutes, a.seed, a.draw)
 
 
 if __name__ == "__main__":
