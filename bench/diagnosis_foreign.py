@@ -68,13 +68,15 @@ def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> tuple[fl
 def diagnose_all(runs: list[dict], root: Path, model: str, models: Path | None = None) -> list[dict]:
     """Diagnose every run's log; with `models` (a folder of older skops files) their classifiers,
     uncalibrated, as they were shipped."""
-    out = []
+    out, loaded = [], {}
     for r in runs:
         log = read_logs(log_path(root, r["id"]), tags=r["tags"])[0]
         clf = None
         if models is not None:
             kind = choose_model(log.trace) if model == "auto" else model
-            clf = load_model(models / f"{kind}.skops")
+            if kind not in loaded:  # each file read once, not once per run
+                loaded[kind] = load_model(models / f"{kind}.skops")
+            clf = loaded[kind]
         d = diagnose_trace(log.trace, model=model, classifier=clf)
         out.append({"id": r["id"], "script": r["script"], "label": r["label"], "predicted": d.label,
                     "probabilities": d.probabilities, "uncertain": bool(getattr(d, "uncertain", False)),

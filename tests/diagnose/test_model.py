@@ -295,3 +295,33 @@ def test_calibrated_probabilities_and_an_uncertain_diagnosis_names_two_labels(ex
             console.print(render_text("run", d))
             first, second = sorted(d.probabilities, key=lambda k: -d.probabilities[k])[:2]
             assert f"UNCERTAIN: {first} or {second}" in console.export_text()
+
+
+def test_a_model_file_is_read_once_and_untrusted_types_are_refused(tmp_path, monkeypatch):
+    """load_model reads the file's bytes once (its type check and the load parse the same bytes),
+    and still refuses a file that holds a type outside sklearn, numpy and ganstab.diagnose."""
+    import builtins
+    import io
+    import zipfile
+    from fractions import Fraction
+
+    import skops.io as sio
+
+    path = MODEL_DIR / "losses.skops"
+    opened = []
+    real_open = io.open
+
+    def counting_open(file, *args, **kwargs):  # a spy: the real open, counted for this file
+        if str(file) == str(path):
+            opened.append(file)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", counting_open)  # pathlib and zipfile open files through io.open
+    monkeypatch.setattr(builtins, "open", counting_open)
+    model = load_model(path)
+    monkeypatch.undo()
+    assert len(opened) == 1 and hasattr(model, "predict_proba")
+    odd = tmp_path / "odd.skops"
+    sio.dump({"model": Fraction(1, 3)}, odd, compression=zipfile.ZIP_DEFLATED)
+    with pytest.raises(ValueError, match="does not trust.*fractions.Fraction"):
+        load_model(odd)
