@@ -151,6 +151,7 @@ def test_registry_lists_every_documented_data_set():
         "mixture",
         "points",
         "digits",
+        "stacked_digits",
         "mnist",
         "cifar10",
         "folder",

@@ -5,6 +5,7 @@
 | mixture  | modes covered, HQ %, reverse KL (anchors.md definitions)  | modes, hq            |
 | points   | sliced Wasserstein distance to the data (`swd`)           | -                    |
 | digits   | modes, HQ % and reverse KL from a digits classifier, `fd` | modes, hq            |
+| stacked_digits | the same over 1,000 three-digit modes, per channel  | modes, hq            |
 | images   | FID/KID via torch-fidelity, or an offline proxy `fd_proxy`| -                    |
 
 Each family names its *score*: one number, higher is better, that a search optimizes.
@@ -23,6 +24,7 @@ METRIC_COLUMNS: dict[str, tuple[str, ...]] = {
     "mixture": ("modes", "hq", "kl"),
     "points": ("swd",),
     "digits": ("modes", "hq", "kl", "fd"),
+    "stacked_digits": ("modes", "hq", "kl", "fd"),
     "images": ("fid", "kid", "fd_proxy"),
 }
 
@@ -30,10 +32,10 @@ METRIC_COLUMNS: dict[str, tuple[str, ...]] = {
 def score(family: str, metrics: dict[str, float], n_modes: int | None = None) -> float:
     """One number per evaluation, higher is better: the objective a search maximizes.
 
-    mixture/digits: fraction of modes covered times the HQ fraction (1.0 = every mode, all HQ);
-    points/images: minus the distance.
+    mixture/digits/stacked_digits: fraction of modes covered times the HQ fraction (1.0 = every
+    mode, all HQ); points/images: minus the distance.
     """
-    if family in ("mixture", "digits"):
+    if family in ("mixture", "digits", "stacked_digits"):
         m = n_modes or 10
         return float(metrics["modes"]) / m * float(metrics["hq"]) / 100
     if family == "points":
@@ -54,8 +56,12 @@ class Evaluator:
         self.inception_weights = inception_weights
         self.note = ""
         self.n_modes = len(dataset.centres) if isinstance(dataset, Mixture) else 10
+        if self.family == "stacked_digits":
+            from ganstab.engine.metrics.digits import STACKED_MODES
+
+            self.n_modes = STACKED_MODES
         self._real: torch.Tensor | None = None
-        if self.family == "digits":
+        if self.family in ("digits", "stacked_digits"):
             from ganstab.engine.metrics.digits import load_digits_classifier
 
             self._classifier = load_digits_classifier()
@@ -82,14 +88,15 @@ class Evaluator:
             swd = sliced_wasserstein(samples, self.real(n))
             return [{"swd": float(v)} for v in swd]
         finite = [bool(torch.isfinite(samples[i]).all()) for i in range(k)]
-        if self.family == "digits":
-            from ganstab.engine.metrics.digits import digits_metrics
+        if self.family in ("digits", "stacked_digits"):
+            from ganstab.engine.metrics.digits import digits_metrics, stacked_digits_metrics
 
+            metric = digits_metrics if self.family == "digits" else stacked_digits_metrics
             real = self.real(n)
             return [
-                digits_metrics(samples[i], real, classifier=self._classifier, with_histogram=True)
+                metric(samples[i], real, classifier=self._classifier, with_histogram=True)
                 if finite[i]
-                else _nan(self.columns())
+                else {**_nan(self.columns()), "hist": None, "near": None}
                 for i in range(k)
             ]
         from ganstab.engine.metrics.images import image_metrics

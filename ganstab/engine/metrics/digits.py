@@ -34,6 +34,7 @@ __all__ = [
     "digits_metrics",
     "digits_real_images",
     "load_digits_classifier",
+    "stacked_digits_metrics",
 ]
 
 CACHE_ENV_VAR = "GANSTAB_CACHE_DIR"
@@ -324,4 +325,78 @@ def digits_metrics(
     if with_histogram:
         out["hist"] = [int(c) for c in counts.tolist()]
         out["near"] = [int(c) for c in torch.bincount(pred, minlength=NUM_CLASSES).tolist()]
+    return out
+
+
+STACKED_CHANNELS = 3
+STACKED_MODES = NUM_CLASSES**STACKED_CHANNELS  # 1,000
+
+
+def stacked_digits_metrics(
+    fake: Tensor,
+    real: Tensor,
+    *,
+    classifier: DigitsClassifier | None = None,
+    confidence: float = 0.9,
+    with_histogram: bool = False,
+) -> dict[str, float]:
+    """Stacked digits (three digits in three channels, 1,000 modes), counted the way VEEGAN and
+    PacGAN count Stacked MNIST: each channel is classified by the digits classifier on its own,
+    and a sample's mode is the three-digit number ``100 a + 10 b + c``.
+
+    ``fake`` and ``real`` are ``[N, 3, H, W]`` in ``[-1, 1]`` (H, W >= 8; pooled to 8x8).
+
+    - ``hq``: percent of samples whose three channels are each classified with probability
+      ``>= confidence``;
+    - ``modes``: modes with at least ``max(1, round(0.1 * N / 1000))`` high-quality samples (one
+      sample below 15,000 samples, as the papers count a mode with one sample);
+    - ``kl``: ``KL(p_gen || uniform over 1,000)`` of the HQ samples' modes (``log 1000`` with none);
+    - ``fd``: Frechet distance of the three channels' classifier features, concatenated.
+
+    ``with_histogram`` adds ``hist`` (HQ samples per mode) and ``near`` (all samples per mode),
+    lists of 1,000 counts.
+    """
+    if fake.dim() != 4 or fake.shape[1] != STACKED_CHANNELS:
+        raise ValueError(f"fake must have shape [N, 3, H, W] (one digit per channel); got {tuple(fake.shape)}")
+    if real.dim() != 4 or real.shape[1] != STACKED_CHANNELS:
+        raise ValueError(f"real must have shape [N, 3, H, W] (one digit per channel); got {tuple(real.shape)}")
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, (int, float))
+        or not 0.0 < confidence <= 1.0
+    ):
+        raise ValueError(f"confidence must be a number in (0, 1]; got {confidence!r}")
+    if fake.shape[0] < 2 or real.shape[0] < 2:
+        raise ValueError(
+            f"fake and real need at least 2 samples each for the Frechet distance; got {fake.shape[0]} and "
+            f"{real.shape[0]}"
+        )
+    clf = classifier if classifier is not None else load_digits_classifier()
+
+    def channels(x: Tensor) -> Tensor:  # [N, 3, H, W] -> [3N, 1, 8, 8], channel-major
+        return _to_8x8(x.detach().float().transpose(0, 1).reshape(-1, 1, *x.shape[2:]))
+
+    n = fake.shape[0]
+    probs = clf.probs(channels(fake)).cpu().view(STACKED_CHANNELS, n, NUM_CLASSES)
+    max_prob, pred = probs.max(dim=2)  # [3, N]
+    mode = pred[0] * 100 + pred[1] * 10 + pred[2]
+    hq_mask = (max_prob >= confidence).all(dim=0)
+    hq_count = int(hq_mask.sum())
+    counts = torch.bincount(mode[hq_mask], minlength=STACKED_MODES).double()
+    modes = int((counts >= max(1, round(0.1 * n / STACKED_MODES))).sum())
+    if hq_count == 0:
+        kl = math.log(STACKED_MODES)
+    else:
+        p = counts / counts.sum()
+        kl = max(float((p * torch.log((p + _KL_EPS) * STACKED_MODES)).sum()), 0.0)
+
+    def features(x: Tensor) -> Tensor:  # [N, 3 * 64]: the channels' features side by side
+        f = clf.features(channels(x))
+        return f.view(STACKED_CHANNELS, len(x), -1).transpose(0, 1).reshape(len(x), -1)
+
+    fd = frechet_distance(features(fake), features(real.to(fake.device)))
+    out = {"modes": float(modes), "hq": 100.0 * hq_count / n, "kl": kl, "fd": fd}
+    if with_histogram:
+        out["hist"] = [int(c) for c in counts.tolist()]
+        out["near"] = [int(c) for c in torch.bincount(mode, minlength=STACKED_MODES).tolist()]
     return out
