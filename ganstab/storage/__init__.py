@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy import Connection, Engine, create_engine, func, select, text
@@ -28,7 +28,6 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from ganstab.diagnose.result import Diagnosis
 from ganstab.storage.tables import (
     SCHEMA_VERSION,
     TABLE_PREFIX,
@@ -59,6 +58,7 @@ from ganstab.storage.urls import (
 __all__ = [
     "SCHEMA_VERSION",
     "TABLE_PREFIX",
+    "DiagnosisLike",
     "DiagnosisRecord",
     "DuplicateRunError",
     "EvaluationRecord",
@@ -67,6 +67,7 @@ __all__ = [
     "RunRecord",
     "Store",
     "StorageError",
+    "StoredDiagnosis",
     "mask_url",
     "metadata",
     "normalize_url",
@@ -102,12 +103,40 @@ class EvaluationRecord:
     metrics: dict[str, Any]
 
 
+class DiagnosisLike(Protocol):
+    """What `add_diagnosis` stores of a diagnosis (`ganstab.diagnose.result.Diagnosis` is one):
+    the storage reads these attributes and knows nothing else of diagnosis, so that diagnose may
+    use the storage without the storage depending on it."""
+
+    label: str
+    probabilities: Mapping[str, float]
+    evidence: Mapping[str, float]
+    advice: Sequence[str]
+    model: str
+    rows: int
+    diverged_at: float | None
+
+
+@dataclass(frozen=True)
+class StoredDiagnosis:
+    """A diagnosis as stored: the `DiagnosisLike` fields, plain values (a `Diagnosis` can be made
+    from them: `Diagnosis(**dataclasses.asdict(stored))`)."""
+
+    label: str
+    probabilities: dict[str, float]
+    evidence: dict[str, float]
+    advice: list[str]
+    model: str
+    rows: int
+    diverged_at: float | None
+
+
 @dataclass(frozen=True)
 class DiagnosisRecord:
     id: int
     run_id: int
     step: int
-    diagnosis: Diagnosis
+    diagnosis: StoredDiagnosis
     created_at: datetime
 
 
@@ -458,7 +487,7 @@ class Store:
 
     # --------------------------------------------------------------------------------- diagnoses
 
-    def add_diagnosis(self, run_id: int, step: int, diagnosis: Diagnosis) -> int:
+    def add_diagnosis(self, run_id: int, step: int, diagnosis: DiagnosisLike) -> int:
         """Record a diagnosis made after seeing the trace up to `step`; returns its id. A run keeps
         every diagnosis made of it (the monitor diagnoses as the run goes on)."""
         row = {
@@ -491,7 +520,7 @@ class Store:
                 id=r.id,
                 run_id=r.run_id,
                 step=r.step,
-                diagnosis=Diagnosis(
+                diagnosis=StoredDiagnosis(
                     label=r.label,
                     probabilities=loads(r.probabilities),
                     evidence=loads(r.evidence),

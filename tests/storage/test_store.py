@@ -8,9 +8,13 @@ fails the PostgreSQL tests, it never skips them.
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import math
 import multiprocessing as mp
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,9 +143,21 @@ def test_diagnoses_round_trip(store: Store) -> None:
     id1 = store.add_diagnosis(rid, 400, d1)
     records = store.diagnoses(rid)
     assert [(r.id, r.step) for r in records] == [(id1, 400), (id2, 550)]
-    assert records[0].diagnosis == d1 and records[1].diagnosis == d2
-    assert records[1].diagnosis.confidence == 1.0
+    # stored as plain values (the storage knows nothing of diagnose); a Diagnosis comes back whole
+    back = [Diagnosis(**dataclasses.asdict(r.diagnosis)) for r in records]
+    assert back == [d1, d2] and back[1].confidence == 1.0
     assert records[0].created_at.tzinfo is not None
+
+
+def test_storage_imports_alone() -> None:
+    """ganstab.storage depends on no other ganstab package (diagnose uses it, not the reverse) and
+    stays light: the CLI imports it for its error type before it knows the command."""
+    code = (
+        "import sys, ganstab.storage; "
+        "print(sorted(m for m in sys.modules if m.startswith(('ganstab.', 'optuna', 'torch', 'sklearn'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert ast.literal_eval(out) == ["ganstab.storage", "ganstab.storage.tables", "ganstab.storage.urls"]
 
 
 def test_runs_labels_and_retraining_set(store: Store) -> None:
