@@ -54,7 +54,7 @@ import torch  # noqa: E402
 
 from ganstab.engine import CohortTrainer, apply_overrides  # noqa: E402
 from ganstab.search.cohort import OBJECTIVES  # noqa: E402
-from ganstab.search.driver import POOL_FACTOR, SCHEDULERS, run_search  # noqa: E402
+from ganstab.search.driver import POOL_FACTOR, SCHEDULERS, SearchSettings, run_search  # noqa: E402
 from ganstab.search.space import load_space, to_overrides  # noqa: E402
 
 SPACE = Path(__file__).with_name("spaces") / "efficiency.yaml"
@@ -141,16 +141,16 @@ def _search(args: argparse.Namespace, out: Path, name: str, **kw) -> tuple[optun
     space = load_space(SPACE)
     extra = _extra(args)
     storage = f"sqlite:///{out / (name + '.db')}"
-    study = run_search(
-        space,
+    settings = SearchSettings(
         storage=storage,
         study_name=name,
         cohort_size=args.cohort_size,
         runs_dir=out / "runs",
-        extra_overrides=[*extra, f"train.device={args.device}"],
+        extra_overrides=(*extra, f"train.device={args.device}"),
         objective=args.objective,
         **kw,
     )
+    study = run_search(space, settings)
     return study, extra
 
 

@@ -35,7 +35,7 @@ import torch  # noqa: E402
 
 from ganstab.engine import config as C  # noqa: E402
 from ganstab.engine.trainer import CohortTrainer  # noqa: E402
-from ganstab.search.driver import run_search  # noqa: E402
+from ganstab.search.driver import SearchSettings, run_search  # noqa: E402
 from ganstab.search.space import find_space, load_space  # noqa: E402
 
 
@@ -57,14 +57,15 @@ def measure(k: int, steps: int, evals: int, device: str, space_name: str, datase
     root.mkdir(parents=True)
     url = f"sqlite:///{root / 'study.db'}"
 
+    settings = SearchSettings(
+        storage=url, study_name="overhead", n_trials=k, runs_dir=root / "runs", sampler="random",
+        cohort_size=k, seed=seed, extra_overrides=extra,
+    )  # fmt: skip
     prof = cProfile.Profile() if profile else None
     t0 = time.perf_counter()
     if prof:
         prof.enable()
-    study = run_search(
-        space, n_trials=k, storage=url, study_name="overhead", sampler="random", cohort_size=k,
-        seed=seed, extra_overrides=extra, runs_dir=root / "runs", executor=None,
-    )  # fmt: skip
+    study = run_search(space, settings)
     if prof:
         prof.disable()
     search_s = time.perf_counter() - t0

@@ -633,14 +633,14 @@ def _done_before(storage: str, study_name: str) -> int:
     time-left estimate; 0 for a new study or a SQLite file not yet made (not created here)."""
     import optuna
 
-    from ganstab.search.cohort import open_storage
     from ganstab.search.driver import counts_toward_budget
     from ganstab.storage import normalize_url
+    from ganstab.storage.studies import open_optuna_storage
 
     url = normalize_url(storage)
     if url.get_backend_name() == "sqlite" and not Path(str(url.database)).expanduser().is_file():
         return 0
-    opened = open_storage(storage)
+    opened = open_optuna_storage(storage)
     try:
         study = optuna.load_study(study_name=study_name, storage=opened)
     except KeyError:
@@ -687,7 +687,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ganstab.search.driver import OBJECTIVE_ATTR, leaderboard, run_search
+    from ganstab.search.driver import OBJECTIVE_ATTR, SearchSettings, leaderboard, run_search
     from ganstab.search.space import find_space, load_space
 
     console = Console(soft_wrap=True)
@@ -717,15 +717,15 @@ def cmd_search(args: argparse.Namespace) -> int:
         f"{args.cohort_size} ({concurrent} at once), storage {args.storage}, executor {args.executor}"
     )
     try:
-        study = run_search(
-            space, n_trials=args.trials, storage=args.storage, study_name=study_name, sampler=args.sampler,
-            cohort_size=args.cohort_size, concurrent_cohorts=concurrent, seed=args.seed,
-            extra_overrides=[*data_overrides, *args.overrides],
-            runs_dir=args.runs, prune=not args.no_prune, diagnose=not args.no_diagnose,
-            on_event=_SearchProgress(console, args.trials, _done_before(args.storage, study_name)),
-            executor=executor, objective=args.objective,
-            scheduler=args.scheduler, budget=args.budget, timeout=args.timeout,
+        settings = SearchSettings(
+            storage=args.storage, study_name=study_name, n_trials=args.trials, runs_dir=args.runs,
+            sampler=args.sampler, seed=args.seed, cohort_size=args.cohort_size, concurrent_cohorts=concurrent,
+            extra_overrides=(*data_overrides, *args.overrides), prune=not args.no_prune,
+            diagnose=not args.no_diagnose, scheduler=args.scheduler, objective=args.objective,
+            budget=args.budget, timeout=args.timeout,
         )  # fmt: skip
+        progress = _SearchProgress(console, args.trials, _done_before(args.storage, study_name))
+        study = run_search(space, settings, executor=executor, on_event=progress)
     finally:
         if executor is not None:
             executor.close()

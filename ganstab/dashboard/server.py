@@ -22,7 +22,6 @@ import ipaddress
 import socket
 import sys
 import threading
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,16 +98,15 @@ def open_dashboard_storage(url: str) -> optuna.storages.RDBStorage:
     A SQLite file that does not exist is an error rather than a new empty database: a dashboard on
     a typo'd path would otherwise show no studies and leave a stray file behind.
     """
-    from ganstab.storage.urls import StorageError, connect_args, is_memory_sqlite, mask_url, normalize_url
+    from ganstab.storage.studies import open_optuna_storage
+    from ganstab.storage.urls import StorageError, is_memory_sqlite, mask_url, normalize_url
 
     try:
         sa_url = normalize_url(url)
     except StorageError as e:
         raise DashboardError(f"bad storage URL: {e}") from e
     shown = mask_url(sa_url)
-    backend = sa_url.get_backend_name()
-    engine_kwargs: dict[str, Any] = {"connect_args": connect_args(sa_url)}
-    if backend == "sqlite":
+    if sa_url.get_backend_name() == "sqlite":
         database = sa_url.database
         if is_memory_sqlite(sa_url):
             raise DashboardError(
@@ -121,21 +119,10 @@ def open_dashboard_storage(url: str) -> optuna.storages.RDBStorage:
                 f"{_relative_note(Path(str(database)))}; run a search first or pass the search's "
                 f"--storage URL."
             )
-    elif backend == "postgresql":
-        engine_kwargs["pool_pre_ping"] = True
-    try:
-        import optuna
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                sa_url.render_as_string(hide_password=False), engine_kwargs=engine_kwargs
-            )
-    except Exception as e:  # unknown dialect, driver missing, server unreachable, not a database
-        reason = f"{type(e).__name__}: {e}".splitlines()[0]
-        if sa_url.password:
-            reason = reason.replace(str(sa_url.password), "***")
-        raise DashboardError(f"cannot open storage {shown!r}: {reason}") from e
+    try:  # unknown dialect, driver missing, server unreachable, not a database
+        return open_optuna_storage(url, immediate=False)  # its reads must not hold a search's lock
+    except StorageError as e:
+        raise DashboardError(str(e)) from e
 
 
 def open_artifact_store(artifact_dir: str | Path) -> FileSystemArtifactStore:

@@ -78,7 +78,7 @@ from ganstab.storage import Store
 from ganstab.storage.urls import is_memory_sqlite, mask_url, normalize_url
 
 if TYPE_CHECKING:
-    from ganstab.search.driver import SearchEvent
+    from ganstab.search.events import SearchEvent
 
 __all__ = [
     "CONVERGING",
@@ -278,7 +278,7 @@ def find_history(dataset: str, storage: str) -> History:
     from optuna.trial import TrialState
     from sqlalchemy import inspect
 
-    from ganstab.search.cohort import open_storage
+    from ganstab.storage.studies import open_optuna_storage as open_storage
 
     dataset = _check_dataset(dataset)
     masked = mask_url(storage)
@@ -392,7 +392,7 @@ def select_candidates(history: History, top: int = 3) -> tuple[list[tuple[Histor
 
 def _emit(on_event: EventFn | None, kind: str, message: str, **data: Any) -> None:
     if on_event is not None:
-        from ganstab.search.driver import SearchEvent
+        from ganstab.search.events import SearchEvent
 
         on_event(SearchEvent(kind, message, data))
 
@@ -660,7 +660,7 @@ def publish(rec: Recommendation, storage: str, studies: Sequence[str]) -> None:
     named in `rec.notes`: the YAML is written already, and a dashboard note is no reason to fail."""
     import optuna
 
-    from ganstab.search.cohort import open_storage
+    from ganstab.storage.studies import open_optuna_storage as open_storage
 
     if not studies:
         return

@@ -31,11 +31,8 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import socket
 import tempfile
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,136 +51,30 @@ from ganstab.engine.samples import save_curves
 from ganstab.engine.trainer import CohortTrainer
 from ganstab.search.pruning import CohortPruner
 from ganstab.search.trials import (
+    ATTR_STATUS,
+    ATTR_WORKER,
+    GRACE_PERIOD_S,
+    HEARTBEAT_INTERVAL_S,
     BatchedWrites,
     Heartbeat,
+    StaleTrialRequeuer,
     StudySnapshot,
     final_values,
     note_attrs,
     upload_artifact,
+    worker_id,
 )
 from ganstab.storage import Store
-from ganstab.storage.urls import connect_args, is_memory_sqlite, mask_url, normalize_url, sqlite_write_lock
+from ganstab.storage.studies import open_optuna_storage
 
 log = logging.getLogger(__name__)
 
 DIRECTION = "maximize"  # eval_score: higher is better (ganstab.engine.metrics.score)
-HEARTBEAT_INTERVAL_S = 60  # seconds between heartbeats of a running trial
-GRACE_PERIOD_S = 600  # a trial without a heartbeat for this long belongs to a dead worker
 OBJECTIVES = ("late-mean", "late-robust")  # a finished trial's value (`late_score`)
-
-# User attributes ganstab sets on a trial (the dashboard shows them; the leaderboard reads them).
-ATTR_STATUS = "status"  # finished | pruned | diverged | no_score | error | interrupted | invalid
-ATTR_WORKER = "worker"  # host:pid:start of the process running the trial (stale-trial recovery)
-ATTR_RETRY_OF = "retry_of"  # number of the trial whose parameters this trial re-runs
 
 
 class SearchError(ValueError):
     """A search cannot go on; the message names the value or setting at fault."""
-
-
-# ------------------------------------------------------------------------------ worker identity
-
-
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """(state, start time in clock ticks since boot) of a Linux process, or None if unreadable."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rfind(")") + 2 :].split()  # the name in parentheses may contain spaces
-    return (fields[0], fields[19]) if len(fields) > 19 else None
-
-
-def worker_id() -> str:
-    """`host:pid:start` of this process: unique on a host even when the pid is reused later."""
-    stat = _proc_stat(os.getpid())
-    return f"{socket.gethostname()}:{os.getpid()}:{stat[1] if stat else ''}"
-
-
-def worker_is_dead(worker: str) -> bool:
-    """Whether `worker` (from `worker_id`) is certainly gone: a process of this host that no longer
-    runs (or is a zombie, or whose pid now belongs to a newer process). A worker on another host is
-    never declared dead here; the heartbeat's grace period covers it."""
-    host, _, rest = worker.partition(":")
-    pid_text, _, start = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass  # alive, owned by someone else
-    stat = _proc_stat(pid)
-    if stat is None:
-        return False  # no /proc: the signal check above is all we know
-    state, started = stat
-    return state == "Z" or (bool(start) and started != start)
-
-
-# ------------------------------------------------------------------------------------- storage
-
-
-class StaleTrialRequeuer:
-    """Optuna's heartbeat-stale callback: re-enqueue the parameters of a trial whose worker died,
-    so the search runs that configuration again (a killed driver loses no sampled point). It keeps
-    the numbers it handled so the driver can report them and mark ganstab's run rows."""
-
-    def __init__(self) -> None:
-        self.failed: list[int] = []
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str = "") -> None:
-        why = reason or "its worker stopped sending heartbeats"
-        self.failed.append(trial.number)
-        if not trial.params:  # asked but never sampled: no point was drawn, so none is lost
-            return
-        study.enqueue_trial(
-            dict(trial.params),
-            user_attrs={ATTR_RETRY_OF: trial.number, "retry_reason": f"trial {trial.number} failed: {why}"},
-        )
-
-
-def open_storage(
-    url: str,
-    *,
-    heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
-    grace_period: int | None = GRACE_PERIOD_S,
-    requeue: StaleTrialRequeuer | None = None,
-) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage on `url` (the URL `Store` uses; `postgresql://` means psycopg 3), with
-    heartbeats so that trials of a killed worker become FAIL and are re-enqueued by `requeue`."""
-    sa_url = normalize_url(url)
-    backend = sa_url.get_backend_name()
-    if is_memory_sqlite(sa_url):
-        raise SearchError(
-            f"storage {mask_url(sa_url)!r}: a search needs a database that outlives the process "
-            f"(e.g. sqlite:///study.db), not an in-memory one."
-        )
-    if heartbeat_interval < 1 or (grace_period is not None and grace_period <= heartbeat_interval):
-        raise SearchError(
-            f"heartbeat_interval must be >= 1 s and grace_period above it; got {heartbeat_interval} "
-            f"and {grace_period}."
-        )
-    engine_kwargs: dict[str, Any] = {"connect_args": connect_args(sa_url)}
-    if backend == "postgresql":
-        engine_kwargs["pool_pre_ping"] = True
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(
-                sa_url.render_as_string(hide_password=False),
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-                heartbeat_stale_trial_callback=requeue,
-            )
-    except Exception as e:  # driver missing, server unreachable, schema too new: name the URL
-        raise SearchError(f"storage {mask_url(sa_url)!r}: cannot open Optuna's storage: {e}") from e
-    if backend == "sqlite":
-        # the heartbeat thread, the training thread and other processes queue on the write lock
-        sqlite_write_lock(storage.engine)
-    return storage
 
 
 # ----------------------------------------------------------------------------------------- job
@@ -344,9 +235,6 @@ def note_text(
     return "\n".join(lines)
 
 
-# ------------------------------------------------------------------------------------ heartbeat
-
-
 # --------------------------------------------------------------------------------------- cohort
 
 
@@ -364,7 +252,7 @@ def run_cohort(
     if job.diagnose:
         check_classifier()
     if storage is None:
-        storage = open_storage(
+        storage = open_optuna_storage(
             job.storage_url, heartbeat_interval=job.heartbeat_interval, grace_period=job.grace_period
         )
     own_store = store is None

@@ -44,6 +44,7 @@ single driver stays reproducible).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import importlib.util
@@ -53,7 +54,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -63,26 +64,32 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ganstab.engine.config import Config, ConfigError, flat_items, shape_key
 from ganstab.search.cohort import (
-    ATTR_STATUS,
-    ATTR_WORKER,
     DIRECTION,
-    GRACE_PERIOD_S,
-    HEARTBEAT_INTERVAL_S,
+    OBJECTIVES,
     CohortJob,
     MemberResult,
     SearchError,
-    StaleTrialRequeuer,
     check_classifier,
     check_objective,
-    open_storage,
     run_cohort,
+)
+from ganstab.search.events import EventFn, SearchEvent, emit
+from ganstab.search.space import SearchSpace
+from ganstab.search.trials import (
+    ATTR_STATUS,
+    ATTR_WORKER,
+    GRACE_PERIOD_S,
+    HEARTBEAT_INTERVAL_S,
+    BatchedWrites,
+    Heartbeat,
+    StaleTrialRequeuer,
+    heartbeat_enabled,
     worker_id,
     worker_is_dead,
 )
-from ganstab.search.space import SearchSpace
-from ganstab.search.trials import BatchedWrites, Heartbeat, heartbeat_enabled
 from ganstab.storage import Store
-from ganstab.storage.urls import connect_args, is_memory_sqlite, mask_url, normalize_url
+from ganstab.storage.studies import open_optuna_storage
+from ganstab.storage.urls import StorageError, connect_args, is_memory_sqlite, mask_url, normalize_url
 
 __all__ = [
     "SAMPLERS",
@@ -92,6 +99,7 @@ __all__ = [
     "MemberResult",
     "SearchError",
     "SearchEvent",
+    "SearchSettings",
     "counts_toward_budget",
     "leaderboard",
     "make_sampler",
@@ -113,16 +121,6 @@ LOCK_SUFFIX = ".ganstab-lock"  # beside a SQLite file: the drivers' lock (see "S
 log = logging.getLogger(__name__)
 
 Executor = Callable[[CohortJob], list[MemberResult]]
-
-
-@dataclass(frozen=True)
-class SearchEvent:
-    """Progress for a caller (the CLI prints `message`): kind is one of recovered, cohort, trial,
-    waiting, done."""
-
-    kind: str
-    message: str
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 class LocalExecutor:
@@ -177,8 +175,6 @@ def _folder_name(study_name: str) -> str:
 
 def _override_key(item: str, known: Iterable[str]) -> str:
     """The full config key an override `key=value` sets (`lr_d` -> `train.lr_d`)."""
-    if not isinstance(item, str) or "=" not in item:
-        raise SearchError(f"extra_overrides must be key=value strings, but got {item!r}.")
     key = item.split("=", 1)[0].strip()
     if "." in key or key == "inception_weights":
         return key
@@ -189,10 +185,6 @@ def _override_key(item: str, known: Iterable[str]) -> str:
 def _check_overrides(space: SearchSpace, extra: Sequence[str]) -> None:
     """Overrides may set anything but a searched key (they would silently replace the sampled
     value, so the trial's parameters would lie); the base config with them must be valid."""
-    if isinstance(extra, str):
-        raise SearchError(
-            f"extra_overrides must be a list of key=value strings, but got the string {extra!r}."
-        )
     known = list(flat_items(Config()))
     searched = {p.key for p in space.params}
     for item in extra:
@@ -206,11 +198,6 @@ def _check_overrides(space: SearchSpace, extra: Sequence[str]) -> None:
         space.config(list(extra))
     except ConfigError as e:
         raise SearchError(f"extra_overrides {list(extra)} give an invalid config: {e}") from e
-
-
-def _emit(on_event: Callable[[SearchEvent], None] | None, kind: str, message: str, **data: Any) -> None:
-    if on_event is not None:
-        on_event(SearchEvent(kind, message, data))
 
 
 def recover_stale_trials(
@@ -282,7 +269,7 @@ class _DriverLock:
         try:
             sa_url = normalize_url(url)
         except Exception:
-            return  # open_storage names the bad URL
+            return  # SearchSettings names a bad URL
         self.sa_url = sa_url
         self.backend = sa_url.get_backend_name()
         db = sa_url.database or ""
@@ -333,7 +320,7 @@ class _DriverLock:
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:
         assert self.path is not None
-        if not self.path.parent.is_dir():  # no database either: open_storage says so
+        if not self.path.parent.is_dir():  # no database either: opening the storage says so
             yield
             return
         try:
@@ -415,86 +402,170 @@ def _sample(trial: optuna.Trial, space: SearchSpace, extra: Sequence[str]) -> Co
 # ---------------------------------------------------------------------------------------- search
 
 
+def _whole(name: str, value: Any, low: int = 1, unit: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise SearchError(f"{name} must be a whole number{unit} >= {low}, but got {value!r}.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchSettings:
+    """How `run_search` runs a study (what it searches is the `SearchSpace`). Made once, checked
+    when made: a bad value raises SearchError naming the option and the value.
+
+    - `storage`: one SQLAlchemy URL for Optuna's tables and ganstab's (not an in-memory one).
+    - `study_name`: the study to run or continue; `n_trials`: the verdicts it should hold (see
+      `counts_toward_budget`).
+    - `runs_dir`: run folders go to `runs_dir/<study>/cohort-NNN`, artifacts to
+      `runs_dir/artifacts` (one store that `ganstab dashboard` serves for every study).
+    - `sampler` (`SAMPLERS`) seeded with `seed`; `cohort_size` trials per cohort,
+      `concurrent_cohorts` cohorts per round (run together where the executor has `run_many`).
+    - `extra_overrides`: `--set`-style `key=value` strings applied to every trial's config; they
+      may not set a searched key.
+    - `prune`: stop poor trials early with `quality_pruner` on `eval_score` (None: the
+      scheduler's default, see `default_pruner`); with `diagnose` the classifier may prune too,
+      and every finished member is diagnosed.
+    - `scheduler`: "median" (every trial runs until pruned or done) or "asha": successive halving
+      inside cohorts of `cohort_size` slots, a freed slot taking the next of the cohort's waiting
+      trials (POOL_FACTOR x `cohort_size` of them).
+    - `objective`: a finished trial's value from its last third of evaluations (`late-mean`, or
+      `late-robust`: mean minus spread); None: the study's own, late-mean for a new one.
+    - `budget` (member-steps) and `timeout` (minutes): no new trial starts once either is spent.
+    - `heartbeat_interval` and `grace_period` (seconds): how a dead worker's trials are found.
+    """
+
+    storage: str
+    study_name: str
+    n_trials: int
+    runs_dir: Path
+    sampler: str = "tpe"
+    seed: int = 0
+    cohort_size: int = 4
+    concurrent_cohorts: int = 1
+    extra_overrides: tuple[str, ...] = ()
+    prune: bool = True
+    diagnose: bool = True
+    quality_pruner: optuna.pruners.BasePruner | None = None
+    scheduler: str = "median"
+    objective: str | None = None
+    budget: int | None = None
+    timeout: float | None = None
+    heartbeat_interval: int = HEARTBEAT_INTERVAL_S
+    grace_period: int | None = GRACE_PERIOD_S
+
+    def __post_init__(self) -> None:
+        _whole("n_trials", self.n_trials)
+        _whole("cohort_size", self.cohort_size)
+        _whole("concurrent_cohorts", self.concurrent_cohorts)
+        if not isinstance(self.study_name, str) or not self.study_name.strip():
+            raise SearchError(f"study_name must be a non-empty string, but got {self.study_name!r}.")
+        try:
+            memory = is_memory_sqlite(self.storage)
+        except StorageError as e:
+            raise SearchError(f"storage: {e}") from e
+        if memory:
+            raise SearchError(
+                f"storage {mask_url(self.storage)!r}: a search needs a database that outlives the process "
+                f"(e.g. sqlite:///study.db), not an in-memory one."
+            )
+        if not isinstance(self.runs_dir, (str, os.PathLike)):
+            raise SearchError(f"runs_dir must be a folder path, but got {self.runs_dir!r}.")
+        object.__setattr__(self, "runs_dir", Path(self.runs_dir))
+        extra = self.extra_overrides
+        if isinstance(extra, str):
+            raise SearchError(f"extra_overrides must be a list of key=value strings, but got the string {extra!r}.")
+        bad = [x for x in extra if not isinstance(x, str) or "=" not in x]
+        if bad:
+            raise SearchError(f"extra_overrides must be key=value strings, but got {bad[0]!r}.")
+        object.__setattr__(self, "extra_overrides", tuple(extra))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise SearchError(f"seed must be a whole number, but got {self.seed!r}.")
+        make_sampler(self.sampler, self.seed)  # a bad name or a missing package fails before any connection
+        for name in ("prune", "diagnose"):
+            if not isinstance(getattr(self, name), bool):
+                raise SearchError(f"{name} must be True or False, but got {getattr(self, name)!r}.")
+        if self.quality_pruner is not None and not isinstance(self.quality_pruner, optuna.pruners.BasePruner):
+            raise SearchError(f"quality_pruner must be an Optuna pruner or None, but got {self.quality_pruner!r}.")
+        if self.scheduler not in SCHEDULERS:
+            raise SearchError(f"scheduler must be one of {', '.join(SCHEDULERS)}, but got {self.scheduler!r}.")
+        if self.objective is not None:
+            check_objective(self.objective)
+        if self.budget is not None:
+            _whole("budget", self.budget, unit=" of member-steps")
+        if self.timeout is not None and (
+            isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or not self.timeout > 0
+        ):
+            raise SearchError(f"timeout must be a number of minutes > 0, but got {self.timeout!r}.")
+        _whole("heartbeat_interval", self.heartbeat_interval, unit=" of seconds")
+        if self.grace_period is not None and (
+            isinstance(self.grace_period, bool)
+            or not isinstance(self.grace_period, int)
+            or self.grace_period <= self.heartbeat_interval
+        ):
+            raise SearchError(
+                f"grace_period must be a whole number of seconds above heartbeat_interval "
+                f"({self.heartbeat_interval}), or None, but got {self.grace_period!r}."
+            )
+
+    @property
+    def study_dir(self) -> Path:
+        """The study's run folders: runs_dir/<study name as one safe folder name>."""
+        return self.runs_dir / _folder_name(self.study_name)
+
+    @property
+    def artifact_dir(self) -> Path:
+        """One artifact store for every study, as `ganstab dashboard` serves it."""
+        return self.runs_dir / "artifacts"
+
+    @property
+    def pool(self) -> int:
+        """Trials per cohort: more than its slots under asha."""
+        return self.cohort_size * POOL_FACTOR if self.scheduler == "asha" else self.cohort_size
+
+    @property
+    def slots(self) -> int:
+        """Members a cohort trains at once (CohortJob.slots; 0: all its trials)."""
+        return self.cohort_size if self.scheduler == "asha" else 0
+
+
 def run_search(
     space: SearchSpace,
+    settings: SearchSettings,
     *,
-    n_trials: int,
-    storage: str,
-    study_name: str,
-    sampler: str = "tpe",
-    cohort_size: int = 4,
-    concurrent_cohorts: int = 1,
-    seed: int = 0,
-    extra_overrides: Sequence[str] = (),
-    runs_dir: str | Path,
-    prune: bool = True,
-    diagnose: bool = True,
-    on_event: Callable[[SearchEvent], None] | None = None,
-    quality_pruner: optuna.pruners.BasePruner | None = None,
-    heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
-    grace_period: int | None = GRACE_PERIOD_S,
     executor: Executor | None = None,
-    objective: str | None = None,
-    scheduler: str = "median",
-    budget: int | None = None,
-    timeout: float | None = None,
+    on_event: EventFn | None = None,
 ) -> optuna.Study:
-    """Run (or continue) the study `study_name` in `storage` until it holds `n_trials` verdicts.
+    """Run (or continue) the study `settings.study_name` in `settings.storage` until it holds
+    `settings.n_trials` verdicts (see `SearchSettings` for every option).
 
-    `storage` is one SQLAlchemy URL for Optuna and ganstab's tables. Run folders go to
-    `runs_dir/<study>/cohort-NNN`, artifacts to `runs_dir/artifacts` (one store that
-    `ganstab dashboard` serves for every study). `quality_pruner`
-    (prune=True) replaces the default MedianPruner on `eval_score` (5 startup trials, the first
-    30% of `train.steps` as warm-up); with `diagnose` it is wrapped by the DiagnosisPruner and
-    every finished member is diagnosed. `scheduler` "asha" makes every cohort multi-fidelity:
-    successive halving (rungs at `train.steps`/9, /3 and the end, the top third goes on) inside
-    cohorts of `cohort_size` slots, a freed slot taking the next of the cohort's waiting trials
-    (POOL_FACTOR x `cohort_size` of them). `budget` (member-steps) and `timeout` (minutes) end the
-    search early: no new trial starts once either is spent. `objective` makes a finished trial's value from its last
-    third of evaluations (`cohort.late_score`: `late-mean`, or `late-robust`, mean minus spread);
-    a study keeps the objective it was started with (None: the study's, late-mean for a new one).
-    `executor` runs one CohortJob (default: in-process); each
-    round makes up to `concurrent_cohorts` cohorts of `cohort_size` trials, run together with
-    `executor.run_many(jobs)` where the executor has it. Several drivers may run the same study
-    at once (see the module doc for the guarantee on the count). Returns the study.
+    `executor` runs one CohortJob (default: in-process); each round makes up to
+    `concurrent_cohorts` cohorts, run together with `executor.run_many(jobs)` where the executor
+    has it. `on_event` hears of the search's progress. Several drivers may run the same study at
+    once (see the module doc for the guarantee on the count). Returns the study.
     """
-    if not isinstance(n_trials, int) or n_trials < 1:
-        raise SearchError(f"n_trials must be a whole number >= 1, but got {n_trials!r}.")
-    if not isinstance(cohort_size, int) or cohort_size < 1:
-        raise SearchError(f"cohort_size must be a whole number >= 1, but got {cohort_size!r}.")
-    if (
-        isinstance(concurrent_cohorts, bool)
-        or not isinstance(concurrent_cohorts, int)
-        or concurrent_cohorts < 1
-    ):
-        raise SearchError(f"concurrent_cohorts must be a whole number >= 1, but got {concurrent_cohorts!r}.")
-    if not isinstance(study_name, str) or not study_name.strip():
-        raise SearchError(f"study_name must be a non-empty string, but got {study_name!r}.")
-    extra = list(extra_overrides) if not isinstance(extra_overrides, str) else extra_overrides
-    _check_overrides(space, extra)
-    if objective is not None:
-        check_objective(objective)
-    if scheduler not in SCHEDULERS:
-        raise SearchError(f"scheduler must be one of {', '.join(SCHEDULERS)}, but got {scheduler!r}.")
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
-        raise SearchError(f"budget must be a whole number of member-steps >= 1, but got {budget!r}.")
-    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
-        raise SearchError(f"timeout must be a number of minutes > 0, but got {timeout!r}.")
-    deadline = time.time() + 60 * timeout if timeout is not None else None
-    make_sampler(sampler, seed)  # a bad name or a missing package fails before any connection
-    if diagnose:
+    if not isinstance(settings, SearchSettings):
+        raise SearchError(f"settings must be a SearchSettings, but got {type(settings).__name__}.")
+    _check_overrides(space, settings.extra_overrides)
+    if settings.diagnose:
         check_classifier()
+    deadline = time.time() + 60 * settings.timeout if settings.timeout is not None else None
+    study_name = settings.study_name
 
     requeue = StaleTrialRequeuer()
-    lock = _DriverLock(storage)
+    lock = _DriverLock(settings.storage)
     store: Store | None = None
     try:
         # Several drivers starting on a new database would race to create the same tables.
         with lock.held("open"):
-            optuna_storage = open_storage(
-                storage, heartbeat_interval=heartbeat_interval, grace_period=grace_period, requeue=requeue
-            )
-            store = Store(storage)
+            try:
+                optuna_storage = open_optuna_storage(
+                    settings.storage,
+                    heartbeat_interval=settings.heartbeat_interval,
+                    grace_period=settings.grace_period,
+                    on_stale=requeue,
+                )
+            except StorageError as e:
+                raise SearchError(str(e)) from e
+            store = Store(settings.storage)
             study = optuna.create_study(
                 storage=optuna_storage, study_name=study_name, direction=DIRECTION, load_if_exists=True
             )
@@ -515,47 +586,34 @@ def run_search(
             # enqueued (a grid, a user's hand-picked points) have no value yet
             ran_before = any(ATTR_STATUS in t.user_attrs for t in study.trials)
             known_objective = study.user_attrs.get(OBJECTIVE_ATTR, "late-mean" if ran_before else None)
+            objective = settings.objective
             if objective is not None and known_objective is not None and known_objective != objective:
                 raise SearchError(
                     f"study {study_name!r} values its trials by {known_objective!r}, not {objective!r}; use "
                     f"another study name (or the same objective) to keep its trials comparable."
                 )
-            objective = objective or known_objective or "late-mean"
+            objective = objective or known_objective or OBJECTIVES[0]
             if OBJECTIVE_ATTR not in study.user_attrs:
                 study.set_user_attr(OBJECTIVE_ATTR, objective)
         # Seeded, but a resumed study must not replay the points its first run drew already
         # (each round reseeds the same way, see _loop).
-        study.sampler = make_sampler(sampler, seed + len(study.trials))
-        if prune and quality_pruner is None:
-            quality_pruner = default_pruner(scheduler, space.config(extra).train)
-        executor = executor or LocalExecutor(study._storage, store)
+        study.sampler = make_sampler(settings.sampler, settings.seed + len(study.trials))
+        pruner = settings.quality_pruner
+        if settings.prune and pruner is None:
+            pruner = default_pruner(settings.scheduler, space.config(settings.extra_overrides).train)
+        # the settings the cohorts run with: the study's objective, the pruner in use
+        settings = dataclasses.replace(
+            settings, objective=objective, quality_pruner=pruner if settings.prune else None
+        )
         _loop(
             study,
             space,
-            extra,
-            n_trials=n_trials,
-            cohort_size=cohort_size,
-            concurrent_cohorts=concurrent_cohorts,
-            reseed=lambda n: make_sampler(sampler, seed + n),
+            settings,
+            deadline=deadline,
             lock=lock,
-            study_dir=Path(runs_dir) / _folder_name(study_name),
             requeue=requeue,
             store=store,
-            executor=executor,
-            pool=cohort_size * POOL_FACTOR if scheduler == "asha" else cohort_size,
-            budget=budget,
-            deadline=deadline,
-            job_settings={
-                "slots": cohort_size if scheduler == "asha" else 0,
-                "deadline": deadline,
-                "storage_url": storage,
-                "prune": prune,
-                "diagnose": diagnose,
-                "quality_pruner": quality_pruner if prune else None,
-                "heartbeat_interval": heartbeat_interval,
-                "grace_period": grace_period,
-                "objective": objective,
-            },
+            executor=executor or LocalExecutor(study._storage, store),
             on_event=on_event,
         )
         return study
@@ -576,44 +634,64 @@ def _cohorts(
     return [g[i : i + cohort_size] for g in groups.values() for i in range(0, len(g), cohort_size)]
 
 
+def _job(
+    settings: SearchSettings,
+    deadline: float | None,
+    study_name: str,
+    index: int,
+    run_dir: Path,
+    members: list[tuple[optuna.Trial, Config]],
+) -> CohortJob:
+    """One cohort's job, with the run's settings."""
+    return CohortJob(
+        storage_url=settings.storage,
+        study_name=study_name,
+        index=index,
+        run_dir=str(run_dir),
+        artifact_dir=str(settings.artifact_dir),
+        trial_ids=tuple(t._trial_id for t, _ in members),
+        trial_numbers=tuple(t.number for t, _ in members),
+        configs=tuple(c for _, c in members),
+        prune=settings.prune,
+        diagnose=settings.diagnose,
+        quality_pruner=settings.quality_pruner,
+        heartbeat_interval=settings.heartbeat_interval,
+        grace_period=settings.grace_period,
+        objective=settings.objective or OBJECTIVES[0],
+        slots=settings.slots,
+        deadline=deadline,
+    )
+
+
 def _loop(
     study: optuna.Study,
     space: SearchSpace,
-    extra: Sequence[str],
+    settings: SearchSettings,
     *,
-    n_trials: int,
-    cohort_size: int,
-    concurrent_cohorts: int,
-    reseed: Callable[[int], optuna.samplers.BaseSampler],
+    deadline: float | None,
     lock: _DriverLock,
-    study_dir: Path,
     requeue: StaleTrialRequeuer,
     store: Store,
     executor: Executor,
-    job_settings: dict[str, Any],
-    on_event: Callable[[SearchEvent], None] | None,
-    pool: int | None = None,
-    budget: int | None = None,
-    deadline: float | None = None,
+    on_event: EventFn | None,
 ) -> None:
-    pool = pool or cohort_size  # trials per cohort (more than its slots under asha)
+    n_trials, extra = settings.n_trials, settings.extra_overrides
     me = worker_id()
-    artifact_dir = study_dir.parent / "artifacts"  # one store for every study: `ganstab dashboard`
     trials = study.get_trials(deepcopy=False)
     used = [t.user_attrs.get("cohort") for t in trials]
     next_index = max([u for u in used if isinstance(u, int)], default=-1) + 1
     invalid = 0
-    beat = _QueueBeat(study._storage, job_settings["heartbeat_interval"], me).start()
+    beat = _QueueBeat(study._storage, settings.heartbeat_interval, me).start()
     try:
         while True:
-            grace = job_settings["grace_period"] or 2 * job_settings["heartbeat_interval"]
+            grace = settings.grace_period or 2 * settings.heartbeat_interval
             # The recovery, the count and the asks as one step across every driver of the study:
             # another driver counts these trials as RUNNING before it computes its own room.
             asked: list[tuple[optuna.Trial, Config | str]] = []
             with lock.held(f"ask:{study.study_name}"):
                 lost = recover_stale_trials(study, requeue, store, grace, orphans=lock.exclusive)
                 if lost:
-                    _emit(
+                    emit(
                         on_event,
                         "recovered",
                         f"trials {lost} were left running by a dead worker: marked FAIL, parameters re-enqueued",
@@ -624,19 +702,20 @@ def _loop(
                 running = sum(t.state == TrialState.RUNNING for t in trials)
                 room = n_trials - done - running
                 spent = sum(int(t.user_attrs.get("steps_trained") or 0) for t in trials if t.state.is_finished())
-                out = _out_of(budget, spent, deadline)
+                out = _out_of(settings.budget, spent, deadline)
                 if done < n_trials and room > 0 and not out:
-                    study.sampler = reseed(len(trials))  # never the same seed as another round
+                    # never the same seed as another round
+                    study.sampler = make_sampler(settings.sampler, settings.seed + len(trials))
                     writes = BatchedWrites(study._storage)
-                    n_ask = min(pool * concurrent_cohorts, room)
+                    n_ask = min(settings.pool * settings.concurrent_cohorts, room)
                     asked = [_ask(study, me, space, extra, writes) for _ in range(n_ask)]
                     writes.flush()
             beat.add(t._trial_id for t, _ in asked)
             if out and not asked:
-                _emit(on_event, "done", f"study {study.study_name!r}: {out} after {done} trials", done=done)
+                emit(on_event, "done", f"study {study.study_name!r}: {out} after {done} trials", done=done)
                 return
             if done >= n_trials:
-                _emit(
+                emit(
                     on_event,
                     "done",
                     f"study {study.study_name!r}: {done} of {n_trials} trials done",
@@ -644,8 +723,8 @@ def _loop(
                 )
                 return
             if not asked:  # the rest runs elsewhere: wait for it (or for its heartbeat to go stale)
-                _emit(on_event, "waiting", f"{running} trials run elsewhere; waiting", running=running)
-                time.sleep(min(10, job_settings["heartbeat_interval"]))
+                emit(on_event, "waiting", f"{running} trials run elsewhere; waiting", running=running)
+                time.sleep(min(10, settings.heartbeat_interval))
                 continue
 
             sampled: list[tuple[optuna.Trial, Config]] = []
@@ -655,7 +734,7 @@ def _loop(
                     trial.set_user_attr(ATTR_STATUS, "invalid")
                     trial.set_user_attr("error", cfg[:500])
                     study.tell(trial, state=TrialState.FAIL)
-                    _emit(
+                    emit(
                         on_event, "trial", f"trial {trial.number}: invalid config: {cfg}", trial=trial.number
                     )
                     if invalid > max(10, n_trials):
@@ -667,24 +746,13 @@ def _loop(
                 sampled.append((trial, cfg))
 
             jobs = []
-            for members in _cohorts(sampled, pool):
-                index, run_dir = _claim_cohort_dir(study_dir, next_index)
+            for members in _cohorts(sampled, settings.pool):
+                index, run_dir = _claim_cohort_dir(settings.study_dir, next_index)
                 next_index = index + 1
                 for m, (trial, _) in enumerate(members):
                     writes.set_trial_user_attr(trial._trial_id, "cohort", index)
                     writes.set_trial_user_attr(trial._trial_id, "member", m)
-                jobs.append(
-                    CohortJob(
-                        study_name=study.study_name,
-                        index=index,
-                        run_dir=str(run_dir),
-                        artifact_dir=str(artifact_dir),
-                        trial_ids=tuple(t._trial_id for t, _ in members),
-                        trial_numbers=tuple(t.number for t, _ in members),
-                        configs=tuple(c for _, c in members),
-                        **job_settings,
-                    )
-                )
+                jobs.append(_job(settings, deadline, study.study_name, index, run_dir, members))
             writes.flush()  # the cohorts' numbers, one transaction
             run_many = getattr(executor, "run_many", None)
             if len(jobs) > 1 and callable(run_many):
@@ -726,9 +794,9 @@ def default_pruner(scheduler: str, train: Any) -> optuna.pruners.BasePruner:
     )
 
 
-def _emit_cohort(on_event: Callable[[SearchEvent], None] | None, job: CohortJob) -> None:
+def _emit_cohort(on_event: EventFn | None, job: CohortJob) -> None:
     numbers = list(job.trial_numbers)
-    _emit(
+    emit(
         on_event,
         "cohort",
         f"cohort {job.index}: trials {numbers} in {job.run_dir}",
@@ -738,10 +806,10 @@ def _emit_cohort(on_event: Callable[[SearchEvent], None] | None, job: CohortJob)
     )
 
 
-def _emit_results(on_event: Callable[[SearchEvent], None] | None, results: Iterable[MemberResult]) -> None:
+def _emit_results(on_event: EventFn | None, results: Iterable[MemberResult]) -> None:
     for r in results:
         value = "" if r.value is None else f" = {r.value:.4g}"
-        _emit(on_event, "trial", f"trial {r.trial_number}: {r.state} ({r.status}){value}", result=r)
+        emit(on_event, "trial", f"trial {r.trial_number}: {r.state} ({r.status}){value}", result=r)
 
 
 def _fail_unsettled(study: optuna.Study, job: CohortJob) -> None:

@@ -596,10 +596,11 @@ def settle_lost_cohort(job: CohortJob, reason: str) -> list[MemberResult]:
     import optuna
     from optuna.trial import TrialState
 
-    from ganstab.search.cohort import ATTR_STATUS, StaleTrialRequeuer, open_storage
+    from ganstab.search.trials import ATTR_STATUS, StaleTrialRequeuer
     from ganstab.storage import Store
+    from ganstab.storage.studies import open_optuna_storage
 
-    storage = open_storage(job.storage_url)
+    storage = open_optuna_storage(job.storage_url)
     store = Store(job.storage_url)  # its tables exist already when a driver ran the job
     try:
         study = optuna.load_study(study_name=job.study_name, storage=storage)

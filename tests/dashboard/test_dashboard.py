@@ -85,7 +85,7 @@ def finished_study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A finished ganstab search: run_search over the quick space, 2 trials in one cohort, the
     in-process executor, a SQLite file, run folders and artifacts under runs/. The trial shown is
     the first that finished (COMPLETE, with its sample image)."""
-    from ganstab.search.driver import run_search
+    from ganstab.search.driver import SearchSettings, run_search
     from ganstab.search.space import find_space, load_space
 
     root = tmp_path_factory.mktemp("dash")
@@ -95,9 +95,18 @@ def finished_study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     torch.set_num_threads(1)  # a loaded machine: torch's intra-op threads only slow tiny models
     try:
         study = run_search(
-            load_space(find_space("quick")), n_trials=2, storage=url, study_name=STUDY, cohort_size=2,
-            diagnose=False, executor=None, extra_overrides=OVERRIDES, runs_dir=runs,
-        )  # fmt: skip
+            load_space(find_space("quick")),
+            SearchSettings(
+                n_trials=2,
+                storage=url,
+                study_name=STUDY,
+                cohort_size=2,
+                diagnose=False,
+                extra_overrides=OVERRIDES,
+                runs_dir=runs,
+            ),
+            executor=None,
+        )
     finally:
         torch.set_num_threads(threads)
     trials = study.get_trials(deepcopy=False)

@@ -27,17 +27,10 @@ from optuna.trial import TrialState
 from optuna_dashboard import get_note
 from sqlalchemy import create_engine, text
 
-from ganstab.search.cohort import (
-    ATTR_RETRY_OF,
-    ATTR_WORKER,
-    MemberResult,
-    late_score,
-    open_storage,
-    worker_id,
-)
+from ganstab.search.cohort import MemberResult, late_score
 from ganstab.search.driver import (
     SearchError,
-    StaleTrialRequeuer,
+    SearchSettings,
     counts_toward_budget,
     leaderboard,
     make_sampler,
@@ -45,7 +38,9 @@ from ganstab.search.driver import (
     run_search,
 )
 from ganstab.search.space import SPACES_DIR, load_space
+from ganstab.search.trials import ATTR_RETRY_OF, ATTR_WORKER, StaleTrialRequeuer, worker_id
 from ganstab.storage import Store
+from ganstab.storage.studies import open_optuna_storage
 
 TINY = ["train.steps=200", "train.eval_every=50", "model.hidden=16", "train.device=cpu"]
 STATES = {TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL}
@@ -96,15 +91,17 @@ def test_search_settles_every_trial(url: str, tmp_path: Path) -> None:
     events = []
     study = run_search(
         space,
-        n_trials=6,
-        storage=url,
-        study_name="s",
-        sampler="random",
-        cohort_size=3,
-        extra_overrides=TINY,
-        runs_dir=tmp_path / "runs",
-        diagnose=False,
-        quality_pruner=PruneAt100({1}),
+        SearchSettings(
+            n_trials=6,
+            storage=url,
+            study_name="s",
+            sampler="random",
+            cohort_size=3,
+            extra_overrides=TINY,
+            runs_dir=tmp_path / "runs",
+            diagnose=False,
+            quality_pruner=PruneAt100({1}),
+        ),
         on_event=events.append,
     )
     trials = study.trials
@@ -160,9 +157,18 @@ def test_search_settles_every_trial(url: str, tmp_path: Path) -> None:
 
     # the same call again: the study already holds its 6 verdicts, nothing more runs
     again = run_search(
-        space, n_trials=6, storage=url, study_name="s", cohort_size=3, extra_overrides=TINY,
-        runs_dir=tmp_path / "runs", diagnose=False, sampler="random",
-    )  # fmt: skip
+        space,
+        SearchSettings(
+            n_trials=6,
+            storage=url,
+            study_name="s",
+            cohort_size=3,
+            extra_overrides=TINY,
+            runs_dir=tmp_path / "runs",
+            diagnose=False,
+            sampler="random",
+        ),
+    )
     assert len(again.trials) == 6
 
 
@@ -187,9 +193,19 @@ def test_cohorts_group_by_shape_and_invalid_configs_fail(tmp_path: Path) -> None
         return out
 
     study = run_search(
-        space, n_trials=8, storage=url, study_name="g", cohort_size=4, extra_overrides=["train.device=cpu"],
-        runs_dir=tmp_path / "runs", diagnose=False, executor=executor, seed=3,
-    )  # fmt: skip
+        space,
+        SearchSettings(
+            n_trials=8,
+            storage=url,
+            study_name="g",
+            cohort_size=4,
+            extra_overrides=["train.device=cpu"],
+            runs_dir=tmp_path / "runs",
+            diagnose=False,
+            seed=3,
+        ),
+        executor=executor,
+    )
     assert len(study.trials) == 8 and all(t.state == TrialState.COMPLETE for t in study.trials)
     assert sum(len(j.trial_ids) for j in jobs) == 8
     for j in jobs:
@@ -200,8 +216,17 @@ def test_cohorts_group_by_shape_and_invalid_configs_fail(tmp_path: Path) -> None
 
     # an override that replaces a sampled value would make the trial's params lie
     with pytest.raises(SearchError, match=r"sets `train.lr_d`, which the search space"):
-        run_search(space, n_trials=1, storage=url, study_name="g", extra_overrides=["lr_d=1e-3"],
-                   runs_dir=tmp_path / "runs", diagnose=False)  # fmt: skip
+        run_search(
+            space,
+            SearchSettings(
+                n_trials=1,
+                storage=url,
+                study_name="g",
+                extra_overrides=["lr_d=1e-3"],
+                runs_dir=tmp_path / "runs",
+                diagnose=False,
+            ),
+        )
 
     # a combination the config rejects (hinge with label smoothing; every corner alone is valid):
     # FAIL with status invalid, not counted, and the search goes on
@@ -211,8 +236,19 @@ def test_cohorts_group_by_shape_and_invalid_configs_fail(tmp_path: Path) -> None
     invalid = {"train.loss": "hinge", "train.label_smoothing": 0.9}
     pre = optuna.create_study(study_name="bad", storage=url, direction="maximize")
     pre.enqueue_trial(invalid)
-    study = run_search(bad, n_trials=2, storage=url, study_name="bad", runs_dir=tmp_path / "runs",
-                       diagnose=False, executor=executor, cohort_size=1, sampler="random")  # fmt: skip
+    study = run_search(
+        bad,
+        SearchSettings(
+            n_trials=2,
+            storage=url,
+            study_name="bad",
+            runs_dir=tmp_path / "runs",
+            diagnose=False,
+            cohort_size=1,
+            sampler="random",
+        ),
+        executor=executor,
+    )
     first = study.trials[0]
     assert first.state == TrialState.FAIL and first.user_attrs["status"] == "invalid"
     assert "label_smoothing" in first.user_attrs["error"] and not counts_toward_budget(first)
@@ -220,13 +256,33 @@ def test_cohorts_group_by_shape_and_invalid_configs_fail(tmp_path: Path) -> None
     for _ in range(11):  # a space that keeps giving invalid configs stops the search
         pre.enqueue_trial(invalid)
     with pytest.raises(SearchError, match="11 sampled configs of space 'space' were invalid"):
-        run_search(bad, n_trials=3, storage=url, study_name="bad", runs_dir=tmp_path / "runs",
-                   diagnose=False, executor=executor, cohort_size=1)  # fmt: skip
+        run_search(
+            bad,
+            SearchSettings(
+                n_trials=3,
+                storage=url,
+                study_name="bad",
+                runs_dir=tmp_path / "runs",
+                diagnose=False,
+                cohort_size=1,
+            ),
+            executor=executor,
+        )
 
     # an executor must settle its trials: one it leaves running fails, and the driver says so
     with pytest.raises(SearchError, match=r"left trials \[\d+\] running \(now FAIL\)"):
-        run_search(space, n_trials=20, storage=url, study_name="g", runs_dir=tmp_path / "runs",
-                   diagnose=False, executor=lambda job: [], cohort_size=1)  # fmt: skip
+        run_search(
+            space,
+            SearchSettings(
+                n_trials=20,
+                storage=url,
+                study_name="g",
+                runs_dir=tmp_path / "runs",
+                diagnose=False,
+                cohort_size=1,
+            ),
+            executor=lambda job: [],
+        )
 
 
 def _settle(job) -> list[MemberResult]:  # what a worker reports, without training
@@ -256,7 +312,7 @@ def test_concurrent_cohorts_go_to_run_many_and_queued_trials_keep_beating(tmp_pa
             calls.append([(j.index, len(j.trial_ids)) for j in jobs])
             time.sleep(3.5)  # queued past the grace period of 2 s (the driver beats every 1 s)
             requeue = StaleTrialRequeuer()  # another driver's view: it fails stale trials
-            storage = open_storage(url, heartbeat_interval=1, grace_period=2, requeue=requeue)
+            storage = open_optuna_storage(url, heartbeat_interval=1, grace_period=2, on_stale=requeue)
             watcher = optuna.load_study(study_name="b", storage=storage)
             assert recover_stale_trials(watcher, requeue, grace_period=2) == []
             ids = {i for j in jobs for i in j.trial_ids}
@@ -267,9 +323,11 @@ def test_concurrent_cohorts_go_to_run_many_and_queued_trials_keep_beating(tmp_pa
     common = {"storage": url, "extra_overrides": ["train.device=cpu"], "runs_dir": tmp_path / "runs",
               "diagnose": False, "cohort_size": 2, "heartbeat_interval": 1, "grace_period": 2}  # fmt: skip
     study = run_search(
-        space, n_trials=5, study_name="b", concurrent_cohorts=2, executor=Batch(), on_event=events.append,
-        **common,
-    )  # fmt: skip
+        space,
+        SearchSettings(n_trials=5, study_name="b", concurrent_cohorts=2, **common),
+        executor=Batch(),
+        on_event=events.append,
+    )
     assert calls == [[(0, 2), (1, 2)], [(2, 1)]]  # 4 trials in two cohorts at once, then the last one
     assert [e.kind for e in events] == ["cohort", "cohort", *["trial"] * 4, "cohort", "trial", "done"]
     assert [t.user_attrs["cohort"] for t in study.trials] == [0, 0, 1, 1, 2]
@@ -283,28 +341,63 @@ def test_concurrent_cohorts_go_to_run_many_and_queued_trials_keep_beating(tmp_pa
 
     events.clear()
     study = run_search(
-        space, n_trials=4, study_name="c", concurrent_cohorts=2, executor=executor, on_event=events.append,
-        **common,
-    )  # fmt: skip
+        space,
+        SearchSettings(n_trials=4, study_name="c", concurrent_cohorts=2, **common),
+        executor=executor,
+        on_event=events.append,
+    )
     assert one_by_one == [0, 1] and len(study.trials) == 4
     assert [e.kind for e in events] == ["cohort", "trial", "trial", "cohort", "trial", "trial", "done"]
 
 
-def test_bad_arguments_name_the_value(tmp_path: Path) -> None:
+def test_bad_settings_name_the_option_and_value(tmp_path: Path) -> None:
+    """SearchSettings refuses a bad value when it is made, before any connection or training, with
+    the option's name and the value; what needs the space (the overrides) is checked by
+    run_search, still before anything is written."""
+    db = tmp_path / "x.db"
+    common = {"storage": f"sqlite:///{db}", "study_name": "x", "runs_dir": tmp_path, "diagnose": False}
+    bad = [
+        ({"n_trials": 0}, "n_trials must be a whole number >= 1, but got 0"),
+        ({"n_trials": True}, "n_trials must be a whole number >= 1, but got True"),
+        ({"cohort_size": 2.5}, "cohort_size must be a whole number >= 1, but got 2.5"),
+        ({"concurrent_cohorts": 0}, "concurrent_cohorts must be a whole number >= 1, but got 0"),
+        ({"sampler": "bayes"}, r"sampler must be one of .* got 'bayes'"),
+        ({"seed": "1"}, "seed must be a whole number, but got '1'"),
+        ({"study_name": " "}, "study_name must be a non-empty string, but got ' '"),
+        ({"storage": "sqlite://"}, "outlives the process"),
+        ({"storage": "not a url"}, "storage: storage URL must look like .* got 'not a url'"),
+        ({"runs_dir": None}, "runs_dir must be a folder path, but got None"),
+        (
+            {"extra_overrides": "train.steps=10"},
+            "list of key=value strings, but got the string 'train.steps=10'",
+        ),
+        (
+            {"extra_overrides": ["train.steps"]},
+            "extra_overrides must be key=value strings, but got 'train.steps'",
+        ),
+        ({"prune": "yes"}, "prune must be True or False, but got 'yes'"),
+        ({"quality_pruner": "median"}, "quality_pruner must be an Optuna pruner or None, but got 'median'"),
+        ({"scheduler": "pbt"}, "scheduler must be one of median, asha, but got 'pbt'"),
+        ({"objective": "max"}, "objective must be one of late-mean, late-robust, but got 'max'"),
+        ({"budget": 0}, "budget must be a whole number of member-steps >= 1, but got 0"),
+        ({"timeout": 0}, "timeout must be a number of minutes > 0, but got 0"),
+        ({"heartbeat_interval": 0}, "heartbeat_interval must be a whole number of seconds >= 1, but got 0"),
+        (
+            {"grace_period": 30, "heartbeat_interval": 60},
+            r"grace_period must be .* above heartbeat_interval \(60\)",
+        ),
+    ]
+    for change, message in bad:
+        with pytest.raises(SearchError, match=message):
+            SearchSettings(**{"n_trials": 1, **common, **change})
+    settings = SearchSettings(n_trials=1, extra_overrides=["train.steps=0"], **common)
+    assert settings.extra_overrides == ("train.steps=0",) and settings.runs_dir == tmp_path
     space = load_space(SPACES_DIR / "quick.yaml")
-    common = {"storage": f"sqlite:///{tmp_path / 'x.db'}", "study_name": "x", "runs_dir": tmp_path}
-    with pytest.raises(SearchError, match=r"sampler must be one of .* got 'bayes'"):
-        run_search(space, n_trials=1, sampler="bayes", diagnose=False, **common)
-    with pytest.raises(SearchError, match="n_trials must be a whole number >= 1, but got 0"):
-        run_search(space, n_trials=0, diagnose=False, **common)
-    with pytest.raises(SearchError, match="concurrent_cohorts must be a whole number >= 1, but got 0"):
-        run_search(space, n_trials=1, concurrent_cohorts=0, diagnose=False, **common)
-    with pytest.raises(SearchError, match="list of key=value strings, but got the string"):
-        run_search(space, n_trials=1, extra_overrides="train.steps=10", diagnose=False, **common)
-    with pytest.raises(SearchError, match="outlives the process"):
-        run_search(space, n_trials=1, diagnose=False, **{**common, "storage": "sqlite://"})
     with pytest.raises(SearchError, match=r"extra_overrides \['train.steps=0'\] give an invalid config"):
-        run_search(space, n_trials=1, extra_overrides=["train.steps=0"], diagnose=False, **common)
+        run_search(space, settings)
+    with pytest.raises(SearchError, match="settings must be a SearchSettings, but got dict"):
+        run_search(space, {"n_trials": 1, **common})  # type: ignore[arg-type]
+    assert not db.exists()  # nothing was opened
     assert type(make_sampler("gp", 0)).__name__ == "GPSampler"
     assert type(make_sampler("tpe", 0)).__name__ == "TPESampler"
 
@@ -312,7 +405,7 @@ def test_bad_arguments_name_the_value(tmp_path: Path) -> None:
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_heartbeat_stale_trial_of_another_host_is_requeued(url: str) -> None:
     requeue = StaleTrialRequeuer()
-    storage = open_storage(url, heartbeat_interval=1, grace_period=2, requeue=requeue)
+    storage = open_optuna_storage(url, heartbeat_interval=1, grace_period=2, on_stale=requeue)
     study = optuna.create_study(study_name="hb", storage=storage, direction="maximize")
     trial = study.ask()
     x = trial.suggest_float("x", 0.0, 1.0)
@@ -333,7 +426,7 @@ def test_a_trial_whose_driver_died_before_naming_itself_is_lost_at_once_under_th
     # attribute. Under the drivers' ask lock (where every live driver names itself) that trial is
     # an orphan at once; without the lock only the grace period tells.
     requeue = StaleTrialRequeuer()
-    study = optuna.create_study(study_name="orphan", storage=open_storage(url), direction="maximize")
+    study = optuna.create_study(study_name="orphan", storage=open_optuna_storage(url), direction="maximize")
     study.ask().suggest_float("x", 0.0, 1.0)
     assert recover_stale_trials(study, requeue, grace_period=600) == []
     assert recover_stale_trials(study, requeue, grace_period=600, orphans=True) == [0]
@@ -343,12 +436,12 @@ def test_a_trial_whose_driver_died_before_naming_itself_is_lost_at_once_under_th
 _DRIVER = """
 import sys, torch
 torch.set_num_threads(1)
-from ganstab.search.driver import run_search
+from ganstab.search.driver import SearchSettings, run_search
 from ganstab.search.space import SPACES_DIR, load_space
 url, runs = sys.argv[1], sys.argv[2]
-run_search(load_space(SPACES_DIR / "quick.yaml"), n_trials=6, storage=url, study_name="r",
-           cohort_size=3, extra_overrides={tiny}, runs_dir=runs, diagnose=False, seed=1,
-           scheduler=sys.argv[3])
+run_search(load_space(SPACES_DIR / "quick.yaml"), SearchSettings(
+    n_trials=6, storage=url, study_name="r", cohort_size=3, extra_overrides={tiny}, runs_dir=runs,
+    diagnose=False, seed=1, scheduler=sys.argv[3]))
 print("driver finished", flush=True)
 """
 
@@ -425,10 +518,20 @@ def _killed_driver_resumes(url: str, tmp_path: Path, scheduler: str) -> None:
 
     events = []
     study = run_search(
-        load_space(SPACES_DIR / "quick.yaml"), n_trials=6, storage=url, study_name="r", cohort_size=3,
-        extra_overrides=TINY, runs_dir=runs, diagnose=False, seed=1, on_event=events.append,
-        scheduler=scheduler,
-    )  # fmt: skip
+        load_space(SPACES_DIR / "quick.yaml"),
+        SearchSettings(
+            n_trials=6,
+            storage=url,
+            study_name="r",
+            cohort_size=3,
+            extra_overrides=TINY,
+            runs_dir=runs,
+            diagnose=False,
+            seed=1,
+            scheduler=scheduler,
+        ),
+        on_event=events.append,
+    )
     after = {t.number: t for t in study.trials}
     (recovered,) = [e for e in events if e.kind == "recovered"]
     assert sorted(recovered.data["trials"]) == sorted(stale)
@@ -473,8 +576,18 @@ def test_a_crashing_cohort_fails_its_trials(
     monkeypatch.setattr("ganstab.search.cohort.CohortTrainer.train", crash)
     url = f"sqlite:///{tmp_path / 'study.db'}"
     with pytest.raises(type(error)):
-        run_search(load_space(SPACES_DIR / "quick.yaml"), n_trials=2, storage=url, study_name="c",
-                   cohort_size=2, extra_overrides=TINY, runs_dir=tmp_path / "runs", diagnose=False)  # fmt: skip
+        run_search(
+            load_space(SPACES_DIR / "quick.yaml"),
+            SearchSettings(
+                n_trials=2,
+                storage=url,
+                study_name="c",
+                cohort_size=2,
+                extra_overrides=TINY,
+                runs_dir=tmp_path / "runs",
+                diagnose=False,
+            ),
+        )
     study = optuna.load_study(study_name="c", storage=url)
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
     assert len(failed) == 2 and not any(counts_toward_budget(t) for t in failed)
@@ -525,7 +638,7 @@ def test_a_robust_objective_takes_the_late_spread_off_and_stays_with_its_study(t
     }
     pre = optuna.create_study(study_name="r", storage=common["storage"], direction="maximize")
     pre.enqueue_trial({"train.lr_g": 3e-4})  # only enqueued: not yet a study with an objective
-    study = run_search(space, n_trials=2, objective="late-robust", **common)
+    study = run_search(space, SearchSettings(n_trials=2, objective="late-robust", **common))
     assert study.trials[0].params == {"train.lr_g": 3e-4}
     spreads = []
     for t in study.trials:
@@ -536,13 +649,16 @@ def test_a_robust_objective_takes_the_late_spread_off_and_stays_with_its_study(t
     assert max(spreads) > 0  # so the test tells the robust value from the mean
     assert study.user_attrs["ganstab_objective"] == "late-robust"
     with pytest.raises(SearchError, match="values its trials by 'late-robust', not 'late-mean'"):
-        run_search(space, n_trials=3, objective="late-mean", **common)
+        run_search(space, SearchSettings(n_trials=3, objective="late-mean", **common))
     with pytest.raises(
         SearchError, match="objective must be one of late-mean, late-robust, but got 'median'"
     ):
-        run_search(space, n_trials=3, objective="median", **{**common, "study_name": "other"})
+        run_search(space, SearchSettings(n_trials=3, objective="median", **{**common, "study_name": "other"}))
     assert len(optuna.load_study(study_name="r", storage=common["storage"]).trials) == 2  # nothing lost
-    assert run_search(space, n_trials=2, **common).user_attrs["ganstab_objective"] == "late-robust"  # kept
+    assert (
+        run_search(space, SearchSettings(n_trials=2, **common)).user_attrs["ganstab_objective"]
+        == "late-robust"
+    )  # kept
     # a study ganstab ran before the option existed (no attribute) was late-mean
     old = optuna.create_study(study_name="old", storage=common["storage"], direction="maximize")
     old.add_trial(
@@ -554,7 +670,10 @@ def test_a_robust_objective_takes_the_late_spread_off_and_stays_with_its_study(t
         )
     )
     with pytest.raises(SearchError, match="values its trials by 'late-mean', not 'late-robust'"):
-        run_search(space, n_trials=2, objective="late-robust", **{**common, "study_name": "old"})
+        run_search(
+            space,
+            SearchSettings(n_trials=2, objective="late-robust", **{**common, "study_name": "old"}),
+        )
 
 
 def test_a_trial_is_judged_by_its_late_evaluations_not_the_last_one():

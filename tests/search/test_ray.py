@@ -29,10 +29,12 @@ import pytest
 import ray
 from optuna.trial import TrialState
 
-from ganstab.search.cohort import ATTR_WORKER, CohortJob, open_storage, worker_id
-from ganstab.search.driver import SearchEvent, counts_toward_budget, run_search
+from ganstab.search.cohort import CohortJob
+from ganstab.search.driver import SearchEvent, SearchSettings, counts_toward_budget, run_search
 from ganstab.search.ray_executor import RayExecutor, _worker_died, settle_lost_cohort
 from ganstab.search.space import SPACES_DIR, load_space
+from ganstab.search.trials import ATTR_WORKER, worker_id
+from ganstab.storage.studies import open_optuna_storage
 
 TINY = ["train.steps=200", "train.eval_every=100", "model.hidden=16"]
 REPO = Path(__file__).resolve().parents[2]
@@ -91,10 +93,14 @@ def test_search_on_local_ray(local_ray: None, tmp_path: Path) -> None:
     assert executor.address == ray.get_runtime_context().gcs_address and not executor.started_local
     events = []
     study = run_search(
-        load_space(SPACES_DIR / "quick.yaml"), n_trials=4, storage=url, study_name="s", cohort_size=2,
-        extra_overrides=TINY, runs_dir=tmp_path / "runs", diagnose=False, executor=executor,
+        load_space(SPACES_DIR / "quick.yaml"),
+        SearchSettings(
+            n_trials=4, storage=url, study_name="s", cohort_size=2, extra_overrides=TINY,
+            runs_dir=tmp_path / "runs", diagnose=False,
+        ),
+        executor=executor,
         on_event=events.append,
-    )  # fmt: skip
+    )
     _check_search(optuna.load_study(study_name="s", storage=url), 4)
     assert [t.user_attrs["cohort"] for t in study.trials] == [0, 0, 1, 1]
     assert [e.kind for e in events].count("cohort") == 2 and events[-1].kind == "done"
@@ -107,7 +113,7 @@ def test_run_many_runs_cohorts_at_once(local_ray: None, tmp_path: Path) -> None:
     own worker, and come back in the order of the jobs."""
     url = f"sqlite:///{tmp_path / 'study.db'}"
     space = load_space(SPACES_DIR / "quick.yaml")
-    storage = open_storage(url)
+    storage = open_optuna_storage(url)
     study = optuna.create_study(storage=storage, study_name="m", direction="maximize")
     jobs = []
     for index in (0, 1):
@@ -149,10 +155,14 @@ def test_search_runs_concurrent_cohorts_at_once(local_ray: None, tmp_path: Path)
     assert executor.slots == 2
     events = []
     study = run_search(
-        load_space(SPACES_DIR / "quick.yaml"), n_trials=4, storage=url, study_name="cc", cohort_size=2,
-        concurrent_cohorts=executor.slots, extra_overrides=TINY, runs_dir=tmp_path / "runs",
-        diagnose=False, executor=executor, on_event=events.append,
-    )  # fmt: skip
+        load_space(SPACES_DIR / "quick.yaml"),
+        SearchSettings(
+            n_trials=4, storage=url, study_name="cc", cohort_size=2, concurrent_cohorts=executor.slots,
+            extra_overrides=TINY, runs_dir=tmp_path / "runs", diagnose=False,
+        ),
+        executor=executor,
+        on_event=events.append,
+    )
     _check_search(optuna.load_study(study_name="cc", storage=url), 4)
     trials = optuna.load_study(study_name="cc", storage=url).trials
     assert [t.user_attrs["cohort"] for t in trials] == [0, 0, 1, 1]
@@ -199,10 +209,14 @@ def test_a_dead_worker_costs_its_cohort_not_the_search(local_ray: None, tmp_path
 
     longer = ["train.steps=800", "train.eval_every=400", "model.hidden=16"]  # a few seconds to kill it in
     study = run_search(
-        load_space(SPACES_DIR / "quick.yaml"), n_trials=4, storage=url, study_name="k", cohort_size=2,
-        concurrent_cohorts=2, extra_overrides=longer, runs_dir=tmp_path / "runs", diagnose=False,
-        executor=executor, on_event=on_event,
-    )  # fmt: skip
+        load_space(SPACES_DIR / "quick.yaml"),
+        SearchSettings(
+            n_trials=4, storage=url, study_name="k", cohort_size=2, concurrent_cohorts=2,
+            extra_overrides=longer, runs_dir=tmp_path / "runs", diagnose=False,
+        ),
+        executor=executor,
+        on_event=on_event,
+    )
     assert killed.get("cmdline", "").startswith("ray::ImplicitFunc"), killed  # a Ray Tune worker
     trials = optuna.load_study(study_name="k", storage=url).trials
     assert not [t.number for t in trials if t.state == TrialState.RUNNING]
@@ -349,7 +363,7 @@ def test_settle_lost_cohort_fails_and_requeues_only_unfinished_trials(tmp_path: 
     the reason), their parameters are enqueued again with retry_of, and a second call (another
     driver) changes nothing. And which errors mean a dead worker: not a RayTaskError."""
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    study = optuna.create_study(storage=open_storage(url), study_name="l", direction="maximize")
+    study = optuna.create_study(storage=open_optuna_storage(url), study_name="l", direction="maximize")
     space = load_space(SPACES_DIR / "quick.yaml")
     asked = []
     for _ in range(3):

@@ -10,7 +10,13 @@ import pytest
 from optuna.trial import TrialState
 
 from ganstab.engine import config as C
-from ganstab.search.driver import SearchError, counts_toward_budget, default_pruner, run_search
+from ganstab.search.driver import (
+    SearchError,
+    SearchSettings,
+    counts_toward_budget,
+    default_pruner,
+    run_search,
+)
 from ganstab.search.space import SPACES_DIR, load_space
 
 TINY = ["train.steps=200", "train.eval_every=50", "model.hidden=16", "train.device=cpu"]
@@ -20,10 +26,20 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_asha_refills_slots_and_prunes_by_rung(tmp_path: Path) -> None:
     events = []
     study = run_search(
-        load_space(SPACES_DIR / "quick.yaml"), n_trials=8, storage=f"sqlite:///{tmp_path / 's.db'}",
-        study_name="a", sampler="random", cohort_size=2, extra_overrides=TINY, runs_dir=tmp_path / "runs",
-        diagnose=False, scheduler="asha", on_event=events.append,
-    )  # fmt: skip
+        load_space(SPACES_DIR / "quick.yaml"),
+        SearchSettings(
+            n_trials=8,
+            storage=f"sqlite:///{tmp_path / 's.db'}",
+            study_name="a",
+            sampler="random",
+            cohort_size=2,
+            extra_overrides=TINY,
+            runs_dir=tmp_path / "runs",
+            diagnose=False,
+            scheduler="asha",
+        ),
+        on_event=events.append,
+    )
     trials = study.trials
     assert len(trials) == 8 and all(counts_toward_budget(t) for t in trials)
     assert {t.user_attrs["cohort"] for t in trials} == {0}  # one cohort: 8 trials through 2 slots
@@ -56,14 +72,27 @@ def test_budget_ends_the_search_and_bad_values_are_refused(tmp_path: Path) -> No
     events = []
     url = f"sqlite:///{tmp_path / 'b.db'}"
     study = run_search(
-        load_space(SPACES_DIR / "quick.yaml"), n_trials=50, storage=url, study_name="b", sampler="random",
-        cohort_size=2, extra_overrides=TINY, runs_dir=tmp_path / "runs", diagnose=False, prune=False,
-        budget=1, on_event=events.append,
-    )  # fmt: skip
+        load_space(SPACES_DIR / "quick.yaml"),
+        SearchSettings(
+            n_trials=50,
+            storage=url,
+            study_name="b",
+            sampler="random",
+            cohort_size=2,
+            extra_overrides=TINY,
+            runs_dir=tmp_path / "runs",
+            diagnose=False,
+            prune=False,
+            budget=1,
+        ),
+        on_event=events.append,
+    )
     assert len(study.trials) == 2  # one cohort, then the budget was spent
     assert "budget spent (400 of 1 member-steps)" in events[-1].message
     for bad, message in [({"budget": 0}, "budget must be"), ({"timeout": -1}, "timeout must be"),
                          ({"scheduler": "pbt"}, "scheduler must be one of median, asha")]:  # fmt: skip
         with pytest.raises(SearchError, match=message):
-            run_search(load_space(SPACES_DIR / "quick.yaml"), n_trials=2, storage=url, study_name="b",
-                       runs_dir=tmp_path / "runs", **bad)  # fmt: skip
+            run_search(
+                load_space(SPACES_DIR / "quick.yaml"),
+                SearchSettings(n_trials=2, storage=url, study_name="b", runs_dir=tmp_path / "runs", **bad),
+            )

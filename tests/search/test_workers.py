@@ -31,8 +31,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from ganstab.search.cohort import ATTR_WORKER
 from ganstab.search.driver import counts_toward_budget
+from ganstab.search.trials import ATTR_WORKER
 from ganstab.storage import Store
 
 TINY = ["train.steps=200", "train.eval_every=50", "model.hidden=16", "train.device=cpu"]
@@ -51,7 +51,7 @@ _DRIVER = textwrap.dedent(
     from pathlib import Path
     import optuna, torch
     torch.set_num_threads(1)
-    from ganstab.search.driver import run_search
+    from ganstab.search.driver import SearchSettings, run_search
     from ganstab.search.space import SPACES_DIR, load_space
     url, tmp, w = sys.argv[1:4]
     tmp = Path(tmp)
@@ -73,8 +73,8 @@ _DRIVER = textwrap.dedent(
     (tmp / f"ready-{{w}}").touch()
     while not (tmp / "go").exists():  # all drivers are imported: start them at the same moment
         time.sleep(0.01)
-    run_search(space, n_trials={n}, storage=url, study_name="w", cohort_size={k}, seed=0,
-               extra_overrides={tiny}, runs_dir=str(tmp / "runs"), diagnose=False)
+    run_search(space, SearchSettings(n_trials={n}, storage=url, study_name="w", cohort_size={k}, seed=0,
+                                     extra_overrides={tiny}, runs_dir=str(tmp / "runs"), diagnose=False))
     print("driver finished", flush=True)
     """
 )
