@@ -55,7 +55,7 @@ import torch  # noqa: E402
 from ganstab.engine import CohortTrainer, apply_overrides  # noqa: E402
 from ganstab.search.cohort import OBJECTIVES  # noqa: E402
 from ganstab.search.driver import POOL_FACTOR, SCHEDULERS, SearchSettings, run_search  # noqa: E402
-from ganstab.search.space import load_space, to_overrides  # noqa: E402
+from ganstab.search.space import load_space  # noqa: E402
 
 SPACE = Path(__file__).with_name("spaces") / "efficiency.yaml"
 MODES = {"ring8": 8, "grid25": 25}
@@ -73,7 +73,7 @@ def passes(metrics: dict, dataset: str) -> bool:
 
 def trial_config(params: dict, extra: list[str]):
     """A trial's configuration from its parameters (the run folder may be on another machine)."""
-    return load_space(SPACE).config([*to_overrides(params), *extra])
+    return load_space(SPACE).config(extra, values=params)
 
 
 def verify(params: list[dict], extra: list[str], device: str) -> list[dict]:

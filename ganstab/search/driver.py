@@ -394,7 +394,7 @@ def _sample(trial: optuna.Trial, space: SearchSpace, extra: Sequence[str]) -> Co
     """The trial's resolved config, or the error text when the sampled combination is not a
     valid config."""
     try:
-        return space.config([*space.sample(trial), *extra])
+        return space.config(extra, values=space.sample(trial))
     except ConfigError as e:
         return str(e)
 

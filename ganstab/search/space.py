@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import math
 import re
 import typing
@@ -194,17 +193,17 @@ class SearchSpace:
             values[p.key] = chosen[p.key] = value
         return chosen, picked
 
-    def sample_values(self, trial: optuna.trial.Trial) -> dict[str, Any]:
-        """Flat key -> value for one trial: the fixed values, sampled params and `otherwise` values."""
+    def sample(self, trial: optuna.trial.Trial) -> dict[str, Any]:
+        """Sample one trial: flat key -> value, the fixed values, sampled params and `otherwise`
+        values (for `config(values=...)`)."""
         return self._assign(lambda p: p.suggest(trial))[0]
 
-    def sample(self, trial: optuna.trial.Trial) -> list[str]:
-        """Sample one trial; return `key=value` overrides for `apply_overrides` (fixed ones included)."""
-        return to_overrides(self.sample_values(trial))
-
-    def config(self, overrides: Iterable[str] = ()) -> Config:
-        """Base preset + fixed + overrides, resolved: an invalid combination raises ConfigError."""
-        return resolve(apply_overrides(self.start_config(), list(overrides)))
+    def config(self, overrides: Iterable[str] = (), *, values: Mapping[str, Any] | None = None) -> Config:
+        """Base preset + fixed + `values` (flat key -> value, as `sample` gives them: applied as
+        they are, never written out and parsed back) + `overrides` (`--set`-style `key=value`
+        strings, a user's input), resolved: an invalid combination raises ConfigError."""
+        cfg = from_dict(_nest(values), self.start_config()) if values else self.start_config()
+        return resolve(apply_overrides(cfg, list(overrides)))
 
     def shape_keys(self) -> list[str]:
         """Params outside MEMBER_KEYS: they change tensor shapes, so only trials equal in them share a cohort."""
@@ -216,32 +215,6 @@ class SearchSpace:
         lines += [f"  fixed {k} = {v!r}" for k, v in self.fixed.items()]
         lines += [f"  {p.describe()}" for p in self.params]
         return "\n".join(lines)
-
-
-def to_overrides(values: Mapping[str, Any]) -> list[str]:
-    """`key=value` strings whose values YAML (and so `apply_overrides`) reads back unchanged."""
-    return [f"{k}={_format(v)}" for k, v in values.items()]
-
-
-def _format(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, float):
-        text = repr(value)
-        if "e" in text and "." not in text:  # YAML 1.1 reads 1e-05 as a string, 1.0e-05 as a float
-            text = text.replace("e", ".0e")
-        return text
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        try:
-            if yaml.safe_load(value) == value:
-                return value
-        except yaml.YAMLError:
-            pass
-    return json.dumps(value)  # quoted strings, lists: JSON is YAML
 
 
 def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:

@@ -122,7 +122,7 @@ def test_run_many_runs_cohorts_at_once(local_ray: None, tmp_path: Path) -> None:
             with warnings.catch_warnings():  # Optuna: heartbeats are meant for study.optimize
                 warnings.simplefilter("ignore", UserWarning)
                 trial = study.ask()
-            members.append((trial, space.config([*space.sample(trial), *TINY])))
+            members.append((trial, space.config(TINY, values=space.sample(trial))))
         jobs.append(
             CohortJob(
                 storage_url=url,

@@ -7,22 +7,22 @@ from pathlib import Path
 import optuna
 import pytest
 
-from ganstab.engine.config import LABEL_LOSSES, Config, apply_overrides, flat_items
-from ganstab.search.space import SPACES_DIR, SearchSpace, SpaceError, find_space, load_space, to_overrides
+from ganstab.engine.config import LABEL_LOSSES, Config, ConfigError, flat_items
+from ganstab.search.space import SPACES_DIR, SearchSpace, SpaceError, find_space, load_space
 
 SHIPPED = ("quick", "lessons", "full")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def _trials(space: SearchSpace, n: int = 30) -> list[tuple[dict, list[str], Config]]:
-    """Sample n trials of a real study; return (trial.params, overrides, resolved config) each."""
+def _trials(space: SearchSpace, n: int = 30) -> list[tuple[dict, dict, Config]]:
+    """Sample n trials of a real study; return (trial.params, sampled values, resolved config) each."""
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     out = []
     for _ in range(n):
         trial = study.ask()
-        overrides = space.sample(trial)
-        cfg = space.config(overrides)
-        out.append((dict(trial.params), overrides, cfg))
+        values = space.sample(trial)
+        cfg = space.config(values=values)
+        out.append((dict(trial.params), values, cfg))
         study.tell(trial, 0.0)
     return out
 
@@ -42,14 +42,13 @@ def test_shipped_space_samples_valid_configs(name: str) -> None:
     assert space.name == name and space.description and space.params
     assert find_space(name) == SPACES_DIR / f"{name}.yaml"
     keys = [p.key for p in space.params]
-    for params, overrides, cfg in _trials(space):
+    for params, values, cfg in _trials(space):
         flat = flat_items(cfg)
         for key, value in space.fixed.items():
             assert flat[key] == value, key
         for key, value in params.items():
-            assert flat[key] == value, key  # the override string round-trips exactly
-        assert set(params) <= set(keys)
-        assert len(overrides) == len(set(o.split("=")[0] for o in overrides))
+            assert flat[key] == value and type(flat[key]) is type(value), key  # the very value sampled
+        assert set(params) <= set(keys) and set(params) <= set(values)
 
 
 def test_quick_space_fixes_the_main_job() -> None:
@@ -113,18 +112,22 @@ params:
         assert isinstance(params["model.hidden"], int) and cfg.train.steps == 100
 
 
-def test_overrides_round_trip_through_yaml() -> None:
+def test_values_apply_as_values_and_overrides_as_text() -> None:
+    """A trial's values go into its config as they are, never as key=value text parsed back (YAML
+    1.1 would read 1e-05 as a string); a user's --set strings are parsed and applied after them."""
+    space = SearchSpace("values", fixed={"train.steps": 300})
     values = {
         "train.lr_d": 1e-05,
-        "train.lr_g": 3.5e-20,
+        "train.lr_g": 3.5e-06,
         "train.sn_d": True,
-        "inception_weights": "yes",
         "data.path": None,
-        "data.centres": [[0.0, 1.0], [2.0, 3.0]],
         "train.n_dis": 5,
     }
-    flat = flat_items(apply_overrides(Config(), to_overrides(values)))
+    flat = flat_items(space.config(["train.eval_every=50", "beta1=0.25"], values=values))
     assert {k: flat[k] for k in values} == values
+    assert (flat["train.steps"], flat["train.eval_every"], flat["train.beta1"]) == (300, 50, 0.25)
+    with pytest.raises(ConfigError, match="`train.n_dis` must be an integer, but got 'five'"):
+        space.config(values={"train.n_dis": "five"})
 
 
 # --------------------------------------------------------------------------- invalid files
