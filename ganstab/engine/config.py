@@ -89,6 +89,7 @@ class TrainConfig:
     label_smoothing: float = 1.0  # target for real labels, e.g. 0.9 (lesson 7); 1.0 = off
     noise_std: float = 0.0  # instance noise std on D's inputs at step 0 (lesson 6); 0 = off
     noise_anneal: float = 1.0  # fraction of training over which the noise decays linearly to 0
+    g_ema: float = 0.0  # evaluate/sample an EMA of G's weights with this decay, e.g. 0.99 (engine/average.py); 0 = off
     batch_size: int = 0  # samples per batch; 0 = 256 for points, 64 for images
     steps: int = 5000  # G updates in the whole run
     eval_every: int = 500  # steps between evaluations (metrics, samples, checkpoint); 0 = end only
@@ -112,7 +113,7 @@ SECTIONS = ("data", "model", "train")
 MEMBER_KEYS = frozenset(
     f"train.{k}"
     for k in (
-        "loss gp_weight lr_g lr_d beta1 beta2 n_dis sn_d sn_g label_smoothing noise_std noise_anneal seed"
+        "loss gp_weight lr_g lr_d beta1 beta2 n_dis sn_d sn_g label_smoothing noise_std noise_anneal g_ema seed"
     ).split()
 )
 
@@ -356,6 +357,7 @@ def validate(cfg: Config) -> None:
         )
     _rule(t.noise_std >= 0, "train.noise_std", ">= 0 (0 = off)", t.noise_std)
     _rule(0 < t.noise_anneal <= 1, "train.noise_anneal", "in (0, 1]", t.noise_anneal)
+    _rule(0 <= t.g_ema < 1, "train.g_ema", "in [0, 1) (0 = off)", t.g_ema)
     _rule(t.batch_size >= 0, "train.batch_size", ">= 1 (0 = default)", t.batch_size)
     _rule(t.steps >= 1, "train.steps", ">= 1", t.steps)
     _rule(t.eval_every >= 0, "train.eval_every", ">= 0 (0 = at the end only)", t.eval_every)

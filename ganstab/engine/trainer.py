@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ganstab.engine import config as C
+from ganstab.engine.average import WeightAverage
 from ganstab.engine.cohort_nn import (
     CohortModule,
     SpectralNorm,
@@ -131,6 +132,9 @@ class CohortTrainer:
         if dev.type == "cuda" and self.dataset.kind == "images":
             set_channels_last(self.G, True)
             set_channels_last(self.D, True)
+        # Evaluation and samples read an average of G's weights where a member asks for one.
+        averaged = any(t.g_ema > 0 for t in tr) or any(t.g_ema > 0 for t in later)
+        self.G_avg = WeightAverage(self.G, [t.g_ema for t in tr]) if averaged else None
         self.optG = CohortAdam(
             self.G.parameters(), [t.lr_g for t in tr], [t.beta1 for t in tr], [t.beta2 for t in tr]
         )
@@ -342,6 +346,8 @@ class CohortTrainer:
         ok = ok & torch.isfinite(grad_norm)
         self._mark_diverged(active & ~ok)
         self.optG.step(active & ok)
+        if self.G_avg is not None:
+            self.G_avg.update(active & ok, self.step + 1 - self.start_t)
         return loss.detach(), grad_norm, spread, drift
 
     def train_step(self) -> torch.Tensor:
@@ -381,16 +387,18 @@ class CohortTrainer:
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         """n samples per member `[K, n, ...]` from fixed latent draws (the same at every
-        evaluation), in batches of the training batch size (BatchNorm uses batch statistics)."""
+        evaluation), in batches of the training batch size (BatchNorm uses batch statistics), from
+        G's weight average where there is one (`train.g_ema`)."""
         gens = [torch.Generator(self.device).manual_seed(c.train.seed + _EVAL_SEED) for c in self.configs]
         latent = self.cfg.model.latent_dim
         z = torch.stack([torch.randn(n, latent, generator=g, device=self.device) for g in gens])
-        self.G.eval()  # freezes spectral-norm power iterations: evaluation leaves training untouched
+        G = self.G_avg.synced() if self.G_avg is not None else self.G
+        G.eval()  # freezes spectral-norm power iterations: evaluation leaves training untouched
         try:
             with self._autocast():
-                parts = [self.G(z[:, a : a + self.batch])[-1].float() for a in range(0, n, self.batch)]
+                parts = [G(z[:, a : a + self.batch])[-1].float() for a in range(0, n, self.batch)]
         finally:
-            self.G.train()
+            G.train()
         return torch.cat(parts, dim=1)
 
     def _g_move(self, samples: torch.Tensor, due: list[int] | None = None) -> list[float]:
@@ -507,12 +515,13 @@ class CohortTrainer:
             raise ValueError("a cohort that refills slots keeps no checkpoint (RunFolder(checkpoints=False)).")
         cfg = C.resolve(config)
         C.check_cohort([self.cfg, cfg])
-        has = {"sn_d": _has_sn(self.D), "sn_g": _has_sn(self.G)}
+        has = {"sn_d": _has_sn(self.D), "sn_g": _has_sn(self.G), "g_ema": self.G_avg is not None}
         for key, present in has.items():
             if getattr(cfg.train, key) and not present:
+                what = "G's weight average" if key == "g_ema" else "spectral norm there"
                 raise ValueError(
-                    f"slot {i}: the new member uses `train.{key}`, but the cohort's networks were built "
-                    f"without spectral norm there; list such configs in `reserve` when making the cohort."
+                    f"slot {i}: the new member uses `train.{key}`, but the cohort was built without "
+                    f"{what}; list such configs in `reserve` when making the cohort."
                 )
         self._pending[i] = cfg
         self.status[i] = "pending"
@@ -546,6 +555,8 @@ class CohortTrainer:
                     m.enabled[i] = on
         for opt, lr in ((self.optG, t.lr_g), (self.optD, t.lr_d)):
             opt.reset_member(i, lr, t.beta1, t.beta2)
+        if self.G_avg is not None:
+            self.G_avg.reset_member(i, t.g_ema)
         self.smooth[i] = t.label_smoothing
         self.gp_members[i] = LOSSES.get(t.loss).gradient_penalty
         self.gp_weight[i] = t.gp_weight if self.gp_members[i] else 0.0
@@ -576,6 +587,7 @@ class CohortTrainer:
         state = {
             "step": self.step,
             "G": self.G.state_dict(),
+            "G_avg": self.G_avg.state_dict() if self.G_avg is not None else None,
             "D": self.D.state_dict(),
             "optG": self.optG.state_dict(),
             "optD": self.optD.state_dict(),
@@ -611,6 +623,10 @@ class CohortTrainer:
         self = cls(configs, run_dir)
         try:
             self.G.load_state_dict(state["G"])
+            if self.G_avg is not None and state.get("G_avg") is not None:
+                self.G_avg.load_state_dict(state["G_avg"])
+            elif self.G_avg is not None:  # a checkpoint from before the average: start it here
+                self.G_avg.restart()
             self.D.load_state_dict(state["D"])
             self.optG.load_state_dict(state["optG"])
             self.optD.load_state_dict(state["optD"])
