@@ -22,7 +22,7 @@ one space, bench/spaces/efficiency.yaml, with `data.name` and `train.steps` set 
   order that meets none is censored at the pool's whole cost. Pools of one method and data set
   from several `--rep` seeds are merged into one.
 
-A candidate is a COMPLETE trial whose last evaluation covers every mode with HQ >= 90 %.
+A candidate is a COMPLETE trial whose last evaluation covers every mode with HQ >= 90 % (`--hq`).
 Verification retrains its configuration on seeds 1000-1002 for the same steps (3 x steps
 member-steps, counted); it passes if all three cover every mode with HQ >= 90 %.
 
@@ -64,11 +64,11 @@ VERIFY_SEEDS = (1000, 1001, 1002)
 GRID = [10 ** (-5 + 0.5 * i) for i in range(7)]  # 1e-5 .. 1e-2, half a decade apart
 
 
-def passes(metrics: dict, dataset: str) -> bool:
+def passes(metrics: dict, dataset: str, hq_min: float = HQ_MIN) -> bool:
     modes, hq = metrics.get("eval_modes"), metrics.get("eval_hq")
     if modes is None or hq is None or any(isinstance(v, float) and math.isnan(v) for v in (modes, hq)):
         return False
-    return int(modes) >= MODES[dataset] and float(hq) >= HQ_MIN
+    return int(modes) >= MODES[dataset] and float(hq) >= hq_min
 
 
 def trial_config(params: dict, extra: list[str]):
@@ -100,7 +100,7 @@ def verify(params: list[dict], extra: list[str], device: str) -> list[dict]:
     return out
 
 
-def _trial_rows(study: optuna.Study, dataset: str) -> list[dict]:
+def _trial_rows(study: optuna.Study, dataset: str, hq_min: float) -> list[dict]:
     rows = []
     for t in sorted(study.trials, key=lambda t: t.number):
         if t.state not in (
@@ -119,7 +119,7 @@ def _trial_rows(study: optuna.Study, dataset: str) -> list[dict]:
                 "modes": attrs.get("eval_modes"),
                 "hq": attrs.get("eval_hq"),
                 "params": t.params,
-                "candidate": t.state == optuna.trial.TrialState.COMPLETE and passes(attrs, dataset),
+                "candidate": t.state == optuna.trial.TrialState.COMPLETE and passes(attrs, dataset, hq_min),
                 "run_dir": attrs.get("run_dir"),
                 "cohort": str(Path(attrs.get("run_dir", "")).parent.parent),
             }
@@ -128,7 +128,9 @@ def _trial_rows(study: optuna.Study, dataset: str) -> list[dict]:
 
 
 def _extra(args: argparse.Namespace) -> list[str]:
-    return [f"data.name={args.dataset}", f"train.steps={args.steps}", f"train.eval_every={args.steps // 10}"]
+    # --set comes last: it may fix more of the problem for every method alike (train.g_ema=0.99)
+    return [f"data.name={args.dataset}", f"train.steps={args.steps}", f"train.eval_every={args.steps // 10}",
+            *args.set]  # fmt: skip
 
 
 def _machine(device: str) -> str:
@@ -165,6 +167,7 @@ def _result(args: argparse.Namespace, rows: list[dict], verified: dict, start: f
         "cohort_size": args.cohort_size,
         "objective": args.objective,
         "extra": _extra(args),
+        "hq_min": args.hq,
         "machine": _machine(args.device),
         "date": time.strftime("%Y-%m-%d"),
         "trials": rows,
@@ -174,9 +177,10 @@ def _result(args: argparse.Namespace, rows: list[dict], verified: dict, start: f
     }
 
 
-def seeds_pass(verification: dict, dataset: str) -> bool:
-    """Whether every verification seed covers every mode with HQ >= HQ_MIN."""
-    return all(passes({"eval_modes": s["modes"], "eval_hq": s["hq"]}, dataset) for s in verification["seeds"])
+def seeds_pass(verification: dict, dataset: str, hq_min: float = HQ_MIN) -> bool:
+    """Whether every verification seed covers every mode with HQ >= hq_min."""
+    seeds = verification["seeds"]
+    return all(passes({"eval_modes": s["modes"], "eval_hq": s["hq"]}, dataset, hq_min) for s in seeds)
 
 
 def run_ganstab(args: argparse.Namespace, out: Path) -> dict:
@@ -194,11 +198,11 @@ def run_ganstab(args: argparse.Namespace, out: Path) -> dict:
             args, out, name, n_trials=n, sampler="tpe", seed=args.rep, prune=True, diagnose=True,
             scheduler=args.scheduler,
         )  # fmt: skip
-        rows = _trial_rows(study, args.dataset)
+        rows = _trial_rows(study, args.dataset, args.hq)
         for row in rows:
             if row["candidate"] and row["number"] not in verified and found is None:
                 verified[row["number"]] = verify([row["params"]], _extra(args), args.device)[0]
-                if seeds_pass(verified[row["number"]], args.dataset):
+                if seeds_pass(verified[row["number"]], args.dataset, args.hq):
                     found = row["number"]
         print(
             f"{name}: {len(rows)} trials, {sum(r['steps'] for r in rows)} member-steps, found={found}",
@@ -234,7 +238,7 @@ def run_pool(args: argparse.Namespace, out: Path) -> dict:
     study, _ = _search(
         args, out, name, n_trials=n, sampler="random", seed=args.rep, prune=False, diagnose=False
     )
-    rows = _trial_rows(study, args.dataset)
+    rows = _trial_rows(study, args.dataset, args.hq)
     cands = [r for r in rows if r["candidate"]]
     verified = {}
     if cands and not args.no_verify:
@@ -276,7 +280,7 @@ def _unverified(result: dict) -> int:
 
 def _verified_ok(result: dict, number: int | str) -> bool:
     v = result["verified"].get(str(number))
-    return v is not None and seeds_pass(v, result["dataset"])
+    return v is not None and seeds_pass(v, result["dataset"], result.get("hq_min", HQ_MIN))
 
 
 def _walk(result: dict, order: list[dict], k: int) -> tuple[int, int, bool]:
@@ -381,6 +385,9 @@ def report(folder: Path, round_size: int = 8) -> None:
     missing = [f"{r['method']}-{r['dataset']}-rep{r['rep']}" for r in results if _unverified(r)]
     if missing:
         raise SystemExit(f"candidates not verified yet in {missing}: run `verify` on those files first")
+    bars = {(r.get("hq_min", HQ_MIN), tuple(r.get("extra", ()))) for r in results}
+    if len(bars) > 1:
+        raise SystemExit(f"results in {folder} differ in their bar or settings {sorted(bars)}: one folder each")
     objectives = {r.get("objective", "late-mean") for r in results if r["method"] == "ganstab"}
     if len(objectives) > 1:
         raise SystemExit(
@@ -486,6 +493,9 @@ def main() -> None:
     r.add_argument("--device", default="cpu")
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--no-verify", action="store_true", help="random/grid: leave verification to `verify`")
+    r.add_argument("--hq", type=float, default=HQ_MIN, help=f"the bar: HQ %% on every seed (default {HQ_MIN:g})")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="fix a config key for every method and trial (e.g. train.g_ema=0.99); repeatable")  # fmt: skip
     v = sub.add_parser("verify", help="verify the unverified candidates of result files (in place)")
     v.add_argument("files", type=Path, nargs="+")
     v.add_argument("--device", default="cpu")

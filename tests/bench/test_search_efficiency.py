@@ -95,3 +95,23 @@ def test_uncertainty_of_a_pool_counts_its_verified_finds():
     assert (u["passed"], u["trials"]) == (1, 16)
     assert u["estimate"] == pytest.approx((100 + 2 / 16 * 300) * 16)
     assert u["at_high_rate"] < u["estimate"] < u["at_low_rate"]
+
+
+def test_the_bar_is_the_one_the_result_was_run_at(tmp_path):
+    # seeds at 85 % HQ pass a result run at an 80 % bar, and fail at the default 90 %
+    near = {"seeds": [{"modes": 8, "hq": 85.0}] * 3}
+    at_80 = _pool(16, {3: near})
+    at_80["hq_min"] = 80.0
+    assert all(se.summarize(at_80, round_size=8, orders=50)["found"])
+    assert not any(se.summarize(_pool(16, {3: near}), round_size=8, orders=50)["found"])
+    assert not se.passes({"eval_modes": 8, "eval_hq": 85.0}, "ring8")
+    assert se.passes({"eval_modes": 8, "eval_hq": 85.0}, "ring8", hq_min=80.0)
+    # a folder that mixes bars is refused: its methods would not be measured alike
+    import json
+
+    for name, bar in (("a", 80.0), ("b", 90.0)):
+        result = _pool(8, {}, rep=0 if name == "a" else 1)
+        result.update(hq_min=bar, extra=["data.name=ring8"])
+        (tmp_path / f"{name}.json").write_text(json.dumps(result))
+    with pytest.raises(SystemExit, match="differ in their bar"):
+        se.report(tmp_path)
