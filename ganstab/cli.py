@@ -321,12 +321,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ganstab: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(
-            "ganstab: interrupted; `ganstab train --resume RUN_DIR` continues from the last checkpoint.",
-            file=sys.stderr,
-        )
+        print(f"ganstab: interrupted.{_how_to_continue(args.command)}", file=sys.stderr)
         return 130
     return 1
+
+
+def _how_to_continue(command: str) -> str:
+    """What continues an interrupted command, for the Ctrl-C line ('' when nothing does)."""
+    if command == "search":
+        return (
+            " Run the same `ganstab search` command again to continue the study: its settled trials "
+            "are kept, the interrupted ones run again."
+        )
+    if command == "train":
+        return " `ganstab train --resume RUN_DIR` continues from the last checkpoint."
+    return ""
 
 
 def _storage_error() -> type[Exception]:

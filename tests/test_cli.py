@@ -219,6 +219,39 @@ def test_search_input_errors_name_the_options_not_internal_names(tmp_path, capsy
     assert not (tmp_path / "s.db").exists() and not (tmp_path / "runs").exists()
 
 
+def test_ctrl_c_of_a_search_says_that_the_same_command_continues_it(tmp_path):
+    """A real `ganstab search` stopped with SIGINT (Ctrl-C) mid-cohort: exit 130, a line saying
+    that running the same command again continues the study (not `train --resume`), and the
+    interrupted trials FAIL with their parameters queued again, as that line promises."""
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    cmd = [sys.executable, "-m", "ganstab.cli", "search", "--space", "quick", "--executor", "local",
+           "--storage", url, "--study", "s", "--runs", str(tmp_path / "runs"), "--trials", "2",
+           "--cohort-size", "2", "--no-diagnose", "--no-recommend", "--set", "train.device=cpu",
+           "--set", "model.hidden=16", "--set", "train.steps=100000", "--set", "train.eval_every=50000"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stdout:  # the cohort has started training
+            if line.startswith("cohort 0:"):
+                break
+        time.sleep(2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "ganstab: interrupted. Run the same `ganstab search` command again to continue the study" in err
+    assert "--resume" not in err
+    trials = optuna.load_study(study_name="s", storage=url).trials
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(failed) == 2 and all(t.user_attrs["status"] == "interrupted" for t in failed)
+    waiting = [t for t in trials if t.state == optuna.trial.TrialState.WAITING]
+    assert sorted(t.user_attrs["retry_of"] for t in waiting) == sorted(t.number for t in failed)
+
+
 def test_duration_reads_as_a_person_says_it():
     from ganstab.cli import _duration
 
