@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -50,6 +51,13 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 # ------------------------------------------------------------------------------------- fixtures
+
+
+def _settings(url: str, runs: Path, **kw: Any) -> SearchSettings:
+    """The tests' usual search: tiny CPU trials (TINY), no diagnosis, run folders in `runs`."""
+    return SearchSettings(
+        **{"storage": url, "runs_dir": runs, "extra_overrides": TINY, "diagnose": False, **kw}
+    )
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -91,15 +99,13 @@ def test_search_settles_every_trial(url: str, tmp_path: Path) -> None:
     events = []
     study = run_search(
         space,
-        SearchSettings(
+        _settings(
+            url,
+            tmp_path / "runs",
             n_trials=6,
-            storage=url,
             study_name="s",
             sampler="random",
             cohort_size=3,
-            extra_overrides=TINY,
-            runs_dir=tmp_path / "runs",
-            diagnose=False,
             quality_pruner=PruneAt100({1}),
         ),
         on_event=events.append,
@@ -158,16 +164,7 @@ def test_search_settles_every_trial(url: str, tmp_path: Path) -> None:
     # the same call again: the study already holds its 6 verdicts, nothing more runs
     again = run_search(
         space,
-        SearchSettings(
-            n_trials=6,
-            storage=url,
-            study_name="s",
-            cohort_size=3,
-            extra_overrides=TINY,
-            runs_dir=tmp_path / "runs",
-            diagnose=False,
-            sampler="random",
-        ),
+        _settings(url, tmp_path / "runs", n_trials=6, study_name="s", cohort_size=3, sampler="random"),
     )
     assert len(again.trials) == 6
 
@@ -194,14 +191,13 @@ def test_cohorts_group_by_shape_and_invalid_configs_fail(tmp_path: Path) -> None
 
     study = run_search(
         space,
-        SearchSettings(
+        _settings(
+            url,
+            tmp_path / "runs",
             n_trials=8,
-            storage=url,
             study_name="g",
             cohort_size=4,
             extra_overrides=["train.device=cpu"],
-            runs_dir=tmp_path / "runs",
-            diagnose=False,
             seed=3,
         ),
         executor=executor,
@@ -218,14 +214,7 @@ def test_cohorts_group_by_shape_and_invalid_configs_fail(tmp_path: Path) -> None
     with pytest.raises(SearchError, match=r"sets `train.lr_d`, which the search space"):
         run_search(
             space,
-            SearchSettings(
-                n_trials=1,
-                storage=url,
-                study_name="g",
-                extra_overrides=["lr_d=1e-3"],
-                runs_dir=tmp_path / "runs",
-                diagnose=False,
-            ),
+            _settings(url, tmp_path / "runs", n_trials=1, study_name="g", extra_overrides=["lr_d=1e-3"]),
         )
 
     # a combination the config rejects (hinge with label smoothing; every corner alone is valid):
@@ -238,14 +227,14 @@ def test_cohorts_group_by_shape_and_invalid_configs_fail(tmp_path: Path) -> None
     pre.enqueue_trial(invalid)
     study = run_search(
         bad,
-        SearchSettings(
+        _settings(
+            url,
+            tmp_path / "runs",
             n_trials=2,
-            storage=url,
             study_name="bad",
-            runs_dir=tmp_path / "runs",
-            diagnose=False,
             cohort_size=1,
             sampler="random",
+            extra_overrides=(),
         ),
         executor=executor,
     )
@@ -258,13 +247,8 @@ def test_cohorts_group_by_shape_and_invalid_configs_fail(tmp_path: Path) -> None
     with pytest.raises(SearchError, match="11 sampled configs of space 'space' were invalid"):
         run_search(
             bad,
-            SearchSettings(
-                n_trials=3,
-                storage=url,
-                study_name="bad",
-                runs_dir=tmp_path / "runs",
-                diagnose=False,
-                cohort_size=1,
+            _settings(
+                url, tmp_path / "runs", n_trials=3, study_name="bad", cohort_size=1, extra_overrides=()
             ),
             executor=executor,
         )
@@ -273,14 +257,7 @@ def test_cohorts_group_by_shape_and_invalid_configs_fail(tmp_path: Path) -> None
     with pytest.raises(SearchError, match=r"left trials \[\d+\] running \(now FAIL\)"):
         run_search(
             space,
-            SearchSettings(
-                n_trials=20,
-                storage=url,
-                study_name="g",
-                runs_dir=tmp_path / "runs",
-                diagnose=False,
-                cohort_size=1,
-            ),
+            _settings(url, tmp_path / "runs", n_trials=20, study_name="g", cohort_size=1, extra_overrides=()),
             executor=lambda job: [],
         )
 
@@ -519,17 +496,7 @@ def _killed_driver_resumes(url: str, tmp_path: Path, scheduler: str) -> None:
     events = []
     study = run_search(
         load_space(SPACES_DIR / "quick.yaml"),
-        SearchSettings(
-            n_trials=6,
-            storage=url,
-            study_name="r",
-            cohort_size=3,
-            extra_overrides=TINY,
-            runs_dir=runs,
-            diagnose=False,
-            seed=1,
-            scheduler=scheduler,
-        ),
+        _settings(url, runs, n_trials=6, study_name="r", cohort_size=3, seed=1, scheduler=scheduler),
         on_event=events.append,
     )
     after = {t.number: t for t in study.trials}
@@ -578,15 +545,7 @@ def test_a_crashing_cohort_fails_its_trials(
     with pytest.raises(type(error)):
         run_search(
             load_space(SPACES_DIR / "quick.yaml"),
-            SearchSettings(
-                n_trials=2,
-                storage=url,
-                study_name="c",
-                cohort_size=2,
-                extra_overrides=TINY,
-                runs_dir=tmp_path / "runs",
-                diagnose=False,
-            ),
+            _settings(url, tmp_path / "runs", n_trials=2, study_name="c", cohort_size=2),
         )
     study = optuna.load_study(study_name="c", storage=url)
     failed = [t for t in study.trials if t.state == TrialState.FAIL]

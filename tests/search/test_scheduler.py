@@ -4,6 +4,7 @@ trials, each trial an Optuna trial with its own steps; --budget and --timeout en
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -20,6 +21,13 @@ from ganstab.search.driver import (
 from ganstab.search.space import SPACES_DIR, load_space
 
 TINY = ["train.steps=200", "train.eval_every=50", "model.hidden=16", "train.device=cpu"]
+
+
+def _settings(url: str, runs: Path, **kw: Any) -> SearchSettings:
+    """Tiny CPU trials (TINY) without diagnosis, run folders in `runs`."""
+    return SearchSettings(storage=url, runs_dir=runs, extra_overrides=TINY, diagnose=False, **kw)
+
+
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -27,15 +35,13 @@ def test_asha_refills_slots_and_prunes_by_rung(tmp_path: Path) -> None:
     events = []
     study = run_search(
         load_space(SPACES_DIR / "quick.yaml"),
-        SearchSettings(
+        _settings(
+            f"sqlite:///{tmp_path / 's.db'}",
+            tmp_path / "runs",
             n_trials=8,
-            storage=f"sqlite:///{tmp_path / 's.db'}",
             study_name="a",
             sampler="random",
             cohort_size=2,
-            extra_overrides=TINY,
-            runs_dir=tmp_path / "runs",
-            diagnose=False,
             scheduler="asha",
         ),
         on_event=events.append,
@@ -73,15 +79,13 @@ def test_budget_ends_the_search_and_bad_values_are_refused(tmp_path: Path) -> No
     url = f"sqlite:///{tmp_path / 'b.db'}"
     study = run_search(
         load_space(SPACES_DIR / "quick.yaml"),
-        SearchSettings(
+        _settings(
+            url,
+            tmp_path / "runs",
             n_trials=50,
-            storage=url,
             study_name="b",
             sampler="random",
             cohort_size=2,
-            extra_overrides=TINY,
-            runs_dir=tmp_path / "runs",
-            diagnose=False,
             prune=False,
             budget=1,
         ),
