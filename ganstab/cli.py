@@ -27,7 +27,7 @@ def _registries_epilog() -> str:
     return (
         f"losses (train.loss):\n{LOSSES.describe()}\n\n"
         f"data sets (data.name):\n{DATASETS.describe()}\n\n"
-        f"presets: {', '.join(C.PRESETS)} (vanilla: NS, no tricks; lessons: lessons.md's default)\n\n"
+        f"presets: {', '.join(C.PRESETS)} (vanilla: NS, no tricks; lessons: docs/lessons.md's default)\n\n"
         "examples:\n"
         "  ganstab train --preset lessons --set data.name=grid25 --cohort-size 4\n"
         "  ganstab train --config my.yaml --set train.lr_d=4e-4 --dry-run\n"

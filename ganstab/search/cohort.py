@@ -6,8 +6,8 @@ stops pruned members, and for each member writes the user attributes, the artifa
 tables (run, trace, evaluations, diagnosis) and finally the trial's state. The job is plain,
 picklable data (storage URL, trial ids, configs), so a Ray remote task can call `run_cohort(job)`
 unchanged on another process or host: Optuna's own ask/tell against the shared storage gives true
-PRUNED states and complete curves there too (see docs/architecture.md, "Facts about the
-dependencies"). The in-process executor passes its open storage and Store to save reconnecting.
+PRUNED states and complete curves there too (tests/search/test_ray.py runs it so). The in-process
+executor passes its open storage and Store to save reconnecting.
 
 Trial states (the driver counts them against `n_trials`, see `counts_toward_budget`):
 
