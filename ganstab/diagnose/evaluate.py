@@ -25,6 +25,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from ganstab.diagnose import corpus as corpus_mod
 from ganstab.diagnose.labels import label_run
 from ganstab.diagnose.model import (
+    MIN_ROWS,
     MODEL_DIR,
     TRAIN_PREFIXES,
     fit,
@@ -37,6 +38,7 @@ from ganstab.diagnose.model import (
     truncate,
 )
 from ganstab.diagnose.result import LABELS
+from ganstab.diagnose.views import foreign_view
 
 SCENARIO_PREFIXES = (1.0, 0.5, 0.3)
 
@@ -93,9 +95,16 @@ class FoldFeatures:
     as fitting `model.fit`'s pipeline on each fold (the losses model's logging views included),
     without extracting every run's features again in each of the fits."""
 
-    def __init__(self, examples: list[Example], kind: str) -> None:
+    def __init__(self, examples: list[Example], kind: str, calibration_views: int = 0) -> None:
         self.kind = kind
         features = make_pipeline(kind).named_steps["features"].fit(None)
+        # foreign views of each whole run (views.foreign_view), for the calibration: seeded by
+        # the run id apart from the training views' streams
+        self.calibration_x = {
+            e.id: [features.features(foreign_view(e.trace, rng, MIN_ROWS)) for _ in range(calibration_views)]
+            for e in examples
+            for rng in [np.random.default_rng(int(hashlib.sha256(f"{e.id}/calibration".encode()).hexdigest()[:8], 16))]
+        } if calibration_views else {}
         prefixes = sorted(set(TRAIN_PREFIXES) | set(SCENARIO_PREFIXES))
         self.x, self.train_x = {}, {}
         for e in examples:
@@ -198,7 +207,7 @@ def train_shipped(
         if fitted_file is not None and len({e.dataset for e in train}) >= 2:
             # features once, for the calibration's folds and the model itself (test_model checks
             # that a classifier fit on FoldFeatures predicts what `fit`'s pipeline predicts)
-            folds = FoldFeatures(train, kind)
+            folds = FoldFeatures(train, kind, calibration_views=CALIBRATION_VIEWS)
             calibrations[kind] = calibration(train, kind, folds)
             model = make_pipeline(kind)
             model.named_steps["features"].fit(None)
@@ -217,6 +226,9 @@ def train_shipped(
 
 
 FITTED_FILE = Path(__file__).parent / "fitted.py"
+# Foreign views per training run that the calibration is fitted on (views.foreign_view): the
+# temperature and threshold are for logs that ganstab did not write.
+CALIBRATION_VIEWS = 3
 # The confidence threshold: the lowest top probability at which the corpus's leave-one-data-set-
 # out predictions above it are right this often; under it a diagnosis is "uncertain".
 CONFIDENT_ACCURACY = 0.95
@@ -238,9 +250,10 @@ def corpus_advice_runs(path: str | Path) -> list[dict]:
 def out_of_fold(
     examples: list[Example], kind: str, folds: FoldFeatures | None = None
 ) -> tuple[np.ndarray, list[str], list[str], dict[str, float]]:
-    """Leave-one-data-set-out probabilities of whole runs as logged and in their training views
-    (the logging conventions a user's log may have): probabilities, true labels, classes, and the
-    folds' macro-F1 on whole runs and on the first 30 % as logged."""
+    """Leave-one-data-set-out probabilities of whole runs in their foreign views, where `folds`
+    has them (FoldFeatures' calibration_views: the logging conventions a user's log may have, several
+    at once), else as logged and in their training views: probabilities, true labels, classes,
+    and the folds' macro-F1 on whole runs and on the first 30 % as logged."""
     folds = folds or FoldFeatures(examples, kind)
     probs, labels, classes = [], [], None
     pooled: dict[float, tuple[list[str], list[str]]] = {1.0: ([], []), 0.3: ([], [])}
@@ -251,9 +264,10 @@ def out_of_fold(
             continue
         model = folds.fit(train)
         classes = list(model.classes_)
-        x = [v for e in test for v in folds.train_x[(e.id, 1.0)]]
+        rows = folds.calibration_x or {e.id: folds.train_x[(e.id, 1.0)] for e in test}
+        x = [v for e in test for v in rows[e.id]]
         probs.append(model.predict_proba(np.array(x)))
-        labels += [e.label for e in test for _ in folds.train_x[(e.id, 1.0)]]
+        labels += [e.label for e in test for _ in rows[e.id]]
         for p, (yt, yp) in pooled.items():
             yt += [e.label for e in test]
             yp += folds.predict(model, test, p)
@@ -286,6 +300,8 @@ def calibration(examples: list[Example], kind: str, folds: FoldFeatures | None =
         "out_of_fold_predictions": len(y),
         "ece_before": round(expected_calibration_error(p.max(axis=1), p.argmax(axis=1) == y), 4),
         "ece_after": round(expected_calibration_error(conf, right), 4),
+        # macro-F1 of the views the calibration was fitted on (foreign views where there are)
+        "lodo_macro_f1_calibration_views": round(scores(labels, [classes[i] for i in p.argmax(axis=1)])["macro_f1"], 4),
         "coverage": round(float((conf >= threshold).mean()), 3),
         "accuracy_confident": round(float(right[conf >= threshold].mean()), 3),
         **lodo,

@@ -32,7 +32,7 @@ from ganstab.diagnose.features import (
     trace_data_spread,
 )
 from ganstab.diagnose.result import DIVERGED, LABELS, Diagnosis
-from ganstab.diagnose.views import VIEWS, view
+from ganstab.diagnose.views import VIEWS, foreign_view, view
 
 MODEL_DIR = Path(__file__).parent / "models"
 MODELS = {"losses": LOSS_COLUMNS, "rich": RICH_COLUMNS}
@@ -47,6 +47,10 @@ TRAIN_PREFIXES = (0.3, 0.5, 0.75, 1.0)  # each run is also learned from its pref
 # The losses model also learns each prefix as other programs would log it (views.py): this many
 # views drawn at random per (run, prefix), besides the trace as logged (issue 15).
 VIEWS_PER_PREFIX = {"losses": 2, "rich": 0}
+# ... and this many foreign views (views.foreign_view: a log interval, interval means, smoothing,
+# D's loss as a mean and a shift at once, drawn at random), since a foreign log differs from
+# ganstab's in several ways at once (bench/RESULTS.md, "Foreign benchmark").
+FOREIGN_VIEWS_PER_PREFIX = {"losses": 2, "rich": 0}
 MIN_ROWS = 20
 
 
@@ -103,8 +107,9 @@ def truncate(trace: dict[str, np.ndarray], fraction: float) -> dict[str, np.ndar
 
 
 def train_views(trace: dict[str, np.ndarray], kind: str, key: str) -> list[dict[str, np.ndarray]]:
-    """A training trace (one prefix of a run) as logged, and VIEWS_PER_PREFIX[kind] views of it
-    drawn at random (seeded by `key`, so training is reproducible) that keep MIN_ROWS rows."""
+    """A training trace (one prefix of a run) as logged, VIEWS_PER_PREFIX[kind] views of it drawn
+    at random (seeded by `key`, so training is reproducible) that keep MIN_ROWS rows, and
+    FOREIGN_VIEWS_PER_PREFIX[kind] foreign views (seeded by `key` too)."""
     out = [trace]
     n = VIEWS_PER_PREFIX.get(kind, 0)
     if n:
@@ -114,6 +119,10 @@ def train_views(trace: dict[str, np.ndarray], kind: str, key: str) -> list[dict[
             v = view(trace, str(name), rng)
             if len(v["d_loss"]) >= MIN_ROWS:
                 out.append(v)
+    if m := FOREIGN_VIEWS_PER_PREFIX.get(kind, 0):
+        # a stream of its own: the single views above stay the ones earlier models learned from
+        rng = np.random.default_rng(int(hashlib.sha256(f"{key}/foreign".encode()).hexdigest()[:8], 16))
+        out += [v for v in (foreign_view(trace, rng, MIN_ROWS) for _ in range(m)) if len(v["d_loss"]) >= MIN_ROWS]
     return out
 
 

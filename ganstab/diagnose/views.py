@@ -78,6 +78,35 @@ def view(trace: dict[str, np.ndarray], name: str, rng: np.random.Generator | Non
     raise ValueError(f"Unknown log view {name!r}; choose one of {', '.join(VIEWS)}.")
 
 
+# The log intervals (in rows of a ganstab trace, logged every 10 steps) a foreign view draws from.
+FOREIGN_INTERVALS = (1, 2, 3, 4, 5, 8, 10)
+
+
+def foreign_view(trace: dict[str, np.ndarray], rng: np.random.Generator, min_rows: int = 20) -> dict[str, np.ndarray]:
+    """The run as some other program might log it: several conventions at once, drawn at random.
+    A log interval of 1-10 rows (the longest that keeps `min_rows`), as the value at that row or
+    the interval's mean (half each); TensorBoard's EMA at 0.6, 0.8 or 0.9 (30 %); D's loss as a
+    mean (50 %); both losses shifted and scaled (50 %). Only step, d_loss and g_loss are kept:
+    that is what a foreign log has. The calibration is fitted on these (evaluate.calibration):
+    a user's log is rarely logged like ganstab's, and the views alone are one convention each."""
+    t = {c: np.asarray(trace[c], dtype=float) for c in ("step", *LOSSES)}
+    n = len(t["d_loss"])
+    k = int(rng.choice([k for k in FOREIGN_INTERVALS if n // k >= min_rows] or [1]))
+    if k > 1 and rng.random() < 0.5:
+        m = n // k
+        t = {c: (v[k - 1 :: k][:m] if c == "step" else _block_means(v, k)) for c, v in t.items()}
+    elif k > 1:
+        t = {c: v[k - 1 :: k] for c, v in t.items()}
+    if rng.random() < 0.3:
+        w = float(rng.choice([0.6, 0.8, 0.9]))
+        t = {c: (v if c == "step" else _ema(v, w)) for c, v in t.items()}
+    if rng.random() < 0.5:
+        t["d_loss"] = t["d_loss"] / 2
+    if rng.random() < 0.5:
+        t = view(t, "shifted and scaled", rng)
+    return t
+
+
 def views(
     trace: dict[str, np.ndarray], names=tuple(VIEWS), min_rows: int = 20, seed: int = 0
 ) -> dict[str, dict[str, np.ndarray]]:

@@ -47,6 +47,26 @@ def test_views_that_would_be_too_short_are_not_offered_and_unknown_ones_are_erro
         view(short, "hourly")
 
 
+def test_a_foreign_view_logs_the_run_several_ways_at_once():
+    """views.foreign_view: a log interval (values or interval means), maybe smoothing, D's loss as a
+    mean, a shift; only step, d_loss and g_loss; never under min_rows rows; seeded."""
+    from ganstab.diagnose.views import foreign_view
+
+    t = {**_trace(), "g_spread": np.ones(200)}
+    seen_lengths = set()
+    for seed in range(40):
+        v = foreign_view(t, np.random.default_rng(seed))
+        assert set(v) == {"step", "d_loss", "g_loss"} and len(v["d_loss"]) >= 20
+        assert len(v["step"]) == len(v["d_loss"]) == len(v["g_loss"])
+        assert np.all(np.diff(v["step"]) > 0) and set(v["step"]) <= set(t["step"])
+        seen_lengths.add(len(v["d_loss"]))
+    assert len(seen_lengths) >= 4 and 20 in seen_lengths  # several intervals, up to 10 rows
+    one = foreign_view(t, np.random.default_rng(7))
+    assert all(np.array_equal(one[c], foreign_view(t, np.random.default_rng(7))[c]) for c in one)
+    short = foreign_view(_trace(25), np.random.default_rng(3))
+    assert len(short["d_loss"]) == 25  # no interval keeps 20 rows of 25 but the first
+
+
 def test_nan_rows_stay_nan_in_a_smoothed_view():
     t = _trace()
     t["d_loss"][50] = np.nan
