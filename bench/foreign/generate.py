@@ -5,6 +5,8 @@ losses. One run at a time in one process (one torch thread), resumable, stopped 
     python bench/foreign/generate.py --work /tmp/foreign --n 420 --minutes 70
     python bench/foreign/generate.py --work /tmp/foreign1 --seed 1 --draw collapse --n 400 --minutes 80
     python bench/foreign/generate.py --work /tmp/foreign --pack bench/foreign/data
+    python bench/foreign/generate.py --work /tmp/foreign0 --unpack bench/foreign/data   # to merge:
+    python bench/foreign/generate.py --work /tmp/foreign0 /tmp/foreign1 --pack bench/foreign/data
 
 Each run's log is written the script's own way (CSV, JSONL or TensorBoard) into WORK/logs/ID/;
 WORK/runs.jsonl gets one line per run: id, script, config, label, signals, seconds. `--pack`
@@ -203,13 +205,26 @@ def generate(work: Path, n: int, minutes: float, seed: int, draw: str = "plain")
         print(f"{run_id} {label} {rec['seconds']} s", flush=True)
 
 
-def pack(work: Path, data: Path) -> None:
-    """The logs as one tar.gz and the labels as one jsonl.gz (byte-stable: mtime 0, sorted)."""
+def unpack(data: Path, work: Path) -> None:
+    """A packed data folder back into a work folder (runs.jsonl, logs/), to resume or merge it."""
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "runs.jsonl").write_bytes(gzip.decompress((data / "runs.jsonl.gz").read_bytes()))
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress((data / "logs.tar.gz").read_bytes()))) as tar:
+        tar.extractall(work / "logs", filter="data")
+
+
+def pack(works: list[Path], data: Path) -> None:
+    """The runs of one or more work folders, in order, as one tar.gz of logs and one jsonl.gz of
+    labels (byte-stable: mtime 0, sorted). A run without a `draw` was drawn plainly."""
     data.mkdir(parents=True, exist_ok=True)
-    recs = [json.loads(line) for line in (work / "runs.jsonl").read_text().splitlines()]
+    recs = [(work, {"draw": "plain", **json.loads(line)}) for work in works
+            for line in (work / "runs.jsonl").read_text().splitlines()]
+    ids = [r["id"] for _, r in recs]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"Run ids repeat across the work folders {[str(w) for w in works]}; pack each seed once.")
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for rec in recs:
+        for work, rec in recs:
             for p in sorted((work / "logs" / rec["id"]).rglob("*")):
                 if p.is_file():
                     info = tar.gettarinfo(str(p), arcname=str(p.relative_to(work / "logs")))
@@ -217,24 +232,28 @@ def pack(work: Path, data: Path) -> None:
                     with p.open("rb") as f:
                         tar.addfile(info, f)
     (data / "logs.tar.gz").write_bytes(gzip.compress(buf.getvalue(), compresslevel=9, mtime=0))
-    text = "".join(json.dumps(r) + "\n" for r in recs).encode()
+    text = "".join(json.dumps(r) + "\n" for _, r in recs).encode()
     (data / "runs.jsonl.gz").write_bytes(gzip.compress(text, compresslevel=9, mtime=0))
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--work", type=Path, required=True)
+    p.add_argument("--work", type=Path, required=True, nargs="+",
+                   help="work folder (with --pack: one or more, merged in this order)")
     p.add_argument("--n", type=int, default=420)
     p.add_argument("--minutes", type=float, default=70)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--draw", choices=("plain", "collapse"), default="plain",
                    help="plain: the committed ranges; collapse: drawn towards collapsing settings")
     p.add_argument("--pack", type=Path, help="pack WORK into this data folder and stop")
+    p.add_argument("--unpack", type=Path, help="unpack this data folder into WORK and stop")
     a = p.parse_args()
     if a.pack:
         pack(a.work, a.pack)
+    elif a.unpack:
+        unpack(a.unpack, a.work[0])
     else:
-        generate(a.work, a.n, a.minutes, a.seed, a.draw)
+        generate(a.work[0], a.n, a.minutes, a.seed, a.draw)
 
 
 if __name__ == "__main__":

@@ -111,3 +111,27 @@ def test_labels_file_is_plain_gzip_json_lines():
     lines = gzip.decompress((DATA / "runs.jsonl.gz").read_bytes()).decode().splitlines()
     rec = json.loads(lines[0])
     assert {"id", "script", "config", "tags", "label", "signals"} <= set(rec)
+
+
+def test_packed_runs_unpack_and_merge_with_new_ones(tmp_path):
+    """generate.py --unpack gives back the work folder a pack was made from, and --pack merges
+    work folders in order (each record says how its configuration was drawn); repeated ids are
+    an error."""
+    gen = _module("generate")
+    old = tmp_path / "old"
+    gen.unpack(DATA, old)
+    recs = [json.loads(line) for line in (old / "runs.jsonl").read_text().splitlines()]
+    new = tmp_path / "new"
+    (new / "logs" / "x-9-0000").mkdir(parents=True)
+    (new / "logs" / "x-9-0000" / "log.csv").write_text("iter,disc,gen\n10,1,2\n")
+    (new / "runs.jsonl").write_text(json.dumps({"id": "x-9-0000", "draw": "collapse", "label": "collapsing"}) + "\n")
+    gen.pack([old, new], tmp_path / "data")
+    merged = _bench().load_runs(tmp_path / "data")
+    assert [r["id"] for r in merged] == [r["id"] for r in recs] + ["x-9-0000"]
+    assert {r["draw"] for r in merged[:-1]} <= {"plain", "collapse"} and merged[-1]["draw"] == "collapse"
+    root = _bench().extract_logs(tmp_path / "data", tmp_path / "logs")
+    assert (root / "x-9-0000" / "log.csv").read_text().startswith("iter,disc,gen")
+    first = recs[0]["id"]
+    assert sorted(p.name for p in (root / first).iterdir()) == sorted(p.name for p in (old / "logs" / first).iterdir())
+    with pytest.raises(ValueError, match="Run ids repeat"):
+        gen.pack([new, new], tmp_path / "again")
