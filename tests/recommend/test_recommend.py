@@ -32,7 +32,7 @@ from ganstab.recommend import (
     recommend,
     select_candidates,
 )
-from ganstab.search.driver import run_search
+from ganstab.search.driver import SearchSettings, run_search
 from ganstab.search.space import find_space, load_space
 from ganstab.storage import Store
 
@@ -62,15 +62,17 @@ def history_url(tmp_path_factory: pytest.TempPathFactory) -> str:
         pre.enqueue_trial(params)
     study = run_search(
         load_space(find_space("quick")),
-        n_trials=4,
-        cohort_size=2,
-        diagnose=False,
-        prune=False,
-        extra_overrides=TINY,
-        storage=url,
-        study_name=STUDY,
-        sampler="random",
-        runs_dir=root / "runs",
+        SearchSettings(
+            n_trials=4,
+            cohort_size=2,
+            diagnose=False,
+            prune=False,
+            extra_overrides=TINY,
+            storage=url,
+            study_name=STUDY,
+            sampler="random",
+            runs_dir=root / "runs",
+        ),
     )
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
     return url
