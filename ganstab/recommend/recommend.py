@@ -53,10 +53,10 @@ import copy
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -74,11 +74,9 @@ from ganstab.engine.config import (
     shape_key,
     validate,
 )
+from ganstab.search.events import EventFn, emit
 from ganstab.storage import Store
 from ganstab.storage.urls import is_memory_sqlite, mask_url, normalize_url
-
-if TYPE_CHECKING:
-    from ganstab.search.events import SearchEvent
 
 __all__ = [
     "CONVERGING",
@@ -115,9 +113,6 @@ STUDY_ATTRS = {
     "recommended_at": "when, UTC",
 }
 NOTE_HEADING = "### ganstab recommendation"  # the study note's section that recommend rewrites
-
-EventFn = Callable[["SearchEvent"], None]
-
 
 # ------------------------------------------------------------------------------------- results
 
@@ -278,7 +273,7 @@ def find_history(dataset: str, storage: str) -> History:
     from optuna.trial import TrialState
     from sqlalchemy import inspect
 
-    from ganstab.storage.studies import open_optuna_storage as open_storage
+    from ganstab.storage.studies import open_optuna_storage
 
     dataset = _check_dataset(dataset)
     masked = mask_url(storage)
@@ -302,7 +297,7 @@ def find_history(dataset: str, storage: str) -> History:
         names = sorted({name for name, _ in rows})
         if not names:
             return history
-        optuna_storage = open_storage(storage)
+        optuna_storage = open_optuna_storage(storage)
         try:
             summaries = {
                 s.study_name: s
@@ -390,13 +385,6 @@ def select_candidates(history: History, top: int = 3) -> tuple[list[tuple[Histor
 # ------------------------------------------------------------------------------------- retrain
 
 
-def _emit(on_event: EventFn | None, kind: str, message: str, **data: Any) -> None:
-    if on_event is not None:
-        from ganstab.search.events import SearchEvent
-
-        on_event(SearchEvent(kind, message, data))
-
-
 def _claim_dir(runs_dir: Path, dataset: str) -> Path:
     """A new folder runs_dir/recommend-DATASET-TIMESTAMP[-N], created atomically."""
     stem = f"recommend-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -453,7 +441,7 @@ def _retrain(candidates: list[Candidate], seeds: list[int], root: Path, on_event
                 cfg.train.seed = s
                 configs.append(cfg)
         run_dir = root / f"cohort-{g:03d}"
-        _emit(
+        emit(
             on_event,
             "cohort",
             f"cohort {g}: {len(members)} candidate(s) x {len(seeds)} seeds {seeds} -> {run_dir}",
@@ -556,7 +544,7 @@ def recommend(
         c.seeds = list(seeds)
     if extra:
         message += f" Retrained with {' '.join(extra)}."
-    _emit(on_event, "history", message, source=source, candidates=[c.label for c in candidates])
+    emit(on_event, "history", message, source=source, candidates=[c.label for c in candidates])
 
     root = _claim_dir(runs_dir, dataset)
     _retrain(candidates, seeds, root, on_event)
@@ -578,7 +566,7 @@ def recommend(
     )
     write_config(rec)
     publish(rec, storage, history.studies)
-    _emit(on_event, "done", f"chose {rec.best.label}; wrote {out}", out=str(out))
+    emit(on_event, "done", f"chose {rec.best.label}; wrote {out}", out=str(out))
     return rec
 
 
@@ -660,11 +648,11 @@ def publish(rec: Recommendation, storage: str, studies: Sequence[str]) -> None:
     named in `rec.notes`: the YAML is written already, and a dashboard note is no reason to fail."""
     import optuna
 
-    from ganstab.storage.studies import open_optuna_storage as open_storage
+    from ganstab.storage.studies import open_optuna_storage
 
     if not studies:
         return
-    opened = open_storage(storage)
+    opened = open_optuna_storage(storage)
     try:
         loaded = [optuna.load_study(study_name=name, storage=opened) for name in studies]
         section = recommendation_note(rec, {s.study_name: s._study_id for s in loaded})
