@@ -46,7 +46,7 @@ MIN_FINITE = {"g_move": MOVE_MIN_VALUES}
 TRAIN_PREFIXES = (0.3, 0.5, 0.75, 1.0)  # each run is also learned from its prefixes
 # The losses model also learns each prefix as other programs would log it (views.py): this many
 # views drawn at random per (run, prefix), besides the trace as logged (issue 15).
-VIEWS_PER_PREFIX = {"losses": 2, "rich": 0}
+VIEWS_PER_PREFIX = {"losses": 6, "rich": 0}
 # ... and this many foreign views (views.foreign_view: a log interval, interval means, smoothing,
 # D's loss as a mean and a shift at once, drawn at random), since a foreign log differs from
 # ganstab's in several ways at once (bench/RESULTS.md, "Foreign benchmark").
