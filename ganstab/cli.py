@@ -199,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the recommendation at the end (retraining the best configurations on 3 seeds)",
     )
     se.add_argument(
+        "--top", type=int, default=3, metavar="K",
+        help="distinct configurations the recommendation retrains on 3 new seeds (default 3)",
+    )  # fmt: skip
+    se.add_argument(
         "--executor",
         default="ray",
         choices=["ray", "local"],
@@ -711,6 +715,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--concurrent-cohorts must be a whole number >= 1, but got {args.concurrent_cohorts}."
         )
+    if args.top < 1:  # now, not after the search's minutes
+        raise ValueError(f"--top must be a whole number >= 1, but got {args.top}.")
     executor = None
     concurrent = args.concurrent_cohorts or 1
     if args.executor == "ray":
@@ -765,7 +771,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         from ganstab.recommend import format_report, recommend
 
         dataset = space.config(data_overrides).data.name
-        rec = recommend(dataset, storage=args.storage, reseed=3, top=3, out=Path(f"recommended-{dataset}.yaml"),
+        rec = recommend(dataset, storage=args.storage, reseed=3, top=args.top, out=Path(f"recommended-{dataset}.yaml"),
                         runs_dir=args.runs, overrides=args.overrides, on_event=lambda e: console.print(e.message))  # fmt: skip
         console.print(format_report(rec))
     console.print(

@@ -366,3 +366,22 @@ def test_gitignore_covers_sqlite_side_files():
         patterns = [p for p in (repo / ".gitignore").read_text().split() if not p.startswith("#")]
         for name in names:
             assert any(fnmatch.fnmatch(Path(name).name, p) for p in patterns), name
+
+
+def test_the_main_job_ends_with_a_recommendation_of_the_quick_space(tmp_path):
+    """The README's main command, shrunk (tiny trials, local executor): the search over the quick
+    space, then the recommendation (`--top 1`: one candidate on 3 new seeds) writes
+    recommended-ring8.yaml with the quick space's fixed settings (G's weight average, no SN)."""
+    cmd = [sys.executable, "-m", "ganstab.cli", "search", "--space", "quick", "--dataset", "ring8",
+           "--trials", "2", "--cohort-size", "2", "--top", "1", "--executor", "local", "--no-diagnose",
+           "--set", "train.device=cpu", "--set", "model.hidden=16", "--set", "train.steps=60",
+           "--set", "train.eval_every=30"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    assert "cohort 0: 1 candidate(s) x 3 seeds [1, 2, 3]" in out.stdout
+    written = C.load_yaml(tmp_path / "recommended-ring8.yaml")
+    assert (written.data.name, written.train.g_ema, written.train.sn_g, written.train.steps) == ("ring8", 0.99, False, 60)
+    refused = subprocess.run([*cmd, "--top", "0"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
+    assert refused.returncode == 2 and "--top must be a whole number >= 1, but got 0." in refused.stderr
+    assert "Search" not in refused.stdout  # refused before anything ran
