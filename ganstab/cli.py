@@ -6,8 +6,10 @@ Choices and help for losses, data sets and presets are read from the engine's re
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -653,7 +655,7 @@ def _done_before(storage: str, study_name: str) -> int:
     url = normalize_url(storage)
     if url.get_backend_name() == "sqlite" and not Path(str(url.database)).expanduser().is_file():
         return 0
-    opened = open_optuna_storage(storage)
+    opened = open_optuna_storage(storage, immediate=False)  # reads only: no write lock
     try:
         study = optuna.load_study(study_name=study_name, storage=opened)
     except KeyError:
@@ -696,11 +698,32 @@ class _SearchProgress:
         self.console.print(message, markup=False)
 
 
+# SearchSettings' field names, as `ganstab search` spells them
+_SEARCH_OPTIONS = {
+    "n_trials": "--trials", "cohort_size": "--cohort-size", "concurrent_cohorts": "--concurrent-cohorts",
+    "study_name": "--study", "runs_dir": "--runs", "extra_overrides": "--set", "budget": "--budget",
+    "timeout": "--timeout", "scheduler": "--scheduler", "sampler": "--sampler", "seed": "--seed",
+    "storage": "--storage", "objective": "--objective",
+}  # fmt: skip
+
+
+def _as_options(message: str) -> str:
+    """A SearchSettings error in the words of the command line (`n_trials` -> `--trials`)."""
+    return re.sub(r"\b(" + "|".join(_SEARCH_OPTIONS) + r")\b", lambda m: _SEARCH_OPTIONS[m.group(1)], message)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ganstab.search.driver import OBJECTIVE_ATTR, SearchSettings, leaderboard, run_search
+    from ganstab.search.driver import (
+        OBJECTIVE_ATTR,
+        SearchError,
+        SearchSettings,
+        check_search,
+        leaderboard,
+        run_search,
+    )
     from ganstab.search.space import find_space, load_space
 
     console = Console(soft_wrap=True)
@@ -717,28 +740,33 @@ def cmd_search(args: argparse.Namespace) -> int:
         )
     if args.top < 1:  # now, not after the search's minutes
         raise ValueError(f"--top must be a whole number >= 1, but got {args.top}.")
+    if args.executor != "ray" and (args.address or args.gpus_per_cohort):
+        raise ValueError("--address and --gpus-per-cohort need --executor ray.")
+    try:  # every setting is checked before Ray starts, and errors name the options
+        settings = SearchSettings(
+            storage=args.storage, study_name=study_name, n_trials=args.trials, runs_dir=args.runs,
+            sampler=args.sampler, seed=args.seed, cohort_size=args.cohort_size,
+            concurrent_cohorts=args.concurrent_cohorts or 1, extra_overrides=(*data_overrides, *args.overrides),
+            prune=not args.no_prune, diagnose=not args.no_diagnose, scheduler=args.scheduler,
+            objective=args.objective, budget=args.budget, timeout=args.timeout,
+        )  # fmt: skip
+        check_search(space, settings)
+    except SearchError as e:
+        raise SearchError(_as_options(str(e))) from e
     executor = None
-    concurrent = args.concurrent_cohorts or 1
     if args.executor == "ray":
         from ganstab.search.ray_executor import RayExecutor
 
         executor = RayExecutor(address=args.address, gpus_per_cohort=args.gpus_per_cohort)
-        concurrent = args.concurrent_cohorts or executor.slots
+        if args.concurrent_cohorts is None:  # as many cohorts at once as the cluster has slots
+            settings = dataclasses.replace(settings, concurrent_cohorts=executor.slots)
         console.print(executor.summary())
-    elif args.address or args.gpus_per_cohort:
-        raise ValueError("--address and --gpus-per-cohort need --executor ray.")
     console.print(
         f"Search [bold]{study_name}[/]: space {space.name}, {args.trials} trials, cohorts of "
-        f"{args.cohort_size} ({concurrent} at once), storage {args.storage}, executor {args.executor}"
+        f"{args.cohort_size} ({settings.concurrent_cohorts} at once), storage {args.storage}, "
+        f"executor {args.executor}"
     )
     try:
-        settings = SearchSettings(
-            storage=args.storage, study_name=study_name, n_trials=args.trials, runs_dir=args.runs,
-            sampler=args.sampler, seed=args.seed, cohort_size=args.cohort_size, concurrent_cohorts=concurrent,
-            extra_overrides=(*data_overrides, *args.overrides), prune=not args.no_prune,
-            diagnose=not args.no_diagnose, scheduler=args.scheduler, objective=args.objective,
-            budget=args.budget, timeout=args.timeout,
-        )  # fmt: skip
         progress = _SearchProgress(console, args.trials, _done_before(args.storage, study_name))
         study = run_search(space, settings, executor=executor, on_event=progress)
     finally:

@@ -219,6 +219,26 @@ def test_search_input_errors_name_the_options_not_internal_names(tmp_path, capsy
     assert not (tmp_path / "s.db").exists() and not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--trials", "0"], "--trials must be a whole number >= 1, but got 0."),
+        (["--budget", "0"], "--budget must be a whole number of member-steps >= 1, but got 0."),
+        (["--timeout", "0"], "--timeout must be a number of minutes > 0, but got 0.0."),
+        (["--set", "train.lr_d=1e-3"], "train.lr_d"),  # a searched key may not be fixed
+    ],
+)
+def test_search_settings_are_refused_before_ray_starts(tmp_path, capsys, args, words):
+    """Every setting is checked before the Ray executor starts (it takes seconds, or joins a
+    cluster), and the error names the command's option, not SearchSettings' field."""
+    base = ["search", "--space", "quick", "--storage", f"sqlite:///{tmp_path / 's.db'}", "--runs", str(tmp_path / "r")]
+    assert main([*base, *args]) == 2
+    out = capsys.readouterr()
+    assert words in out.err and "n_trials" not in out.err
+    assert "Ray:" not in out.out and "Search " not in out.out  # neither Ray nor the search started
+    assert not (tmp_path / "s.db").exists()
+
+
 def test_ctrl_c_of_a_search_says_that_the_same_command_continues_it(tmp_path):
     """A real `ganstab search` stopped with SIGINT (Ctrl-C) mid-cohort: exit 130, a line saying
     that running the same command again continues the study (not `train --resume`), and the

@@ -297,7 +297,7 @@ def find_history(dataset: str, storage: str) -> History:
         names = sorted({name for name, _ in rows})
         if not names:
             return history
-        optuna_storage = open_optuna_storage(storage)
+        optuna_storage = open_optuna_storage(storage, immediate=False)  # reads only: no write lock
         try:
             summaries = {
                 s.study_name: s
@@ -484,8 +484,8 @@ def recommend(
     `reseed` new seeds per candidate, the `top` best distinct configurations (module doc: pool,
     ranking rule). `steps` (train.steps) and `overrides` (`key=value`, e.g. `train.device=cpu`) are
     applied to every retrained config and so to the written one. The reseeded cohorts train in a
-    new folder under `runs_dir`. Raises ValueError (ConfigError, SearchError, StorageError for an
-    unreachable server) naming the bad value.
+    new folder under `runs_dir`. Raises ValueError (ConfigError, SearchError) naming the bad value,
+    or StorageError (a RuntimeError) for a database that cannot be opened or read.
     """
     dataset = _check_dataset(dataset)
     reseed = _whole("reseed", reseed)

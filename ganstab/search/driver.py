@@ -527,6 +527,17 @@ class SearchSettings:
         return self.cohort_size if self.scheduler == "asha" else 0
 
 
+def check_search(space: SearchSpace, settings: SearchSettings) -> None:
+    """What `run_search` checks before it opens anything, for a caller that wants the errors
+    before it starts something costly (a Ray cluster): the settings against the space (no
+    `extra_overrides` on a searched key) and, with `diagnose`, the diagnosis models."""
+    if not isinstance(settings, SearchSettings):
+        raise SearchError(f"settings must be a SearchSettings, but got {type(settings).__name__}.")
+    _check_overrides(space, settings.extra_overrides)
+    if settings.diagnose:
+        check_classifier()
+
+
 def run_search(
     space: SearchSpace,
     settings: SearchSettings,
@@ -542,11 +553,7 @@ def run_search(
     has it. `on_event` hears of the search's progress. Several drivers may run the same study at
     once (see the module doc for the guarantee on the count). Returns the study.
     """
-    if not isinstance(settings, SearchSettings):
-        raise SearchError(f"settings must be a SearchSettings, but got {type(settings).__name__}.")
-    _check_overrides(space, settings.extra_overrides)
-    if settings.diagnose:
-        check_classifier()
+    check_search(space, settings)
     deadline = time.time() + 60 * settings.timeout if settings.timeout is not None else None
     study_name = settings.study_name
 
