@@ -245,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--storage", default="sqlite:///ganstab.db", help="SQLAlchemy URL (default sqlite:///ganstab.db)"
     )
     rc.add_argument("--reseed", type=int, default=3, metavar="N", help="new seeds per candidate (default 3)")
+    rc.add_argument("--workers", type=int, default=None, metavar="N",
+                    help="processes to retrain in (default: one per CPU; one on a GPU)")  # fmt: skip
     rc.add_argument(
         "--top", type=int, default=3, metavar="K", help="distinct configurations to retrain (default 3)"
     )
@@ -814,6 +816,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
     out = args.out or Path(f"recommended-{args.dataset}.yaml")
     rec = recommend(args.dataset, storage=args.storage, reseed=args.reseed, top=args.top, steps=args.steps,
+                    workers=args.workers,
                     out=out, runs_dir=args.runs, overrides=args.overrides, on_event=lambda e: print(e.message))  # fmt: skip
     print(format_report(rec))
     return 0

@@ -399,7 +399,10 @@ def test_the_main_job_ends_with_a_recommendation_of_the_quick_space(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
-    assert "cohort 0: 1 candidate(s) x 3 seeds [1, 2, 3]" in out.stdout
+    # the one candidate on seeds 1-3, in as many cohorts as this machine has CPUs (up to 3)
+    retrained = [line for line in out.stdout.splitlines() if "member(s)" in line]
+    seeds = [int(x) for line in retrained for x in re.search(r"seeds \[([\d, ]+)\]", line).group(1).split(",")]
+    assert 1 <= len(retrained) <= 3 and sorted(seeds) == [1, 2, 3], out.stdout
     written = C.load_yaml(tmp_path / "recommended-ring8.yaml")
     assert (written.data.name, written.train.g_ema, written.train.sn_g, written.train.steps) == ("ring8", 0.99, False, 60)
     refused = subprocess.run([*cmd, "--top", "0"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)

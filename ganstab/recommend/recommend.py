@@ -23,8 +23,8 @@ distinct configurations are taken, where two configs are the same if they differ
 
 How one is chosen. Every candidate is retrained on the same `reseed` new seeds (one above the
 largest seed in the history, so none repeats a run the search already saw; shared seeds make the
-comparison paired). All candidates x seeds train as one `CohortTrainer` cohort (one per group of
-candidates that differ in shape-fixing keys). The ranking rule, `rank_key`:
+comparison paired). Candidates x seeds that share a shape train as `CohortTrainer` cohorts, split
+over one process per CPU (`default_workers`; one on a GPU). The ranking rule, `rank_key`:
 
 1. fewer failed seeds first (a seed that diverged or ended without a finite score): a
    configuration that breaks on some seeds is not a recommendation, whatever its other seeds did;
@@ -52,8 +52,11 @@ from __future__ import annotations
 import copy
 import json
 import math
+import multiprocessing
+import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -426,32 +429,79 @@ def _stats(c: Candidate, members: list[dict[str, Any]]) -> None:
         c.std[name] = float(np.std(finite, ddof=1)) if len(finite) > 1 else (0.0 if finite else math.nan)
 
 
-def _retrain(candidates: list[Candidate], seeds: list[int], root: Path, on_event: EventFn | None) -> None:
-    """Train every candidate x seed, one CohortTrainer per shape group, and fill in the stats."""
+def _train_part(configs: list[Config], run_dir: Path, threads: int) -> list[dict[str, Any]]:
+    """One part of the retraining as one cohort; in a worker process it has `threads` of the CPUs."""
+    import torch
+
     from ganstab.engine.trainer import CohortTrainer
 
+    if threads:
+        torch.set_num_threads(threads)
+    return CohortTrainer(configs, run_dir).train()
+
+
+def default_workers(configs: list[Config]) -> int:
+    """Processes to retrain in: one per CPU this process may use (small cohorts keep one core
+    busy each better than one cohort keeps two: per-step work is many small operations); one on
+    a GPU, which trains one cohort better than processes sharing it."""
+    from ganstab.engine.trainer import pick_device
+
+    if any(pick_device(c.train.device).type == "cuda" for c in configs):
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _retrain(
+    candidates: list[Candidate], seeds: list[int], root: Path, on_event: EventFn | None, workers: int | None
+) -> None:
+    """Train every candidate x seed and fill in the stats. Members that share a shape train as
+    cohorts, each group split into up to `workers` parts of nearly equal size (a candidate's seeds
+    stay together where the split allows), run in as many processes at once. Every member trains
+    as it would alone (engine/trainer.py), so the split changes no result beyond rounding."""
     groups: dict[str, list[int]] = {}
     for i, c in enumerate(candidates):
         groups.setdefault(shape_key(c.config), []).append(i)
-    for g, members in enumerate(groups.values()):
-        configs = []
+    every = [c.config for c in candidates]
+    workers = default_workers(every) if workers is None else _whole("workers", workers)
+    parts: list[tuple[Path, list[Config], list[int]]] = []  # folder, configs, owning candidate
+    for members in groups.values():
+        configs, owners = [], []
         for i in members:
             for s in seeds:
                 cfg = copy.deepcopy(candidates[i].config)
                 cfg.train.seed = s
                 configs.append(cfg)
-        run_dir = root / f"cohort-{g:03d}"
-        emit(
-            on_event,
-            "cohort",
-            f"cohort {g}: {len(members)} candidate(s) x {len(seeds)} seeds {seeds} -> {run_dir}",
-            cohort=g,
-            run_dir=str(run_dir),
+                owners.append(i)
+        n = min(workers, len(configs))
+        for p in range(n):
+            lo, hi = p * len(configs) // n, (p + 1) * len(configs) // n
+            parts.append((root / f"cohort-{len(parts):03d}", configs[lo:hi], owners[lo:hi]))
+    for g, (run_dir, configs, owners) in enumerate(parts):
+        who = ", ".join(
+            f"{candidates[i].label} seeds {[c.train.seed for c, o in zip(configs, owners) if o == i]}"
+            for i in dict.fromkeys(owners)
         )
-        summary = CohortTrainer(configs, run_dir).train()
-        for j, i in enumerate(members):
-            _stats(candidates[i], summary[j * len(seeds) : (j + 1) * len(seeds)])
-            candidates[i].run_dir = str(run_dir)
+        emit(on_event, "cohort", f"cohort {g}: {len(configs)} member(s), {who} -> {run_dir}", cohort=g,
+             run_dir=str(run_dir))  # fmt: skip
+    if workers == 1 or len(parts) == 1:
+        summaries = [_train_part(configs, run_dir, 0) for run_dir, configs, _ in parts]
+    else:  # spawn: a forked child would inherit this process's torch and Ray threads
+        at_once = min(workers, len(parts))
+        threads = max(1, default_workers([]) // at_once)  # the CPUs shared among the parts at once
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=at_once, mp_context=context) as pool:
+            futures = [pool.submit(_train_part, configs, run_dir, threads) for run_dir, configs, _ in parts]
+            summaries = [f.result() for f in futures]
+    per_candidate: dict[int, list[dict[str, Any]]] = {}
+    folders: dict[int, set[str]] = {}
+    for (run_dir, _, owners), summary in zip(parts, summaries):
+        for i, member in zip(owners, summary):
+            per_candidate.setdefault(i, []).append(member)
+            folders.setdefault(i, set()).add(str(run_dir))
+    for i, members in per_candidate.items():
+        _stats(candidates[i], members)
+        # the cohort folder its seeds trained in, or the recommendation's folder if they were split
+        candidates[i].run_dir = folders[i].pop() if len(folders[i]) == 1 else str(root)
 
 
 def _prepare(cfg: Config, extra: list[str], seed: int) -> Config:
@@ -478,17 +528,21 @@ def recommend(
     runs_dir: Path,
     overrides: Sequence[str] = (),
     on_event: EventFn | None = None,
+    workers: int | None = None,
 ) -> Recommendation:
     """Recommend a config for `dataset` from the history in `storage` and write it to `out`.
 
     `reseed` new seeds per candidate, the `top` best distinct configurations (module doc: pool,
     ranking rule). `steps` (train.steps) and `overrides` (`key=value`, e.g. `train.device=cpu`) are
     applied to every retrained config and so to the written one. The reseeded cohorts train in a
-    new folder under `runs_dir`. Raises ValueError (ConfigError, SearchError) naming the bad value,
+    new folder under `runs_dir`, in `workers` processes at once (None: `default_workers`; 1: in
+    this process). Raises ValueError (ConfigError, SearchError) naming the bad value,
     or StorageError (a RuntimeError) for a database that cannot be opened or read.
     """
     dataset = _check_dataset(dataset)
     reseed = _whole("reseed", reseed)
+    if workers is not None:
+        workers = _whole("workers", workers)
     top = _whole("top", top)
     if isinstance(overrides, str):
         raise ValueError(f"overrides must be a list of key=value strings, but got the string {overrides!r}.")
@@ -547,7 +601,7 @@ def recommend(
     emit(on_event, "history", message, source=source, candidates=[c.label for c in candidates])
 
     root = _claim_dir(runs_dir, dataset)
-    _retrain(candidates, seeds, root, on_event)
+    _retrain(candidates, seeds, root, on_event, workers)
     order = sorted(range(len(candidates)), key=lambda i: rank_key(candidates[i]))
     chosen = order[0]
     rec = Recommendation(
@@ -746,7 +800,7 @@ def format_report(rec: Recommendation) -> str:
         lines.append(f"  {c.label}: {params}")
     lines += [
         "",
-        f"Seeds {rec.seeds} (new to the history), trained as one cohort per shape in {rec.run_dir}.",
+        f"Seeds {rec.seeds} (new to the history), trained in {rec.run_dir}.",
         "Rule: fewest failed seeds, then the highest mean - std of the score (sample std).",
         f"Chosen: {rec.best.label}. Config written to {rec.out}: ganstab train --config {rec.out}",
     ]

@@ -96,7 +96,7 @@ def test_history_recommendation_is_reseeded_robust_and_trainable(
     events = []
     rec = recommend(
         "ring8", storage=history_url, reseed=2, top=3, out=out, runs_dir=tmp_path / "runs",
-        on_event=events.append,
+        on_event=events.append, workers=1,
     )  # fmt: skip
     assert rec.source == SOURCE_HISTORY and rec.history_runs == 4
     assert "diagnoses were missing for 4 of 4 finished runs" in rec.message
@@ -147,6 +147,28 @@ def test_history_recommendation_is_reseeded_robust_and_trainable(
     report = format_report(rec)
     assert f"* {rec.best.label}" in report or f"*  {rec.best.label}" in report
     assert "mean - std" in report and str(out) in report
+
+
+def test_retraining_split_over_processes_gives_the_same_figures(history_url: str, tmp_path: Path) -> None:
+    """`workers=2`: the 6 members (3 candidates x 2 seeds) train as two cohorts of 3 in two spawned
+    processes at once; every member trains as it would alone, so each candidate's per-seed figures
+    equal those of the in-process single cohort (to the cohort tests' rounding)."""
+    kw = {"storage": history_url, "reseed": 2, "top": 3}
+    one = recommend("ring8", out=tmp_path / "a.yaml", runs_dir=tmp_path / "a", workers=1, **kw)
+    events = []
+    two = recommend("ring8", out=tmp_path / "b.yaml", runs_dir=tmp_path / "b", workers=2, on_event=events.append, **kw)
+    cohorts = [e for e in events if e.kind == "cohort"]
+    assert len(cohorts) == 2 and all("3 member(s)" in e.message for e in cohorts)
+    assert [len(list((two.run_dir / f"cohort-00{g}" / "members").iterdir())) for g in (0, 1)] == [3, 3]
+    for a, b in zip(one.candidates, two.candidates):
+        assert a.label == b.label and a.statuses == b.statuses
+        for name in ("modes", "hq", "score"):
+            assert b.per_seed[name] == pytest.approx(a.per_seed[name], rel=1e-3, abs=1e-3), (a.label, name)
+    assert two.best.label == one.best.label
+    # the middle candidate's seeds were split over the two cohorts: its folder is the whole one
+    assert two.candidates[1].run_dir == str(two.run_dir)
+    with pytest.raises(ValueError, match="workers must be a whole number >= 1, but got 0"):
+        recommend("ring8", out=tmp_path / "c.yaml", runs_dir=tmp_path / "c", workers=0, **kw)
 
 
 def test_converging_filter_and_user_label(history_url: str, tmp_path: Path) -> None:
