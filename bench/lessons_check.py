@@ -1,6 +1,6 @@
 """The lessons, checked: 5 seeds each of `vanilla` and `lessons` on ring8 and grid25 (one cohort
 per preset and data set), reporting modes covered, HQ % and reverse KL as mean and spread after
-training, next to the published rows of anchors.md.
+training, next to the published rows of docs/benchmarks.md.
 
     python bench/lessons_check.py [--steps 10000] [--seeds 5] [--extra]
 
@@ -19,7 +19,7 @@ import torch
 from ganstab.engine import CohortTrainer, apply_overrides, preset
 from ganstab.engine.config import member_configs
 
-PUBLISHED = [  # method, ring8 modes, ring8 HQ, grid25 modes, grid25 HQ, source (anchors.md)
+PUBLISHED = [  # method, ring8 modes, ring8 HQ, grid25 modes, grid25 HQ, source (docs/benchmarks.md)
     ("GAN", "1", "99.3", "3.3", "0.5", "VEEGAN Table 1"),
     ("Unrolled GAN", "7.6", "35.6", "23.6", "16.0", "VEEGAN Table 1"),
     ("VEEGAN", "8", "52.9", "24.6", "40.0", "VEEGAN Table 1"),

@@ -6,7 +6,7 @@ it diverged. The losses are never looked at: labels are what the classifier must
 from losses alone.
 
 Signals, over the *late window* (the last third of the evaluations):
-- coverage: modes covered / M (a mode is covered by at least one HQ sample, as in anchors.md);
+- coverage: modes covered / M (a mode is covered by at least one HQ sample, as in docs/benchmarks.md);
 - quality: HQ fraction;
 - spread: effective number of modes of `near`, exp(entropy), over M (1 = uniform, 1/M = one mode);
 - movement: total-variation distance between consecutive `near` histograms (0 = still).

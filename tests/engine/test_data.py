@@ -1,4 +1,4 @@
-"""Offline data sets: mixtures as anchors.md defines them, point files, digits, torchvision sets."""
+"""Offline data sets: mixtures as docs/benchmarks.md defines them, point files, digits, torchvision sets."""
 
 from __future__ import annotations
 

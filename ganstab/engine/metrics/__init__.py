@@ -2,7 +2,7 @@
 
 | family   | metrics (trace columns)                                   | higher is better for |
 |----------|-----------------------------------------------------------|----------------------|
-| mixture  | modes covered, HQ %, reverse KL (anchors.md definitions)  | modes, hq            |
+| mixture  | modes covered, HQ %, reverse KL (docs/benchmarks.md)      | modes, hq            |
 | points   | sliced Wasserstein distance to the data (`swd`)           | -                    |
 | digits   | modes, HQ % and reverse KL from a digits classifier, `fd` | modes, hq            |
 | stacked_digits | the same over 1,000 three-digit modes, per channel  | modes, hq            |

@@ -1,4 +1,4 @@
-"""Ground-truth metrics for Gaussian mixtures (PacGAN/VEEGAN/GDPP definitions, anchors.md).
+"""Ground-truth metrics for Gaussian mixtures (PacGAN/VEEGAN/GDPP definitions, docs/benchmarks.md).
 
 A sample is *high quality* (HQ) if it lies within 3 std of its nearest centre; a mode is
 *covered* if it receives at least one HQ sample; reverse KL is KL(histogram of the HQ samples'
