@@ -407,7 +407,7 @@ def _whole(name: str, value: Any, low: int = 1, unit: str = "") -> None:
         raise SearchError(f"{name} must be a whole number{unit} >= {low}, but got {value!r}.")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class SearchSettings:
     """How `run_search` runs a study (what it searches is the `SearchSpace`). Made once, checked
     when made: a bad value raises SearchError naming the option and the value.
@@ -505,6 +505,11 @@ class SearchSettings:
                 f"grace_period must be a whole number of seconds above heartbeat_interval "
                 f"({self.heartbeat_interval}), or None, but got {self.grace_period!r}."
             )
+
+    def __repr__(self) -> str:  # the storage URL's password stays out of logs and tracebacks
+        shown = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        shown["storage"] = mask_url(self.storage)
+        return f"SearchSettings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     @property
     def study_dir(self) -> Path:

@@ -648,3 +648,13 @@ def test_a_trial_is_judged_by_its_late_evaluations_not_the_last_one():
     assert late_score(swing, "late-robust") < late_score([{"score": 0.55}] * 3, "late-robust")
     with pytest.raises(ValueError, match="Unknown objective 'best'"):
         late_score(evals, "best")
+
+
+def test_settings_repr_hides_the_storage_password(tmp_path: Path) -> None:
+    """A settings object ends up in logs and tracebacks: its repr masks the URL's password."""
+    settings = SearchSettings(storage="postgresql://ganstab:s3cret@db.example/test", study_name="x",
+                              n_trials=1, runs_dir=tmp_path)  # fmt: skip
+    shown = repr(settings)
+    assert "s3cret" not in shown and "ganstab:" in shown and "db.example/test" in shown
+    assert "n_trials=1" in shown and "study_name='x'" in shown
+    assert settings.storage.endswith("s3cret@db.example/test")  # the URL itself is kept whole
