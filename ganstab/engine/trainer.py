@@ -733,7 +733,8 @@ class CohortTrainer:
                 self.last_eval[i] = res
                 self.eval_log[i].append({"step": self.step - self.start[i], **res, **hists})
                 for name, value in res.items():
-                    row[i, self._col[f"eval_{name}"]] = value
+                    if f"eval_{name}" in self._col:  # not every result is a trace column ("graded")
+                        row[i, self._col[f"eval_{name}"]] = value
                 row[i, self._col["g_move"]] = self._move[i]
         if report is not None:
             decision = report(self.step, [self.member_view(i) for i in range(self.k)])

@@ -102,13 +102,13 @@ def _quality_reason(pruner: optuna.pruners.BasePruner, study: StudySnapshot, tri
         ]
         best = max(values.values()) if values else float("nan")
         return (
-            f"Pruned by the median rule ({name}) at step {step}: its best eval_score so far, {best:.3g}, "
+            f"Pruned by the median rule ({name}) at step {step}: its best intermediate value so far, {best:.3g}, "
             f"was below the median, {float(np.nanmedian(peers)):.3g}, of the {len(peers)} completed "
-            f"trials' eval_score at that step."
+            f"trials' intermediate values at that step (the graded score on mixtures, else eval_score)."
             if peers
-            else f"Pruned by {name} at step {step} (eval_score {mine:.3g})."
+            else f"Pruned by {name} at step {step} (intermediate value {mine:.3g})."
         )
-    return f"Pruned by {name} at step {step} (eval_score {mine:.3g})."
+    return f"Pruned by {name} at step {step} (intermediate value {mine:.3g})."
 
 
 def _diagnosis_reason(d: Diagnosis, step: int, threshold: float) -> str:

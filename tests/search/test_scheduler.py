@@ -58,6 +58,9 @@ def test_asha_refills_slots_and_prunes_by_rung(tmp_path: Path) -> None:
         assert t.user_attrs["steps_trained"] == steps[-1]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert complete and all(t.user_attrs["steps_trained"] == 200 for t in complete)
+    for t in complete:  # the rungs rank the graded score (ring8), which is never below eval_score
+        last = t.intermediate_values[200]
+        assert last == pytest.approx(t.user_attrs["eval_graded"]) and last >= t.user_attrs["eval_score"]
     # each trial trained in a folder of its own, with its own config
     dirs = {t.user_attrs["run_dir"] for t in trials}
     assert len(dirs) == 8

@@ -3,6 +3,12 @@
 A sample is *high quality* (HQ) if it lies within 3 std of its nearest centre; a mode is
 *covered* if it receives at least one HQ sample; reverse KL is KL(histogram of the HQ samples'
 modes || uniform). Batched over cohort members.
+
+The *graded* score is ganstab's own, for ranking runs before their samples are HQ (successive
+halving's early rungs): the score (modes covered / M times the HQ fraction) taken at radii 3, 6,
+12, ... std, up to half the distance between the two closest modes, and averaged. It equals the
+score when every sample lies within 3 std of a mode; a G whose samples are near the modes but not
+yet on them scores above one whose samples are nowhere, where the score is 0 for both.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import torch
 
 @torch.no_grad()
 def mixture_metrics(samples: torch.Tensor, centres: torch.Tensor, std: float) -> dict[str, torch.Tensor]:
-    """`samples` `[K, N, 2]`, `centres` `[M, 2]` -> {"modes", "hq", "kl"}, each `[K]`, and
+    """`samples` `[K, N, 2]`, `centres` `[M, 2]` -> {"modes", "hq", "kl", "graded"}, each `[K]`, and
     "counts" `[K, M]` (HQ samples per mode) and "near" `[K, M]` (all samples by nearest mode).
 
     With no HQ sample at all the histogram is undefined; kl is then log(M), the value of a single
@@ -36,11 +42,32 @@ def mixture_metrics(samples: torch.Tensor, centres: torch.Tensor, std: float) ->
     kl = torch.where(total.squeeze(1) > 0, kl, torch.full_like(kl, math.log(m)))
     return {
         "modes": (counts > 0).sum(dim=1).float(),
+        "graded": _graded(dmin, nearest, centres.to(s.device), std),
         "hq": hq.float().mean(dim=1) * 100,
         "kl": kl,
         "counts": counts,  # [K, M] HQ samples per mode: how the histogram moves labels a run
         "near": near,  # [K, M] all samples by nearest mode, HQ or not
     }
+
+
+def graded_radii(centres: torch.Tensor, std: float) -> list[float]:
+    """3, 6, 12, ... std while under half the smallest distance between two modes (3 std at least)."""
+    half = float(torch.pdist(centres.float()).min()) / 2 if len(centres) > 1 else math.inf
+    radii = [3 * std]
+    while radii[-1] * 2 < half and len(radii) < 8:
+        radii.append(radii[-1] * 2)
+    return radii
+
+
+def _graded(dmin: torch.Tensor, nearest: torch.Tensor, centres: torch.Tensor, std: float) -> torch.Tensor:
+    k, m = dmin.shape[0], centres.shape[0]
+    out = torch.zeros(k, device=dmin.device)
+    radii = graded_radii(centres, std)
+    for r in radii:
+        within = (dmin <= r) & torch.isfinite(dmin)
+        hit = torch.zeros(k, m, device=dmin.device).scatter_add_(1, nearest, within.float())
+        out += (hit > 0).sum(dim=1).float() / m * within.float().mean(dim=1)
+    return out / len(radii)
 
 
 @torch.no_grad()
