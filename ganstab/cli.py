@@ -130,6 +130,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="log column or TensorBoard tag for a schema column, e.g. d_loss=train/lossD",
     )
     dg.add_argument("--min-rows", type=int, default=20, help="shortest log accepted (default and least: 20)")
+    # What the user knows of their run, for the advice (advice.advice_for's context); a ganstab
+    # run folder's config says it already, and these override it.
+    dg.add_argument(
+        "--data",
+        choices=["mixtures", "images"],
+        help="the kind of data, for the advice: mixtures (low-dimensional points such as 2-D Gaussian "
+        "mixtures) or images (default: read from a ganstab run's config, else unknown)",
+    )
+    dg.add_argument(
+        "--arch",
+        choices=["mlp", "mlp-bn", "conv"],
+        help="G's architecture, for the advice: mlp (an MLP without BatchNorm), mlp-bn (an MLP with "
+        "BatchNorm) or conv (a conv net with BatchNorm) (default: from a ganstab run's config)",
+    )
+    dg.add_argument(
+        "--loss",
+        choices=["ns", "minimax", "ls", "hinge", "wgan-gp"],
+        help="the GAN loss, for the advice: ns (BCE, non-saturating), minimax, ls (LSGAN), hinge or "
+        "wgan-gp (default: from a ganstab run's config)",
+    )
 
     dt = sub.add_parser("diagnose-train", help=argparse.SUPPRESS)
     dt.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="labelled corpus folder")
@@ -568,6 +588,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         if not sep or not tag:
             raise ValueError(f"--tag must look like COLUMN=TAG, but got {item!r}.")
         tags[column.strip()] = tag.strip()
+    data = {"mixtures": "2-D mixtures", "images": "images"}.get(args.data)
+    context = {k: v for k, v in (("data", data), ("g", args.arch), ("loss", args.loss)) if v is not None}
     # One log that cannot be labelled (a member too short, a bad file among several) costs only
     # its own label: every other log is still diagnosed.
     results: list[tuple[str, object, list[str]]] = []  # (name, Diagnosis or error text, notes)
@@ -579,7 +601,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             continue
         for log in logs:
             try:
-                results.append((log.name, diagnose_log(log, model=args.model), log.notes))
+                results.append((log.name, diagnose_log(log, model=args.model, context=context), log.notes))
             except ValueError as e:  # a LogError names its file already; the model's errors don't
                 text = str(e) if isinstance(e, LogError) else f"{log.name}: {e}"
                 results.append((log.name, text, log.notes))

@@ -13,8 +13,20 @@ change, against such neighbours that do not. The share of each that converged, a
 back it, come with the item; changes that did not help runs like this are not advised, and a
 change that hurt (SN on an MLP generator without BatchNorm on 2-D mixtures) is advised against.
 The table is computed from the corpus by `advice_table` when the shipped models are trained and
-kept in `ganstab/diagnose/fitted.py`. Where ganstab knows the data (`context={"data": "2-D
-mixtures" | "images"}`) the table of that kind of data is read; else the whole corpus's.
+kept in `ganstab/diagnose/fitted.py`.
+
+Context (`context=`, what is known of the run; `ganstab diagnose --data/--arch/--loss`, or read
+from a ganstab run's config by diagnose.logs):
+
+- `data` ("2-D mixtures" | "images"): the table of that kind of data is read; else the whole
+  corpus's (mostly 2-D mixtures). Where a kind of data has no runs to rank by, the lessons' order.
+- `g` ("mlp": an MLP without BatchNorm, ganstab's G on points; "mlp-bn"; "conv": ganstab's G on
+  images, with BatchNorm): the corpus measured SN on G only with ganstab's own G for each kind of
+  data, so its finding is advised against only for that G; for another it is reported as untested.
+  The SN-on-G caveat for an MLP without BatchNorm on low-dimensional data is given where G may be
+  one (G unknown or "mlp", data not images).
+- `loss` ("ns", "minimax", "ls", "hinge", "wgan-gp"): label smoothing is advised only for a loss
+  with real labels (ns, minimax, ls), as the corpus table compares it only there.
 """
 
 from __future__ import annotations
@@ -94,6 +106,12 @@ MIN_UPLIFT = 0.05  # converged share with the change minus without, to advise it
 HURTS = -0.1  # ... and below this, to advise against it
 CONTEXTS = ("2-D mixtures", "images", "any")
 MIXTURES = ("ring8", "grid25", "mixture6", "ring16", "grid9", "mixture10")
+# What `context` may say of G and of the loss; G's words for the advice's text.
+G_KINDS = {"mlp": "an MLP without BatchNorm", "mlp-bn": "an MLP with BatchNorm", "conv": "a conv net with BatchNorm"}
+LOSS_KINDS = ("ns", "minimax", "ls", "hinge", "wgan-gp")
+LABEL_LOSSES = ("ns", "minimax", "ls")  # losses with a real label that one-sided smoothing can lower
+# ganstab's own G on each kind of data (engine/networks.py): the G every corpus measurement was made with.
+CORPUS_G = {"2-D mixtures": "mlp", "images": "conv", "any": "mlp"}
 
 JUDGE_BY_SAMPLES = (
     "Do not stop a run on a loss spike alone: GAN losses jump; look at the samples before "
@@ -200,7 +218,7 @@ def _neighbours(change: str, r: dict, s: dict) -> bool | None:
         if not _close(r["lr_g"], s["lr_g"]):
             return None
         return _has("ttur", s)
-    if change == "label_smoothing" and r["loss"] not in ("ns", "minimax", "ls"):
+    if change == "label_smoothing" and r["loss"] not in LABEL_LOSSES:
         return None
     if not (_close(r["lr_d"], s["lr_d"]) and _close(r["lr_g"], s["lr_g"])):
         return None
@@ -211,7 +229,7 @@ def _applicable(change: str, r: dict) -> bool:
     """Whether the change is a change for run r (it does not have it already)."""
     if change in ("lower_lr", "more_d_steps"):
         return change != "more_d_steps" or r["n_dis"] < 3
-    if change == "label_smoothing" and r["loss"] not in ("ns", "minimax", "ls"):
+    if change == "label_smoothing" and r["loss"] not in LABEL_LOSSES:
         return False
     return not _has(change, r)
 
@@ -287,22 +305,63 @@ def _item(change: str, row: dict | None, label: str, context: str) -> str:
     return f"{text} [{c.keys}] {c.source}."
 
 
-def _ranked(label: str, context: str, table: dict) -> tuple[list[str], list[str]]:
+def _ranked(label: str, context: str, table: dict, g: str | None, loss: str | None) -> tuple[list[str], list[str]]:
     rows = table.get(context, {}).get(label)
+    if not rows:  # no table, or no runs of this kind with neighbours both ways: the lessons' order
+        rows = None
+    if loss is not None and loss not in LABEL_LOSSES:  # no real label to smooth (hinge, WGAN-GP)
+        skip = {"label_smoothing"}
+    else:
+        skip = set()
     if rows is None:
-        return [_item(ch, None, label, context) for ch in _DEFAULT_ORDER.get(label, ())], []
+        return [_item(ch, None, label, context) for ch in _DEFAULT_ORDER.get(label, ()) if ch not in skip], []
+    rows = [r for r in rows if r["change"] not in skip]
     good = [_item(r["change"], r, label, context) for r in rows if r["uplift"] >= MIN_UPLIFT]
     bad = [r for r in rows if r["uplift"] <= HURTS]
     against = []
     for r in bad:
         c = CHANGES[r["change"]]
         where = " (mostly MLPs on 2-D mixtures)" if context == "any" else f" on {context}"
-        against.append(
-            f"Not advised here: {c.words[0].lower()}{c.words[1:]}. In ganstab's corpus{where}, neighbours of "
-            f"{r['runs']} {label} runs converged {r['converged_with']:.0%} of the time with it ({r['with']} runs) "
-            f"against {r['converged_without']:.0%} without ({r['without']} runs) [{c.keys}] {c.source}."
+        counts = (
+            f"In ganstab's corpus{where}, neighbours of {r['runs']} {label} runs converged {r['converged_with']:.0%} "
+            f"of the time with it ({r['with']} runs) against {r['converged_without']:.0%} without "
+            f"({r['without']} runs) [{c.keys}] {c.source}."
         )
+        if r["change"] == "sn_g" and g is not None and g != CORPUS_G[context]:
+            # measured on another G than the user's: report it, do not advise either way
+            against.append(
+                f"Spectral normalization on G is untested here for G as {G_KINDS[g]}: ganstab's corpus{where} "
+                f"measured it {'mostly' if context == 'any' else 'only'} with G as {G_KINDS[CORPUS_G[context]]}, "
+                f"where it hurt. " + counts
+            )
+            continue
+        against.append(f"Not advised here: {c.words[0].lower()}{c.words[1:]}. " + counts)
     return good, against
+
+
+def check_context(context: dict | None) -> dict:
+    """The context with its values checked; a ValueError names the key and the value."""
+    context = dict(context or {})
+    allowed = {"data": CONTEXTS[:2], "g": tuple(G_KINDS), "loss": LOSS_KINDS}
+    for key, value in context.items():
+        if key not in allowed:
+            raise ValueError(f"Unknown context key {key!r} (value {value!r}); expected one of: {', '.join(allowed)}.")
+        if value is not None and value not in allowed[key]:
+            name = {"data": "data context", "g": "G architecture", "loss": "loss"}[key]
+            raise ValueError(f"Unknown {name} {value!r}; expected one of: {', '.join(allowed[key])}.")
+    return {k: v for k, v in context.items() if v is not None}
+
+
+def describe_context(context: dict) -> str:
+    """The context in words, e.g. "2-D mixtures, G an MLP without BatchNorm, loss hinge"."""
+    parts = []
+    if context.get("data"):
+        parts.append(context["data"])
+    if context.get("g"):
+        parts.append(f"G {G_KINDS[context['g']]}")
+    if context.get("loss"):
+        parts.append(f"loss {context['loss']}")
+    return ", ".join(parts)
 
 
 _KEYS = re.compile(r" \[[^\]]*\]")
@@ -320,16 +379,15 @@ def advice_for(
     corpus says helped runs with this label (best first, with the counts behind them), then the
     label's other items, then what the corpus advises against.
 
-    `context`: what is known of the run, e.g. {"data": "2-D mixtures", "g": "mlp"}; without it the
-    whole corpus's table is read and SN on G comes with its caveat. `keys`: add ganstab's `--set`
-    keys in brackets (ganstab's own runs); off for another program's log, whose advice is words.
+    `context`: what is known of the run, e.g. {"data": "2-D mixtures", "g": "mlp", "loss": "ns"}
+    (module docstring); without it the whole corpus's table is read and SN on G comes with its
+    caveat. `keys`: add ganstab's `--set` keys in brackets (ganstab's own runs); off for another
+    program's log, whose advice is words.
     """
     if label not in (*LABELS, DIVERGED):
         raise ValueError(f"No advice for label {label!r}; expected one of: {', '.join((*LABELS, DIVERGED))}.")
-    context = context or {}
-    data = context.get("data")
-    if data is not None and data not in CONTEXTS[:2]:
-        raise ValueError(f"Unknown data context {data!r}; expected one of: {', '.join(CONTEXTS[:2])}.")
+    context = check_context(context)
+    data, g, loss = context.get("data"), context.get("g"), context.get("loss")
     where = data or "any"
     items: list[str] = []
     try:
@@ -340,11 +398,15 @@ def advice_for(
         items += _D_WINS
     against: list[str] = []
     if label in ("collapsing", "oscillating"):
-        good, against = _ranked(label, where, _table() if table is None else table)
+        good, against = _ranked(label, where, _table() if table is None else table, g, loss)
         items += good
     items += _FIXED[label]
     items += against
-    if label in ("collapsing", "oscillating") and where != "images" and not any("spectral normalization to G" in i for i in against):
-        items.append(SN_G_MLP)  # the caveat holds wherever G may be such an MLP
+    # The caveat holds wherever G may be an MLP without BatchNorm on low-dimensional data.
+    g_may_be_mlp = g in (None, "mlp") and where != "images"
+    if label in ("collapsing", "oscillating") and g_may_be_mlp and not any(
+        "spectral normalization to G" in i for i in against
+    ):
+        items.append(SN_G_MLP)
     items = list(dict.fromkeys(items))
     return items if keys else [_KEYS.sub("", i) for i in items]

@@ -106,23 +106,28 @@ _FORMATS = (
 )
 
 
-def diagnose_log(log: LoadedLog, *, model: str = "auto") -> Diagnosis:
+def diagnose_log(log: LoadedLog, *, model: str = "auto", context: dict | None = None) -> Diagnosis:
     """The diagnosis of one read log: `diverged` by rule when the reader saw a sign of it (in any
-    column, or in the run's summary.json), else the classifier's label (model.diagnose_trace)."""
-    from ganstab.diagnose.advice import advice_for
+    column, or in the run's summary.json), else the classifier's label (model.diagnose_trace).
+    The advice reads `log.context` (a ganstab run's config), overridden key by key by `context`
+    (what the user said: `ganstab diagnose --data/--arch/--loss`); the result carries the merge."""
+    from ganstab.diagnose.advice import advice_for, check_context
     from ganstab.diagnose.model import MODELS, choose_model, diagnose_trace
 
     if log.error is not None:
         raise LogError(log.error)
+    context = {**log.context, **check_context(context)}
     if log.diverged_at is None:
-        return diagnose_trace(log.trace, model=model)
+        return diagnose_trace(log.trace, model=model, context=context)
     if model != "auto" and model not in MODELS:
         raise ValueError(f"Unknown diagnosis model {model!r}; choose one of auto, {', '.join(MODELS)}.")
     kind = choose_model(log.trace) if model == "auto" else model
     at = log.diverged_at if math.isfinite(log.diverged_at) else None
     ev = {"diverged_at": log.diverged_at}
     rows = len(log.trace.get("step", ()))
-    return Diagnosis(DIVERGED, {}, ev, advice_for(DIVERGED, ev), kind, rows, at, log.diverged_why)
+    return Diagnosis(
+        DIVERGED, {}, ev, advice_for(DIVERGED, ev, context), kind, rows, at, log.diverged_why, context=context
+    )
 
 
 class LogError(ValueError):
@@ -148,6 +153,9 @@ class LoadedLog:
     diverged_why: str = ""  # that sign in words (a column's NaN/Inf, or the run's summary.json)
     notes: list[str] = field(default_factory=list)  # e.g. a restarting step counter renumbered
     error: str | None = None  # why this log cannot be diagnosed (`keep_going` only; trace is empty)
+    # What is known of the run for the advice (advice.advice_for's `context`): read from a ganstab
+    # member's config.yaml (run_context); empty for other programs' logs
+    context: dict = field(default_factory=dict)
 
 
 def read_logs(
@@ -175,7 +183,45 @@ def read_logs(
 
 
 def _loaded(name: str, path: Path, parsed: Parsed) -> LoadedLog:
-    return LoadedLog(name, path, parsed.trace, parsed.diverged_at, parsed.diverged_why, parsed.notes)
+    context = run_context(path) if path.name == "trace.csv" else {}
+    return LoadedLog(name, path, parsed.trace, parsed.diverged_at, parsed.diverged_why, parsed.notes, context=context)
+
+
+def run_context(trace_csv: Path) -> dict:
+    """What a ganstab run's config says of the run, for the advice: the kind of data ("2-D
+    mixtures" for the mixture data sets, "images"; a points file says nothing of its shape), G's
+    architecture (ganstab's G is an MLP without BatchNorm on points, a conv net with BatchNorm on
+    images: engine/networks.py) and the loss. Read from the member's config.yaml, else the run's;
+    {} when there is none (a trace.csv outside a run folder) or it cannot be read."""
+    import yaml
+
+    from ganstab.diagnose.advice import LOSS_KINDS
+
+    member = trace_csv.resolve().parent
+    for cfg_path in (member / "config.yaml", member.parent.parent / "config.yaml"):
+        if cfg_path.is_file():
+            break
+    else:
+        return {}
+    try:
+        cfg = yaml.safe_load(cfg_path.read_text()) or {}
+        name = str(cfg["data"]["name"])
+        loss = (cfg.get("train") or {}).get("loss")
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return {}
+    from ganstab.engine.data import DATASETS
+
+    if name not in DATASETS.names():  # a data set this ganstab does not know: say nothing of it
+        return {"loss": loss} if loss in LOSS_KINDS else {}
+    kind = DATASETS.get(name).kind
+    context: dict = {"g": "conv" if kind == "images" else "mlp"}
+    if kind == "images":
+        context["data"] = "images"
+    elif name != "points":  # ring8, grid25, mixture: ganstab's 2-D mixtures
+        context["data"] = "2-D mixtures"
+    if loss in LOSS_KINDS:
+        context["loss"] = loss
+    return context
 
 
 def _read_each(items: list[tuple[str, Path]], read, keep_going: bool) -> list[LoadedLog]:

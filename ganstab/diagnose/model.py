@@ -302,9 +302,11 @@ def diagnose_trace(
     divergence is reported either way. The shipped models' probabilities are calibrated
     (temperature scaling fitted on the corpus's leave-one-data-set-out predictions), and a
     diagnosis whose top probability is under the corpus-chosen threshold is `uncertain`.
-    `context` (e.g. {"data": "2-D mixtures"}) narrows the advice (advice.advice_for)."""
-    from ganstab.diagnose.advice import advice_for
+    `context` (e.g. {"data": "2-D mixtures", "g": "mlp", "loss": "ns"}) conditions the advice
+    (advice.advice_for) and is kept in the result."""
+    from ganstab.diagnose.advice import advice_for, check_context
 
+    context = check_context(context)
     n = len(trace["d_loss"])
     kind = choose_model(trace) if model == "auto" else model
     if kind not in MODELS:
@@ -313,7 +315,9 @@ def diagnose_trace(
     bad_row, bad_step = _finite_prefix(trace)
     if bad_row is not None:  # divergence is a rule, decided however short the log
         ev = {"diverged_at": bad_step}
-        return Diagnosis(DIVERGED, {}, ev, advice_for(DIVERGED, ev, context, keys=keys), kind, n, bad_step)
+        return Diagnosis(
+            DIVERGED, {}, ev, advice_for(DIVERGED, ev, context, keys=keys), kind, n, bad_step, context=context
+        )
     if classifier is None and (missing := missing_columns(trace, kind)):
         if wait:  # `g_move` comes once per evaluation: a live run gets there
             return None
@@ -335,7 +339,10 @@ def diagnose_trace(
     label = max(probabilities, key=probabilities.__getitem__)
     ev = evidence(trace)
     uncertain = bool(cal) and probabilities[label] < cal["uncertain_below"]
-    return Diagnosis(label, probabilities, ev, advice_for(label, ev, context, keys=keys), kind, n, uncertain=uncertain)
+    return Diagnosis(
+        label, probabilities, ev, advice_for(label, ev, context, keys=keys), kind, n, uncertain=uncertain,
+        context=context,
+    )
 
 
 def diagnose_traces(

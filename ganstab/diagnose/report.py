@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Group
 from rich.text import Text
 
+from ganstab.diagnose.advice import describe_context
 from ganstab.diagnose.result import DIVERGED, Diagnosis
 
 LABEL_STYLES = {
@@ -103,7 +104,9 @@ def render_text(name: str, d: Diagnosis, notes: Sequence[str] = ()) -> Group:
                 line.append(f"  {meaning}", style="dim")
             lines.append(line)
     if d.advice:
-        lines.append(Text("  advice", style="dim"))
+        # what the advice was conditioned on (a ganstab run's config, or --data/--arch/--loss)
+        where = describe_context(d.context) if getattr(d, "context", None) else ""
+        lines.append(Text(f"  advice (for {where})" if where else "  advice", style="dim"))
         for item in d.advice:
             lines.append(Text(f"    - {item}"))
     for note in notes:

@@ -20,6 +20,7 @@ class Diagnosis:
     diverged_at: float | None = None  # step of the first NaN/Inf (DIVERGED only)
     diverged_why: str = ""  # the sign in words, e.g. "grad_norm_d is inf at step 2" (DIVERGED only)
     uncertain: bool = False  # top probability under the calibrated threshold (model.diagnose_trace)
+    context: dict = field(default_factory=dict)  # what the advice was conditioned on (advice.advice_for)
 
     @property
     def confidence(self) -> float:

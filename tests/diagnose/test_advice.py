@@ -108,3 +108,39 @@ def test_unknown_label_or_context_is_an_error() -> None:
         advice_for("exploding", {})
     with pytest.raises(ValueError, match="Unknown data context 'audio'"):
         advice_for("collapsing", {}, {"data": "audio"})
+
+
+def test_the_loss_drops_label_smoothing_where_there_is_no_real_label():
+    for loss in ("hinge", "wgan-gp"):
+        items = advice_for("collapsing", {}, {"data": "2-D mixtures", "loss": loss})
+        assert not any("label smoothing" in i for i in items), loss
+    assert any("label smoothing" in i for i in advice_for("collapsing", {}, {"data": "2-D mixtures", "loss": "ls"}))
+
+
+def test_g_architecture_decides_what_is_said_of_sn_on_g():
+    # ganstab's corpus on 2-D mixtures measured SN on G with its MLP G without BatchNorm only
+    mlp = advice_for("oscillating", {}, {"data": "2-D mixtures", "g": "mlp"})
+    assert any(i.startswith("Not advised here: add spectral normalization to G") for i in mlp)
+    for g in ("mlp-bn", "conv"):
+        other = advice_for("oscillating", {}, {"data": "2-D mixtures", "g": g})
+        assert not any(i.startswith("Not advised here: add spectral normalization to G") for i in other)
+        assert SN_G_MLP not in other
+        assert any(i.startswith("Spectral normalization on G is untested here") for i in other), g
+    # G an MLP on unknown data: the caveat for low-dimensional data stays (toy table without an SN-on-G row)
+    toy = {"any": {"oscillating": [r for r in advice_table(TOY)["2-D mixtures"]["collapsing"] if r["change"] != "sn_g"]}}
+    assert SN_G_MLP in advice_for("oscillating", {}, {"g": "mlp"}, table=toy)
+    assert SN_G_MLP not in advice_for("oscillating", {}, {"g": "conv"}, table=toy)
+
+
+def test_images_without_ranked_collapsing_runs_fall_back_to_the_lessons_order():
+    items = advice_for("collapsing", {}, {"data": "images", "g": "conv"})
+    assert items[0].startswith("Lower both learning rates") and "corpus" not in items[0]
+
+
+def test_a_bad_context_key_or_value_names_it():
+    with pytest.raises(ValueError, match="Unknown G architecture 'cnn'; expected one of: mlp, mlp-bn, conv"):
+        advice_for("collapsing", {}, {"g": "cnn"})
+    with pytest.raises(ValueError, match="Unknown loss 'wgan'; expected one of: ns, minimax, ls, hinge, wgan-gp"):
+        advice_for("collapsing", {}, {"loss": "wgan"})
+    with pytest.raises(ValueError, match="Unknown context key 'arch' \\(value 'conv'\\)"):
+        advice_for("collapsing", {}, {"arch": "conv"})
