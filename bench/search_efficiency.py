@@ -380,6 +380,46 @@ def uncertainty(result: dict) -> dict:
     return {"passed": passed, "trials": len(rows), "rate": rate, "low": low, "high": high, **cost}
 
 
+def expected_spend(result: dict) -> float:
+    """Member-steps to a verified find: a ganstab run's recorded spend; a pool's geometric
+    expectation at its per-trial rate (an unending search of that kind: `uncertainty`)."""
+    if result["method"] == "ganstab":
+        return float(summarize(result, result["cohort_size"])["member_steps"][0])
+    return uncertainty(result)["estimate"]
+
+
+def spend_of(runs: list[dict]) -> float:
+    """The expected spend of ganstab's runs (their mean) or of one pool."""
+    if runs[0]["method"] == "ganstab":
+        return statistics.fmean(expected_spend(r) for r in runs)
+    return expected_spend(runs[0])
+
+
+def ratio_interval(
+    random_pool: dict, runs: list[dict], draws: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
+    """How many times fewer member-steps `runs` (ganstab's runs, or one pool) spend to a find than
+    random search, with a percentile bootstrap interval: the pool's trials and the runs are each
+    resampled with replacement, and the ratio of their expected spends taken each time. A resample
+    of the pool without a find has an unbounded spend (an infinite ratio), so an interval whose
+    upper end is inf says the pool holds too few finds to bound it."""
+    rng = random.Random(seed)
+    spend = spend_of
+
+    def resample(pool: dict) -> dict:
+        trials = [rng.choice(pool["trials"]) for _ in pool["trials"]]
+        return {**pool, "trials": trials, "found": None}
+
+    point = spend([random_pool]) / spend(runs)
+    ratios = []
+    for _ in range(draws):
+        mine = [rng.choice(runs) for _ in runs] if runs[0]["method"] == "ganstab" else [resample(runs[0])]
+        ratios.append(spend([resample(random_pool)]) / spend(mine))
+    ratios.sort()
+    a = (1 - level) / 2
+    return point, ratios[int(a * draws)], ratios[min(draws - 1, int((1 - a) * draws))]
+
+
 def report(folder: Path, round_size: int = 8) -> None:
     results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     missing = [f"{r['method']}-{r['dataset']}-rep{r['rep']}" for r in results if _unverified(r)]
@@ -465,6 +505,30 @@ def report(folder: Path, round_size: int = 8) -> None:
             f"({u['low']:.4f}-{u['high']:.3f}) | {_steps(u['estimate'])} ({_steps(u['at_high_rate'])} to "
             f"{_steps(u['at_low_rate'])}) |"
         )
+
+
+    pools = {(r["dataset"], r["method"]): r for r in merge_pools(results)}
+    print(
+        "\nAgainst random search: how many times fewer member-steps each method expects to spend to a "
+        "find (random: the geometric expectation of its pool), with a 95 % bootstrap interval over the "
+        "pool's trials and the method's runs (or pool):\n"
+    )
+    print("| data set | method | runs that found | vs random (95 % interval) |")
+    print("|---|---|---|---|")
+    for (dataset, method), agg in sorted(table.items()):
+        rnd = pools.get((dataset, "random"))
+        if method == "random" or rnd is None:
+            continue
+        runs = [r for r in results if r["method"] == "ganstab" and r["dataset"] == dataset]
+        runs = runs if method == "ganstab" else [pools[(dataset, method)]]
+        found = f"{sum(agg['found'])} of {len(agg['found'])}" if method == "ganstab" else "pool"
+        if math.isinf(spend_of(runs)):
+            print(f"| {dataset} | {method} | {found} | no find: not bounded below |")
+            continue
+        point, low, high = ratio_interval(rnd, runs)
+        # a ganstab run that found nothing counts only what it spent: the ratio is then an upper bound
+        bound = "<= " if method == "ganstab" and not all(agg["found"]) else ""
+        print(f"| {dataset} | {method} | {found} | {bound}{point:.2f}x ({low:.2f}-{high:.2f}) |")
 
 
 def _steps(value: float) -> str:

@@ -115,3 +115,28 @@ def test_the_bar_is_the_one_the_result_was_run_at(tmp_path):
         (tmp_path / f"{name}.json").write_text(json.dumps(result))
     with pytest.raises(SystemExit, match="differ in their bar"):
         se.report(tmp_path)
+
+
+def test_the_ratio_to_random_search_comes_with_a_bootstrap_interval():
+    # random: 4 finds in 40 trials of 100 steps, no failing candidate: 1,000 trained + 300 verified
+    # per find at the rate 0.1 -> (100 + 0.1 x 300) / 0.1 = 1,300 member-steps expected
+    rnd = _pool(40, {i: PASS for i in (3, 13, 23, 33)})
+    assert se.expected_spend(rnd) == pytest.approx(1300)
+    runs = []
+    for rep, find in enumerate((2, 4, 3, 2, 5)):  # ganstab runs that found at trial `find`
+        run = _pool(8, {find: PASS}, method="ganstab", rep=rep)
+        run.update(cohort_size=1, found=find)
+        runs.append(run)
+    spends = [se.expected_spend(r) for r in runs]
+    assert spends == [100 * (f + 1) + 300 for f in (2, 4, 3, 2, 5)]
+    point, low, high = se.ratio_interval(rnd, runs, draws=500)
+    assert point == pytest.approx(1300 / statistics.fmean(spends))
+    assert low < point < high and low > 1.0  # finds in 4 of 40 random trials: wide, yet above 1x
+
+
+def test_a_random_pool_without_finds_leaves_the_ratio_unbounded():
+    rnd = _pool(20, {5: FAIL})
+    run = _pool(4, {1: PASS}, method="ganstab")
+    run.update(cohort_size=1, found=1)
+    point, low, high = se.ratio_interval(rnd, [run], draws=50)
+    assert point == high == float("inf")
