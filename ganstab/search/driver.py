@@ -89,7 +89,14 @@ from ganstab.search.trials import (
 )
 from ganstab.storage import Store
 from ganstab.storage.studies import open_optuna_storage
-from ganstab.storage.urls import StorageError, connect_args, is_memory_sqlite, mask_url, normalize_url
+from ganstab.storage.urls import (
+    StorageError,
+    connect_args,
+    is_memory_sqlite,
+    mask_url,
+    normalize_url,
+    require_lasting,
+)
 
 __all__ = [
     "SAMPLERS",
@@ -459,20 +466,15 @@ class SearchSettings:
         if not isinstance(self.study_name, str) or not self.study_name.strip():
             raise SearchError(f"study_name must be a non-empty string, but got {self.study_name!r}.")
         try:
-            memory = is_memory_sqlite(self.storage)
+            require_lasting(self.storage, "a search")
         except StorageError as e:
-            raise SearchError(f"storage: {e}") from e
-        if memory:
-            raise SearchError(
-                f"storage {mask_url(self.storage)!r}: a search needs a database that outlives the process "
-                f"(e.g. sqlite:///study.db), not an in-memory one."
-            )
+            raise SearchError(str(e)) from e
         if not isinstance(self.runs_dir, (str, os.PathLike)):
             raise SearchError(f"runs_dir must be a folder path, but got {self.runs_dir!r}.")
         object.__setattr__(self, "runs_dir", Path(self.runs_dir))
-        extra = self.extra_overrides
-        if isinstance(extra, str):
-            raise SearchError(f"extra_overrides must be a list of key=value strings, but got the string {extra!r}.")
+        extra = () if self.extra_overrides is None else self.extra_overrides
+        if isinstance(extra, str) or not isinstance(extra, Iterable):
+            raise SearchError(f"extra_overrides must be a list of key=value strings, but got {extra!r}.")
         bad = [x for x in extra if not isinstance(x, str) or "=" not in x]
         if bad:
             raise SearchError(f"extra_overrides must be key=value strings, but got {bad[0]!r}.")

@@ -16,9 +16,9 @@ import optuna
 from ganstab.storage.urls import (
     StorageError,
     connect_args,
-    is_memory_sqlite,
     mask_url,
     normalize_url,
+    require_lasting,
     sqlite_write_lock,
 )
 
@@ -46,11 +46,7 @@ def open_optuna_storage(
     A database that must outlive the process is required: an in-memory SQLite URL is refused.
     Errors name the URL, password masked."""
     sa_url = normalize_url(url)
-    if is_memory_sqlite(sa_url):
-        raise StorageError(
-            f"storage {mask_url(sa_url)!r}: Optuna's studies need a database that outlives the process "
-            f"(e.g. sqlite:///study.db), not an in-memory one."
-        )
+    require_lasting(sa_url, "Optuna's study storage")
     if heartbeat_interval is not None and (
         heartbeat_interval < 1 or (grace_period is not None and grace_period <= heartbeat_interval)
     ):

@@ -70,6 +70,16 @@ def is_memory_sqlite(url: str | URL) -> bool:
     return url.database in (None, "", ":memory:") or str(url.database).startswith("file::memory:")
 
 
+def require_lasting(url: str | URL, what: str) -> None:
+    """Raise StorageError (URL masked) if `url` is an in-memory SQLite database: `what` (a search,
+    Optuna's studies) needs one that outlives the process."""
+    if is_memory_sqlite(url):
+        raise StorageError(
+            f"storage {mask_url(normalize_url(url))!r}: {what} needs a database that outlives the process "
+            f"(e.g. sqlite:///study.db), not an in-memory one."
+        )
+
+
 def connect_args(url: str | URL) -> dict[str, Any]:
     """The driver's connection arguments ganstab adds: a SQLite busy timeout, a PostgreSQL connect
     timeout (where the URL does not set its own)."""

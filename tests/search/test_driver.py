@@ -342,11 +342,11 @@ def test_bad_settings_name_the_option_and_value(tmp_path: Path) -> None:
         ({"seed": "1"}, "seed must be a whole number, but got '1'"),
         ({"study_name": " "}, "study_name must be a non-empty string, but got ' '"),
         ({"storage": "sqlite://"}, "outlives the process"),
-        ({"storage": "not a url"}, "storage: storage URL must look like .* got 'not a url'"),
+        ({"storage": "not a url"}, "storage URL must look like .* got 'not a url'"),
         ({"runs_dir": None}, "runs_dir must be a folder path, but got None"),
         (
             {"extra_overrides": "train.steps=10"},
-            "list of key=value strings, but got the string 'train.steps=10'",
+            "list of key=value strings, but got 'train.steps=10'",
         ),
         (
             {"extra_overrides": ["train.steps"]},
@@ -369,6 +369,9 @@ def test_bad_settings_name_the_option_and_value(tmp_path: Path) -> None:
             SearchSettings(**{"n_trials": 1, **common, **change})
     settings = SearchSettings(n_trials=1, extra_overrides=["train.steps=0"], **common)
     assert settings.extra_overrides == ("train.steps=0",) and settings.runs_dir == tmp_path
+    assert SearchSettings(n_trials=1, extra_overrides=None, **common).extra_overrides == ()  # None: no --set
+    with pytest.raises(SearchError, match="list of key=value strings, but got 5"):
+        SearchSettings(n_trials=1, extra_overrides=5, **common)
     space = load_space(SPACES_DIR / "quick.yaml")
     with pytest.raises(SearchError, match=r"extra_overrides \['train.steps=0'\] give an invalid config"):
         run_search(space, settings)
