@@ -54,6 +54,27 @@ def test_a_foreign_run_is_labelled_from_its_samples_and_its_log_reads(tmp_path):
     assert len(log.trace["d_loss"]) == 24 and log.trace["step"][-1] == 240
 
 
+@pytest.mark.slow
+def test_a_stacked_digits_run_counts_1000_modes_per_channel(tmp_path):
+    """The DCGAN on stacked digits (issue 15, item 6): three channels, each classified on its own,
+    modes 100 a + 10 b + c; its per-epoch JSONL log reads like the plain DCGAN's."""
+    gen = _module("generate")
+    cfg = {**gen.sample_stacked_config(__import__("random").Random(0)), "epochs": 2, "log": "epoch", "eval_every": 10}
+    label, signals, evals = gen.run_one("dcgan_stacked", cfg, tmp_path)
+    assert len(evals) >= 3 and all(len(e["near"]) == 1000 and sum(e["near"]) == 2500 for e in evals)
+    assert label in (*LABELS, "ambiguous") and 0 <= signals["coverage"] <= 1 and 0 <= signals["spread"] <= 1
+    (log,) = read_logs(tmp_path / "log.jsonl", tags=gen.tags_for("dcgan_stacked", cfg), min_rows=2)
+    assert len(log.trace["d_loss"]) == 2
+    # a stack of three real digits gets the mode of its three classes
+    dc, ev = _module("dcgan_digits"), gen.Evaluator("dcgan_stacked", cfg)
+    from sklearn.datasets import load_digits
+
+    digits, y = dc.load_digits_tensor(), load_digits().target
+    idx = [0, 1, 2]  # digits 0, 1, 2
+    ev(0, digits[idx].reshape(1, 3, 8, 8).repeat(4, 1, 1, 1))
+    assert ev.evals[-1]["near"][100 * y[0] + 10 * y[1] + y[2]] == 4
+
+
 def test_the_scripts_differ_from_ganstab_the_way_other_code_does():
     wgan = (FOREIGN / "wgan_gp.py").read_text()
     assert "n_critic" in wgan and "D(fake).mean() - D(real).mean() + cfg[\"lam\"] * gp" in wgan
@@ -128,7 +149,7 @@ def test_packed_runs_unpack_and_merge_with_new_ones(tmp_path):
     gen.pack([old, new], tmp_path / "data")
     merged = _bench().load_runs(tmp_path / "data")
     assert [r["id"] for r in merged] == [r["id"] for r in recs] + ["x-9-0000"]
-    assert {r["draw"] for r in merged[:-1]} <= {"plain", "collapse"} and merged[-1]["draw"] == "collapse"
+    assert {r["draw"] for r in merged[:-1]} <= {"plain", "collapse", "stacked"} and merged[-1]["draw"] == "collapse"
     root = _bench().extract_logs(tmp_path / "data", tmp_path / "logs")
     assert (root / "x-9-0000" / "log.csv").read_text().startswith("iter,disc,gen")
     first = recs[0]["id"]
