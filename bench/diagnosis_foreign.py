@@ -10,6 +10,10 @@ Never used to train or select a model: the shipped models learn from corpus/v4 a
 (tests/diagnose/test_foreign.py).
 
     python bench/diagnosis_foreign.py [--data bench/foreign/data] [--out bench/results/diagnosis_foreign]
+    python bench/diagnosis_foreign.py --scripts mixtures_mlp wgan_gp dcgan_digits --name shipped-three
+
+`--scripts` keeps the runs of those scripts only (e.g. the three of the first sessions, to compare
+with their figures once the stacked-digits DCGAN joined).
 """
 
 from __future__ import annotations
@@ -136,9 +140,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench/results/diagnosis_foreign"))
     ap.add_argument("--name", default="shipped", help="file name stem of the results")
     ap.add_argument("--models", type=Path, help="a folder of older skops models to score instead (uncalibrated)")
+    ap.add_argument("--scripts", nargs="+", metavar="SCRIPT", help="only the runs of these scripts")
     args = ap.parse_args()
     start = time.perf_counter()
     runs = [r for r in load_runs(args.data) if r["label"] in LABELS]
+    if args.scripts:
+        known = {r["script"] for r in runs}
+        if unknown := sorted(set(args.scripts) - known):
+            ap.error(f"--scripts: no labelled runs of {', '.join(unknown)}; the benchmark has {', '.join(sorted(known))}")
+        runs = [r for r in runs if r["script"] in args.scripts]
     counts = {label: sum(r["label"] == label for r in runs) for label in LABELS}
     result = {"runs": len(runs), "labels": counts, "per script": {}}
     for r in runs:
