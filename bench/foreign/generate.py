@@ -212,7 +212,7 @@ def sample_stacked_config(rng: random.Random) -> dict:
     collapse draw's (G learning faster than D, small latents, beta1 0.9), since mode collapse over
     1,000 modes is what Stacked MNIST is used to show. Three times as long as the plain DCGAN's
     runs (60 or 80 epochs, an evaluation every 60 iterations): at 21-26 epochs G had barely begun
-    (10 or fewer of the 1,000 modes, all hopping); at 80 it covers 100-200 (timed before the draw)."""
+    (under 20 of the 1,000 modes, hopping); at 80 it covers 100-200 (timed before the draw)."""
     cfg = (sample_collapse_config if rng.random() < 0.5 else sample_config)("dcgan_digits", rng)
     return {**cfg, "epochs": rng.choice([60, 80]), "eval_every": 60, "stacked": True}
 
