@@ -195,8 +195,6 @@ def run_context(trace_csv: Path) -> dict:
     {} when there is none (a trace.csv outside a run folder) or it cannot be read."""
     import yaml
 
-    from ganstab.diagnose.advice import LOSS_KINDS
-
     member = trace_csv.resolve().parent
     for cfg_path in (member / "config.yaml", member.parent.parent / "config.yaml"):
         if cfg_path.is_file():
@@ -209,6 +207,12 @@ def run_context(trace_csv: Path) -> dict:
         loss = (cfg.get("train") or {}).get("loss")
     except (OSError, yaml.YAMLError, KeyError, TypeError):
         return {}
+    return context_for(name, loss)
+
+
+def context_for(name: str, loss: str | None) -> dict:
+    """The advice context of a ganstab run on data set `name` with `loss` (see `run_context`)."""
+    from ganstab.diagnose.advice import LOSS_KINDS
     from ganstab.engine.data import DATASETS
 
     if name not in DATASETS.names():  # a data set this ganstab does not know: say nothing of it

@@ -346,12 +346,17 @@ def diagnose_trace(
 
 
 def diagnose_traces(
-    traces: Sequence[dict[str, np.ndarray]], *, model: str = "auto", wait: bool = False
+    traces: Sequence[dict[str, np.ndarray]],
+    *,
+    model: str = "auto",
+    wait: bool = False,
+    contexts: Sequence[dict | None] | None = None,
 ) -> list[Diagnosis | None]:
     """`diagnose_trace` for many traces, with one `predict_proba` per model kind: a search diagnoses
     a whole cohort at each evaluation, and one call per member cost more than its training. A
     trace that `diagnose_trace` would wait for or raise on (missing columns, too few rows) gives
-    None; divergence is the rule as there."""
+    None; divergence is the rule as there. `contexts`: each trace's advice context, if known."""
+    contexts = list(contexts) if contexts is not None else [None] * len(traces)
     kinds = [choose_model(t) if model == "auto" else model for t in traces]
     batches: dict[str, list[int]] = {}
     for i, (trace, kind) in enumerate(zip(traces, kinds)):
@@ -361,8 +366,8 @@ def diagnose_traces(
     for kind, idx in batches.items():
         rows.update(zip(idx, shipped_model(kind).predict_proba(_objects([traces[i] for i in idx]))))
     return [
-        diagnose_trace(t, model=kind, wait=wait, proba=rows.get(i))
+        diagnose_trace(t, model=kind, wait=wait, proba=rows.get(i), context=c)
         if i in rows or _finite_prefix(t)[0] is not None
         else None
-        for i, (t, kind) in enumerate(zip(traces, kinds))
+        for i, (t, kind, c) in enumerate(zip(traces, kinds, contexts))
     ]

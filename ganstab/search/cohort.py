@@ -430,20 +430,26 @@ class _CohortRun:
         rows = self.trainer.member_trace(i)
         return {c: rows[:, j].astype(float) for j, c in enumerate(self.trainer.columns)}
 
-    def _diagnose(self, traces: list[dict[str, np.ndarray]], results: list[MemberResult]) -> list[Diagnosis | None]:
+    def _diagnose(
+        self, traces: list[dict[str, np.ndarray]], results: list[MemberResult], configs: list[Config]
+    ) -> list[Diagnosis | None]:
         """The members' diagnoses at the end (one classifier call for all): a divergence the engine
         saw is the rule, whatever the rows; too short a trace gets none."""
         if not self.job.diagnose:
             return [None] * len(traces)
         from ganstab.diagnose.advice import advice_for
+        from ganstab.diagnose.logs import context_for
 
-        out = diagnose_traces(traces)
+        # what ganstab knows of each run (data, G, loss) conditions its advice
+        contexts = [context_for(c.data.name, c.train.loss) for c in configs]
+        out = diagnose_traces(traces, contexts=contexts)
         for n, (trace, result) in enumerate(zip(traces, results)):
             if result.status == "diverged":
                 ev = {"diverged_at": float(result.diverged_at or 0)}
                 out[n] = Diagnosis(
-                    DIVERGED, {}, ev, advice_for(DIVERGED, ev), choose_model(trace), len(trace["step"]), ev["diverged_at"]
-                )
+                    DIVERGED, {}, ev, advice_for(DIVERGED, ev, contexts[n]), choose_model(trace),
+                    len(trace["step"]), ev["diverged_at"], context=contexts[n],
+                )  # fmt: skip
         return out
 
     def _result(self, i: int, status: str) -> MemberResult:
@@ -478,7 +484,7 @@ class _CohortRun:
         trainer, job = self.trainer, self.job
         results = [self._result(i, s) for i, s in zip(members, statuses)]
         traces = [self._member_trace(i) for i in members]
-        diagnoses = self._diagnose(traces, results)
+        diagnoses = self._diagnose(traces, results, [job.configs[self.slot_trial[i]] for i in members])
         with self.store.batch():
             for i, result, trace, diagnosis in zip(members, results, traces, diagnoses):
                 result.diagnosis = diagnosis.label if diagnosis else None
