@@ -62,10 +62,17 @@ def make_pipeline(kind: str = "losses", seed: int = 0) -> Pipeline:
             # g_move's levels (rich model): on corpus v3 they lifted held-out macro-F1 from 0.918
             # to 0.948 and left leave-one-data-set-out where it was (0.885 / 0.886; bench/RESULTS.md)
             # collapse: each loss against its own start and its slow cycles (COLLAPSE_LEVELS),
-            # signatures of collapse in anybody's log (issue 15; bench/RESULTS.md)
+            # signatures of collapse in anybody's log (issue 15; bench/RESULTS.md), their cycles
+            # read against white noise of the log's length (short foreign logs; bench/RESULTS.md)
             (
                 "features",
-                TraceFeatures(columns=MODELS[kind], levels=True, move=kind == "rich", collapse=kind == "losses"),
+                TraceFeatures(
+                    columns=MODELS[kind],
+                    levels=True,
+                    move=kind == "rich",
+                    collapse=kind == "losses",
+                    cycles_over_noise=kind == "losses",
+                ),
             ),
             # Boosting and a random forest, probabilities averaged: on corpus v1 this lifted the
             # rich model from 0.80 to 0.85 macro-F1 held-out and 0.80 to 0.82 leave-one-data-set-
