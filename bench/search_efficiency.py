@@ -212,7 +212,8 @@ def run_ganstab(args: argparse.Namespace, out: Path) -> dict:
 
 
 def run_pool(args: argparse.Namespace, out: Path) -> dict:
-    name = f"{args.method}-{args.dataset}"
+    # a pool of another --rep is a study of its own (rep 0 keeps the name earlier results used)
+    name = f"{args.method}-{args.dataset}" + (f"-rep{args.rep}" if args.rep else "")
     start = time.perf_counter()
     if args.method == "grid":
         n = len(GRID) ** 2
