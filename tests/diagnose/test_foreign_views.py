@@ -75,11 +75,12 @@ def test_nan_rows_stay_nan_in_a_smoothed_view():
 
 
 # Issue 15 asks for 95 % agreement. The shipped losses model, trained with six random views and
-# two foreign views per prefix, agrees on 92.2 % of (run, view) pairs (the one before it, two
-# views: 92.4 %; before views: 81.9 %); sparse logs (every 100 steps, 87 %) and heavy smoothing
-# (EMA 0.9, 88 %) are where it falls short (bench/RESULTS.md). This floor holds what was reached;
-# the issue's 0.95 is not met.
-AGREEMENT_FLOOR = 0.92
+# two foreign views per prefix and its slow cycles read against noise of the log's length, agrees
+# on 93.4 % of (run, view) pairs (the one before it, cycles as plain shares: 92.2 %; two views:
+# 92.4 %; before views: 81.9 %); sparse logs (every 100 steps, 87 %) and heavy smoothing (EMA 0.9,
+# 89 %) are where it falls short (bench/RESULTS.md). This floor holds what was reached; the
+# issue's 0.95 is not met.
+AGREEMENT_FLOOR = 0.93
 
 
 @pytest.mark.slow
