@@ -1,8 +1,8 @@
 """One cohort of a search, start to finish: the unit of execution the driver hands to an executor.
 
 `run_cohort(job)` trains the job's member configs as one `CohortTrainer` and settles every member
-as an Optuna trial by itself: it reports its `rung_value` at each evaluation (the graded score on
-mixtures, else `eval_score`), asks the study's pruner,
+as an Optuna trial by itself: it reports its `rung_value` at each evaluation (`eval_score`; under
+asha the graded score on mixtures), asks the study's pruner,
 stops pruned members, and for each member writes the user attributes, the artifacts, ganstab's own
 tables (run, trace, evaluations, diagnosis) and finally the trial's state. The job is plain,
 picklable data (storage URL, trial ids, configs), so a Ray remote task can call `run_cohort(job)`
@@ -103,6 +103,9 @@ class CohortJob:
     # ends (pruned, diverged, finished) is refilled with the next waiting trial (multi-fidelity).
     slots: int = 0
     deadline: float | None = None  # time.time() after which no waiting trial starts (--timeout)
+    # Report the graded score as the intermediate value where the data set has one (asha: its
+    # early rungs must rank trials whose eval_score is still 0); else eval_score.
+    graded: bool = False
 
     def __post_init__(self) -> None:  # before a cohort trains, not after
         check_objective(self.objective)
@@ -173,13 +176,14 @@ def check_objective(objective: str) -> None:
         raise SearchError(f"objective must be one of {', '.join(OBJECTIVES)}, but got {objective!r}.")
 
 
-def rung_value(member: dict[str, Any]) -> float | None:
-    """A member's intermediate value at an evaluation, what the pruners rank: the graded score
-    where its data set has one (mixtures: it tells a G whose samples are near the modes from one
-    whose samples are nowhere, where `eval_score` is 0 for both, so successive halving's early
-    rungs do not rank ties), else `eval_score`."""
-    graded = member.get("eval_graded")
-    return graded if graded is not None else member.get("eval_score")
+def rung_value(member: dict[str, Any], graded: bool = False) -> float | None:
+    """A member's intermediate value at an evaluation, what the pruners rank: `eval_score`, or
+    with `graded` (asha) the graded score where the data set has one (mixtures: it tells a G whose
+    samples are near the modes from one whose samples are nowhere, where `eval_score` is 0 for
+    both, so successive halving's early rungs do not rank ties). A finished trial's value is its
+    late score of `eval_score` either way."""
+    value = member.get("eval_graded") if graded else None
+    return value if value is not None else member.get("eval_score")
 
 
 def late_score(evals: Sequence[dict[str, Any]], objective: str = "late-mean") -> float | None:
@@ -379,7 +383,7 @@ class _CohortRun:
                 continue
             if not m.get("evaluated", True):
                 continue
-            score = rung_value(m)
+            score = rung_value(m, job.graded)
             if score is not None and math.isfinite(score):
                 self.writes.set_trial_intermediate_value(job.trial_ids[n], m["step"], float(score))
             if m["step"] >= trainer.steps:

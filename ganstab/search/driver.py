@@ -674,6 +674,7 @@ def _job(
         objective=settings.objective or OBJECTIVES[0],
         slots=settings.slots,
         deadline=deadline,
+        graded=settings.scheduler == "asha",
     )
 
 

@@ -104,7 +104,7 @@ def _quality_reason(pruner: optuna.pruners.BasePruner, study: StudySnapshot, tri
         return (
             f"Pruned by the median rule ({name}) at step {step}: its best intermediate value so far, {best:.3g}, "
             f"was below the median, {float(np.nanmedian(peers)):.3g}, of the {len(peers)} completed "
-            f"trials' intermediate values at that step (the graded score on mixtures, else eval_score)."
+            f"trials' intermediate values at that step (eval_score; under asha the graded score on mixtures)."
             if peers
             else f"Pruned by {name} at step {step} (intermediate value {mine:.3g})."
         )
