@@ -407,7 +407,8 @@ def _stats(c: Candidate, members: list[dict[str, Any]]) -> None:
     names: list[str] = []
     for m in members:
         for k in m:
-            if k.startswith("eval_") and k[5:] not in names:
+            # the graded score only ranks early rungs of a search: not a metric to choose by
+            if k.startswith("eval_") and k[5:] not in names and k != "eval_graded":
                 names.append(k[5:])
     if "score" in names:  # the ranked metric last, as tables show it
         names.remove("score")
