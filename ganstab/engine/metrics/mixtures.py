@@ -64,7 +64,7 @@ def _graded(dmin: torch.Tensor, nearest: torch.Tensor, centres: torch.Tensor, st
     out = torch.zeros(k, device=dmin.device)
     radii = graded_radii(centres, std)
     for r in radii:
-        within = (dmin <= r) & torch.isfinite(dmin)
+        within = dmin <= r  # False for NaN and inf
         hit = torch.zeros(k, m, device=dmin.device).scatter_add_(1, nearest, within.float())
         out += (hit > 0).sum(dim=1).float() / m * within.float().mean(dim=1)
     return out / len(radii)
