@@ -20,7 +20,8 @@ one space, bench/spaces/efficiency.yaml, with `data.name` and `train.steps` set 
   it; `report` then walks 10,000 random orders of the pool in rounds of the same cohort size,
   counting member-steps and verifications the same way, until the first verified candidate. An
   order that meets none is censored at the pool's whole cost. Pools of one method and data set
-  from several `--rep` seeds are merged into one.
+  from several `--rep` seeds are merged into one (a grid's rep N trains its 49 points from
+  `train.seed=N`: the points are fixed, so seed noise is what another grid rep samples).
 
 A candidate is a COMPLETE trial whose last evaluation covers every mode with HQ >= 90 % (`--hq`).
 Verification retrains its configuration on seeds 1000-1002 for the same steps (3 x steps
@@ -128,9 +129,12 @@ def _trial_rows(study: optuna.Study, dataset: str, hq_min: float) -> list[dict]:
 
 
 def _extra(args: argparse.Namespace) -> list[str]:
+    # the grid's points are fixed, so another grid rep is the same points trained from another seed:
+    # what decides whether a point passes is seed noise (rep 0 keeps the default seed, as before)
+    seed = [f"train.seed={args.rep}"] if getattr(args, "method", None) == "grid" and args.rep else []
     # --set comes last: it may fix more of the problem for every method alike (train.g_ema=0.99)
     return [f"data.name={args.dataset}", f"train.steps={args.steps}", f"train.eval_every={args.steps // 10}",
-            *args.set]  # fmt: skip
+            *seed, *args.set]  # fmt: skip
 
 
 def _machine(device: str) -> str:
@@ -544,7 +548,7 @@ def main() -> None:
     r.add_argument("--dataset", choices=sorted(MODES), default="ring8")
     r.add_argument("--steps", type=int, default=5000, help="G steps per trial")
     r.add_argument("--cohort-size", type=int, default=8)
-    r.add_argument("--rep", type=int, default=0, help="search seed (ganstab) / sampler seed (random)")
+    r.add_argument("--rep", type=int, default=0, help="search seed (ganstab) / sampler seed (random) / training seed (grid)")
     r.add_argument("--max-trials", type=int, default=96, help="ganstab: give up after this many trials")
     r.add_argument(
         "--objective",

@@ -140,3 +140,21 @@ def test_a_random_pool_without_finds_leaves_the_ratio_unbounded():
     run.update(cohort_size=1, found=1)
     point, low, high = se.ratio_interval(rnd, [run], draws=50)
     assert point == high == float("inf")
+
+
+def test_a_grid_rep_trains_the_same_points_from_another_seed():
+    import argparse
+
+    def extra(method, rep):
+        args = argparse.Namespace(method=method, rep=rep, dataset="ring8", steps=2000, set=["train.g_ema=0.99"])
+        return se._extra(args)
+
+    # rep 0 keeps the default seed, so earlier grid results stay comparable
+    assert not any(e.startswith("train.seed=") for e in extra("grid", 0))
+    assert "train.seed=3" in extra("grid", 3)
+    # a random pool's rep seeds its sampler, not its training
+    assert not any(e.startswith("train.seed=") for e in extra("random", 3))
+    # the trial trains from that seed; verification still retrains on its own seeds
+    params = {"train.lr_d": 1e-3, "train.lr_g": 1e-3, "train.loss": "ns", "train.sn_d": False,
+              "train.n_dis": 1, "train.beta1": 0.5}  # fmt: skip
+    assert se.trial_config(params, extra("grid", 3)).train.seed == 3
