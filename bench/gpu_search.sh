@@ -39,7 +39,8 @@ tail -25 "$OUT_DIR/search.txt"
 #    on ring8 at 5,000 steps with G's weight average (train.g_ema=0.99), in parallel processes
 #    sharing the GPU (member-steps, the measure, do not depend on sharing). Each process writes
 #    its JSON when done; `python bench/search_efficiency.py report DIR` on the copies in $OUT
-#    gives the tables for bench/RESULTS.md (the JSONs come back in $OUT/eff/) (a process cut by the timeout leaves nothing).
+#    gives the tables for bench/RESULTS.md (the JSONs come back in $OUT/eff/). An asha search cut by
+#    the timeout leaves its last round's result (counted as not found by then); a pool leaves nothing.
 EFF="--dataset ring8 --steps 5000 --hq 90 --set train.g_ema=0.99 --device cuda --out /tmp/eff"
 rm -rf /tmp/eff && mkdir -p /tmp/eff
 timeout 200 python3 bench/search_efficiency.py run --method random --pool 192 --cohort-size 192 $EFF \

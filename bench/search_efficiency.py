@@ -176,9 +176,17 @@ def _result(args: argparse.Namespace, rows: list[dict], verified: dict, start: f
         "date": time.strftime("%Y-%m-%d"),
         "trials": rows,
         "verified": {str(k): v for k, v in verified.items()},
+        "finished": True,
         **more,
         "seconds": time.perf_counter() - start,
     }
+
+
+def _write(args: argparse.Namespace, out: Path, result: dict) -> Path:
+    tag = "" if args.method != "ganstab" or args.scheduler == "median" else f"-{args.scheduler}"
+    path = out / f"{args.method}{tag}-{args.dataset}-rep{args.rep}.json"
+    path.write_text(json.dumps(result, indent=1, default=str))
+    return path
 
 
 def seeds_pass(verification: dict, dataset: str, hq_min: float = HQ_MIN) -> bool:
@@ -212,6 +220,9 @@ def run_ganstab(args: argparse.Namespace, out: Path) -> dict:
             f"{name}: {len(rows)} trials, {sum(r['steps'] for r in rows)} member-steps, found={found}",
             flush=True,
         )
+        # each round leaves its result on disk, so a run cut by a time limit (the GPU script's
+        # `timeout`) still counts: as a search that had not found by then (`finished` false)
+        _write(args, out, _result(args, rows, verified, start, found=found, finished=False))
     return _result(args, rows, verified, start, found=found)
 
 
@@ -430,7 +441,9 @@ def report(folder: Path, round_size: int = 8) -> None:
     missing = [f"{r['method']}-{r['dataset']}-rep{r['rep']}" for r in results if _unverified(r)]
     if missing:
         raise SystemExit(f"candidates not verified yet in {missing}: run `verify` on those files first")
-    bars = {(r.get("hq_min", HQ_MIN), tuple(r.get("extra", ()))) for r in results}
+    # a grid rep's own training seed (train.seed=N) is not a setting of the bar
+    bars = {(r.get("hq_min", HQ_MIN), tuple(e for e in r.get("extra", ()) if not e.startswith("train.seed=")))
+            for r in results}  # fmt: skip
     if len(bars) > 1:
         raise SystemExit(f"results in {folder} differ in their bar or settings {sorted(bars)}: one folder each")
     objectives = {r.get("objective", "late-mean") for r in results if r["method"] == "ganstab"}
@@ -534,6 +547,9 @@ def report(folder: Path, round_size: int = 8) -> None:
         # a ganstab run that found nothing counts only what it spent: the ratio is then an upper bound
         bound = "<= " if method == "ganstab" and not all(agg["found"]) else ""
         print(f"| {dataset} | {method} | {found} | {bound}{point:.2f}x ({low:.2f}-{high:.2f}) |")
+    cut = [f"{r['method']}-{r['dataset']}-rep{r['rep']}" for r in results if r.get("finished") is False]
+    if cut:
+        print(f"\nCut short before they ended (counted as not found at what they spent): {', '.join(cut)}")
 
 
 def _steps(value: float) -> str:
@@ -583,9 +599,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     result = run_ganstab(args, out) if args.method == "ganstab" else run_pool(args, out)
-    tag = "" if args.method != "ganstab" or args.scheduler == "median" else f"-{args.scheduler}"
-    path = out / f"{args.method}{tag}-{args.dataset}-rep{args.rep}.json"
-    path.write_text(json.dumps(result, indent=1, default=str))
+    path = _write(args, out, result)
     print(f"wrote {path} ({result['seconds']:.0f} s)")
 
 

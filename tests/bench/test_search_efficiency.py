@@ -158,3 +158,20 @@ def test_a_grid_rep_trains_the_same_points_from_another_seed():
     params = {"train.lr_d": 1e-3, "train.lr_g": 1e-3, "train.loss": "ns", "train.sn_d": False,
               "train.n_dis": 1, "train.beta1": 0.5}  # fmt: skip
     assert se.trial_config(params, extra("grid", 3)).train.seed == 3
+
+
+def test_grid_reps_of_other_seeds_are_one_bar_and_a_cut_run_is_named(tmp_path, capsys):
+    import json
+
+    for rep in (0, 1):
+        result = _pool(8, {3: PASS}, method="grid", rep=rep)
+        seed = [f"train.seed={rep}"] if rep else []
+        result.update(hq_min=80.0, extra=["data.name=ring8", *seed, "train.g_ema=0.99"])
+        (tmp_path / f"grid-{rep}.json").write_text(json.dumps(result))
+    cut = _pool(8, {}, method="ganstab", rep=0)
+    cut.update(hq_min=80.0, extra=["data.name=ring8", "train.g_ema=0.99"], found=None, finished=False)
+    (tmp_path / "ganstab-0.json").write_text(json.dumps(cut))
+    se.report(tmp_path)  # the grid's seeds do not split the folder
+    out = capsys.readouterr().out
+    assert "| ring8 | grid | 1 (16) | 2 (2) |" in out  # one pool of 16 trials, both finds
+    assert "Cut short before they ended" in out and "ganstab-ring8-rep0" in out
