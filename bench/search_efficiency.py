@@ -6,6 +6,7 @@ search without pruning and a grid over the two learning rates.
     python bench/search_efficiency.py run --method random  --dataset ring8 --pool 96 --out DIR
     python bench/search_efficiency.py run --method grid    --dataset ring8 --out DIR
     python bench/search_efficiency.py report DIR
+    python bench/search_efficiency.py rebar DIR LOWER --hq 75   # the same runs at a lower bar
 
 All three run through `ganstab.search.run_search` (the local executor, an SQLite file in DIR) over
 one space, bench/spaces/efficiency.yaml, with `data.name` and `train.steps` set per data set.
@@ -271,10 +272,44 @@ def verify_file(path: Path, device: str) -> None:
         for r, v in zip(todo, verify([r["params"] for r in todo], result["extra"], device)):
             result["verified"][str(r["number"])] = v
         result["verified_on"] = _machine(device)
+        if result["method"] == "ganstab":  # the search stops at its first find in trial order
+            result["found"] = _first_find(result)
         path.write_text(json.dumps(result, indent=1, default=str))
     print(
         f"{path}: {len(todo)} candidate(s) verified, {sum(_verified_ok(result, r['number']) for r in todo)} passed"
     )
+
+
+def rebar(src: Path, dst: Path, hq: float) -> None:
+    """Copies of the results in `src`, judged at a lower bar `hq`: the same trials and
+    verifications (they record modes and HQ, not pass or fail), candidates recomputed. A ganstab
+    run's find passes any lower bar, so its trials up to it are all the run needs; a candidate
+    before it that is new at this bar is verified by `verify`, which moves the find to the first
+    that passes, as the search would have stopped there. A higher bar is refused: a run may have
+    stopped at a find that would not pass it, and its later trials were never run. A file that
+    `dst` already holds is kept, with the verifications done there."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for path in sorted(src.glob("*.json")):
+        if (dst / path.name).exists():  # judged before, maybe verified since: that cost training
+            print(f"{dst / path.name}: kept")
+            continue
+        result = json.loads(path.read_text())
+        was = result.get("hq_min", HQ_MIN)
+        if hq > was:
+            raise SystemExit(f"{path.name} ran at HQ >= {was:g} %: it can be judged at a lower bar only, not {hq:g} %")
+        result.update(hq_min=hq, judged_from=was)
+        for t in result["trials"]:
+            metrics = {"eval_modes": t["modes"], "eval_hq": t["hq"]}
+            t["candidate"] = t["state"] == "COMPLETE" and passes(metrics, result["dataset"], hq)
+        if result["method"] == "ganstab" and result.get("found") is not None:
+            result["found"] = _first_find(result)
+        (dst / path.name).write_text(json.dumps(result, indent=1, default=str))
+    print(f"{dst}: judged at HQ >= {hq:g} %; now `verify {dst}/*.json`, then `report {dst}`")
+
+
+def _first_find(result: dict) -> int | None:
+    """A ganstab run's first verified find in trial order, among the trials it searched."""
+    return next((t["number"] for t in _searched(result) if t["candidate"] and _verified_ok(result, t["number"])), None)
 
 
 def _searched(result: dict) -> list[dict]:
@@ -584,12 +619,19 @@ def main() -> None:
     v = sub.add_parser("verify", help="verify the unverified candidates of result files (in place)")
     v.add_argument("files", type=Path, nargs="+")
     v.add_argument("--device", default="cpu")
+    rb = sub.add_parser("rebar", help="copies of a folder's results judged at a lower bar (then verify, report)")
+    rb.add_argument("folder", type=Path)
+    rb.add_argument("out", type=Path)
+    rb.add_argument("--hq", type=float, required=True, help="the lower bar: HQ %% on every seed")
     rp = sub.add_parser("report")
     rp.add_argument("folder", type=Path)
     rp.add_argument("--round", type=int, default=8, help="pools: trials per round (ganstab's cohort size)")
     args = p.parse_args()
     if args.cmd == "report":
         report(args.folder, args.round)
+        return
+    if args.cmd == "rebar":
+        rebar(args.folder, args.out, args.hq)
         return
     if args.cmd == "verify":
         for path in args.files:

@@ -175,3 +175,37 @@ def test_grid_reps_of_other_seeds_are_one_bar_and_a_cut_run_is_named(tmp_path, c
     out = capsys.readouterr().out
     assert "| ring8 | grid | 1 (16) | 2 (2) |" in out  # one pool of 16 trials, both finds
     assert "Cut short before they ended" in out and "ganstab-ring8-rep0" in out
+
+
+def test_results_judged_at_a_lower_bar_keep_their_trials_and_move_a_find_earlier(tmp_path):
+    import json
+
+    src, dst = tmp_path / "at80", tmp_path / "at75"
+    src.mkdir()
+    run = {"method": "ganstab", "dataset": "ring8", "rep": 0, "steps": 100, "cohort_size": 4,
+           "hq_min": 80.0, "extra": [], "found": 4}  # fmt: skip
+    hqs = [50.0, 77.0, 78.0, 60.0, 85.0, 90.0]
+    run["trials"] = [
+        {"number": i, "state": "COMPLETE", "modes": 8, "hq": h, "steps": 100, "candidate": h >= 80, "cohort": "c"}
+        for i, h in enumerate(hqs)
+    ]
+    near = {"seeds": [{"modes": 8, "hq": 78.0}] * 3}
+    run["verified"] = {"4": PASS}  # at 80 %, trial 4 was the first candidate and passed
+    (src / "ganstab-asha-ring8-rep0.json").write_text(json.dumps(run))
+    with pytest.raises(SystemExit, match="lower bar only"):
+        se.rebar(src, tmp_path / "at90", 90.0)
+    se.rebar(src, dst, 75.0)
+    judged = json.loads((dst / "ganstab-asha-ring8-rep0.json").read_text())
+    assert judged["hq_min"] == 75.0 and judged["judged_from"] == 80.0
+    assert [t["candidate"] for t in judged["trials"]] == [False, True, True, False, True, True]
+    assert judged["found"] == 4 and se._unverified(judged) == 2  # trials 1 and 2 need verifying
+    # verified: trial 1 misses a seed at 75 %, trial 2 passes: the search would have stopped at 2
+    judged["verified"].update({"1": {"seeds": [{"modes": 8, "hq": 76.0}, {"modes": 7, "hq": 80.0}, {"modes": 8, "hq": 80.0}]},
+                               "2": near})  # fmt: skip
+    assert se._first_find(judged) == 2
+    # the original result is untouched
+    assert json.loads((src / "ganstab-asha-ring8-rep0.json").read_text())["hq_min"] == 80.0
+    # judging the folder again keeps what was verified there
+    (dst / "ganstab-asha-ring8-rep0.json").write_text(json.dumps(judged))
+    se.rebar(src, dst, 75.0)
+    assert json.loads((dst / "ganstab-asha-ring8-rep0.json").read_text())["verified"].keys() == {"1", "2", "4"}
