@@ -209,3 +209,13 @@ def test_results_judged_at_a_lower_bar_keep_their_trials_and_move_a_find_earlier
     (dst / "ganstab-asha-ring8-rep0.json").write_text(json.dumps(judged))
     se.rebar(src, dst, 75.0)
     assert json.loads((dst / "ganstab-asha-ring8-rep0.json").read_text())["verified"].keys() == {"1", "2", "4"}
+    # report counts the verifications of the trials searched up to the new find, not the old find's
+    judged["found"] = se._first_find(judged)
+    (dst / "ganstab-asha-ring8-rep0.json").write_text(json.dumps(judged))
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        se.report(dst, round_size=4)
+    assert "| ring8 | ganstab | 1 (6) | 2 (1) |" in out.getvalue()
