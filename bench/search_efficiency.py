@@ -183,9 +183,14 @@ def _result(args: argparse.Namespace, rows: list[dict], verified: dict, start: f
     }
 
 
-def _write(args: argparse.Namespace, out: Path, result: dict) -> Path:
+def _stem(args: argparse.Namespace) -> str:
+    """A run's result file name (and a ganstab run's study name): method, scheduler, data set, rep."""
     tag = "" if args.method != "ganstab" or args.scheduler == "median" else f"-{args.scheduler}"
-    path = out / f"{args.method}{tag}-{args.dataset}-rep{args.rep}.json"
+    return f"{args.method}{tag}-{args.dataset}-rep{args.rep}"
+
+
+def _write(args: argparse.Namespace, out: Path, result: dict) -> Path:
+    path = out / f"{_stem(args)}.json"
     path.write_text(json.dumps(result, indent=1, default=str))
     return path
 
@@ -197,8 +202,7 @@ def seeds_pass(verification: dict, dataset: str, hq_min: float = HQ_MIN) -> bool
 
 
 def run_ganstab(args: argparse.Namespace, out: Path) -> dict:
-    tag = "" if args.scheduler == "median" else f"-{args.scheduler}"
-    name = f"ganstab{tag}-{args.dataset}-rep{args.rep}"
+    name = _stem(args)
     # asha: a round is one cohort of POOL_FACTOR trials per slot, the slots refilled as trials stop
     per_round = args.cohort_size * (POOL_FACTOR if args.scheduler == "asha" else 1)
     start = time.perf_counter()
