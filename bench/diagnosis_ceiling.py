@@ -1,7 +1,7 @@
 """How much does the first part of a run say about its final label? A ceiling for issue 3's prefix
 targets, from the ground truth itself.
 
-    python bench/diagnosis_ceiling.py [--corpus corpus/v4] [--out bench/results/diagnosis_ceiling]
+    python bench/diagnosis_ceiling.py [--corpus corpus/v5] [--out bench/results/diagnosis_ceiling]
 
 `ganstab diagnose evaluate` scores a diagnosis made on the first 30 % (50 %) of a run against the
 label of the *whole* run, so a prefix score is a forecast. This script asks what the quality
@@ -88,7 +88,7 @@ def lodo(x: np.ndarray, y: np.ndarray, datasets: np.ndarray) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", type=Path, default=Path("corpus/v4"))
+    ap.add_argument("--corpus", type=Path, default=Path("corpus") / corpus_mod.SHIPPED_CORPUS.name)
     ap.add_argument("--out", type=Path, default=Path("bench/results/diagnosis_ceiling"))
     args = ap.parse_args()
     t0 = time.perf_counter()

@@ -6,7 +6,7 @@ shipped `losses` model and by `auto` (which picks the model from the columns: fo
 only losses, so `auto` gives `losses` unless a log carried ganstab's own columns). Reports
 macro-F1 overall and per script, the expected calibration error (ECE, 10 equal-width bins of the
 top probability), a reliability plot, and macro-F1 over the confident runs with their share.
-Never used to train or select a model: the shipped models learn from corpus/v4 alone
+Never used to train or select a model: the shipped models learn from the shipped corpus alone
 (tests/diagnose/test_foreign.py).
 
     python bench/diagnosis_foreign.py [--data bench/foreign/data] [--out bench/results/diagnosis_foreign]

@@ -7,9 +7,11 @@ sibling in the training folds. This script prints, for the same model and featur
 - leave one data set out, pooled over all data sets (what `evaluate` prints) and over the first
   four only (ring8, grid25, mixture6, digits: the data sets of corpora before v4);
 - leave one *family* out: a data set and its siblings are left out together, so the model has
-  never seen that kind of data set.
+  never seen that kind of data set;
+- each pooled over the plain draw's runs alone (corpus v4's runs), so that a corpus with another
+  draw's runs (v5's WGAN-GP draw) is compared with v4 on the same runs.
 
-    python bench/diagnosis_lodo.py [--corpus corpus/v4] [--model rich] [--out bench/results/diagnosis_lodo]
+    python bench/diagnosis_lodo.py [--corpus corpus/v5] [--model rich] [--out bench/results/diagnosis_lodo]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import time
 from pathlib import Path
 
+from ganstab.diagnose.corpus import SHIPPED_CORPUS, draw_of
 from ganstab.diagnose.evaluate import (
     SCENARIO_PREFIXES,
     FoldFeatures,
@@ -30,23 +33,30 @@ from ganstab.diagnose.evaluate import (
 
 FAMILIES = {"ring16": "ring8", "grid9": "grid25", "mixture10": "mixture6"}  # sibling -> the first four's
 FIRST_FOUR = {"ring8", "grid25", "mixture6", "digits"}
+POOLS = ("all", "first four", "plain draw")
+
+
+def _pools(e) -> list[str]:
+    """The pools a held-out run's prediction counts in."""
+    return ["all"] + ["first four"] * (e.dataset in FIRST_FOUR) + ["plain draw"] * (draw_of(e.id) == "plain")
 
 
 def pooled(examples, folds: FoldFeatures, group) -> dict[str, dict]:
     """Leave each group out in turn (`evaluate.left_out`); macro-F1 per prefix, pooled over all
-    runs and over the first four data sets' runs, and per group on whole runs."""
-    runs = {p: {"all": ([], []), "first four": ([], [])} for p in SCENARIO_PREFIXES}
+    runs, the first four data sets' runs and the plain draw's, and per group on whole runs."""
+    runs = {p: {key: ([], []) for key in POOLS} for p in SCENARIO_PREFIXES}
     per_group = {}
     for g, (test, preds) in left_out(examples, folds, group).items():
         for p, pred in preds.items():
             for e, q in zip(test, pred):
-                for key in ("all", "first four") if e.dataset in FIRST_FOUR else ("all",):
+                for key in _pools(e):
                     runs[p][key][0].append(e.label)
                     runs[p][key][1].append(q)
         per_group[g] = scores([e.label for e in test], preds[1.0])["macro_f1"]
     out = {
         key: {f"first {p:.0%}": scores(*runs[p][key])["macro_f1"] for p in SCENARIO_PREFIXES}
-        for key in ("all", "first four")
+        for key in POOLS
+        if runs[1.0][key][0]
     }
     out["per group, whole runs"] = per_group
     return out
@@ -54,7 +64,7 @@ def pooled(examples, folds: FoldFeatures, group) -> dict[str, dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpus", type=Path, default=Path("corpus/v4"))
+    ap.add_argument("--corpus", type=Path, default=Path("corpus") / SHIPPED_CORPUS.name)
     ap.add_argument("--model", default="rich", choices=["rich", "losses"])
     ap.add_argument("--out", type=Path, default=Path("bench/results/diagnosis_lodo"))
     args = ap.parse_args()

@@ -19,6 +19,7 @@ from typing import Any
 # process holds a core (a search's other trials, a desktop). Passive waiting costs little alone.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from ganstab.diagnose.corpus import SHIPPED_CORPUS
 from ganstab.engine import config as C
 
 
@@ -152,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     dt = sub.add_parser("diagnose-train", help=argparse.SUPPRESS)
-    dt.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="labelled corpus folder")
+    dt.add_argument("--corpus", type=Path, default=SHIPPED_CORPUS, help="labelled corpus folder")
     dt.add_argument(
         "--storage",
         default=None,
@@ -162,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     dt.add_argument("--no-corpus", action="store_true", help="train on --storage runs only")
     dt.add_argument("--out", type=Path, default=None, help="model folder (default: the shipped models)")
     de = sub.add_parser("diagnose-evaluate", help=argparse.SUPPRESS)
-    de.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="labelled corpus folder")
+    de.add_argument("--corpus", type=Path, default=SHIPPED_CORPUS, help="labelled corpus folder")
     de.add_argument("--model", default="losses", choices=["losses", "rich"])
     de.add_argument("--json", action="store_true")
 
@@ -313,14 +314,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="scale every run's length (evaluations stay as often: longer runs get more)",
     )
+    co.add_argument(
+        "--eval-every", type=int, default=None, help="steps between evaluations (default: the data set's)"
+    )
+    co.add_argument(
+        "--draw",
+        choices=("plain", "wgan"),
+        default="plain",
+        help="how configurations are sampled: plain (every loss), or wgan (WGAN-GP as others train it)",
+    )
     # Hidden commands (reached as `ganstab diagnose train|evaluate`) out of the help, where argparse
     # would list them as "==SUPPRESS==" and in the {choices} line.
     sub._choices_actions = [a for a in sub._choices_actions if a.help != argparse.SUPPRESS]
     sub.metavar = "COMMAND"
     return parser
 
-
-DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "v4"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -863,8 +871,9 @@ def cmd_corpus(args: argparse.Namespace) -> int:
         except ValueError:
             raise ValueError(f"--cohorts must look like ring8=3,digits=1, but got {item!r}.") from None
     generate(
-        args.out, seed=args.seed, cohorts=cohorts, cohort_size=args.cohort_size, steps_scale=args.steps_scale
-    )
+        args.out, seed=args.seed, cohorts=cohorts, cohort_size=args.cohort_size,
+        steps_scale=args.steps_scale, eval_every=args.eval_every, draw=args.draw,
+    )  # fmt: skip
     print(f"corpus written to {args.out}")
     return 0
 

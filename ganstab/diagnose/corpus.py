@@ -5,7 +5,8 @@ evaluations (metrics and mode histograms over time). Labels are derived from the
 
 Layout of a corpus folder:
 
-    runs.jsonl.gz one object per run: id, dataset, cohort, seed, overrides, evals, diverged_at
+    runs.jsonl.gz one object per run: id, dataset, cohort, overrides, evals, diverged_at and
+                  (since corpus v5) draw
                   (gzip since corpus v4: the evaluations' histograms compress about 5x; older
                   corpora have a plain runs.jsonl, which is read and written as it is)
     traces.npz    one float32 array [T, len(columns)] per run id
@@ -28,6 +29,9 @@ from typing import Any
 import numpy as np
 
 from ganstab.engine.trace import EVAL_PROBE_COLUMNS, STEP_COLUMNS, json_safe
+
+# The corpus the shipped models learn from (docs/labels.md says how it was made).
+SHIPPED_CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "v5"
 
 TRACE_COLUMNS = STEP_COLUMNS + EVAL_PROBE_COLUMNS  # what a corpus keeps of each trace (no metric)
 # The columns of a corpus written before columns.json existed (v1 and v2 as first generated).
@@ -100,6 +104,35 @@ def sample_member(rng: random.Random) -> list[str]:
     return out
 
 
+def sample_wgan_member(rng: random.Random) -> list[str]:
+    """One WGAN-GP configuration as other people's code trains it (issue 15): the paper's 5 critic
+    steps or fewer, Adam(0, 0.9) mostly, GP weights 0.1-10 (the plain draw keeps 10), learning rates
+    down to 5e-5, mostly one for both networks, SN rarely. The plain draw's WGAN-GP runs end
+    oscillating 240 times in 284; these cover the slow, still and converging runs it lacks."""
+    lr_d = 10 ** rng.uniform(-4.3, -2.7)
+    lr_g = lr_d if rng.random() < 0.7 else 10 ** rng.uniform(-4.3, -2.7)
+    return [
+        "train.loss=wgan-gp",
+        f"train.gp_weight={10 ** rng.uniform(-1, 1):.3g}",
+        f"train.lr_d={lr_d:.3g}",
+        f"train.lr_g={lr_g:.3g}",
+        f"train.beta1={rng.choice([0.0, 0.0, 0.5])}",
+        f"train.beta2={rng.choice([0.9, 0.9, 0.999])}",
+        f"train.n_dis={rng.choice([1, 2, 3, 5, 5])}",
+        f"train.sn_d={str(rng.random() < 0.1).lower()}",
+        "train.sn_g=false",
+        f"train.seed={rng.randrange(10**6)}",
+    ]
+
+
+# How a corpus seed draws its configurations: name -> (sampler, tag in run ids). The plain draw's
+# ids keep their old form ({dataset}-{seed}-{cohort}-{member}).
+DRAWS: dict[str, tuple[Callable[[random.Random], list[str]], str]] = {
+    "plain": (sample_member, ""),
+    "wgan": (sample_wgan_member, "-wgan"),
+}
+
+
 @dataclass
 class CorpusRun:
     id: str
@@ -110,6 +143,7 @@ class CorpusRun:
     diverged_at: int | None
     trace: np.ndarray  # [T, len(names)]
     names: tuple[str, ...] = TRACE_COLUMNS  # the corpus's columns.json
+    draw: str = "plain"  # DRAWS: how its configuration was sampled (runs before it: plain)
 
     def columns(self) -> dict[str, np.ndarray]:
         return {c: self.trace[:, i].astype(float) for i, c in enumerate(self.names)}
@@ -122,16 +156,27 @@ def generate(
     cohorts: dict[str, int] | None = None,
     cohort_size: int = 32,
     steps_scale: float = 1.0,
+    eval_every: int | None = None,
+    draw: str = "plain",
     progress: Callable[[str], None] = print,
 ) -> Path:
     """Train `cohorts[dataset]` cohorts of `cohort_size` sampled members per data set and write
-    the corpus to `out` (appending cohorts already there are skipped, so a killed run resumes)."""
+    the corpus to `out` (appending cohorts already there are skipped, so a killed run resumes).
+    `draw` names the sampler (DRAWS); `eval_every` replaces the data sets' own (short runs)."""
     from ganstab.engine import CohortTrainer, apply_overrides, preset
 
+    if draw not in DRAWS:
+        raise ValueError(f"Unknown corpus draw {draw!r}; choose from {', '.join(DRAWS)}.")
+    if eval_every is not None and eval_every < 1:
+        raise ValueError(f"eval_every must be a positive number of steps, but got {eval_every}.")
+    sampler, tag = DRAWS[draw]
     cohorts = cohorts or {"ring8": 3, "grid25": 2, "mixture6": 2, "digits": 1}
     out.mkdir(parents=True, exist_ok=True)
-    # a cohort is (data set, seed, index): several seeds can share one folder (corpus v2 = v1 + seed 1)
-    done = {(r["dataset"], _run_seed(r["id"]), r["cohort"]) for r in _read_jsonl(runs_file(out))}
+    # a cohort is (data set, draw, seed, index): several seeds and draws share one folder
+    done = {
+        (r["dataset"], r.get("draw", "plain"), _run_seed(r["id"]), r["cohort"])
+        for r in _read_jsonl(runs_file(out))
+    }
     if done and read_columns(out) != TRACE_COLUMNS:  # refuse before training, not after a cohort
         raise ValueError(
             f"Corpus {str(out)!r} holds traces with the columns {list(read_columns(out))}, but this "
@@ -141,16 +186,17 @@ def generate(
     for dataset, n in cohorts.items():
         if dataset not in DATASETS:
             raise ValueError(f"Unknown corpus data set {dataset!r}; choose from {', '.join(DATASETS)}.")
-        base, steps, eval_every = DATASETS[dataset]
-        steps = max(eval_every, int(steps * steps_scale))
+        base, steps, every = DATASETS[dataset]
+        every = eval_every or every
+        steps = max(every, int(steps * steps_scale))
         # A cohort steps at the pace of its largest n_dis and pays for WGAN-GP's double backward
         # if any member uses it: group members by both.
-        sampled = sorted((sample_member(rng) for _ in range(n * cohort_size)), key=_cost)
+        sampled = sorted((sampler(rng) for _ in range(n * cohort_size)), key=_cost)
         for c in range(n):
             members = sampled[c * cohort_size : (c + 1) * cohort_size]
-            if (dataset, seed, c) in done:
+            if (dataset, draw, seed, c) in done:
                 continue
-            common = [*base, f"train.steps={steps}", f"train.eval_every={eval_every}", "train.log_every=10"]
+            common = [*base, f"train.steps={steps}", f"train.eval_every={every}", "train.log_every=10"]
             configs = [apply_overrides(preset("vanilla"), [*common, *m]) for m in members]
             start = time.perf_counter()
             trainer = CohortTrainer(configs)
@@ -159,13 +205,14 @@ def generate(
             for i, m in enumerate(members):
                 runs.append(
                     CorpusRun(
-                        id=f"{dataset}-{seed}-{c:02d}-{i:02d}",
+                        id=f"{dataset}{tag}-{seed}-{c:02d}-{i:02d}",
                         dataset=dataset,
                         cohort=c,
                         overrides=m,
                         evals=trainer.eval_log[i],
                         diverged_at=trainer.ended_at[i] if trainer.status[i] == "diverged" else None,
                         trace=trainer.member_trace(i)[:, : len(TRACE_COLUMNS)].astype(np.float32),
+                        draw=draw,
                     )
                 )
             append_runs(out, runs)
@@ -176,8 +223,14 @@ def generate(
 
 
 def _run_seed(run_id: str) -> int:
-    """The corpus seed inside a run id `{dataset}-{seed}-{cohort}-{member}`."""
+    """The corpus seed inside a run id `{dataset}[-{draw tag}]-{seed}-{cohort}-{member}`."""
     return int(run_id.rsplit("-", 3)[1])
+
+
+def draw_of(run_id: str) -> str:
+    """The draw (DRAWS) that sampled a corpus run, read from its id's tag."""
+    head = run_id.rsplit("-", 3)[0]
+    return next((name for name, (_, tag) in DRAWS.items() if tag and head.endswith(tag)), "plain")
 
 
 RUNS_FILES = ("runs.jsonl.gz", "runs.jsonl")

@@ -204,7 +204,9 @@ def train_shipped(
         train = [e for e in runs if not held_out(e.id)]
         if len({e.label for e in train}) < 2:
             raise ValueError(f"Too few labelled runs have the columns the {kind!r} model reads ({counts}).")
-        if fitted_file is not None and len({e.dataset for e in train}) >= 2:
+        # Only the losses model is calibrated: its calibration is for logs ganstab did not write
+        # (foreign views), which the rich model never reads (they lack its columns).
+        if fitted_file is not None and kind == "losses" and len({e.dataset for e in train}) >= 2:
             # features once, for the calibration's folds and the model itself (test_model checks
             # that a classifier fit on FoldFeatures predicts what `fit`'s pipeline predicts)
             folds = FoldFeatures(train, kind, calibration_views=CALIBRATION_VIEWS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from ganstab.diagnose.corpus import SHIPPED_CORPUS, draw_of
 from ganstab.diagnose.evaluate import FoldFeatures, labelled_examples, usable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,7 +16,7 @@ _spec.loader.exec_module(lodo)
 
 
 def test_families_and_first_four_on_a_slice_of_the_corpus():
-    examples = usable(labelled_examples(ROOT / "corpus" / "v4")[0], "losses")
+    examples = usable(labelled_examples(SHIPPED_CORPUS)[0], "losses")
     by_set: dict[str, list] = {}
     for e in examples:
         by_set.setdefault(e.dataset, []).append(e)
@@ -26,9 +27,14 @@ def test_families_and_first_four_on_a_slice_of_the_corpus():
     assert set(sets["per group, whole runs"]) == set(by_set) and len(by_set) == 7
     assert set(families["per group, whole runs"]) == lodo.FIRST_FOUR
     for result in (sets, families):
-        for key in ("all", "first four"):
+        for key in lodo.POOLS:
             assert all(0 <= v <= 1 for v in result[key].values())
     # without the siblings, the first four are all there is: both poolings agree
     four = [e for e in few if e.dataset in lodo.FIRST_FOUR]
     alone = lodo.pooled(four, folds, lambda e: e.dataset)
     assert alone["all"] == alone["first four"]
+    # the plain-draw pool scores the plain draw's runs only, as if the other draws' were not there
+    wgan = [e for e in examples if draw_of(e.id) == "wgan"][:40]
+    mixed = lodo.pooled(few + wgan, FoldFeatures(few + wgan, "losses"), lambda e: e.dataset)
+    assert mixed["plain draw"] != mixed["all"]
+    assert lodo.pooled(few, folds, lambda e: e.dataset)["plain draw"] == sets["all"]

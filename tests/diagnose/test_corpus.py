@@ -6,6 +6,7 @@ import gzip
 import json
 
 import numpy as np
+import pytest
 
 from ganstab.cli import main
 from ganstab.diagnose import corpus
@@ -39,21 +40,53 @@ def test_corpus_is_generated_resumable_and_reproducible(tmp_path):
     assert main([*args, "--seed", "1", "--out", str(tmp_path / "a")]) == 0
     both = corpus.load(tmp_path / "a")
     assert _runs_text(tmp_path / "a").startswith(before)
-    assert len(both) == 6 and {r.id.split("-")[1] for r in both} == {"0", "1"}
+    assert len(both) == 6 and {corpus._run_seed(r.id) for r in both} == {0, 1}
+
+
+def test_the_wgan_draw_adds_its_own_runs_beside_the_plain_draws(tmp_path):
+    """`--draw wgan` samples WGAN-GP as other people's code trains it, into the same folder as the
+    plain draw of the same seed without taking its cohorts' place; `--eval-every` sets the pace."""
+    args = ["corpus", "--out", str(tmp_path), "--cohorts", "grid9=1", "--cohort-size", "3", "--steps-scale", "0.1"]
+    assert main(args) == 0
+    assert main([*args, "--draw", "wgan", "--eval-every", "20"]) == 0
+    runs = corpus.load(tmp_path)
+    plain, wgan = [r for r in runs if r.draw == "plain"], [r for r in runs if r.draw == "wgan"]
+    assert len(plain) == 3 and len(wgan) == 3
+    assert [corpus.draw_of(r.id) for r in runs] == [r.draw for r in runs]
+    assert all(r.id.startswith("grid9-wgan-0-00-") for r in wgan)
+    for r in wgan:
+        o = dict(x.split("=", 1) for x in r.overrides)
+        assert o["train.loss"] == "wgan-gp" and 0.1 <= float(o["train.gp_weight"]) <= 10
+        assert [e["step"] for e in r.evals] == [20, 40, 60, 80, 100]
+    assert all(len(r.evals) == 2 for r in plain)  # the data set's own eval_every (50)
+    # many draws: the wgan draw reaches the paper's 5 critic steps, GP weights far from 10, slow lrs
+    rng = corpus.random.Random(0)
+    drawn = [dict(x.split("=", 1) for x in corpus.sample_wgan_member(rng)) for _ in range(200)]
+    assert {d["train.n_dis"] for d in drawn} >= {"1", "5"}
+    assert min(float(d["train.gp_weight"]) for d in drawn) < 0.3 and min(float(d["train.lr_d"]) for d in drawn) < 7e-5
+    with pytest.raises(SystemExit):  # argparse names the bad choice
+        main([*args, "--draw", "wgan-gp"])
+    with pytest.raises(ValueError, match="eval_every must be a positive"):
+        corpus.generate(tmp_path, cohorts={"grid9": 1}, cohort_size=3, eval_every=0)
+    assert len(corpus.load(tmp_path)) == 6  # nothing stored was lost
 
 
 def test_committed_corpus_is_compact_and_spans_the_data_sets():
     corpora = corpus.Path(__file__).resolve().parents[2] / "corpus"
     size = sum(f.stat().st_size for f in corpora.rglob("*") if f.is_file())  # every committed corpus
     assert size < 50 * 2**20
-    root = corpora / "v4"  # the shipped models' corpus: today's engine columns, g_move included
+    root = corpus.SHIPPED_CORPUS  # today's engine columns, g_move included
     assert corpus.read_columns(root) == corpus.TRACE_COLUMNS
     runs = corpus.load(root)
     assert {r.dataset for r in runs} == set(corpus.DATASETS)  # seven, so LODO trains on six
     for name in corpus.DATASETS:  # every data set from at least two corpus seeds
-        assert len({r.id.split("-")[1] for r in runs if r.dataset == name}) >= 2, name
+        assert len({corpus._run_seed(r.id) for r in runs if r.dataset == name}) >= 2, name
     losses = {o.split("=")[1] for r in runs for o in r.overrides if o.startswith("train.loss=")}
     assert losses == {"ns", "minimax", "hinge", "ls", "wgan-gp"}
+    # v5's WGAN-GP draw (issue 15) covers every 2-D data set, with penalty weights other than 10
+    wgan = [r for r in runs if r.draw == "wgan"]
+    assert {r.dataset for r in wgan} == set(corpus.DATASETS) - {"digits"}
+    assert len({o for r in wgan for o in r.overrides if o.startswith("train.gp_weight=")}) > 100
 
 
 def test_an_older_corpus_gets_the_data_spread_the_engine_would_log(tmp_path):

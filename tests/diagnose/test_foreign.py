@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+from ganstab.diagnose.corpus import SHIPPED_CORPUS
 from ganstab.diagnose.evaluate import ids_hash, labelled_examples, usable
 from ganstab.diagnose.logs import read_logs
 from ganstab.diagnose.model import MODEL_DIR, fitted, held_out
@@ -105,13 +106,13 @@ def test_the_benchmark_spans_the_scripts_and_classes():
 
 @pytest.mark.slow
 def test_the_shipped_models_never_learned_from_the_foreign_benchmark(tmp_path):
-    """TRAINING (written by `ganstab diagnose train`) names corpus/v4 and the hash of the run ids
-    each model learned from; those are corpus/v4's training split, no foreign run id is among
+    """TRAINING (written by `ganstab diagnose train`) names the shipped corpus and the hash of
+    the run ids each model learned from; those are its training split, no foreign run id is among
     them, and no foreign log's losses are any corpus trace's."""
     training = fitted("TRAINING")
-    examples, _ = labelled_examples(ROOT / "corpus" / "v4")
+    examples, _ = labelled_examples(SHIPPED_CORPUS)
     for kind in ("losses", "rich"):
-        assert training[kind]["corpus"] in ("corpus/v4", str(ROOT / "corpus" / "v4"))
+        assert training[kind]["corpus"] in (str(SHIPPED_CORPUS.relative_to(ROOT)), str(SHIPPED_CORPUS))
         train = [e for e in usable(examples, kind) if not held_out(e.id)]
         assert training[kind]["runs"] == len(train)
         assert training[kind]["ids_sha256"] == ids_hash(e.id for e in train)

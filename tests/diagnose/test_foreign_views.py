@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ganstab.diagnose.corpus import SHIPPED_CORPUS
 from ganstab.diagnose.evaluate import labelled_examples
-from ganstab.diagnose.model import MIN_ROWS, MODEL_DIR, shipped_model
+from ganstab.diagnose.model import MIN_ROWS, shipped_model
 from ganstab.diagnose.views import VIEWS, view, views
 
-CORPUS = MODEL_DIR.parent.parent.parent / "corpus" / "v4"
+CORPUS = SHIPPED_CORPUS
 
 
 def _trace(n=200):
@@ -74,19 +75,21 @@ def test_nan_rows_stay_nan_in_a_smoothed_view():
     assert np.isnan(ema[50]) and np.isfinite(ema[51])
 
 
-# Issue 15 asks for 95 % agreement. The shipped losses model, trained with six random views and
-# two foreign views per prefix and its slow cycles read against noise of the log's length, agrees
-# on 93.4 % of (run, view) pairs (the one before it, cycles as plain shares: 92.2 %; two views:
-# 92.4 %; before views: 81.9 %); sparse logs (every 100 steps, 87 %) and heavy smoothing (EMA 0.9,
-# 89 %) are where it falls short (bench/RESULTS.md). This floor holds what was reached; the
+# Issue 15 asks for 95 % agreement. The shipped losses model (corpus v5), trained with six random
+# views and two foreign views per prefix and its slow cycles read against noise of the log's
+# length, agrees on 92.5 % of (run, view) pairs, 92.0 % on v4's runs; the corpus v4 model it
+# replaced agreed on 93.4 % of those (cycles as plain shares: 92.2 %; two views: 92.4 %; before
+# views: 81.9 %). v5's WGAN-GP draw bought +0.083 macro-F1 on the foreign benchmark for this
+# -0.014 (bench/RESULTS.md, twelfth session). Sparse logs (every 100 steps, 87 %) and heavy
+# smoothing (EMA 0.9, 88 %) are where it falls short. This floor holds what was reached; the
 # issue's 0.95 is not met.
-AGREEMENT_FLOOR = 0.93
+AGREEMENT_FLOOR = 0.92
 
 
 @pytest.mark.slow
 def test_the_shipped_losses_model_labels_the_views_of_a_run_alike():
     """Share of (run, view) pairs that get the label the run gets as logged; every eighth
-    labelled run of corpus v4, every view that keeps MIN_ROWS rows."""
+    labelled run of the shipped corpus, every view that keeps MIN_ROWS rows."""
     examples, _ = labelled_examples(CORPUS)
     model = shipped_model("losses")
     agree, total, per_view = 0, 0, {}

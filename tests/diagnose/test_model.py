@@ -12,6 +12,7 @@ from sklearn.exceptions import NotFittedError
 
 from ganstab.cli import main
 from ganstab.diagnose import DiagnosisPruner, StabilityMonitor
+from ganstab.diagnose.corpus import SHIPPED_CORPUS
 from ganstab.diagnose.evaluate import labelled_examples, scores
 from ganstab.diagnose.features import OPTIONAL_COLUMNS
 from ganstab.diagnose.model import (
@@ -24,7 +25,7 @@ from ganstab.diagnose.model import (
     truncate,
 )
 
-CORPUS = MODEL_DIR.parent.parent.parent / "corpus" / "v4"
+CORPUS = SHIPPED_CORPUS
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +38,10 @@ def _first(examples, label, dataset=None):
     return next(e for e in examples if e.label == label and held_out(e.id) and (dataset in (None, e.dataset)))
 
 
-# Issue 3 asks for 0.85 on the held-out split. On corpus v4 the rich model (ganstab's own traces,
-# the default for them) scores 0.964 and the losses model (d_loss and g_loss alone, anybody's log)
-# 0.903 (tenth session's; 0.900 for the ninth's, 0.913 for corpus v4's first; bench/RESULTS.md);
-# both are held to the issue's 0.85.
+# Issue 3 asks for 0.85 on the held-out split. On corpus v5 the rich model (ganstab's own traces,
+# the default for them) scores 0.946 and the losses model (d_loss and g_loss alone, anybody's log)
+# 0.885 (0.949 and 0.894 on v4's held-out runs, where the corpus v4 models scored 0.964 and 0.903;
+# bench/RESULTS.md); both are held to the issue's 0.85.
 HELD_OUT_FLOOR = {"rich": 0.85, "losses": 0.85}
 
 

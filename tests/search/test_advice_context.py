@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ganstab.diagnose.advice import advice_for
-from ganstab.diagnose.corpus import load
+from ganstab.diagnose.corpus import SHIPPED_CORPUS, load
 from ganstab.diagnose.logs import context_for
 from ganstab.diagnose.model import diagnose_traces
 from ganstab.search.driver import SearchSettings, run_search
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_batched_diagnoses_take_each_traces_context() -> None:
-    runs = [r for r in load(REPO / "corpus" / "v4") if r.dataset == "ring8"][:40]
+    runs = [r for r in load(SHIPPED_CORPUS) if r.dataset == "ring8"][:40]
     hinge = context_for("ring8", "hinge")
     assert hinge == {"g": "mlp", "data": "2-D mixtures", "loss": "hinge"}
     out = diagnose_traces([r.columns() for r in runs], contexts=[hinge] * len(runs))

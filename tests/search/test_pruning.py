@@ -7,13 +7,13 @@ import optuna
 import pytest
 
 from ganstab.diagnose import DiagnosisPruner
+from ganstab.diagnose.corpus import SHIPPED_CORPUS
 from ganstab.diagnose.evaluate import labelled_examples
 from ganstab.diagnose.features import OPTIONAL_COLUMNS
-from ganstab.diagnose.model import MODEL_DIR, diagnose_trace, diagnose_traces, held_out
+from ganstab.diagnose.model import diagnose_trace, diagnose_traces, held_out
 from ganstab.search.pruning import CohortPruner
 from ganstab.search.trials import BatchedWrites, StudySnapshot
 
-CORPUS = MODEL_DIR.parent.parent.parent / "corpus" / "v4"
 STEP = 600
 
 
@@ -27,7 +27,7 @@ def traces() -> list[dict[str, np.ndarray]]:
     """Held-out corpus runs of every label, the most confident collapses first (so that the
     classifier prunes some), a short one (under the 40 rows the classifier needs) and one that
     diverged."""
-    examples = [e for e in labelled_examples(CORPUS)[0] if held_out(e.id)]
+    examples = [e for e in labelled_examples(SHIPPED_CORPUS)[0] if held_out(e.id)]
     collapsing = sorted(
         (e for e in examples if e.label == "collapsing"),
         key=lambda e: -diagnose_trace(_monitor_view(e.trace)).probabilities["collapsing"],
