@@ -375,7 +375,8 @@ def advice_for(
     keys: bool = True,
     table: dict | None = None,
 ) -> list[str]:
-    """Advice for a diagnosis: "D wins" first when the evidence says so, then the changes the
+    """Advice for a diagnosis: "D wins" first when the evidence says so (and the loss, if known,
+    is one whose values stay >= 0: NS, minimax, LS), then the changes the
     corpus says helped runs with this label (best first, with the counts behind them), then the
     label's other items, then what the corpus advises against.
 
@@ -394,7 +395,9 @@ def advice_for(
         d_wins = float(evidence.get("d_wins", math.nan))
     except (TypeError, ValueError):
         d_wins = math.nan
-    if label != DIVERGED and d_wins > D_WINS_THRESHOLD:
+    # "D wins" reads D's loss falling towards 0: a WGAN-GP critic's or a hinge D's loss falls below
+    # 0 in any healthy run, so for those losses (when known) it says nothing.
+    if label != DIVERGED and d_wins > D_WINS_THRESHOLD and loss in (None, *LABEL_LOSSES):
         items += _D_WINS
     against: list[str] = []
     if label in ("collapsing", "oscillating"):

@@ -89,6 +89,11 @@ def test_d_wins_comes_first_and_does_not_ask_for_more_filters() -> None:
     assert not any(re.search(r"\badd (more )?filters\b", i, re.I) for i in items)
     assert advice_for("collapsing", {"d_wins": 0.5}) == advice_for("collapsing", {})  # threshold is > 0.5
     assert advice_for("collapsing", {"d_wins": float("nan")}) == advice_for("collapsing", {})
+    # a WGAN-GP critic's or hinge D's loss falls below 0 in healthy runs: no "D wins" item for them
+    for loss in ("wgan-gp", "hinge"):
+        context = {"data": "2-D mixtures", "loss": loss}
+        assert advice_for("collapsing", {"d_wins": 1.0}, context) == advice_for("collapsing", {}, context)
+    assert "D is winning" in advice_for("collapsing", {"d_wins": 1.0}, {"loss": "ls"})[0]
 
 
 def test_diverged_lower_lr_data_scaling_and_nan_checks() -> None:
