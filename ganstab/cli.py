@@ -19,7 +19,7 @@ from typing import Any
 # process holds a core (a search's other trials, a desktop). Passive waiting costs little alone.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from ganstab.diagnose.corpus import SHIPPED_CORPUS
+from ganstab.diagnose.corpus import DRAWS, SHIPPED_CORPUS
 from ganstab.engine import config as C
 
 
@@ -319,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     co.add_argument(
         "--draw",
-        choices=("plain", "wgan"),
+        choices=tuple(DRAWS),
         default="plain",
         help="how configurations are sampled: plain (every loss), or wgan (WGAN-GP as others train it)",
     )
