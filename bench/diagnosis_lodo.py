@@ -21,7 +21,7 @@ import json
 import time
 from pathlib import Path
 
-from ganstab.diagnose.corpus import SHIPPED_CORPUS, draw_of
+from ganstab.diagnose.corpus import SHIPPED_CORPUS, draw_of, family
 from ganstab.diagnose.evaluate import (
     SCENARIO_PREFIXES,
     FoldFeatures,
@@ -31,7 +31,6 @@ from ganstab.diagnose.evaluate import (
     usable,
 )
 
-FAMILIES = {"ring16": "ring8", "grid9": "grid25", "mixture10": "mixture6"}  # sibling -> the first four's
 FIRST_FOUR = {"ring8", "grid25", "mixture6", "digits"}
 POOLS = ("all", "first four", "plain draw")
 
@@ -76,7 +75,7 @@ def main() -> None:
         "model": args.model,
         "labelled runs": len(examples),
         "leave one data set out": pooled(examples, folds, lambda e: e.dataset),
-        "leave one family out": pooled(examples, folds, lambda e: FAMILIES.get(e.dataset, e.dataset)),
+        "leave one family out": pooled(examples, folds, lambda e: family(e.dataset)),
     }
     result["seconds"] = round(time.perf_counter() - start)
     print(json.dumps(result, indent=2))

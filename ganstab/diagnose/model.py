@@ -307,7 +307,7 @@ def diagnose_trace(
     """Diagnose one trace (schema of docs/traces.md; at least step, d_loss, g_loss). With `wait`
     (a live run), a trace that lacks what the model reads yet gives None instead of an error;
     divergence is reported either way. The shipped models' probabilities are calibrated
-    (temperature scaling fitted on the corpus's leave-one-data-set-out predictions), and a
+    (temperature scaling fitted on the corpus's leave-one-family-out predictions), and a
     diagnosis whose top probability is under the corpus-chosen threshold is `uncertain`.
     `context` (e.g. {"data": "2-D mixtures", "g": "mlp", "loss": "ns"}) conditions the advice
     (advice.advice_for) and is kept in the result."""

@@ -23,7 +23,7 @@ def test_families_and_first_four_on_a_slice_of_the_corpus():
     few = [e for runs in by_set.values() for e in runs[:15]]  # 15 labelled runs per data set
     folds = FoldFeatures(few, "losses")
     sets = lodo.pooled(few, folds, lambda e: e.dataset)
-    families = lodo.pooled(few, folds, lambda e: lodo.FAMILIES.get(e.dataset, e.dataset))
+    families = lodo.pooled(few, folds, lambda e: lodo.family(e.dataset))
     assert set(sets["per group, whole runs"]) == set(by_set) and len(by_set) == 7
     assert set(families["per group, whole runs"]) == lodo.FIRST_FOUR
     for result in (sets, families):

@@ -40,8 +40,8 @@ def _first(examples, label, dataset=None):
 
 # Issue 3 asks for 0.85 on the held-out split. On corpus v5 the rich model (ganstab's own traces,
 # the default for them) scores 0.946 and the losses model (d_loss and g_loss alone, anybody's log)
-# 0.885 (0.949 and 0.894 on v4's held-out runs, where the corpus v4 models scored 0.964 and 0.903;
-# bench/RESULTS.md); both are held to the issue's 0.85.
+# 0.885, refit in the thirteenth session 0.887 (0.949 and 0.894 on v4's held-out runs, where the
+# corpus v4 models scored 0.964 and 0.903; bench/RESULTS.md); both are held to the issue's 0.85.
 HELD_OUT_FLOOR = {"rich": 0.85, "losses": 0.85}
 
 
@@ -297,6 +297,31 @@ def test_calibrated_probabilities_and_an_uncertain_diagnosis_names_two_labels(ex
             console.print(render_text("run", d))
             first, second = sorted(d.probabilities, key=lambda k: -d.probabilities[k])[:2]
             assert f"UNCERTAIN: {first} or {second}" in console.export_text()
+
+
+def test_the_calibration_leaves_each_data_set_out_with_its_siblings(examples):
+    """evaluate.out_of_fold, which the calibration is fitted on, holds a whole family out (a data
+    set and its siblings, corpus.family): ring8 and ring16 are never on opposite sides of a fold."""
+    from ganstab.diagnose.evaluate import FoldFeatures, out_of_fold
+
+    few = [
+        e
+        for d in ("ring8", "ring16", "grid25")
+        for label in ("converging", "oscillating", "collapsing")
+        for e in [e for e in examples if e.dataset == d and e.label == label][:3]
+    ]
+
+    class Recording(FoldFeatures):  # the real folds, with the data sets each fit learned from
+        def fit(self, train):
+            self.trained.append({e.dataset for e in train})
+            return super().fit(train)
+
+    folds = Recording(few, "losses", calibration_views=2)
+    folds.trained = []
+    probs, labels, classes, scores_ = out_of_fold(few, "losses", folds)
+    assert folds.trained == [{"ring8", "ring16"}, {"grid25"}]  # grid25 out, then ring8's family out
+    assert probs.shape == (2 * len(few), 3) and len(labels) == 2 * len(few)  # two foreign views a run
+    assert set(scores_) == {"family_out_macro_f1_100%", "family_out_macro_f1_30%"}
 
 
 def test_a_model_file_is_read_once_and_untrusted_types_are_refused(tmp_path, monkeypatch):
