@@ -14,7 +14,7 @@ budget=$1 scale=$2 loops=$3
 set -f # the loop specs are split on spaces and commas, never globbed
 n=0
 for loop in $loops; do
-  [[ $loop =~ ^[a-z0-9]+:[0-9]+:[0-9]+(,[0-9]+)*$ ]] || { echo "bad loop spec: $loop" >&2; usage; }
+  [[ $loop =~ ^[a-z0-9_]+:[0-9]+:[0-9]+(,[0-9]+)*$ ]] || { echo "bad loop spec: $loop" >&2; usage; }
   n=$((n + 1))
 done
 [ $n -le 8 ] || { echo "$n loops: the device tool brings back at most 8 files" >&2; exit 2; }
