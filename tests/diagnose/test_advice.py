@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from ganstab.diagnose.advice import CHANGES, SN_G_MLP, advice_for, advice_table
@@ -94,6 +95,26 @@ def test_d_wins_comes_first_and_does_not_ask_for_more_filters() -> None:
         context = {"data": "2-D mixtures", "loss": loss}
         assert advice_for("collapsing", {"d_wins": 1.0}, context) == advice_for("collapsing", {}, context)
     assert "D is winning" in advice_for("collapsing", {"d_wins": 1.0}, {"loss": "ls"})[0]
+
+
+def test_a_wgan_gp_diagnosis_shows_no_d_wins_row():
+    """A WGAN-GP critic's loss falls far below its start in a healthy run; with the loss named, the
+    diagnosis drops the "D wins" row from its evidence (and its advice item), and keeps it otherwise."""
+    from ganstab.diagnose.model import diagnose_trace
+
+    n = 60
+    trace = {
+        "step": np.arange(1, n + 1) * 10.0,
+        "d_loss": np.linspace(-0.2, -5.0, n),  # the critic's E[D(fake)] - E[D(real)] + GP
+        "g_loss": np.linspace(-0.1, 1.5, n),
+    }
+    plain = diagnose_trace(trace, model="losses")
+    assert plain.evidence["d_wins"] == 1.0  # by the NS/LS reading, D is winning
+    for loss in ("wgan-gp", "hinge"):
+        d = diagnose_trace(trace, model="losses", context={"data": "2-D mixtures", "loss": loss})
+        assert "d_wins" not in d.evidence and not any("D is winning" in i for i in d.advice), loss
+        assert d.probabilities == plain.probabilities  # the context changes what is said, not the label
+    assert "d_wins" in diagnose_trace(trace, model="losses", context={"loss": "ns"}).evidence
 
 
 def test_diverged_lower_lr_data_scaling_and_nan_checks() -> None:
