@@ -110,6 +110,13 @@ MIXTURES = ("ring8", "grid25", "mixture6", "ring16", "grid9", "mixture10")
 G_KINDS = {"mlp": "an MLP without BatchNorm", "mlp-bn": "an MLP with BatchNorm", "conv": "a conv net with BatchNorm"}
 LOSS_KINDS = ("ns", "minimax", "ls", "hinge", "wgan-gp")
 LABEL_LOSSES = ("ns", "minimax", "ls")  # losses with a real label that one-sided smoothing can lower
+
+
+def reads_d_wins(loss: str | None) -> bool:
+    """Whether "D wins" (evidence d_wins: D's loss falling towards 0) means anything for a run of
+    `loss` (None: not known). A WGAN-GP critic's or a hinge D's loss falls below 0 in any healthy
+    run, so for those it says nothing: no advice item and no evidence row."""
+    return loss in (None, *LABEL_LOSSES)
 # ganstab's own G on each kind of data (engine/networks.py): the G every corpus measurement was made with.
 CORPUS_G = {"2-D mixtures": "mlp", "images": "conv", "any": "mlp"}
 
@@ -395,9 +402,7 @@ def advice_for(
         d_wins = float(evidence.get("d_wins", math.nan))
     except (TypeError, ValueError):
         d_wins = math.nan
-    # "D wins" reads D's loss falling towards 0: a WGAN-GP critic's or a hinge D's loss falls below
-    # 0 in any healthy run, so for those losses (when known) it says nothing.
-    if label != DIVERGED and d_wins > D_WINS_THRESHOLD and loss in (None, *LABEL_LOSSES):
+    if label != DIVERGED and d_wins > D_WINS_THRESHOLD and reads_d_wins(loss):
         items += _D_WINS
     against: list[str] = []
     if label in ("collapsing", "oscillating"):

@@ -263,9 +263,10 @@ def out_of_fold(
     folds = folds or FoldFeatures(examples, kind)
     probs, labels, classes = [], [], None
     pooled: dict[float, tuple[list[str], list[str]]] = {1.0: ([], []), 0.3: ([], [])}
-    for d in sorted({corpus_mod.family(e.dataset) for e in examples}):
-        train = [e for e in examples if corpus_mod.family(e.dataset) != d]
-        test = [e for e in examples if corpus_mod.family(e.dataset) == d]
+    family = {e.id: corpus_mod.family(e.dataset) for e in examples}
+    for d in sorted(set(family.values())):
+        train = [e for e in examples if family[e.id] != d]
+        test = [e for e in examples if family[e.id] == d]
         if len({e.label for e in train}) < 2:
             continue
         model = folds.fit(train)

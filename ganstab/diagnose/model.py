@@ -311,7 +311,7 @@ def diagnose_trace(
     diagnosis whose top probability is under the corpus-chosen threshold is `uncertain`.
     `context` (e.g. {"data": "2-D mixtures", "g": "mlp", "loss": "ns"}) conditions the advice
     (advice.advice_for) and is kept in the result."""
-    from ganstab.diagnose.advice import LABEL_LOSSES, advice_for, check_context
+    from ganstab.diagnose.advice import advice_for, check_context, reads_d_wins
 
     context = check_context(context)
     n = len(trace["d_loss"])
@@ -345,9 +345,7 @@ def diagnose_trace(
     probabilities = {label: probabilities.get(label, 0.0) for label in LABELS}
     label = max(probabilities, key=probabilities.__getitem__)
     ev = evidence(trace)
-    if context.get("loss") not in (None, *LABEL_LOSSES):
-        # "D wins" reads D's loss falling towards 0: a WGAN-GP critic's or hinge D's loss falls
-        # below 0 in any healthy run, so for those losses the row would mislead
+    if not reads_d_wins(context.get("loss")):
         ev.pop("d_wins", None)
     uncertain = bool(cal) and probabilities[label] < cal["uncertain_below"]
     return Diagnosis(
