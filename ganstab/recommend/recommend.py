@@ -777,8 +777,10 @@ def format_report(rec: Recommendation) -> str:
     mean ± std per metric over the seeds, the rule and where the YAML went."""
     metrics = [m for m in rec.best.mean if m != "score"] + ["score"]
     head = ["", "candidate", "history", "runs", "failed", *metrics, "mean-std"]
+    # one order, the rule's, for the table and the parameter lines under it
+    order = sorted(range(len(rec.candidates)), key=lambda i: rank_key(rec.candidates[i]))
     rows = []
-    for i in sorted(range(len(rec.candidates)), key=lambda i: rank_key(rec.candidates[i])):
+    for i in order:
         c = rec.candidates[i]
         rows.append(
             [
@@ -796,7 +798,7 @@ def format_report(rec: Recommendation) -> str:
     lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip())
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
     lines.append("")
-    for c in rec.candidates:
+    for c in (rec.candidates[i] for i in order):
         params = ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in c.params.items())
         lines.append(f"  {c.label}: {params}")
     lines += [

@@ -11,6 +11,8 @@ to which diagnoses and a user label are added through `Store`. Training is tiny 
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import sqlite3
 from pathlib import Path
@@ -147,6 +149,14 @@ def test_history_recommendation_is_reseeded_robust_and_trainable(
     report = format_report(rec)
     assert f"* {rec.best.label}" in report or f"*  {rec.best.label}" in report
     assert "mean - std" in report and str(out) in report
+    # the parameter lines under the table follow the table's order (the rule's), whatever the
+    # candidates' order (the history's leaderboard): the same candidates listed in reverse
+    ranked = [cands[i].label for i in sorted(range(3), key=lambda i: rank_key(cands[i]))]
+    reverse = dataclasses.replace(rec, candidates=cands[::-1], chosen=2 - rec.chosen)
+    for r in (report, format_report(reverse)):
+        table_order = sorted(ranked, key=lambda label: r.index(f"{label}  "))
+        params_order = sorted(ranked, key=lambda label: r.index(f"  {label}: "))
+        assert table_order == params_order == ranked
 
 
 def test_retraining_split_over_processes_gives_the_same_figures(history_url: str, tmp_path: Path) -> None:
