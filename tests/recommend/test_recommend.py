@@ -12,7 +12,6 @@ to which diagnoses and a user label are added through `Store`. Training is tiny 
 from __future__ import annotations
 
 import dataclasses
-
 import math
 import sqlite3
 from pathlib import Path
