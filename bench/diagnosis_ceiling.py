@@ -1,7 +1,7 @@
 """How much does the first part of a run say about its final label? A ceiling for issue 3's prefix
 targets, from the ground truth itself.
 
-    python bench/diagnosis_ceiling.py [--corpus corpus/v5] [--out bench/results/diagnosis_ceiling]
+    python bench/diagnosis_ceiling.py [--corpus corpus/v6] [--out bench/results/diagnosis_ceiling]
 
 `ganstab diagnose evaluate` scores a diagnosis made on the first 30 % (50 %) of a run against the
 label of the *whole* run, so a prefix score is a forecast. This script asks what the quality

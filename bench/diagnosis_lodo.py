@@ -11,7 +11,7 @@ sibling in the training folds. This script prints, for the same model and featur
 - each pooled over the plain draw's runs alone (corpus v4's runs), so that a corpus with another
   draw's runs (v5's WGAN-GP draw) is compared with v4 on the same runs.
 
-    python bench/diagnosis_lodo.py [--corpus corpus/v5] [--model rich] [--out bench/results/diagnosis_lodo]
+    python bench/diagnosis_lodo.py [--corpus corpus/v6] [--model rich] [--out bench/results/diagnosis_lodo]
 """
 
 from __future__ import annotations

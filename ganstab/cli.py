@@ -321,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--draw",
         choices=tuple(DRAWS),
         default="plain",
-        help="how configurations are sampled: plain (every loss), or wgan (WGAN-GP as others train it)",
+        help="how configurations are sampled: plain (every loss), wgan (WGAN-GP as others train it), "
+        "or wgan-small (short, slow first tries of a small WGAN-GP MLP)",
     )
     # Hidden commands (reached as `ganstab diagnose train|evaluate`) out of the help, where argparse
     # would list them as "==SUPPRESS==" and in the {choices} line.

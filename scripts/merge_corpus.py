@@ -1,7 +1,7 @@
 """Append the runs of corpus folders to another corpus folder (runs it already holds, by id, are
 skipped), e.g. the per-seed folders that scripts/corpus_gpu.sh brings back from a GPU machine:
 
-    python scripts/merge_corpus.py corpus/v5 /tmp/gpu/ring16-0 /tmp/gpu/ring16-1 ...
+    python scripts/merge_corpus.py corpus/v6 /tmp/gpu/ring16-0 /tmp/gpu/ring16-1 ...
 
 Trace columns must match (the corpus module refuses otherwise, naming both column lists).
 """

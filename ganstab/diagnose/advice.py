@@ -173,6 +173,9 @@ def _config(overrides: Iterable[str]) -> dict[str, float | str | bool]:
     cfg: dict[str, float | str | bool] = {
         "loss": "ns", "sn_d": False, "sn_g": False, "label_smoothing": 1.0, "noise_std": 0.0, "n_dis": 1,
     }
+    # the networks' and batches' shape (a draw's cohort shape, corpus.Draw): runs are neighbours
+    # only within one shape, as a small net's short runs are not a wide net's
+    cfg["shape"] = ",".join(sorted(o for o in overrides if o.startswith(("model.", "train.batch_size="))))
     for o in overrides:
         key, _, value = o.partition("=")
         key = key.removeprefix("train.")
@@ -207,7 +210,7 @@ def _close(a: float, b: float) -> bool:
 
 def _neighbours(change: str, r: dict, s: dict) -> bool | None:
     """True: s is r with the change; False: s is a neighbour without it; None: not comparable."""
-    if r["dataset"] != s["dataset"] or r["loss"] != s["loss"] or r is s:
+    if r["dataset"] != s["dataset"] or r["loss"] != s["loss"] or r["shape"] != s["shape"] or r is s:
         return None
     if change == "lower_lr":
         if not (_close(r["lr_d"], s["lr_d"]) or s["lr_d"] <= r["lr_d"] / 2) or not (

@@ -31,7 +31,7 @@ import numpy as np
 from ganstab.engine.trace import EVAL_PROBE_COLUMNS, STEP_COLUMNS, json_safe
 
 # The corpus the shipped models learn from (docs/labels.md says how it was made).
-SHIPPED_CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "v5"
+SHIPPED_CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "v6"
 
 TRACE_COLUMNS = STEP_COLUMNS + EVAL_PROBE_COLUMNS  # what a corpus keeps of each trace (no metric)
 # The columns of a corpus written before columns.json existed (v1 and v2 as first generated).
@@ -141,11 +141,52 @@ def sample_wgan_member(rng: random.Random) -> list[str]:
     ]
 
 
-# How a corpus seed draws its configurations: name -> (sampler, tag in run ids). The plain draw's
-# ids keep their old form ({dataset}-{seed}-{cohort}-{member}).
-DRAWS: dict[str, tuple[Callable[[random.Random], list[str]], str]] = {
-    "plain": (sample_member, ""),
-    "wgan": (sample_wgan_member, "-wgan"),
+def sample_small_wgan_member(rng: random.Random) -> list[str]:
+    """One member of a small WGAN-GP's first, short try (the `wgan-small` draw): the paper's
+    Adam(0, 0.9) and 5 critic steps, one slow learning rate for both networks (5e-5 to 5e-4), GP
+    weights 0.1-10. At that pace and 250 steps a small G has often not spread out of its starting
+    blob yet (spread 0.1-0.4, still): a collapse that the plain and wgan draws, with wider nets
+    and batches of 256, almost never show, and which the shipped model called oscillating."""
+    lr = 10 ** rng.uniform(-4.3, -3.3)
+    return [
+        "train.loss=wgan-gp",
+        f"train.gp_weight={10 ** rng.uniform(-1, 1):.3g}",
+        f"train.lr_d={lr:.3g}",
+        f"train.lr_g={lr:.3g}",
+        "train.beta1=0.0",
+        "train.beta2=0.9",
+        f"train.n_dis={rng.choice([3, 5, 5])}",
+        "train.sn_d=false",
+        "train.sn_g=false",
+        f"train.seed={rng.randrange(10**6)}",
+    ]
+
+
+def small_wgan_cohort(rng: random.Random) -> list[str]:
+    """The shape a `wgan-small` cohort shares (a cohort's members share shapes): a 3-layer MLP of
+    width 64, batches of 64 and a latent of 2 or 4, as a first 2-D GAN is often written."""
+    return ["model.hidden=64", "model.layers=3", "train.batch_size=64", f"model.latent_dim={rng.choice([2, 4])}"]
+
+
+@dataclass(frozen=True)
+class Draw:
+    """How a corpus seed draws its configurations: `member` samples one member's overrides, `tag`
+    marks its run ids; a draw may fix its runs' length (`steps`, `eval_every`: the data set's
+    otherwise, before --steps-scale and --eval-every) and the shapes each cohort shares (`cohort`,
+    drawn from the stream of (seed, data set, cohort), so a resumed corpus draws the same)."""
+
+    member: Callable[[random.Random], list[str]]
+    tag: str
+    steps: int | None = None
+    eval_every: int | None = None
+    cohort: Callable[[random.Random], list[str]] | None = None
+
+
+# The plain draw's ids keep their old form ({dataset}-{seed}-{cohort}-{member}).
+DRAWS: dict[str, Draw] = {
+    "plain": Draw(sample_member, ""),
+    "wgan": Draw(sample_wgan_member, "-wgan"),
+    "wgan-small": Draw(sample_small_wgan_member, "-wgansmall", steps=250, eval_every=12, cohort=small_wgan_cohort),
 }
 
 
@@ -185,7 +226,7 @@ def generate(
         raise ValueError(f"Unknown corpus draw {draw!r}; choose from {', '.join(DRAWS)}.")
     if eval_every is not None and eval_every < 1:
         raise ValueError(f"eval_every must be a positive number of steps, but got {eval_every}.")
-    sampler, tag = DRAWS[draw]
+    spec = DRAWS[draw]
     cohorts = cohorts or {"ring8": 3, "grid25": 2, "mixture6": 2, "digits": 1}
     out.mkdir(parents=True, exist_ok=True)
     # a cohort is (data set, draw, seed, index): several seeds and draws share one folder
@@ -203,16 +244,17 @@ def generate(
         if dataset not in DATASETS:
             raise ValueError(f"Unknown corpus data set {dataset!r}; choose from {', '.join(DATASETS)}.")
         base, steps, every = DATASETS[dataset]
-        every = eval_every or every
-        steps = max(every, int(steps * steps_scale))
+        every = eval_every or spec.eval_every or every
+        steps = max(every, int((spec.steps or steps) * steps_scale))
         # A cohort steps at the pace of its largest n_dis and pays for WGAN-GP's double backward
         # if any member uses it: group members by both.
-        sampled = sorted((sampler(rng) for _ in range(n * cohort_size)), key=_cost)
+        sampled = sorted((spec.member(rng) for _ in range(n * cohort_size)), key=_cost)
         for c in range(n):
             members = sampled[c * cohort_size : (c + 1) * cohort_size]
             if (dataset, draw, seed, c) in done:
                 continue
-            common = [*base, f"train.steps={steps}", f"train.eval_every={every}", "train.log_every=10"]
+            shapes = spec.cohort(random.Random(f"{seed}/{dataset}/{c}")) if spec.cohort else []
+            common = [*base, *shapes, f"train.steps={steps}", f"train.eval_every={every}", "train.log_every=10"]
             configs = [apply_overrides(preset("vanilla"), [*common, *m]) for m in members]
             start = time.perf_counter()
             trainer = CohortTrainer(configs)
@@ -221,10 +263,10 @@ def generate(
             for i, m in enumerate(members):
                 runs.append(
                     CorpusRun(
-                        id=f"{dataset}{tag}-{seed}-{c:02d}-{i:02d}",
+                        id=f"{dataset}{spec.tag}-{seed}-{c:02d}-{i:02d}",
                         dataset=dataset,
                         cohort=c,
-                        overrides=m,
+                        overrides=[*shapes, *m],
                         evals=trainer.eval_log[i],
                         diverged_at=trainer.ended_at[i] if trainer.status[i] == "diverged" else None,
                         trace=trainer.member_trace(i)[:, : len(TRACE_COLUMNS)].astype(np.float32),
@@ -246,7 +288,7 @@ def _run_seed(run_id: str) -> int:
 def draw_of(run_id: str) -> str:
     """The draw (DRAWS) that sampled a corpus run, read from its id's tag."""
     head = run_id.rsplit("-", 3)[0]
-    return next((name for name, (_, tag) in DRAWS.items() if tag and head.endswith(tag)), "plain")
+    return next((name for name, d in DRAWS.items() if d.tag and head.endswith(d.tag)), "plain")
 
 
 RUNS_FILES = ("runs.jsonl.gz", "runs.jsonl")

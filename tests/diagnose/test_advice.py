@@ -56,6 +56,15 @@ def test_the_corpus_table_ranks_changes_by_what_helped_neighbours():
     assert "(6 runs)" in items[0]
 
 
+def test_runs_of_another_shape_are_not_neighbours():
+    """A small net's runs (a `wgan-small` cohort's shape among their overrides) are compared with
+    runs of their own shape only: the same SN-on-D runs, made small, back nothing for the wide ones."""
+    small = [{**r, "overrides": ["model.hidden=64", "train.batch_size=64", *r["overrides"]]} for r in TOY[12:18]]
+    rows = {r["change"]: r for r in advice_table(TOY[:12] + small + TOY[18:])["2-D mixtures"]["collapsing"]}
+    assert "sn_d" not in rows or rows["sn_d"]["converged_with"] == 0.0
+    assert {r["change"]: r for r in advice_table(TOY)["2-D mixtures"]["collapsing"]}["sn_d"]["converged_with"] == 1.0
+
+
 def test_the_shipped_table_does_not_lead_with_sn_on_g_and_advises_against_it_on_mixtures():
     for label in ("collapsing", "oscillating"):
         for context in (None, {"data": "2-D mixtures"}):

@@ -85,6 +85,30 @@ def test_the_wgan_draw_adds_its_own_runs_beside_the_plain_draws(tmp_path):
     assert len(corpus.load(tmp_path)) == 6  # nothing stored was lost
 
 
+def test_the_small_wgan_draw_gives_its_cohorts_one_small_shape_and_its_own_pace(tmp_path):
+    """`--draw wgan-small`: short, slow first tries of a small WGAN-GP MLP. A cohort shares its
+    shape (3 layers of 64, batches of 64, a latent of 2 or 4, drawn per (seed, data set, cohort)),
+    the run records it among its overrides, and the draw sets its own length (250 steps, an
+    evaluation every 12) before --steps-scale."""
+    args = ["corpus", "--out", str(tmp_path), "--cohorts", "grid9=1,ring8=1", "--cohort-size", "2"]
+    assert main([*args, "--draw", "wgan-small", "--steps-scale", "0.1", "--seed", "3"]) == 0
+    runs = corpus.load(tmp_path)
+    assert len(runs) == 4 and {r.draw for r in runs} == {"wgan-small"}
+    assert [corpus.draw_of(r.id) for r in runs] == ["wgan-small"] * 4
+    for r in runs:
+        assert r.id.startswith(f"{r.dataset}-wgansmall-3-00-")
+        o = dict(x.split("=", 1) for x in r.overrides)
+        assert (o["model.hidden"], o["model.layers"], o["train.batch_size"]) == ("64", "3", "64")
+        assert o["model.latent_dim"] in ("2", "4") and o["train.loss"] == "wgan-gp"
+        assert o["train.lr_d"] == o["train.lr_g"] and 5e-5 <= float(o["train.lr_d"]) <= 5e-4
+        # the shape is the one its (seed, data set, cohort) stream draws, whoever resumes it
+        assert r.overrides[:4] == corpus.small_wgan_cohort(corpus.random.Random(f"3/{r.dataset}/0"))
+        assert [e["step"] for e in r.evals] == [12, 24, 25]  # 250 x 0.1 steps, the draw's pace, and the last
+        assert r.trace.shape[0] >= 2
+    assert main([*args, "--draw", "wgan-small", "--steps-scale", "0.1", "--seed", "3"]) == 0  # resumes: nothing new
+    assert len(corpus.load(tmp_path)) == 4
+
+
 def test_committed_corpus_is_compact_and_spans_the_data_sets():
     corpora = corpus.Path(__file__).resolve().parents[2] / "corpus"
     size = sum(f.stat().st_size for f in corpora.rglob("*") if f.is_file())  # every committed corpus
@@ -104,6 +128,12 @@ def test_committed_corpus_is_compact_and_spans_the_data_sets():
     wgan = [r for r in runs if r.draw == "wgan"]
     assert {r.dataset for r in wgan} == set(corpus.DATASETS) - {"digits", "stacked_digits"}
     assert len({o for r in wgan for o in r.overrides if o.startswith("train.gp_weight=")}) > 100
+    # v6's small-WGAN draw (issue 15 item 3): short runs of small nets, whose unspread blob the
+    # rules call collapsing, on every 2-D data set; their shape is among their overrides
+    small = [r for r in runs if r.draw == "wgan-small"]
+    assert {r.dataset for r in small} == {r.dataset for r in wgan} and len(small) == 192
+    assert all("model.hidden=64" in r.overrides and "train.batch_size=64" in r.overrides for r in small)
+    assert sum(label_run(r.evals, r.diverged_at, len(r.evals[0]["near"]))[0] == "collapsing" for r in small) > 80
 
 
 def test_an_older_corpus_gets_the_data_spread_the_engine_would_log(tmp_path):
