@@ -315,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="scale every run's length (evaluations stay as often: longer runs get more)",
     )
     co.add_argument(
-        "--eval-every", type=int, default=None, help="steps between evaluations (default: the data set's)"
+        "--eval-every", type=int, default=None, help="steps between evaluations (default: the draw's, else the data set's)"
     )
     co.add_argument(
         "--draw",

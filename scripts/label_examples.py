@@ -61,6 +61,11 @@ def main() -> None:
         items = sorted(items, key=lambda it: (it[0].dataset == "digits", rng.random()))
         for run, sig, n_modes in items[: args.per_label]:
             base, steps, eval_every = DATASETS[run.dataset]
+            # the run's own pace and length (a draw or --steps-scale may have set them): its first
+            # evaluation, and its last, which the engine makes at the final step
+            if run.evals:
+                eval_every = run.evals[0]["step"]
+                steps = steps if run.diverged_at is not None else run.evals[-1]["step"]
             cfg = apply_overrides(
                 preset("vanilla"),
                 [

@@ -8,7 +8,8 @@ for ganstab's own runs (`keys=True`), since on another program's log they name n
 
 Ranking (issue 15): for runs labelled X in the corpus (ground truth), each single change (SN on D,
 a lower learning rate, TTUR, ...) is scored by how its *neighbours* fared: runs on the same data
-set with the same loss and learning rates within a factor ~2 (`NEIGHBOUR_DECADES`) that have the
+set with the same loss, networks and batch size (a corpus draw's cohort shape), and learning rates
+within a factor ~2 (`NEIGHBOUR_DECADES`) that have the
 change, against such neighbours that do not. The share of each that converged, and how many runs
 back it, come with the item; changes that did not help runs like this are not advised, and a
 change that hurt (SN on an MLP generator without BatchNorm on 2-D mixtures) is advised against.
@@ -25,8 +26,10 @@ from a ganstab run's config by diagnose.logs):
   data, so its finding is advised against only for that G; for another it is reported as untested.
   The SN-on-G caveat for an MLP without BatchNorm on low-dimensional data is given where G may be
   one (G unknown or "mlp", data not images).
-- `loss` ("ns", "minimax", "ls", "hinge", "wgan-gp"): label smoothing is advised only for a loss
-  with real labels (ns, minimax, ls), as the corpus table compares it only there.
+- `loss` ("ns", "minimax", "ls", "hinge", "wgan-gp"): the changes are ranked by the corpus runs of
+  that loss (the table's "{data}, loss {loss}" entries) where they back any change, else by all
+  losses'; label smoothing is advised only for a loss with real labels (ns, minimax, ls), as the
+  corpus table compares it only there.
 """
 
 from __future__ import annotations
@@ -244,9 +247,15 @@ def _applicable(change: str, r: dict) -> bool:
     return not _has(change, r)
 
 
+def loss_key(context: str, loss: str) -> str:
+    """The advice table's key for the runs of one loss in a context, e.g. "2-D mixtures, loss hinge"."""
+    return f"{context}, loss {loss}"
+
+
 def advice_table(runs: list[dict]) -> dict[str, dict[str, list[dict]]]:
     """{context: {label: [row per change, best first]}} from corpus runs, each a dict with
-    `dataset`, `label` (ground truth), `overrides`. A row: change, runs (runs labelled X that had
+    `dataset`, `label` (ground truth), `overrides`; each context also once per loss
+    (`loss_key`), from that loss's runs alone. A row: change, runs (runs labelled X that had
     neighbours both ways), with / without (neighbours), and the converged share of each (mean over
     the runs of their neighbours' share, so a run with many neighbours does not outweigh others)."""
     rows = [{**_config(r["overrides"]), "dataset": r["dataset"], "label": r["label"]} for r in runs]
@@ -254,14 +263,17 @@ def advice_table(runs: list[dict]) -> dict[str, dict[str, list[dict]]]:
     for s in rows:
         by_data.setdefault(s["dataset"], []).append(s)
     table: dict[str, dict[str, list[dict]]] = {}
-    for context in CONTEXTS:
-        table[context] = {}
+    for context, loss in [(c, None) for c in CONTEXTS] + [(c, x) for c in CONTEXTS for x in LOSS_KINDS]:
+        key = context if loss is None else loss_key(context, loss)
+        table[key] = {}
         for label in ("collapsing", "oscillating"):
             out = []
             for change in CHANGES:
                 n_runs, with_share, without_share, with_ids, without_ids = 0, [], [], set(), set()
                 for r in rows:
                     if r["label"] != label or not _in(context, r["dataset"]) or not _applicable(change, r):
+                        continue
+                    if loss is not None and r["loss"] != loss:  # neighbours share r's loss already
                         continue
                     yes, no = [], []
                     for i, s in enumerate(by_data[r["dataset"]]):
@@ -281,7 +293,7 @@ def advice_table(runs: list[dict]) -> dict[str, dict[str, list[dict]]]:
                     out.append({"change": change, "runs": n_runs, "with": len(with_ids), "without": len(without_ids),
                                 "converged_with": round(w, 3), "converged_without": round(wo, 3),
                                 "uplift": round(w - wo, 3)})
-            table[context][label] = sorted(out, key=lambda row: -row["uplift"])
+            table[key][label] = sorted(out, key=lambda row: -row["uplift"])
     return table
 
 
@@ -302,13 +314,14 @@ def _table() -> dict:
 # ------------------------------------------------------------------------------------ the advice
 
 
-def _item(change: str, row: dict | None, label: str, context: str) -> str:
+def _item(change: str, row: dict | None, label: str, where: str) -> str:
+    """One change in words; with its table row, the counts behind it (`where`: " on 2-D mixtures",
+    " with the hinge loss", ...: which corpus runs they count)."""
     c = CHANGES[change]
     text = c.words + (f": {c.why}" if c.why else "")
     if row is not None:
-        where = "" if context == "any" else f" on {context}"
         text += (
-            f". In ganstab's corpus{where}, neighbours of {row['runs']} {label} runs (same data and loss, "
+            f". In ganstab's corpus{where}, neighbours of {row['runs']} {label} runs (same data, loss and network size, "
             f"learning rates within a factor of 2) converged {row['converged_with']:.0%} of the time with this "
             f"change ({row['with']} runs) against {row['converged_without']:.0%} without it ({row['without']} runs)"
         )
@@ -317,6 +330,10 @@ def _item(change: str, row: dict | None, label: str, context: str) -> str:
 
 def _ranked(label: str, context: str, table: dict, g: str | None, loss: str | None) -> tuple[list[str], list[str]]:
     rows = table.get(context, {}).get(label)
+    where = "" if context == "any" else f" on {context}"
+    # the runs of the user's loss where they back any change (WGAN-GP's collapse is not NS's)
+    if loss is not None and table.get(loss_key(context, loss), {}).get(label):
+        rows, where = table[loss_key(context, loss)][label], f"{where} with the {loss} loss"
     if not rows:  # no table, or no runs of this kind with neighbours both ways: the lessons' order
         rows = None
     if loss is not None and loss not in LABEL_LOSSES:  # no real label to smooth (hinge, WGAN-GP)
@@ -324,14 +341,15 @@ def _ranked(label: str, context: str, table: dict, g: str | None, loss: str | No
     else:
         skip = set()
     if rows is None:
-        return [_item(ch, None, label, context) for ch in _DEFAULT_ORDER.get(label, ()) if ch not in skip], []
+        return [_item(ch, None, label, where) for ch in _DEFAULT_ORDER.get(label, ()) if ch not in skip], []
     rows = [r for r in rows if r["change"] not in skip]
-    good = [_item(r["change"], r, label, context) for r in rows if r["uplift"] >= MIN_UPLIFT]
+    good = [_item(r["change"], r, label, where) for r in rows if r["uplift"] >= MIN_UPLIFT]
     bad = [r for r in rows if r["uplift"] <= HURTS]
     against = []
+    if context == "any":  # what "against" rests on: say which runs those were
+        where = " (mostly MLPs on 2-D mixtures)" + where
     for r in bad:
         c = CHANGES[r["change"]]
-        where = " (mostly MLPs on 2-D mixtures)" if context == "any" else f" on {context}"
         counts = (
             f"In ganstab's corpus{where}, neighbours of {r['runs']} {label} runs converged {r['converged_with']:.0%} "
             f"of the time with it ({r['with']} runs) against {r['converged_without']:.0%} without "

@@ -173,20 +173,25 @@ class Draw:
     """How a corpus seed draws its configurations: `member` samples one member's overrides, `tag`
     marks its run ids; a draw may fix its runs' length (`steps`, `eval_every`: the data set's
     otherwise, before --steps-scale and --eval-every) and the shapes each cohort shares (`cohort`,
-    drawn from the stream of (seed, data set, cohort), so a resumed corpus draws the same)."""
+    drawn from the stream of (seed, data set, cohort), so a resumed corpus draws the same), and
+    name the data sets it is for (`data`; None: every one)."""
 
     member: Callable[[random.Random], list[str]]
     tag: str
     steps: int | None = None
     eval_every: int | None = None
     cohort: Callable[[random.Random], list[str]] | None = None
+    data: tuple[str, ...] | None = None
 
 
 # The plain draw's ids keep their old form ({dataset}-{seed}-{cohort}-{member}).
 DRAWS: dict[str, Draw] = {
     "plain": Draw(sample_member, ""),
     "wgan": Draw(sample_wgan_member, "-wgan"),
-    "wgan-small": Draw(sample_small_wgan_member, "-wgansmall", steps=250, eval_every=12, cohort=small_wgan_cohort),
+    "wgan-small": Draw(
+        sample_small_wgan_member, "-wgansmall", steps=250, eval_every=12, cohort=small_wgan_cohort,
+        data=("ring8", "grid25", "mixture6", "ring16", "grid9", "mixture10"),  # MLPs on points
+    ),
 }
 
 
@@ -228,6 +233,14 @@ def generate(
         raise ValueError(f"eval_every must be a positive number of steps, but got {eval_every}.")
     spec = DRAWS[draw]
     cohorts = cohorts or {"ring8": 3, "grid25": 2, "mixture6": 2, "digits": 1}
+    for dataset in cohorts:  # all refused before anything is written
+        if dataset not in DATASETS:
+            raise ValueError(f"Unknown corpus data set {dataset!r}; choose from {', '.join(DATASETS)}.")
+        if spec.data is not None and dataset not in spec.data:
+            raise ValueError(
+                f"The {draw!r} draw is for the data sets {', '.join(spec.data)}, not {dataset!r}; "
+                "name its cohorts with --cohorts, e.g. ring8=1,grid9=1."
+            )
     out.mkdir(parents=True, exist_ok=True)
     # a cohort is (data set, draw, seed, index): several seeds and draws share one folder
     done = {
@@ -241,8 +254,6 @@ def generate(
         )
     rng = random.Random(seed)
     for dataset, n in cohorts.items():
-        if dataset not in DATASETS:
-            raise ValueError(f"Unknown corpus data set {dataset!r}; choose from {', '.join(DATASETS)}.")
         base, steps, every = DATASETS[dataset]
         every = eval_every or spec.eval_every or every
         steps = max(every, int((spec.steps or steps) * steps_scale))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ganstab.diagnose.advice import CHANGES, SN_G_MLP, advice_for, advice_table
+from ganstab.diagnose.model import fitted
 from ganstab.diagnose.result import DIVERGED, LABELS
 
 LESSON = re.compile(r"\(lesson (\d+)\)\.?$")
@@ -63,6 +64,37 @@ def test_runs_of_another_shape_are_not_neighbours():
     rows = {r["change"]: r for r in advice_table(TOY[:12] + small + TOY[18:])["2-D mixtures"]["collapsing"]}
     assert "sn_d" not in rows or rows["sn_d"]["converged_with"] == 0.0
     assert {r["change"]: r for r in advice_table(TOY)["2-D mixtures"]["collapsing"]}["sn_d"]["converged_with"] == 1.0
+
+
+def test_a_known_loss_ranks_the_changes_by_that_losss_runs():
+    """With the loss known, the changes are ranked by the corpus runs of that loss: on the toy
+    corpus SN on D helped NS runs and did nothing for WGAN-GP runs, whose TTUR neighbours converged.
+    A loss without runs that back a change falls back to every loss's ranking."""
+    wgan = (
+        [_run("ring8", "collapsing", loss="wgan-gp", lr_d=1e-3 * (1 + i / 40)) for i in range(12)]
+        + [_run("ring8", "collapsing", loss="wgan-gp", sn_d="true", lr_d=1.1e-3) for _ in range(6)]
+        + [_run("ring8", "converging", loss="wgan-gp", lr_d=2.5e-3) for _ in range(6)]
+    )
+    table = advice_table(TOY + wgan)
+    mixtures = {"data": "2-D mixtures"}
+    ns = advice_for("collapsing", {}, {**mixtures, "loss": "ns"}, table=table)
+    assert ns[0].startswith(CHANGES["sn_d"].words) and "on 2-D mixtures with the ns loss, neighbours of 18" in ns[0]
+    wg = advice_for("collapsing", {}, {**mixtures, "loss": "wgan-gp"}, table=table)
+    assert wg[0].startswith(CHANGES["ttur"].words) and "with the wgan-gp loss" in wg[0]
+    assert not any(i.startswith(CHANGES["sn_d"].words) for i in wg)  # it did not help these runs
+    either = advice_for("collapsing", {}, mixtures, table=table)  # every loss's runs together
+    assert "on 2-D mixtures, neighbours of 18 " in either[0] and "loss, neighbours" not in either[0]
+    hinge = advice_for("collapsing", {}, {**mixtures, "loss": "hinge"}, table=table)  # no hinge runs
+    assert hinge[0] == either[0]
+
+
+def test_the_shipped_table_ranks_wgan_gp_collapse_by_wgan_gp_runs():
+    """In the shipped corpus SN on D helped collapsed runs of every loss taken together, but not the
+    WGAN-GP ones: a WGAN-GP run's advice does not lead with it, and says which runs back it."""
+    mixtures = {"data": "2-D mixtures"}
+    assert advice_for("collapsing", {}, mixtures)[0].startswith(CHANGES["sn_d"].words)
+    items = advice_for("collapsing", {}, {**mixtures, "loss": "wgan-gp"})
+    assert not items[0].startswith(CHANGES["sn_d"].words) and "with the wgan-gp loss" in items[0], items[0]
 
 
 def test_the_shipped_table_does_not_lead_with_sn_on_g_and_advises_against_it_on_mixtures():
@@ -146,10 +178,16 @@ def test_unknown_label_or_context_is_an_error() -> None:
 
 
 def test_the_loss_drops_label_smoothing_where_there_is_no_real_label():
-    for loss in ("hinge", "wgan-gp"):
-        items = advice_for("collapsing", {}, {"data": "2-D mixtures", "loss": loss})
-        assert not any("label smoothing" in i for i in items), loss
-    assert any("label smoothing" in i for i in advice_for("collapsing", {}, {"data": "2-D mixtures", "loss": "ls"}))
+    for data in ("2-D mixtures", "images"):
+        for loss in ("hinge", "wgan-gp"):
+            items = advice_for("collapsing", {}, {"data": data, "loss": loss})
+            assert not any("label smoothing" in i for i in items), loss
+    # ranked by every loss's runs (the shipped table's all-loss entry alone), where it helped:
+    # kept for a loss with real labels, dropped for the others
+    every_loss = {"2-D mixtures": fitted("ADVICE_TABLE")["2-D mixtures"]}
+    for loss, said in (("ls", True), ("ns", True), ("hinge", False), ("wgan-gp", False)):
+        items = advice_for("collapsing", {}, {"data": "2-D mixtures", "loss": loss}, table=every_loss)
+        assert any("label smoothing" in i for i in items) == said, loss
 
 
 def test_g_architecture_decides_what_is_said_of_sn_on_g():

@@ -107,6 +107,14 @@ def test_the_small_wgan_draw_gives_its_cohorts_one_small_shape_and_its_own_pace(
         assert r.trace.shape[0] >= 2
     assert main([*args, "--draw", "wgan-small", "--steps-scale", "0.1", "--seed", "3"]) == 0  # resumes: nothing new
     assert len(corpus.load(tmp_path)) == 4
+    # an MLP draw on points: an image data set is refused before anything trains or is written,
+    # with the default cohorts (digits among them) too
+    for cohorts in ({"ring8": 1, "digits": 1}, None):
+        with pytest.raises(ValueError, match="'wgan-small' draw is for the data sets ring8, .*not 'digits'"):
+            corpus.generate(tmp_path / "new", cohorts=cohorts, draw="wgan-small")
+    with pytest.raises(ValueError, match="Unknown corpus data set 'ring9'"):
+        corpus.generate(tmp_path / "new", cohorts={"ring8": 1, "ring9": 1}, draw="wgan-small")
+    assert not (tmp_path / "new").exists()
 
 
 def test_committed_corpus_is_compact_and_spans_the_data_sets():
