@@ -139,9 +139,10 @@ def test_committed_corpus_is_compact_and_spans_the_data_sets():
     # v6's small-WGAN draw (issue 15 item 3): short runs of small nets, whose unspread blob the
     # rules call collapsing, on every 2-D data set; their shape is among their overrides
     small = [r for r in runs if r.draw == "wgan-small"]
-    assert {r.dataset for r in small} == {r.dataset for r in wgan} and len(small) == 192
+    assert {r.dataset for r in small} == {r.dataset for r in wgan} and len(small) == 384
     assert all("model.hidden=64" in r.overrides and "train.batch_size=64" in r.overrides for r in small)
-    assert sum(label_run(r.evals, r.diverged_at, len(r.evals[0]["near"]))[0] == "collapsing" for r in small) > 80
+    assert {o for r in small for o in r.overrides if o.startswith("model.latent_dim=")} == {"model.latent_dim=2", "model.latent_dim=4"}
+    assert sum(label_run(r.evals, r.diverged_at, len(r.evals[0]["near"]))[0] == "collapsing" for r in small) > 150
 
 
 def test_an_older_corpus_gets_the_data_spread_the_engine_would_log(tmp_path):

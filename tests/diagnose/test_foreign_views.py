@@ -83,9 +83,10 @@ def test_nan_rows_stay_nan_in_a_smoothed_view():
 # -0.014 (bench/RESULTS.md, twelfth session). Sparse logs (every 100 steps, 87 %) and heavy
 # smoothing (EMA 0.9, 88 %) are where it falls short. Refit in the thirteenth session (its
 # calibration fitted with each family left out): 92.7 %. On corpus v6 (fourteenth session, its
-# small-WGAN draw bought +0.072 on the foreign benchmark): 92.5 %, 92.2 % on the v5 runs among the
-# pairs. This floor holds what was reached; the 0.95 is not met.
-AGREEMENT_FLOOR = 0.92
+# small-WGAN draw bought +0.071 on the foreign benchmark): 94.1 %, 93.6 % on the v5 runs among the
+# pairs (with half of the draw's runs: 92.5 %). This floor holds what was reached, less a margin
+# for refits in other environments; the 0.95 is not met.
+AGREEMENT_FLOOR = 0.93
 
 
 @pytest.mark.slow
