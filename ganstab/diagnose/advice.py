@@ -39,6 +39,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ganstab.diagnose.corpus import POINT_DATASETS
 from ganstab.diagnose.result import DIVERGED, LABELS
 
 
@@ -108,7 +109,7 @@ MIN_RUNS = 10  # runs labelled X that must have neighbours both ways before a ch
 MIN_UPLIFT = 0.05  # converged share with the change minus without, to advise it
 HURTS = -0.1  # ... and below this, to advise against it
 CONTEXTS = ("2-D mixtures", "images", "any")
-MIXTURES = ("ring8", "grid25", "mixture6", "ring16", "grid9", "mixture10")
+MIXTURES = POINT_DATASETS  # the corpus's 2-D data sets
 # What `context` may say of G and of the loss; G's words for the advice's text.
 G_KINDS = {"mlp": "an MLP without BatchNorm", "mlp-bn": "an MLP with BatchNorm", "conv": "a conv net with BatchNorm"}
 LOSS_KINDS = ("ns", "minimax", "ls", "hinge", "wgan-gp")

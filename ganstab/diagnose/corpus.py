@@ -78,6 +78,10 @@ DATASETS: dict[str, tuple[list[str], int, int]] = {
 }
 
 
+# The data sets of points (2-D mixtures, learnt by MLPs); the others are images.
+POINT_DATASETS = tuple(d for d in DATASETS if d not in ("digits", "stacked_digits"))
+
+
 # Sibling data set -> the data set whose *family* it belongs to: leaving a family out leaves the
 # model no relative of it, the largest shift of data the corpus can show (bench/diagnosis_lodo.py,
 # and the calibration's folds in evaluate.out_of_fold).
@@ -190,7 +194,7 @@ DRAWS: dict[str, Draw] = {
     "wgan": Draw(sample_wgan_member, "-wgan"),
     "wgan-small": Draw(
         sample_small_wgan_member, "-wgansmall", steps=250, eval_every=12, cohort=small_wgan_cohort,
-        data=("ring8", "grid25", "mixture6", "ring16", "grid9", "mixture10"),  # MLPs on points
+        data=POINT_DATASETS,  # MLPs on points
     ),
 }
 
