@@ -16,6 +16,8 @@ columns (`_rich_levels`): G's drift (already in units of its spread), G's spread
 its start and the data's (`data_spread`, a constant column of ganstab's traces), D's real-fake
 margin (squashed; in D's output units), and G's gradient norm against D's. `move=True` adds late
 levels of `g_move`, how far G's fixed-latent samples move between evaluations (the rich model).
+`canonical` adds the loss features again on the log's canonical form (20 block means), which
+holds across logging intervals (the losses model).
 """
 
 from __future__ import annotations
@@ -270,6 +272,41 @@ def _move_levels(move: np.ndarray) -> list[float]:
     return [float(v) for v in np.clip(out, -50, 50)]
 
 
+# The canonical form of a log: its rows averaged into this many equal blocks (every trace has at
+# least model.MIN_ROWS = 20 rows). A run logged every 10 steps, every 100 or as per-epoch means
+# comes out nearly the same, so features read on it hold across logging intervals (issue 15).
+CANONICAL_ROWS = 20
+# Per-column features that mean something on 20 rows (ac20 needs more).
+_CANONICAL_PER_COLUMN = tuple(f for f in _PER_COLUMN if f != "ac20")
+
+
+CANONICAL_FORMS = ("mean", "last")
+
+
+def canonical(x: np.ndarray, form: str = "mean", rows: int = CANONICAL_ROWS) -> np.ndarray:
+    """`x` (finite values, in order) cut into `rows` blocks of (nearly) equal length, each block
+    written as its mean ("mean", a log of interval means) or its last value ("last", a log
+    written every so often); as is when it is no longer than `rows`."""
+    x = np.asarray(x, dtype=float)
+    if len(x) <= rows:
+        return x
+    starts = (np.arange(rows) * len(x)) // rows
+    if form == "last":
+        return x[np.append(starts[1:], len(x)) - 1]
+    return np.add.reduceat(x, starts) / np.diff(np.append(starts, len(x)))
+
+
+def _canonical_features(d: np.ndarray, g: np.ndarray, form: str, collapse: bool, over_noise: bool) -> list[float]:
+    keep = [i for i, f in enumerate(_PER_COLUMN) if f in _CANONICAL_PER_COLUMN]
+    cd, cg = canonical(d, form), canonical(g, form)
+    out: list[float] = []
+    for x in (cd, cg):
+        feats = _column_features(x)
+        out += [feats[i] for i in keep]
+    out.append(_corr(_rank(cd), _rank(cg)))
+    return out + (_collapse_levels(cd, cg, over_noise) if collapse else [])
+
+
 def trace_data_spread(trace: dict[str, np.ndarray]) -> float:
     """The trace's `data_spread` (a constant column), NaN where it has none."""
     spreads = np.asarray(trace.get("data_spread", []), dtype=float)
@@ -288,7 +325,9 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
     the late levels of `g_move` (MOVE_LEVELS; ganstab traces that have the column). `collapse`:
     also give COLLAPSE_LEVELS, each loss against its own start and its slow cycles. `cycles_over_noise`:
     read those cycles against white noise of the window's length (`cycle_over_noise`), so that a
-    short log's few frequencies do not pass for a cycle.
+    short log's few frequencies do not pass for a cycle. `canonical`: the forms (CANONICAL_FORMS) in
+    which d_loss and g_loss are also read cut into CANONICAL_ROWS blocks, their per-column features
+    (but ac20), correlation and, with `collapse`, COLLAPSE_LEVELS computed again on those blocks.
     """
 
     def __init__(
@@ -299,6 +338,7 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
         move: bool = False,
         collapse: bool = False,
         cycles_over_noise: bool = False,
+        canonical: tuple[str, ...] = (),
     ) -> None:
         self.columns = columns
         self.prefix = prefix
@@ -306,6 +346,7 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
         self.move = move
         self.collapse = collapse
         self.cycles_over_noise = cycles_over_noise
+        self.canonical = canonical
 
     def fit(self, X, y=None):  # noqa: N803 (scikit-learn's names)
         self.n_features_in_ = 1
@@ -318,7 +359,12 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
         names += ["d_loss:late_level", "g_loss:late_level", "d_minus_g:late_level"] if self.levels else []
         names += list(RICH_LEVELS) if self._rich() else []
         names += list(MOVE_LEVELS) if self.move else []
-        return names + (list(COLLAPSE_LEVELS) if getattr(self, "collapse", False) else [])
+        names += list(COLLAPSE_LEVELS) if getattr(self, "collapse", False) else []
+        canon = [f"{c}:{f}" for c in LOSS_COLUMNS for f in _CANONICAL_PER_COLUMN] + ["d_g_corr"]
+        canon += list(COLLAPSE_LEVELS) if getattr(self, "collapse", False) else []
+        for form in getattr(self, "canonical", ()):
+            names += [f"canonical {form}:{n}" for n in canon]
+        return names
 
     def _rich(self) -> bool:
         return set(RICH_COLUMNS) <= set(self.columns)
@@ -356,4 +402,8 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
         if getattr(self, "collapse", False):  # models saved before the parameter existed lack it
             # models saved before `cycles_over_noise` existed read the plain shares
             feats += _collapse_levels(d, g, getattr(self, "cycles_over_noise", False))
+        for form in getattr(self, "canonical", ()):  # models saved before the parameter existed lack it
+            feats += _canonical_features(
+                d, g, form, getattr(self, "collapse", False), getattr(self, "cycles_over_noise", False)
+            )
         return feats

@@ -64,6 +64,9 @@ def make_pipeline(kind: str = "losses", seed: int = 0) -> Pipeline:
             # collapse: each loss against its own start and its slow cycles (COLLAPSE_LEVELS),
             # signatures of collapse in anybody's log (issue 15; bench/RESULTS.md), their cycles
             # read against white noise of the log's length (short foreign logs; bench/RESULTS.md)
+            # canonical: the same features again on the log cut into 20 block means, which hold
+            # across logging intervals: view agreement 0.944 -> 0.949, leave-one-family-out
+            # 0.894 -> 0.900 on corpus v6 (bench/RESULTS.md, fifteenth session)
             (
                 "features",
                 TraceFeatures(
@@ -72,6 +75,7 @@ def make_pipeline(kind: str = "losses", seed: int = 0) -> Pipeline:
                     move=kind == "rich",
                     collapse=kind == "losses",
                     cycles_over_noise=kind == "losses",
+                    canonical=("mean",) if kind == "losses" else (),
                 ),
             ),
             # Boosting and a random forest, probabilities averaged: on corpus v1 this lifted the

@@ -84,9 +84,11 @@ def test_nan_rows_stay_nan_in_a_smoothed_view():
 # smoothing (EMA 0.9, 88 %) are where it falls short. Refit in the thirteenth session (its
 # calibration fitted with each family left out): 92.7 %. On corpus v6 (fourteenth session, its
 # small-WGAN draw bought +0.071 on the foreign benchmark): 94.1 %, 93.6 % on the v5 runs among the
-# pairs (with half of the draw's runs: 92.5 %). This floor holds what was reached, less a margin
-# for refits in other environments; the 0.95 is not met.
-AGREEMENT_FLOOR = 0.93
+# pairs (with half of the draw's runs: 92.5 %). With the canonical features (the log in 20 block
+# means, fifteenth session): 94.5 %, 94.0 % on the v5 runs (every 100 steps 87 %, EMA 0.9 91 %).
+# This floor holds what was reached, less a margin for refits in other environments; the issue's
+# 0.95 is not met.
+AGREEMENT_FLOOR = 0.935
 
 
 @pytest.mark.slow

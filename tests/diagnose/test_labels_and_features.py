@@ -184,3 +184,28 @@ def test_slow_cycles_are_read_against_noise_of_the_logs_length():
     noise_f = tf.transform([short])[0]
     at = names.index("g_loss:cycle_power")
     assert noise_f[at] < plain_f[at] - 0.3  # the same 31-row log: its "cycle" was the window's length
+
+
+def test_the_canonical_form_of_a_log_holds_across_its_logging_interval():
+    """features.canonical: a log cut into 20 blocks, as block means or as each block's last value.
+    The same run logged every 10 steps and every 100 comes out the same ("last") or as the block
+    means of its every-10-steps rows ("mean"), so the canonical features hold across the interval
+    where the per-row ones do not."""
+    from ganstab.diagnose.features import CANONICAL_ROWS, canonical
+
+    x = np.arange(200.0)
+    np.testing.assert_array_equal(canonical(x, "last"), x[9::10])  # every tenth row: a log every 100 steps
+    np.testing.assert_array_equal(canonical(x, "mean"), x.reshape(20, 10).mean(axis=1))  # per-epoch means
+    np.testing.assert_array_equal(canonical(x[9::10], "last"), x[9::10])  # 20 rows are canonical already
+    uneven = canonical(np.arange(45.0), "mean")
+    assert len(uneven) == CANONICAL_ROWS and np.all(np.diff(uneven) > 0) and uneven[-1] == pytest.approx(43.0)  # rows 42-44
+    every_10 = _trace(400)
+    every_100 = {k: v[9::10] for k, v in every_10.items()}
+    tf = TraceFeatures(canonical=("last",)).fit(None)
+    names = list(tf.get_feature_names_out())
+    a, b = tf.transform([every_10, every_100])
+    canon = [i for i, n in enumerate(names) if n.startswith("canonical last:")]
+    per_row = [i for i, n in enumerate(names) if n.startswith("d_loss:") and n.endswith(("roughness", "ac1"))]
+    assert len(canon) == 2 * 10 + 1 and len(names) == len(a)
+    np.testing.assert_allclose(a[canon], b[canon], atol=1e-9)
+    assert np.abs(a[per_row] - b[per_row]).max() > 0.1  # the per-row features see the interval
