@@ -16,8 +16,8 @@ columns (`_rich_levels`): G's drift (already in units of its spread), G's spread
 its start and the data's (`data_spread`, a constant column of ganstab's traces), D's real-fake
 margin (squashed; in D's output units), and G's gradient norm against D's. `move=True` adds late
 levels of `g_move`, how far G's fixed-latent samples move between evaluations (the rich model).
-`canonical` adds the loss features again on the log's canonical form (20 block means), which
-holds across logging intervals (the losses model).
+`canonical` adds the loss features again on the log's canonical forms (20 blocks, as means or as
+last values), which hold across logging intervals (the losses model).
 """
 
 from __future__ import annotations

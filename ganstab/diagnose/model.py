@@ -49,8 +49,9 @@ TRAIN_PREFIXES = (0.3, 0.5, 0.75, 1.0)  # each run is also learned from its pref
 VIEWS_PER_PREFIX = {"losses": 6, "rich": 0}
 # ... and this many foreign views (views.foreign_view: a log interval, interval means, smoothing,
 # D's loss as a mean and a shift at once, drawn at random), since a foreign log differs from
-# ganstab's in several ways at once (bench/RESULTS.md, "Foreign benchmark").
-FOREIGN_VIEWS_PER_PREFIX = {"losses": 2, "rich": 0}
+# ganstab's in several ways at once (bench/RESULTS.md, "Foreign benchmark"). Four since the
+# canonical features (two before): with both canonical forms they lifted every LODO figure.
+FOREIGN_VIEWS_PER_PREFIX = {"losses": 4, "rich": 0}
 MIN_ROWS = 20
 
 
@@ -64,9 +65,10 @@ def make_pipeline(kind: str = "losses", seed: int = 0) -> Pipeline:
             # collapse: each loss against its own start and its slow cycles (COLLAPSE_LEVELS),
             # signatures of collapse in anybody's log (issue 15; bench/RESULTS.md), their cycles
             # read against white noise of the log's length (short foreign logs; bench/RESULTS.md)
-            # canonical: the same features again on the log cut into 20 block means, which hold
-            # across logging intervals: view agreement 0.944 -> 0.949, leave-one-family-out
-            # 0.894 -> 0.900 on corpus v6 (bench/RESULTS.md, fifteenth session)
+            # canonical: the same features again on the log cut into 20 blocks, as block means and
+            # as each block's last value, which hold across logging intervals; with four foreign
+            # views: view agreement 0.941 -> 0.950, leave-one-family-out 0.895 -> 0.906 on corpus
+            # v6 (bench/RESULTS.md, fifteenth session)
             (
                 "features",
                 TraceFeatures(
@@ -75,7 +77,7 @@ def make_pipeline(kind: str = "losses", seed: int = 0) -> Pipeline:
                     move=kind == "rich",
                     collapse=kind == "losses",
                     cycles_over_noise=kind == "losses",
-                    canonical=("mean",) if kind == "losses" else (),
+                    canonical=("mean", "last") if kind == "losses" else (),
                 ),
             ),
             # Boosting and a random forest, probabilities averaged: on corpus v1 this lifted the

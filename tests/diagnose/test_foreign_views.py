@@ -8,7 +8,7 @@ import pytest
 
 from ganstab.diagnose.corpus import SHIPPED_CORPUS
 from ganstab.diagnose.evaluate import labelled_examples
-from ganstab.diagnose.model import MIN_ROWS, shipped_model
+from ganstab.diagnose.model import MIN_ROWS, calibrate, fitted, shipped_model
 from ganstab.diagnose.views import VIEWS, view, views
 
 CORPUS = SHIPPED_CORPUS
@@ -84,31 +84,49 @@ def test_nan_rows_stay_nan_in_a_smoothed_view():
 # smoothing (EMA 0.9, 88 %) are where it falls short. Refit in the thirteenth session (its
 # calibration fitted with each family left out): 92.7 %. On corpus v6 (fourteenth session, its
 # small-WGAN draw bought +0.071 on the foreign benchmark): 94.1 %, 93.6 % on the v5 runs among the
-# pairs (with half of the draw's runs: 92.5 %). With the canonical features (the log in 20 block
-# means, fifteenth session): 94.5 %, 94.0 % on the v5 runs (every 100 steps 87 %, EMA 0.9 91 %).
-# This floor holds what was reached, less a margin for refits in other environments; the issue's
-# 0.95 is not met.
-AGREEMENT_FLOOR = 0.935
+# pairs (with half of the draw's runs: 92.5 %). Fifteenth session: the canonical features (the log
+# in 20 blocks, as block means and last values) and four foreign views per prefix: 95.0 % on
+# every eighth run, 95.4 % on every fourth (measured here since, a sample twice the size; 95.0 %
+# on the v5 runs). On the held-out quarter, runs the model never learned from, it is 93.3 %
+# (92.1 % before the canonical features), so the 0.95 holds on the corpus as the issue measures
+# it, not yet on unseen runs. Where both views are confident they agree (99.9 %), and nearly every
+# disagreement is one that an `UNCERTAIN: A or B` names (bench/RESULTS.md).
+AGREEMENT_FLOOR = 0.95
 
 
 @pytest.mark.slow
 def test_the_shipped_losses_model_labels_the_views_of_a_run_alike():
-    """Share of (run, view) pairs that get the label the run gets as logged; every eighth
-    labelled run of the shipped corpus, every view that keeps MIN_ROWS rows."""
+    """Share of (run, view) pairs that get the label the run gets as logged; every fourth
+    labelled run of the shipped corpus, every view that keeps MIN_ROWS rows. And as a user reads
+    the diagnoses (calibrated, `uncertain` under the threshold): where both are confident they
+    agree, and a disagreement is one that an `UNCERTAIN: A or B` already names."""
     examples, _ = labelled_examples(CORPUS)
     model = shipped_model("losses")
+    cal = fitted("CALIBRATION")["losses"]
     agree, total, per_view = 0, 0, {}
-    for e in examples[::8]:
+    confident, confident_agree, as_shown = 0, 0, 0
+    for e in examples[::4]:
         vs = views(e.trace, min_rows=MIN_ROWS, seed=len(e.id))
         x = np.empty(len(vs), dtype=object)
         x[:] = list(vs.values())
-        pred = dict(zip(vs, model.predict(x)))
-        for name, p in pred.items():
-            if name == "as logged":
+        proba = dict(zip(vs, calibrate(model.predict_proba(x), cal["temperature"])))
+        top2 = {name: list(np.argsort(-p)[:2]) for name, p in proba.items()}
+        sure = {name: p.max() >= cal["uncertain_below"] for name, p in proba.items()}
+        base = "as logged"
+        for name in vs:
+            if name == base:
                 continue
-            same = p == pred["as logged"]
+            a, b = top2[base][0], top2[name][0]
+            same = a == b
             agree += same
             total += 1
             per_view.setdefault(name, []).append(same)
+            if sure[base] and sure[name]:
+                confident += 1
+                confident_agree += same
+            as_shown += same or (not sure[name] and a in top2[name]) or (not sure[base] and b in top2[base])
     share = agree / total
-    assert total > 800 and share >= AGREEMENT_FLOOR, (share, {k: round(float(np.mean(v)), 3) for k, v in per_view.items()})
+    assert total > 2000 and share >= AGREEMENT_FLOOR, (share, {k: round(float(np.mean(v)), 3) for k, v in per_view.items()})
+    # shipped model: 1,774 of 2,976 pairs confident on both sides, 99.9 % of them alike; 99.8 % as shown
+    assert confident > 0.4 * total and confident_agree >= 0.99 * confident, (confident, confident_agree)
+    assert as_shown >= 0.99 * total, as_shown / total
