@@ -129,7 +129,7 @@ def plot_reliability(res: dict, path: Path, title: str) -> None:
     for v in (0, 0.5, 1):
         draw.text((xy(v, 0)[0] - 8, size - bottom + 4), f"{v:g}", fill=(0, 0, 0))
         draw.text((4, xy(0, v)[1] - 6), f"{v:g}", fill=(0, 0, 0))
-    draw.text((left, size - 16), "top probability (bars: share right; dot at the bin's mean)", fill=(0, 0, 0))
+    draw.text((left, size - 16), "top probability (bars: share right; dot: their mean top prob.)", fill=(0, 0, 0))
     draw.text((left, 6), f"{title}: ECE {res['ece']:.3f}", fill=(0, 0, 0))
     img.save(path)
 

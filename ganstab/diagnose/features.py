@@ -272,21 +272,24 @@ def _move_levels(move: np.ndarray) -> list[float]:
     return [float(v) for v in np.clip(out, -50, 50)]
 
 
-# The canonical form of a log: its rows averaged into this many equal blocks (every trace has at
-# least model.MIN_ROWS = 20 rows). A run logged every 10 steps, every 100 or as per-epoch means
-# comes out nearly the same, so features read on it hold across logging intervals (issue 15).
+# The canonical forms of a log: its rows cut into this many (nearly) equal blocks (every trace has
+# at least model.MIN_ROWS = 20 rows), each written as its mean or as its last value. A run logged
+# every 10 steps, every 100 or as per-epoch means comes out nearly the same in one form or the
+# other, so features read on them hold across logging intervals (issue 15).
 CANONICAL_ROWS = 20
-# Per-column features that mean something on 20 rows (ac20 needs more).
-_CANONICAL_PER_COLUMN = tuple(f for f in _PER_COLUMN if f != "ac20")
-
-
 CANONICAL_FORMS = ("mean", "last")
+# Per-column features read on the blocks (ac20 needs more rows). Of these, ac5 and the collapse
+# levels' four cycle features are always 0 on 20 rows (their late windows of 5-6 rows are too
+# short): the shipped model carries them as constants, to be dropped at its next retraining.
+_CANONICAL_PER_COLUMN = tuple(f for f in _PER_COLUMN if f != "ac20")
 
 
 def canonical(x: np.ndarray, form: str = "mean", rows: int = CANONICAL_ROWS) -> np.ndarray:
     """`x` (finite values, in order) cut into `rows` blocks of (nearly) equal length, each block
     written as its mean ("mean", a log of interval means) or its last value ("last", a log
     written every so often); as is when it is no longer than `rows`."""
+    if form not in CANONICAL_FORMS:
+        raise ValueError(f"Unknown canonical form {form!r}; choose one of {', '.join(CANONICAL_FORMS)}.")
     x = np.asarray(x, dtype=float)
     if len(x) <= rows:
         return x
@@ -325,9 +328,10 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
     the late levels of `g_move` (MOVE_LEVELS; ganstab traces that have the column). `collapse`:
     also give COLLAPSE_LEVELS, each loss against its own start and its slow cycles. `cycles_over_noise`:
     read those cycles against white noise of the window's length (`cycle_over_noise`), so that a
-    short log's few frequencies do not pass for a cycle. `canonical`: the forms (CANONICAL_FORMS) in
-    which d_loss and g_loss are also read cut into CANONICAL_ROWS blocks, their per-column features
-    (but ac20), correlation and, with `collapse`, COLLAPSE_LEVELS computed again on those blocks.
+    short log's few frequencies do not pass for a cycle. `canonical`: a tuple of the forms
+    (CANONICAL_FORMS) in which d_loss and g_loss are also read, cut into CANONICAL_ROWS blocks:
+    their per-column features (but ac20), correlation and, with `collapse`, COLLAPSE_LEVELS
+    computed again on those blocks.
     """
 
     def __init__(
@@ -362,7 +366,10 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
         names += list(COLLAPSE_LEVELS) if getattr(self, "collapse", False) else []
         canon = [f"{c}:{f}" for c in LOSS_COLUMNS for f in _CANONICAL_PER_COLUMN] + ["d_g_corr"]
         canon += list(COLLAPSE_LEVELS) if getattr(self, "collapse", False) else []
-        for form in getattr(self, "canonical", ()):
+        forms = getattr(self, "canonical", ())
+        if isinstance(forms, str):  # a tuple of forms, not one name read letter by letter
+            raise ValueError(f"canonical takes a tuple of forms, e.g. ({forms!r},), not {forms!r}.")
+        for form in forms:
             names += [f"canonical {form}:{n}" for n in canon]
         return names
 

@@ -209,3 +209,11 @@ def test_the_canonical_form_of_a_log_holds_across_its_logging_interval():
     assert len(canon) == 2 * 10 + 1 and len(names) == len(a)
     np.testing.assert_allclose(a[canon], b[canon], atol=1e-9)
     assert np.abs(a[per_row] - b[per_row]).max() > 0.1  # the per-row features see the interval
+    with pytest.raises(ValueError, match="'lst'"):
+        canonical(x, "lst")
+    with pytest.raises(ValueError, match="tuple of forms"):
+        TraceFeatures(canonical="mean").fit(None)
+    from ganstab.diagnose.model import make_pipeline
+
+    shipped = make_pipeline("losses").named_steps["features"].fit(None)  # as the losses model ships
+    assert len(shipped.get_feature_names_out()) == len(shipped.transform([every_10])[0])
