@@ -281,7 +281,8 @@ CANONICAL_FORMS = ("mean", "last")
 # Per-column features read on the blocks (ac20 needs more rows). Of these, ac5 and the collapse
 # levels' four cycle features are always 0 on 20 rows (their late windows of 5-6 rows are too
 # short): the shipped model carries them as constants, to be dropped at its next retraining.
-_CANONICAL_PER_COLUMN = tuple(f for f in _PER_COLUMN if f != "ac20")
+_CANONICAL_KEEP = [i for i, f in enumerate(_PER_COLUMN) if f != "ac20"]  # their places in _PER_COLUMN
+_CANONICAL_PER_COLUMN = tuple(_PER_COLUMN[i] for i in _CANONICAL_KEEP)
 
 
 def canonical(x: np.ndarray, form: str = "mean", rows: int = CANONICAL_ROWS) -> np.ndarray:
@@ -300,12 +301,11 @@ def canonical(x: np.ndarray, form: str = "mean", rows: int = CANONICAL_ROWS) -> 
 
 
 def _canonical_features(d: np.ndarray, g: np.ndarray, form: str, collapse: bool, over_noise: bool) -> list[float]:
-    keep = [i for i, f in enumerate(_PER_COLUMN) if f in _CANONICAL_PER_COLUMN]
     cd, cg = canonical(d, form), canonical(g, form)
     out: list[float] = []
     for x in (cd, cg):
         feats = _column_features(x)
-        out += [feats[i] for i in keep]
+        out += [feats[i] for i in _CANONICAL_KEEP]
     out.append(_corr(_rank(cd), _rank(cg)))
     return out + (_collapse_levels(cd, cg, over_noise) if collapse else [])
 
