@@ -11,7 +11,8 @@ features give? Every foreign run is read from its own log as a user would point 
 at it and turned into the shipped losses model's features (TraceFeatures, shipped settings); the
 classifier is the shipped one (boosting + forest), refitted per fold. Protocols:
 
-1. `shipped`: the shipped model (the benchmark's own figure).
+1. `shipped`: the shipped model (the benchmark's own figure; not with `--blocks`, whose features
+   it does not read).
 2. `corpus, as logged`: the classifier trained on the corpus's runs at the shipped training
    prefixes, as logged (no views): the like-for-like baseline of protocol 5. With `--views`, also
    `corpus, with views`: the same prefixes with the shipped logging views (model.train_views), as
@@ -20,11 +21,12 @@ classifier is the shipped one (boosting + forest), refitted per fold. Protocols:
    `--folds` (a training share of 1 - 1/k), `--repeats` shuffles each: every script seen in
    training, each run unseen. An in-domain ceiling, and how it grows with the training runs.
 4. `foreign, script out`: trained on the other scripts' runs only, each script left out in turn.
-5. `corpus + foreign, script out`: protocol 2's rows plus the other scripts' runs: would code of
-   more styles in the corpus close the gap?
+5. `corpus + foreign, script out`: protocol 2's rows (as logged) plus the other scripts' runs, the
+   classifier's seed 0: would code of more styles in the corpus close the gap?
 
 `--blocks` adds the raw values of the 20 canonical blocks of each loss (both forms, 80 features) to
-the features, a representation the shipped model does not use. Throwaway models only: nothing is
+the features, a representation the shipped model does not use. One untuned classifier, so each
+figure is what these features give at least, not all they could. Throwaway models only: nothing is
 saved, shipped or used to choose the shipped model, whose training data excludes the benchmark
 (tests/diagnose/test_foreign.py). Macro-F1 pooled over each protocol's folds; JSON under `--out`,
 recorded in bench/RESULTS.md.
@@ -119,6 +121,7 @@ def k_fold(classifier, x: np.ndarray, y: np.ndarray, scripts: list[str], k: int,
         pred = np.empty(len(y), dtype=object)
         for train, test in StratifiedKFold(k, shuffle=True, random_state=seed).split(x, y):
             pred[test] = clone(classifier).fit(x[train], y[train]).predict(x[test])
+        assert all(p is not None for p in pred), "every run is scored once per shuffle"
         runs.append(summary(list(y), list(pred), scripts))
     return runs[0] | {
         "training share": round(1 - 1 / k, 3),
@@ -158,6 +161,13 @@ def main() -> None:
     args = ap.parse_args()
     if args.repeats < 1:
         ap.error(f"--repeats must be at least 1, got {args.repeats}")
+    if not (args.data / "runs.jsonl.gz").is_file():
+        ap.error(
+            f"--data: {args.data} holds no runs.jsonl.gz (the foreign benchmark's folder is bench/foreign/data)"
+        )
+    if args.views and args.no_corpus:
+        ap.error("--views trains on the corpus: drop --no-corpus")
+    args.folds = sorted(set(args.folds))
     if bad := [k for k in args.folds if k < 2]:
         ap.error(f"--folds: k-fold needs k of at least 2, got {bad}")
     if not args.no_corpus and not args.corpus.is_dir():
@@ -179,8 +189,6 @@ def main() -> None:
     if not args.blocks:  # the shipped model reads the shipped features only
         shipped = shipped_model("losses").named_steps["classifier"]
         result["protocols"]["shipped"] = summary(list(y), list(shipped.predict(x)), scripts)
-    if args.views and args.no_corpus:
-        ap.error("--views trains on the corpus: drop --no-corpus")
     corpus = None if args.no_corpus else corpus_features(args.corpus, features, args.views)
     for name, (cx, cy) in (corpus or {}).items():
         result[f"corpus rows, {name}"] = len(cy)
