@@ -88,12 +88,18 @@ def diagnose_all(runs: list[dict], root: Path, model: str, models: Path | None =
     return out
 
 
+def by_script(y: list[str], p: list[str], scripts: list[str]) -> dict:
+    """Scores over all runs ("all") and over each script's runs."""
+    res = {"all": scores(y, p)}
+    for script in sorted(set(scripts)):
+        idx = [i for i, s in enumerate(scripts) if s == script]
+        res[script] = scores([y[i] for i in idx], [p[i] for i in idx])
+    return res
+
+
 def summarise(preds: list[dict]) -> dict:
     y, p = [q["label"] for q in preds], [q["predicted"] for q in preds]
-    res = {"all": scores(y, p)}
-    for script in sorted({q["script"] for q in preds}):
-        sub = [q for q in preds if q["script"] == script]
-        res[script] = scores([q["label"] for q in sub], [q["predicted"] for q in sub])
+    res = by_script(y, p, [q["script"] for q in preds])
     conf = np.array([max(q["probabilities"].values()) for q in preds])
     correct = np.array([a == b for a, b in zip(y, p)], dtype=float)
     res["ece"], res["reliability"] = ece(conf, correct)

@@ -47,11 +47,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # diagnosis_foreign is this folder's: on the path when this runs as a script
 import numpy as np  # noqa: E402
-from diagnosis_foreign import extract_logs, load_runs, log_path  # noqa: E402
+from diagnosis_foreign import by_script, extract_logs, load_runs, log_path  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.model_selection import StratifiedKFold  # noqa: E402
 
-from ganstab.diagnose.evaluate import labelled_examples, scores, usable  # noqa: E402
+from ganstab.diagnose.evaluate import labelled_examples, usable  # noqa: E402
 from ganstab.diagnose.features import CANONICAL_FORMS, LOSS_COLUMNS, canonical  # noqa: E402
 from ganstab.diagnose.logs import read_logs  # noqa: E402
 from ganstab.diagnose.model import TRAIN_PREFIXES, make_pipeline, shipped_model, train_views, truncate  # noqa: E402
@@ -89,7 +89,7 @@ def corpus_features(
     """The corpus's labelled runs at the shipped model's training prefixes, as logged, and with
     `views` also with the shipped training views of each prefix (the trace as logged first)."""
     examples, _ = labelled_examples(corpus)
-    logged, viewed = [], []
+    out: dict[str, list] = {"as logged": []} | ({"with views": []} if views else {})
     for e in usable(examples, "losses"):
         for p in TRAIN_PREFIXES:
             traces = (
@@ -98,19 +98,10 @@ def corpus_features(
                 else [truncate(e.trace, p)]
             )
             rows = [(features(t), e.label) for t in traces]
-            logged.append(rows[0])
-            viewed += rows
-    out = {"as logged": logged} | ({"with views": viewed} if views else {})
+            out["as logged"].append(rows[0])  # train_views gives the trace as logged first
+            if views:
+                out["with views"] += rows
     return {k: (np.array([r for r, _ in v]), np.array([y for _, y in v])) for k, v in out.items()}
-
-
-def summary(y: list[str], p: list[str], scripts: list[str]) -> dict:
-    """Scores over all runs and per script."""
-    out = {"all": scores(y, p)}
-    for s in sorted(set(scripts)):
-        idx = [i for i, q in enumerate(scripts) if q == s]
-        out[s] = scores([y[i] for i in idx], [p[i] for i in idx])
-    return out
 
 
 def k_fold(classifier, x: np.ndarray, y: np.ndarray, scripts: list[str], k: int, repeats: int) -> dict:
@@ -122,7 +113,7 @@ def k_fold(classifier, x: np.ndarray, y: np.ndarray, scripts: list[str], k: int,
         for train, test in StratifiedKFold(k, shuffle=True, random_state=seed).split(x, y):
             pred[test] = clone(classifier).fit(x[train], y[train]).predict(x[test])
         assert all(p is not None for p in pred), "every run is scored once per shuffle"
-        runs.append(summary(list(y), list(pred), scripts))
+        runs.append(by_script(list(y), list(pred), scripts))
     return runs[0] | {
         "training share": round(1 - 1 / k, 3),
         "macro_f1 over repeats": [r["all"]["macro_f1"] for r in runs],
@@ -139,7 +130,7 @@ def script_out(classifier, x, y, scripts, extra: tuple[np.ndarray, np.ndarray] |
         if extra is not None:
             tx, ty = np.vstack([extra[0], tx]), np.concatenate([extra[1], ty])
         pred[test] = clone(classifier).fit(tx, ty).predict(x[test])
-    return summary(list(y), list(pred), scripts)
+    return by_script(list(y), list(pred), scripts)
 
 
 def main() -> None:
@@ -188,14 +179,14 @@ def main() -> None:
     }
     if not args.blocks:  # the shipped model reads the shipped features only
         shipped = shipped_model("losses").named_steps["classifier"]
-        result["protocols"]["shipped"] = summary(list(y), list(shipped.predict(x)), scripts)
+        result["protocols"]["shipped"] = by_script(list(y), list(shipped.predict(x)), scripts)
     corpus = None if args.no_corpus else corpus_features(args.corpus, features, args.views)
     for name, (cx, cy) in (corpus or {}).items():
         result[f"corpus rows, {name}"] = len(cy)
         seeds = []
         for seed in args.seeds:
             model = make_pipeline("losses", seed).named_steps["classifier"].fit(cx, cy)
-            seeds.append(summary(list(y), list(model.predict(x)), scripts))
+            seeds.append(by_script(list(y), list(model.predict(x)), scripts))
         result["protocols"][f"corpus, {name}"] = seeds[0] | {
             "seeds": args.seeds,
             "macro_f1 over seeds": [r["all"]["macro_f1"] for r in seeds],
