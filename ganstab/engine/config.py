@@ -16,7 +16,7 @@ import json
 import math
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -254,7 +254,7 @@ def preset(name: str) -> Config:
     return from_dict(PRESETS[name])
 
 
-def _qualify(key: str) -> str:
+def qualify_key(key: str) -> str:
     """Accept `train.lr_d` or plain `lr_d` (when the name belongs to one section only)."""
     if "." in key or key == "inception_weights":
         return key
@@ -270,24 +270,38 @@ def _qualify(key: str) -> str:
     raise ConfigError(f"Config key `{key}` is ambiguous; write one of {[f'{o}.{key}' for o in owners]}.")
 
 
-def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
-    """Apply `key=value` strings (the CLI's `--set`); values are parsed as YAML scalars."""
-    nested: dict[str, Any] = {}
+def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
+    """`key=value` strings (the CLI's `--set`) as {qualified key: value}, values read as YAML
+    scalars. The one place override text is parsed: everything past it passes values."""
+    values: dict[str, Any] = {}
     for item in overrides:
-        if "=" not in item:
+        if not isinstance(item, str) or "=" not in item:
             raise ConfigError(f"An override must look like key=value, but got {item!r}.")
         key, raw = item.split("=", 1)
-        key = _qualify(key.strip())
+        key = qualify_key(key.strip())
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            values[key] = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError as e:
             raise ConfigError(f"Cannot parse the value of `{key}`: {raw!r} ({e}).") from e
+    return values
+
+
+def apply_values(cfg: Config, values: Mapping[str, Any]) -> Config:
+    """A copy of `cfg` with {key: value} set (keys qualified or unique short names)."""
+    nested: dict[str, Any] = {}
+    for key, value in values.items():
+        key = qualify_key(key)
         if key == "inception_weights":
             nested[key] = value
             continue
         section, _, name = key.partition(".")
         nested.setdefault(section, {})[name] = value
     return from_dict(nested, cfg)
+
+
+def apply_overrides(cfg: Config, overrides: Iterable[str]) -> Config:
+    """Apply `key=value` strings (the CLI's `--set`)."""
+    return apply_values(cfg, parse_overrides(overrides))
 
 
 # --------------------------------------------------------------------------- checks and resolution

@@ -15,6 +15,7 @@ the drivers' lock).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -68,6 +69,22 @@ def is_memory_sqlite(url: str | URL) -> bool:
     if url.get_backend_name() != "sqlite":
         return False
     return url.database in (None, "", ":memory:") or str(url.database).startswith("file::memory:")
+
+
+def why_empty(url: str | URL) -> str | None:
+    """Why `url` certainly holds nothing, without connecting (the one place that knows SQLite's
+    cases): "an in-memory database" or "there is no SQLite file at ..." (opening it would create
+    it), else None (a SQLite file that exists, a SQLite URI, or a server database)."""
+    url = normalize_url(url)
+    if url.get_backend_name() != "sqlite":
+        return None
+    if is_memory_sqlite(url):
+        return "it is an in-memory database"
+    if url.query.get("uri") in ("true", "1"):
+        return None
+    if not Path(str(url.database)).expanduser().is_file():
+        return f"there is no SQLite file at {str(url.database)!r}"
+    return None
 
 
 def require_lasting(url: str | URL, what: str) -> None:
