@@ -20,15 +20,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganstab.engine.cohort_nn import (
+from ganstab.engine.config import Config
+from ganstab.engine.member_layers import (
     CohortBatchNorm2d,
     CohortConv2d,
     CohortConvTranspose2d,
     CohortLinear,
     from_grouped,
+    init_members,
+    set_channels_last,
+    set_spectral_norm,
     to_grouped,
 )
-from ganstab.engine.config import Config
 
 Scales = list[torch.Tensor]
 
@@ -148,3 +151,24 @@ def build_networks(cfg: Config, k: int, data_shape: tuple[int, ...], sn_d: bool,
     d = ConvDiscriminator(k, c, res, m.channels, m.d_mult, sn_d, m.msg)
     n_scales = int(math.log2(res // 4)) + 1 if m.msg else 1
     return g, d, n_scales
+
+
+def build_member_networks(configs: list[Config], data_shape: tuple[int, ...], device: torch.device, later=()):
+    """G and D for K resolved member configs, each member's layers initialised from its own
+    generator (seeded by `train.seed`: G's layers first, then D's) and its spectral norm switched
+    on or off, on `device`. `later` (TrainConfigs that may refill a slot) may ask for SN layers."""
+    tr = [c.train for c in configs]
+    sn_d, sn_g = [t.sn_d for t in tr], [t.sn_g for t in tr]
+    any_d, any_g = any(sn_d) or any(t.sn_d for t in later), any(sn_g) or any(t.sn_g for t in later)
+    G, D, n_scales = build_networks(configs[0], len(configs), data_shape, any_d, any_g)
+    init_gens = [torch.Generator().manual_seed(t.seed) for t in tr]
+    init_members(G, init_gens)  # G first, then D, from each member's own generator
+    init_members(D, init_gens)
+    set_spectral_norm(G, sn_g)
+    set_spectral_norm(D, sn_d)
+    G.to(device)
+    D.to(device)
+    if device.type == "cuda" and len(data_shape) > 1:  # images: channels-last convolutions
+        set_channels_last(G, True)
+        set_channels_last(D, True)
+    return G, D, n_scales

@@ -55,6 +55,11 @@ class CohortAdam:
             m[i].zero_()
             v[i].zero_()
 
+    def grad_norm(self) -> torch.Tensor:
+        """Each member's L2 norm of its gradient over all parameters `[K]`."""
+        sq = [p.grad.flatten(1).float().pow(2).sum(1) for p in self.params if p.grad is not None]
+        return torch.stack(sq).sum(0).sqrt()
+
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None

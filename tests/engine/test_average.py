@@ -9,7 +9,7 @@ import torch
 
 from ganstab.engine import CohortTrainer, apply_overrides, preset
 from ganstab.engine.average import WeightAverage
-from ganstab.engine.cohort_nn import CohortLinear, init_members
+from ganstab.engine.member_layers import CohortLinear, init_members
 from ganstab.engine.config import Config, ConfigError
 
 STEPS = 48

@@ -92,7 +92,7 @@ def test_image_cohort_members_match_solo_runs():
 def test_channels_last_convolutions_compute_the_same_networks():
     """GPUs run image cohorts on NHWC tensors (rank-5 cohort weights refuse
     `Module.to(memory_format=...)`); the layout must not change what the networks compute."""
-    from ganstab.engine.cohort_nn import CohortConv2d, set_channels_last
+    from ganstab.engine.member_layers import CohortConv2d, set_channels_last
 
     cfg = apply_overrides(
         preset("lessons"),
