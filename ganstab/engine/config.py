@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from ganstab.engine.dataset_registry import DATASETS, IMAGE_DATASETS
+
 
 class ConfigError(ValueError):
     """A configuration value or file is invalid; the message names the key and the value."""
@@ -52,7 +54,7 @@ def _suggest(names: list[str]) -> str:
 
 @dataclass
 class DataConfig:
-    name: str = "ring8"  # data set, one of ganstab.engine.data.DATASETS
+    name: str = "ring8"  # data set, one of ganstab.engine.dataset_registry.DATASETS
     n_modes: int = 0  # ring: number of Gaussians on the circle; 0 = 8
     radius: float = 0.0  # ring: radius of the circle of centres; 0 = 2.0
     grid_size: int = 0  # grid: centres per side; 0 = 5
@@ -321,8 +323,7 @@ def _rule(ok: bool, key: str, rule: str, value: Any) -> None:
 
 def validate(cfg: Config) -> None:
     """Range and consistency checks; raise ConfigError naming the key and the value."""
-    from ganstab.engine.data import DATASETS, IMAGE_DATASETS
-    from ganstab.engine.losses import LOSSES
+    from ganstab.engine.losses import LOSSES  # torch: only when a config is checked
 
     d, m, t = cfg.data, cfg.model, cfg.train
     _rule(d.name in DATASETS, "data.name", _one_of(d.name, DATASETS), d.name)
@@ -383,11 +384,12 @@ def validate(cfg: Config) -> None:
 
 def resolve(cfg: Config) -> Config:
     """Validate, then fill every 'auto' (0) field with the data set's value; returns a copy."""
-    from ganstab.engine.data import DATASETS
-
     validate(cfg)
     cfg = copy.deepcopy(cfg)
     spec = DATASETS.get(cfg.data.name)
+    for key in spec.requires:
+        if getattr(cfg.data, key) is None:
+            raise ConfigError(f"`data.{key}` is required for data set {cfg.data.name!r}, but got None.")
     spec.fill_defaults(cfg.data)
     is_image = spec.kind == "images"
     if cfg.model.latent_dim == 0:

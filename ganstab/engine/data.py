@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ganstab.engine.config import ConfigError, DataConfig
-from ganstab.engine.registry import Registry
+from ganstab.engine.dataset_registry import DATASETS
 
 
 class Dataset:
@@ -120,29 +119,17 @@ def _bytes_to_unit(x: torch.Tensor) -> torch.Tensor:
     return x.float() / 127.5 - 1.0
 
 
-# --------------------------------------------------------------------------- registry
+# --------------------------------------------------------------------------- builders
 
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    kind: str  # "points" or "images"
-    fill_defaults: Callable[[DataConfig], None]  # resolve the 0 = "auto" fields in place
-    build: Callable[[DataConfig], Dataset]
-
-
-DATASETS: Registry[DatasetSpec] = Registry("data set")
-IMAGE_DATASETS: list[str] = []
-
-
-def register(name: str, kind: str, help: str, fill: Callable, build: Callable) -> None:
-    DATASETS.register(name, help)(DatasetSpec(kind, fill, build))
-    if kind == "images":
-        IMAGE_DATASETS.append(name)
+# name -> how to build the data set of a resolved DataConfig. Names, kinds, help and defaults are
+# engine/dataset_registry.py's (what the configuration checks read without this module).
+BUILDERS: dict[str, Callable[[DataConfig], Dataset]] = {}
 
 
 def build_dataset(cfg: DataConfig) -> Dataset:
     """Build the data set of a *resolved* DataConfig (see config.resolve)."""
-    return DATASETS.get(cfg.name).build(cfg)
+    DATASETS.get(cfg.name)  # an unknown name: the registry's error, with its choices
+    return BUILDERS[cfg.name](cfg)
 
 
 def ring_centres(n_modes: int, radius: float) -> torch.Tensor:
@@ -157,56 +144,9 @@ def grid_centres(size: int, spacing: float) -> torch.Tensor:
     return torch.stack([xx.flatten(), yy.flatten()], dim=1).float()
 
 
-def _fill_ring(d: DataConfig) -> None:
-    d.n_modes = d.n_modes or 8
-    d.radius = d.radius or 2.0
-    d.std = d.std or 0.02
-
-
-def _fill_grid(d: DataConfig) -> None:
-    d.grid_size = d.grid_size or 5
-    d.grid_spacing = d.grid_spacing or 2.0
-    d.std = d.std or 0.05
-
-
-def _fill_mixture(d: DataConfig) -> None:
-    if d.centres is None:
-        raise ConfigError("`data.centres` is required for data set 'mixture', but got None.")
-    d.std = d.std or 0.05
-
-
-def _fill_nothing(d: DataConfig) -> None:
-    pass
-
-
-def _fill_image(default_res: int) -> Callable[[DataConfig], None]:
-    def fill(d: DataConfig) -> None:
-        d.resolution = d.resolution or default_res
-
-    return fill
-
-
-register(
-    "ring8",
-    "points",
-    "8 Gaussians on a circle (radius 2, std 0.02 by default)",
-    _fill_ring,
-    lambda d: Mixture(ring_centres(d.n_modes, d.radius), d.std),
-)
-register(
-    "grid25",
-    "points",
-    "5x5 grid of Gaussians at {-4,-2,0,2,4}^2, std 0.05 by default",
-    _fill_grid,
-    lambda d: Mixture(grid_centres(d.grid_size, d.grid_spacing), d.std),
-)
-register(
-    "mixture",
-    "points",
-    "Gaussians at data.centres with data.std",
-    _fill_mixture,
-    lambda d: Mixture(torch.tensor(d.centres, dtype=torch.float32), d.std),
-)
+BUILDERS["ring8"] = lambda d: Mixture(ring_centres(d.n_modes, d.radius), d.std)
+BUILDERS["grid25"] = lambda d: Mixture(grid_centres(d.grid_size, d.grid_spacing), d.std)
+BUILDERS["mixture"] = lambda d: Mixture(torch.tensor(d.centres, dtype=torch.float32), d.std)
 
 
 def _require_path(d: DataConfig, what: str) -> Path:
@@ -236,13 +176,7 @@ def _load_points(d: DataConfig) -> Dataset:
     return Stored(torch.tensor(arr, dtype=torch.float32), "points", "points")
 
 
-register(
-    "points",
-    "points",
-    "points from a local .npy or .csv file (data.path), one per row",
-    _fill_nothing,
-    _load_points,
-)
+BUILDERS["points"] = _load_points
 
 
 def _resize_bytes(x: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -256,9 +190,23 @@ def _resize_bytes(x: torch.Tensor, resolution: int) -> torch.Tensor:
     return torch.cat(out)
 
 
-def _load_digits(d: DataConfig) -> Dataset:
-    from ganstab.engine.metrics.digits import digits_real_images
+def digits_real_images(resolution: int = 8) -> torch.Tensor:
+    """All 1,797 digits as ``[1797, 1, R, R]`` float32 in ``[-1, 1]``.
 
+    ``R > 8`` is reached by bilinear upsampling (``align_corners=False``), matching
+    what a generator at that resolution is compared against. No caching, no side effects.
+    """
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 8:
+        raise ValueError(f"resolution must be an int >= 8 (digits are 8x8); got {resolution!r}")
+    from sklearn.datasets import load_digits
+
+    images = torch.as_tensor(load_digits().images, dtype=torch.float32).unsqueeze(1) / 8.0 - 1.0
+    if resolution > 8:
+        images = F.interpolate(images, size=(resolution, resolution), mode="bilinear", align_corners=False)
+    return images
+
+
+def _load_digits(d: DataConfig) -> Dataset:
     return Stored(digits_real_images(d.resolution), "images", "digits")
 
 
@@ -311,32 +259,8 @@ def _load_folder(d: DataConfig) -> Dataset:
     return Stored(torch.stack(images), "images", "images", _bytes_to_unit)
 
 
-register(
-    "digits",
-    "images",
-    "scikit-learn's 8x8 digits (1,797 images, shipped offline)",
-    _fill_image(8),
-    _load_digits,
-)
-register(
-    "stacked_digits",
-    "images",
-    "three of scikit-learn's digits in three channels: 1,000 modes (offline Stacked MNIST)",
-    _fill_image(8),
-    lambda d: StackedDigits(_load_digits(d).data),
-)
-register("mnist", "images", "MNIST from a local torchvision folder (data.path)", _fill_image(32), _load_mnist)
-register(
-    "cifar10",
-    "images",
-    "CIFAR-10 from a local torchvision folder (data.path)",
-    _fill_image(32),
-    _load_cifar10,
-)
-register(
-    "folder",
-    "images",
-    "image files under a local folder (data.path), resized and centre-cropped",
-    _fill_image(32),
-    _load_folder,
-)
+BUILDERS["digits"] = _load_digits
+BUILDERS["stacked_digits"] = lambda d: StackedDigits(_load_digits(d).data)
+BUILDERS["mnist"] = _load_mnist
+BUILDERS["cifar10"] = _load_cifar10
+BUILDERS["folder"] = _load_folder

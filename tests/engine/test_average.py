@@ -9,8 +9,8 @@ import torch
 
 from ganstab.engine import CohortTrainer, apply_overrides, preset
 from ganstab.engine.average import WeightAverage
-from ganstab.engine.member_layers import CohortLinear, init_members
 from ganstab.engine.config import Config, ConfigError
+from ganstab.engine.member_layers import CohortLinear, init_members
 
 STEPS = 48
 

@@ -154,7 +154,7 @@ def test_a_key_near_nothing_gets_no_guess_and_a_preset_gets_one():
 
 
 def test_registry_lookup_of_an_unknown_name_is_a_plain_value_error_with_a_guess():
-    from ganstab.engine.data import DATASETS
+    from ganstab.engine.dataset_registry import DATASETS
 
     with pytest.raises(ValueError) as err:
         DATASETS.get("rign8")

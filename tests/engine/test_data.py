@@ -13,7 +13,8 @@ from PIL import Image
 
 from ganstab.engine import config as C
 from ganstab.engine.config import ConfigError
-from ganstab.engine.data import DATASETS, build_dataset, grid_centres, ring_centres
+from ganstab.engine.data import build_dataset, grid_centres, ring_centres
+from ganstab.engine.dataset_registry import DATASETS
 from ganstab.engine.metrics import mixture_metrics
 
 

@@ -9,12 +9,11 @@ import pytest
 import torch
 
 from ganstab.engine import config as C
-from ganstab.engine.data import build_dataset
+from ganstab.engine.data import build_dataset, digits_real_images
 from ganstab.engine.metrics import Evaluator, score
 from ganstab.engine.metrics.digits import (
     STACKED_MODES,
     _digits_labels,
-    digits_real_images,
     load_digits_classifier,
     stacked_digits_metrics,
 )

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganstab.engine.data import digits_real_images
 from ganstab.engine.metrics.frechet import frechet_distance
 
 __all__ = [
@@ -32,7 +33,6 @@ __all__ = [
     "CLASSIFIER_FILENAME",
     "DigitsClassifier",
     "digits_metrics",
-    "digits_real_images",
     "load_digits_classifier",
     "stacked_digits_metrics",
 ]
@@ -48,22 +48,6 @@ _BATCH = 64
 _HOLDOUT = 0.2
 _TRAIN_NOISE_STD = 0.1
 _KL_EPS = 1e-10
-
-
-def digits_real_images(resolution: int = 8) -> Tensor:
-    """All 1,797 digits as ``[1797, 1, R, R]`` float32 in ``[-1, 1]``.
-
-    ``R > 8`` is reached by bilinear upsampling (``align_corners=False``), matching
-    what a generator at that resolution is compared against. No caching, no side effects.
-    """
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 8:
-        raise ValueError(f"resolution must be an int >= 8 (digits are 8x8); got {resolution!r}")
-    from sklearn.datasets import load_digits
-
-    images = torch.as_tensor(load_digits().images, dtype=torch.float32).unsqueeze(1) / 8.0 - 1.0
-    if resolution > 8:
-        images = F.interpolate(images, size=(resolution, resolution), mode="bilinear", align_corners=False)
-    return images
 
 
 def _digits_labels() -> np.ndarray:

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from ganstab.engine.data import digits_real_images
 from ganstab.engine.metrics.digits import (
     CACHE_ENV_VAR,
     CLASSIFIER_FILENAME,
     DigitsClassifier,
     _digits_labels,
     digits_metrics,
-    digits_real_images,
     load_digits_classifier,
 )
 

@@ -11,7 +11,7 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from ganstab.engine.metrics.digits import digits_real_images
+from ganstab.engine.data import digits_real_images
 from ganstab.engine.metrics.frechet import (
     feature_statistics,
     frechet_distance,
