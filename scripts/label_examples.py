@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ganstab.curves import LABEL_STYLE, save_curves
 from ganstab.diagnose import corpus as corpus_mod
 from ganstab.diagnose.corpus import DATASETS
 from ganstab.diagnose.labels import _movement, _spread, label_run
-from ganstab.diagnose.plots import save_curves
 from ganstab.engine import CohortTrainer, apply_overrides, preset
 
 OUT = Path("docs/labels")
@@ -85,7 +85,7 @@ def main() -> None:
             )
             chart = OUT / f"{run.id}-curves.png"
             if run.evals:
-                save_curves(chart, curves(run.evals, n_modes), title=f"{run.id}: {label}", y_range=(0, 1))
+                save_curves(chart, curves(run.evals, n_modes), title=f"{run.id}: {label}", style=LABEL_STYLE, y_range=(0, 1))
             samples = sorted((run_dir / "members" / "000" / "samples").glob("*.png"))
             shown = []
             for s in [samples[len(samples) // 2], samples[-1]] if samples else []:

@@ -1,7 +1,7 @@
 """Sample pictures for a person to look at (lesson 2: judge a run by its samples, not one loss).
 
 Points: a scatter of generated samples (blue) over the true centres (red crosses), drawn with
-Pillow and numpy so no plotting library is needed. Images: a grid. Trace curves likewise.
+Pillow and numpy so no plotting library is needed. Images: a grid. (Curves: ganstab/curves.py.)
 """
 
 from __future__ import annotations
@@ -60,41 +60,6 @@ def save_scatter(
             draw.line((x - 6, y + 6, x + 6, y - 6), fill=(214, 39, 40), width=2)
     if title:
         draw.text((6, 4), title, fill=(0, 0, 0))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
-
-
-def save_curves(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str = "",
-                width: int = 640, height: int = 320) -> None:  # fmt: skip
-    """Line plot of named (x, y) curves, drawn with Pillow (a search draws one per trial; a
-    matplotlib figure each cost more than the training of a small member)."""
-    colours = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
-    img = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(img)
-    left, right, top, bottom = 56, width - 10, 24, height - 28
-    finite = [(np.asarray(x, float), np.asarray(y, float)) for x, y in curves.values()]
-    xs = np.concatenate([x[np.isfinite(y)] for x, y in finite]) if finite else np.zeros(0)
-    ys = np.concatenate([y[np.isfinite(y)] for _, y in finite]) if finite else np.zeros(0)
-    if xs.size and ys.size:
-        x0, x1 = float(xs.min()), float(max(xs.max(), xs.min() + 1))
-        y0, y1 = float(np.percentile(ys, 1)), float(np.percentile(ys, 99))
-        y0, y1 = (y0 - 0.5, y1 + 0.5) if y1 - y0 < 1e-9 else (y0, y1)
-        draw.rectangle((left, top, right, bottom), outline=(160, 160, 160))
-        for frac in (0.0, 0.5, 1.0):
-            y = bottom - frac * (bottom - top)
-            draw.text((4, y - 6), f"{y0 + frac * (y1 - y0):.3g}", fill=(80, 80, 80))
-        draw.text((left, bottom + 6), f"step {x0:.0f}", fill=(80, 80, 80))
-        draw.text((right - 70, bottom + 6), f"step {x1:.0f}", fill=(80, 80, 80))
-        for (x, y), colour in zip(finite, colours * 4):
-            ok = np.isfinite(y)
-            u = left + (x[ok] - x0) / (x1 - x0) * (right - left)
-            v = bottom - (np.clip(y[ok], y0, y1) - y0) / (y1 - y0) * (bottom - top)
-            if len(u) > 1:
-                draw.line(list(zip(u.tolist(), v.tolist())), fill=colour, width=1)
-        for n, (name, colour) in enumerate(zip(curves, colours * 4)):
-            draw.text((left + 8 + 90 * n, top + 4), name, fill=colour)
-    if title:
-        draw.text((left, 6), title, fill=(0, 0, 0))
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
 

@@ -43,12 +43,12 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from ganstab.curves import save_curves
 from ganstab.diagnose.labels import LATE_FRACTION
 from ganstab.diagnose.model import choose_model, diagnose_traces
 from ganstab.diagnose.monitor import OPTIONAL as MONITOR_EXTRA
 from ganstab.diagnose.result import DIVERGED, Diagnosis
 from ganstab.engine.config import Config, to_dict
-from ganstab.engine.samples import save_curves
 from ganstab.engine.trainer import CohortTrainer
 from ganstab.search.pruning import CohortPruner
 from ganstab.search.trials import (
