@@ -110,6 +110,8 @@ class Config:
 
 
 SECTIONS = ("data", "model", "train")
+# Config fields outside the sections, set and overridden by their plain name (`inception_weights`).
+TOP_LEVEL_KEYS = tuple(f.name for f in dataclasses.fields(Config) if f.name not in SECTIONS)
 
 # Hyperparameters that leave every tensor shape alone, so members of one cohort may differ in them.
 MEMBER_KEYS = frozenset(
@@ -219,13 +221,12 @@ def from_dict(values: dict[str, Any] | None, base: Config | None = None) -> Conf
             if not isinstance(value, dict):
                 raise ConfigError(f"Config section `{key}` must be a mapping, but got {value!r}.")
             _merge_section(getattr(cfg, key), value, f"{key}.")
-        elif key == "inception_weights":
-            cfg.inception_weights = _check_type(key, value, str | None)
+        elif key in TOP_LEVEL_KEYS:
+            setattr(cfg, key, _check_type(key, value, typing.get_type_hints(Config)[key]))
         else:
-            hint = did_you_mean(str(key), [*SECTIONS, "inception_weights"])
-            raise ConfigError(
-                f"Unknown config section `{key}`{hint}; valid: {', '.join(SECTIONS)}, inception_weights."
-            )
+            valid = [*SECTIONS, *TOP_LEVEL_KEYS]
+            hint = did_you_mean(str(key), valid)
+            raise ConfigError(f"Unknown config section `{key}`{hint}; valid: {', '.join(valid)}.")
     return cfg
 
 
@@ -258,7 +259,7 @@ def preset(name: str) -> Config:
 
 def qualify_key(key: str) -> str:
     """Accept `train.lr_d` or plain `lr_d` (when the name belongs to one section only)."""
-    if "." in key or key == "inception_weights":
+    if "." in key or key in TOP_LEVEL_KEYS:
         return key
     owners = [s for s in SECTIONS if key in typing.get_type_hints(type(getattr(Config(), s)))]
     if len(owners) == 1:
@@ -290,15 +291,19 @@ def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
 
 def apply_values(cfg: Config, values: Mapping[str, Any]) -> Config:
     """A copy of `cfg` with {key: value} set (keys qualified or unique short names)."""
+    return from_dict(nest({qualify_key(key): value for key, value in values.items()}), cfg)
+
+
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """{qualified key: value} as the nested dict `from_dict` reads ({"train": {"lr_d": ...}})."""
     nested: dict[str, Any] = {}
-    for key, value in values.items():
-        key = qualify_key(key)
-        if key == "inception_weights":
+    for key, value in flat.items():
+        if key in TOP_LEVEL_KEYS:
             nested[key] = value
-            continue
-        section, _, name = key.partition(".")
-        nested.setdefault(section, {})[name] = value
-    return from_dict(nested, cfg)
+        else:
+            section, _, name = key.partition(".")
+            nested.setdefault(section, {})[name] = value
+    return nested
 
 
 def apply_overrides(cfg: Config, overrides: Iterable[str]) -> Config:
@@ -413,7 +418,7 @@ def member_configs(cfg: Config, k: int) -> list[Config]:
 
 def flat_items(cfg: Config) -> dict[str, Any]:
     """{'train.lr_d': 0.0004, ...}: for comparing members and for tables."""
-    out: dict[str, Any] = {"inception_weights": cfg.inception_weights}
+    out: dict[str, Any] = {k: getattr(cfg, k) for k in TOP_LEVEL_KEYS}
     for s in SECTIONS:
         for k, v in dataclasses.asdict(getattr(cfg, s)).items():
             out[f"{s}.{k}"] = v

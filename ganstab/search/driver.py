@@ -62,7 +62,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ganstab.engine.config import Config, ConfigError, flat_items, shape_key
+from ganstab.engine.config import TOP_LEVEL_KEYS, Config, ConfigError, flat_items, shape_key
 from ganstab.search.cohort import (
     DIRECTION,
     OBJECTIVES,
@@ -183,7 +183,7 @@ def _folder_name(study_name: str) -> str:
 def _override_key(item: str, known: Iterable[str]) -> str:
     """The full config key an override `key=value` sets (`lr_d` -> `train.lr_d`)."""
     key = item.split("=", 1)[0].strip()
-    if "." in key or key == "inception_weights":
+    if "." in key or key in TOP_LEVEL_KEYS:
         return key
     owners = [k for k in known if k.endswith(f".{key}")]
     return owners[0] if len(owners) == 1 else key

@@ -53,6 +53,7 @@ from ganstab.engine.config import (
     MEMBER_KEYS,
     PRESETS,
     SECTIONS,
+    TOP_LEVEL_KEYS,
     Config,
     ConfigError,
     apply_overrides,
@@ -61,6 +62,7 @@ from ganstab.engine.config import (
     preset,
     resolve,
 )
+from ganstab.engine.config import nest as _nest
 from ganstab.shipped import shipped_dir
 
 if TYPE_CHECKING:
@@ -217,17 +219,6 @@ class SearchSpace:
         return "\n".join(lines)
 
 
-def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
-    nested: dict[str, Any] = {}
-    for key, value in flat.items():
-        if key == "inception_weights":
-            nested[key] = value
-        else:
-            section, _, name = key.partition(".")
-            nested.setdefault(section, {})[name] = value
-    return nested
-
-
 def find_space(name_or_path: str | Path) -> Path:
     """A path as given if it exists, else the shipped space of that name (`quick`, `quick.yaml`
     or `search_spaces/quick.yaml`), from the checkout's search_spaces/ or the installed package."""
@@ -286,7 +277,7 @@ def load_space(path: str | Path) -> SearchSpace:
 
 def _config_types() -> dict[str, Any]:
     """Flat config key -> its annotated type."""
-    types: dict[str, Any] = {"inception_weights": typing.get_type_hints(Config)["inception_weights"]}
+    types: dict[str, Any] = {k: typing.get_type_hints(Config)[k] for k in TOP_LEVEL_KEYS}
     cfg = Config()
     for s in SECTIONS:
         for k, tp in typing.get_type_hints(type(getattr(cfg, s))).items():
