@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import json
 import math
+import sys
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -152,6 +153,9 @@ def to_dict(cfg: Config) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
+_FLOAT_MAX = sys.float_info.max
+
+
 def _check_type(key: str, value: Any, tp: Any) -> Any:
     """Return `value` converted to `tp` where that is lossless, else raise ConfigError."""
     origin = typing.get_origin(tp)
@@ -183,6 +187,8 @@ def _check_type(key: str, value: Any, tp: Any) -> Any:
         raise ConfigError(f"`{key}` must be an integer, but got {value!r}.")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if isinstance(value, int) and abs(value) > _FLOAT_MAX:  # float() would overflow
+                raise ConfigError(f"`{key}` must be a number of at most {_FLOAT_MAX:.3g}, but got {value!r}.")
             return float(value)
         if isinstance(value, str):  # YAML 1.1 reads 4e-4 (no dot) as a string
             try:
@@ -203,7 +209,7 @@ def _merge_section(obj: Any, values: dict[str, Any], prefix: str) -> None:
         if key not in hints:
             hint = did_you_mean(f"{prefix}{key}", [f"{prefix}{h}" for h in hints])
             raise ConfigError(
-                f"Unknown config key `{prefix}{key}`{hint}; valid keys in `{prefix.rstrip('.')}`: "
+                f"Unknown config key `{_shown(f'{prefix}{key}')}`{hint}; valid keys in `{prefix.rstrip('.')}`: "
                 f"{', '.join(hints)}."
             )
         setattr(obj, key, _check_type(f"{prefix}{key}", value, hints[key]))
@@ -226,8 +232,29 @@ def from_dict(values: dict[str, Any] | None, base: Config | None = None) -> Conf
         else:
             valid = [*SECTIONS, *TOP_LEVEL_KEYS]
             hint = did_you_mean(str(key), valid)
-            raise ConfigError(f"Unknown config section `{key}`{hint}; valid: {', '.join(valid)}.")
+            raise ConfigError(f"Unknown config section `{_shown(key)}`{hint}; valid: {', '.join(valid)}.")
     return cfg
+
+
+# What yaml.safe_load raises on bad input: YAMLError, and for a bad explicit tag ("!!float ;",
+# "!!int", "!!timestamp 0000-0-0") whatever the tag's constructor raises.
+YAML_ERRORS = (yaml.YAMLError, ValueError, TypeError, AttributeError, IndexError, OverflowError)
+
+
+def yaml_problem(e: Exception) -> str:
+    """A YAML error in one line: what is wrong and where ("expected ..., but found ':' at line 1,
+    column 2"); PyYAML's own text spans several lines and quotes the input."""
+    if isinstance(e, yaml.MarkedYAMLError) and e.problem:
+        mark = e.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return _shown(f"{e.problem}{where}")
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _shown(name: object) -> str:
+    """A user's key as one line of text: escapes where it holds a line break or the like."""
+    text = str(name)
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def load_yaml(path: str | Path, base: Config | None = None) -> Config:
@@ -236,10 +263,12 @@ def load_yaml(path: str | Path, base: Config | None = None) -> Config:
         text = path.read_text()
     except OSError as e:
         raise ConfigError(f"Cannot read config file {path}: {e.strerror}.") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"Config file {path} is not UTF-8 text: {e.reason} at byte {e.start}.") from e
     try:
         values = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"Config file {path} is not valid YAML: {e}") from e
+    except YAML_ERRORS as e:
+        raise ConfigError(f"Config file {path} is not valid YAML: {yaml_problem(e)}") from e
     try:
         return from_dict(values, base)
     except ConfigError as e:
@@ -269,7 +298,7 @@ def qualify_key(key: str) -> str:
         dotted = [f"{s}.{k}" for s in SECTIONS for k in typing.get_type_hints(type(getattr(Config(), s)))]
         short = {k.split(".", 1)[1]: k for k in dotted}
         close = [short[c] for c in close_names(key, short)] or close_names(key, dotted)
-        raise ConfigError(f"Unknown config key `{key}`{_suggest([f'`{c}`' for c in close])}.")
+        raise ConfigError(f"Unknown config key `{_shown(key)}`{_suggest([f'`{c}`' for c in close])}.")
     raise ConfigError(f"Config key `{key}` is ambiguous; write one of {[f'{o}.{key}' for o in owners]}.")
 
 
@@ -284,8 +313,8 @@ def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
         key = qualify_key(key.strip())
         try:
             values[key] = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"Cannot parse the value of `{key}`: {raw!r} ({e}).") from e
+        except YAML_ERRORS as e:
+            raise ConfigError(f"Cannot parse the value of `{key}`: {raw!r} ({yaml_problem(e)}).") from e
     return values
 
 
