@@ -10,6 +10,7 @@ import torch
 
 from ganstab.engine import CohortTrainer, apply_overrides, preset
 from ganstab.engine.config import Config
+from tests.engine.quick import quick_train
 
 STEPS = 12
 
@@ -89,37 +90,6 @@ def test_image_cohort_members_match_solo_runs():
         _assert_member_matches_solo(cohort, i, solo, tol=1e-3)
 
 
-def test_channels_last_convolutions_compute_the_same_networks():
-    """GPUs run image cohorts on NHWC tensors (rank-5 cohort weights refuse
-    `Module.to(memory_format=...)`); the layout must not change what the networks compute."""
-    from ganstab.engine.member_layers import CohortConv2d, set_channels_last
-
-    cfg = apply_overrides(
-        preset("lessons"),
-        [
-            "data.name=digits",
-            "model.channels=8",
-            "model.latent_dim=8",
-            "train.batch_size=8",
-            "model.msg=true",
-        ],
-    )
-    plain, nhwc = CohortTrainer([cfg, cfg]), CohortTrainer([cfg, cfg])
-    set_channels_last(nhwc.G, True)
-    set_channels_last(nhwc.D, True)
-    layouts = []
-    conv = next(m for m in nhwc.D.modules() if isinstance(m, CohortConv2d))
-    conv.register_forward_hook(
-        lambda m, i, out: layouts.append(out.is_contiguous(memory_format=torch.channels_last))
-    )
-    z = torch.randn(2, 8, 8)
-    a, b = plain.G(z), nhwc.G(z)
-    for x, y in zip(a, b):
-        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(plain.D(a), nhwc.D(a), rtol=1e-4, atol=1e-5)
-    assert layouts == [True]  # the NHWC path really ran
-
-
 def test_diverging_member_is_frozen_and_disturbs_no_one():
     ok = _cfg(preset("vanilla"), ["train.seed=0", "train.loss=ls"])
     bad = _cfg(preset("vanilla"), ["train.seed=1", "train.loss=ls", "train.lr_d=1e6", "train.lr_g=1e6"])
@@ -156,3 +126,46 @@ def test_solo_run_is_reproducible():
     b.train()
     np.testing.assert_array_equal(a.member_trace(0), b.member_trace(0))
     assert math.isfinite(a.member_trace(0)[-1, 1])
+
+
+def test_instance_noise_anneals_linearly_to_zero():
+    trainer = quick_train("train.noise_std=0.5", "train.noise_anneal=0.5")
+    trace = trainer.member_trace(0)
+    steps, noise = trace[:, 0], trace[:, 9]
+    expected = 0.5 * np.clip(1 - (steps - 1) / 15, 0, None)  # 0.5 of 30 steps
+    np.testing.assert_allclose(noise, expected, atol=1e-6)
+    assert noise[-1] == 0 and noise[0] == 0.5
+
+
+def test_ttur_and_n_dis_change_the_update_counts():
+    trainer = quick_train("train.n_dis=3", "train.lr_d=4e-4", "train.lr_g=1e-4")
+    assert trainer.optD.t.item() == 90 and trainer.optG.t.item() == 30
+    trace = trainer.member_trace(0)
+    np.testing.assert_allclose(trace[:, 7], 4e-4, rtol=1e-6)
+    np.testing.assert_allclose(trace[:, 8], 1e-4, rtol=1e-6)
+
+
+def test_bf16_precision_trains():
+    trainer = quick_train("train.precision=bf16", base="lessons")
+    assert trainer.status == ["finished"] and np.isfinite(trainer.member_trace(0)[:, 1:3]).all()
+
+
+def test_data_spread_samples_the_whole_data_set_not_its_first_rows(tmp_path):
+    from ganstab.engine.data import build_dataset
+    from ganstab.engine.trainer import data_spread
+
+    # a point file written cluster after cluster: its first 512 rows are all one cluster
+    rng = np.random.default_rng(0)
+    centres = np.array([[x, y] for x in (-2, 0, 2) for y in (-2, 0, 2)], dtype=float)
+    points = np.concatenate([c + 0.05 * rng.normal(size=(300, 2)) for c in centres])
+    path = tmp_path / "points.csv"
+    np.savetxt(path, points, delimiter=",")
+    cfg = apply_overrides(preset("vanilla"), ["data.name=points", f"data.path={path}"])
+    from ganstab.engine import config as C
+
+    spread = data_spread(build_dataset(C.resolve(cfg).data))
+    assert abs(spread - points.std(axis=0).mean()) < 0.1 * points.std(axis=0).mean()
+    same = tmp_path / "same.csv"
+    np.savetxt(same, np.ones((10, 2)), delimiter=",")
+    one_point = apply_overrides(preset("vanilla"), ["data.name=points", f"data.path={same}"])
+    assert np.isnan(data_spread(build_dataset(C.resolve(one_point).data)))  # no spread to compare with
