@@ -98,3 +98,31 @@ def test_g_move_is_the_fixed_latent_samples_displacement_in_units_of_the_data_sc
     np.testing.assert_allclose(trainer._g_move(shifted), [0.0, 1.0], atol=1e-5)
 
 
+
+
+def test_evaluations_fall_every_eval_every_and_at_each_member_s_end():
+    from ganstab.engine.evaluation import eval_due
+
+    local = np.array([5, 10, 12, 20])
+    assert eval_due(local, steps=12, eval_every=5).tolist() == [True, True, True, True]
+    assert eval_due(local, steps=30, eval_every=5).tolist() == [True, True, False, True]
+    assert eval_due(local, steps=12, eval_every=0).tolist() == [False, False, True, True]  # end only
+
+
+def test_a_refilled_member_s_first_g_move_has_no_reference():
+    import torch
+
+    from ganstab.engine.evaluation import SampleMoves
+
+    moves = SampleMoves(n_samples=3, scale=2.0)
+    x = torch.zeros(2, 5, 2)
+    assert np.isnan(moves.measure(x, [0, 1])).all()
+    moves.restart(1)
+    y = x.clone()
+    y[:, :3, 0] = 4.0  # the first three samples (those measured) moved by 4 = 2 data scales
+    assert moves.measure(y, [0]) == [2.0, 2.0]  # slot 1 is not due: it keeps its reference
+    z = y.clone()
+    z[:, :3, 0] = 6.0
+    out = moves.measure(z, [0, 1])
+    assert out[0] == 1.0 and np.isnan(out[1])  # slot 1's new member: nothing to compare with
+    assert moves.measure(z, [0, 1]) == [0.0, 0.0]

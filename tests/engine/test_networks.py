@@ -29,3 +29,18 @@ def test_conv_networks_sized_from_the_resolution(msg):
     assert [s.shape[-1] for s in scales] == ([4, 8, 16, 32] if msg else [32])
     assert all(s.shape[:3] == (2, 8, 1) for s in scales)
     assert trainer.D(scales).shape == (2, 8)
+
+
+def test_a_member_s_initial_weights_do_not_depend_on_the_cohort():
+    from ganstab.engine import config as C
+    from ganstab.engine.networks import build_member_networks
+
+    def nets(seeds):
+        cfgs = [C.resolve(C.apply_overrides(C.preset("vanilla"), [f"train.seed={s}", "train.sn_d=true"])) for s in seeds]
+        return build_member_networks(cfgs, (2,), torch.device("cpu"))
+
+    G1, D1, _ = nets([7])
+    G3, D3, scales = nets([1, 7, 2])
+    assert scales == 1
+    for a, b in zip(list(G1.parameters()) + list(D1.parameters()), list(G3.parameters()) + list(D3.parameters())):
+        torch.testing.assert_close(a[0], b[1])
