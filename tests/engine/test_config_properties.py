@@ -102,6 +102,16 @@ def _check_config(cfg: Config) -> None:
         assert resolved.train.batch_size >= 1 and resolved.model.latent_dim >= 1
 
 
+def _parses_or_one_error(parse, *args) -> None:
+    """`parse(*args)` gives a valid Config (see _check_config) or a one-line ConfigError."""
+    try:
+        cfg = parse(*args)
+    except ConfigError as e:
+        _one_line_error(e)
+        return
+    _check_config(cfg)
+
+
 @settings(max_examples=500, deadline=None)
 @given(st.lists(override_items, max_size=4))
 def test_any_override_text_parses_or_is_one_config_error(items):
@@ -111,23 +121,13 @@ def test_any_override_text_parses_or_is_one_config_error(items):
         _one_line_error(e)
         return
     assert all(k in QUALIFIED or "." in k for k in values)
-    try:
-        cfg = C.apply_overrides(Config(), items)
-    except ConfigError as e:
-        _one_line_error(e)
-        return
-    _check_config(cfg)
+    _parses_or_one_error(C.apply_overrides, Config(), items)
 
 
 @settings(max_examples=400, deadline=None)
 @given(typed_values | st.dictionaries(keys, yaml_values, max_size=4))
 def test_any_values_apply_or_are_one_config_error(values):
-    try:
-        cfg = C.apply_values(Config(), values)
-    except ConfigError as e:
-        _one_line_error(e)
-        return
-    _check_config(cfg)
+    _parses_or_one_error(C.apply_values, Config(), values)
 
 
 section_dicts = st.one_of(
@@ -144,12 +144,7 @@ config_dicts = st.one_of(
 @settings(max_examples=500, deadline=None)
 @given(config_dicts)
 def test_any_yaml_like_dict_gives_a_config_or_one_config_error(values):
-    try:
-        cfg = C.from_dict(values)
-    except ConfigError as e:
-        _one_line_error(e)
-        return
-    _check_config(cfg)
+    _parses_or_one_error(C.from_dict, values)
 
 
 yaml_texts = st.one_of(

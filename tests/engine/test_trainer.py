@@ -52,14 +52,20 @@ def _assert_member_matches_solo(cohort: CohortTrainer, member: int, solo: Cohort
         torch.testing.assert_close(pa, pb, rtol=tol, atol=tol / 10)
 
 
-def test_point_cohort_members_match_solo_runs():
-    configs = [_cfg(preset("vanilla"), o) for o in POINT_MEMBERS]
+def _train_and_compare_with_solo_runs(configs: list[Config]) -> CohortTrainer:
+    """Train the configs as one cohort and each alone; every member matches its solo run."""
     cohort = CohortTrainer(configs)
     cohort.train()
     for i, cfg in enumerate(configs):
         solo = CohortTrainer([cfg])
         solo.train()
         _assert_member_matches_solo(cohort, i, solo, tol=1e-3)
+    return cohort
+
+
+def test_point_cohort_members_match_solo_runs():
+    configs = [_cfg(preset("vanilla"), o) for o in POINT_MEMBERS]
+    cohort = _train_and_compare_with_solo_runs(configs)
     # the members really did differ: different losses give different traces
     traces = [cohort.member_trace(i)[:, 1] for i in range(4)]
     assert not np.allclose(traces[0], traces[1])
@@ -80,14 +86,8 @@ def test_image_cohort_members_match_solo_runs():
         ["train.seed=0", "train.loss=ns", "train.sn_d=true"],
         ["train.seed=5", "train.loss=wgan-gp", "train.n_dis=2", "train.noise_std=0.1"],
     ]
-    configs = [_cfg(base, o) for o in members]
-    cohort = CohortTrainer(configs)
-    cohort.train()
-    for i, cfg in enumerate(configs):
-        solo = CohortTrainer([cfg])
-        solo.train()
-        # grouped convolutions may pick other kernels than a single conv: allow float noise
-        _assert_member_matches_solo(cohort, i, solo, tol=1e-3)
+    # grouped convolutions may pick other kernels than a single conv: the same float-noise allowance
+    _train_and_compare_with_solo_runs([_cfg(base, o) for o in members])
 
 
 def test_diverging_member_is_frozen_and_disturbs_no_one():
