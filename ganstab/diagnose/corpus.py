@@ -329,8 +329,7 @@ def add_data_spread(path: str | Path) -> int:
     logs. Safe to rerun after a crash. Returns the number of runs whose column changed."""
     from ganstab.engine import apply_overrides, preset
     from ganstab.engine import config as C
-    from ganstab.engine.data import build_dataset
-    from ganstab.engine.trainer import data_spread
+    from ganstab.engine.data import build_dataset, data_spread
 
     path = Path(path)
     names = read_columns(path)

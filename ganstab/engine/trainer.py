@@ -32,7 +32,7 @@ from ganstab.engine import config as C
 from ganstab.engine.average import WeightAverage
 from ganstab.engine.checkpoint import resume_run, save_checkpoint
 from ganstab.engine.config import Config
-from ganstab.engine.data import Dataset, build_dataset
+from ganstab.engine.data import build_dataset, data_spread
 from ganstab.engine.device import pick_device
 from ganstab.engine.evaluation import (
     MOVE_SAMPLES,
@@ -46,43 +46,29 @@ from ganstab.engine.member_layers import (
     set_power_iteration,
 )
 from ganstab.engine.member_settings import MemberSettings
+from ganstab.engine.member_view import member_view, summary
 from ganstab.engine.metrics import Evaluator
 from ganstab.engine.networks import build_member_networks, real_scales
 from ganstab.engine.optim import CohortAdam
 from ganstab.engine.refill import SlotRefill
 from ganstab.engine.run_folder import RunFolder
 from ganstab.engine.streams import STREAM_CHUNK, draw_chunk, member_stream
-from ganstab.engine.trace import STEP_COLUMNS, columns_for
+from ganstab.engine.trace import columns_for
 from ganstab.engine.trace_log import TraceLog
 
-__all__ = ["CohortTrainer", "ReportFn", "data_spread", "pick_device", "train"]
+__all__ = ["CohortTrainer", "ReportFn", "train"]
 
-_SPREAD_SEED = 12345
 
 ReportFn = Callable[[int, list[dict[str, Any]]], "bool | list[bool] | None"]
-
-
-def data_spread(dataset: Dataset) -> float:
-    """The data's mean per-coordinate std (what `g_spread` is for a generator that spreads like the
-    data), from 512 samples drawn with a fixed CPU generator: the same on every device, and no
-    training randomness is drawn. NaN when it is not positive (a data set of one point)."""
-    draws = dataset.take(dataset.draw(512, torch.Generator().manual_seed(_SPREAD_SEED)))
-    spread = float(draws.flatten(1).float().std(dim=0).mean())
-    return spread if spread > 0 else float("nan")
 
 
 class CohortTrainer:
     """Train K member configs (shape-compatible, see `config.check_cohort`) as one network.
 
-    `run_dir` (optional) receives the run folder (`RunFolder`): resolved configs, traces,
-    samples, checkpoint and summary; without it nothing is written (benchmarks, tests). `samples`
-    ("all" or "last") and `checkpoints` say how much of it to keep (a search keeps little).
-
-    Slot refill (`refill`, engine/refill.py): a member that stopped can hand its slot to a new
-    member config, which starts there from scratch, exactly as a solo run of it. `reserve` lists
-    configs that may come later, so that the networks are built to take them (spectral-norm
-    layers where any of them uses SN). Checkpoints are engine/checkpoint.py's, evaluation
-    engine/evaluation.py's, the in-memory trace engine/trace_log.py's.
+    `run_dir` (optional) receives the run folder (`RunFolder`); without it nothing is written.
+    `samples` ("all" or "last") and `checkpoints` say how much of it to keep (a search keeps
+    little). `reserve` lists configs that may refill a slot later (engine/refill.py), so that the
+    networks are built to take them (spectral-norm layers where any of them uses SN).
     """
 
     def __init__(
@@ -344,19 +330,7 @@ class CohortTrainer:
     # ------------------------------------------------------------------ members
 
     def member_view(self, i: int) -> dict[str, Any]:
-        row = self.trace[-1][i] if self.trace else None
-        view: dict[str, Any] = {
-            "member": i,
-            "status": self.status[i],
-            "step": self.step - self.start[i],  # the member's own steps
-            "evaluated": i in self._due,  # whether this evaluation is the member's
-        }
-        if row is not None:
-            view.update({c: float(row[self.traces.col[c]]) for c in STEP_COLUMNS[1:]})
-        view.update({f"eval_{k}": v for k, v in self.last_eval[i].items()})
-        if self.status[i] == "diverged":
-            view["diverged_at"] = self.ended_at[i]
-        return view
+        return member_view(self, i)
 
     def stop_member(self, i: int) -> None:
         """Stop member i (a search pruned it): it trains no more and frees its place."""
@@ -434,21 +408,7 @@ class CohortTrainer:
         return summary
 
     def summary(self) -> list[dict[str, Any]]:
-        out = []
-        for i, c in enumerate(self.configs):
-            item = self.member_view(i)
-            item.update(
-                seed=c.train.seed,
-                loss=c.train.loss,
-                lr_d=c.train.lr_d,
-                lr_g=c.train.lr_g,
-                steps_trained=self.ended_at[i] if self.ended_at[i] is not None else self.step - self.start[i],
-                wall_time_s=round(self.wall_time, 3),
-            )
-            if self.run_dir is not None:
-                item["run_dir"] = str(self.member_dir(i))
-            out.append(item)
-        return out
+        return summary(self)
 
 
 def train(

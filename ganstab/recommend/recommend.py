@@ -445,7 +445,7 @@ def default_workers(configs: list[Config]) -> int:
     """Processes to retrain in: one per CPU this process may use (small cohorts keep one core
     busy each better than one cohort keeps two: per-step work is many small operations); one on
     a GPU, which trains one cohort better than processes sharing it."""
-    from ganstab.engine.trainer import pick_device
+    from ganstab.engine.device import pick_device
 
     if any(pick_device(c.train.device).type == "cuda" for c in configs):
         return 1

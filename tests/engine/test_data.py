@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from ganstab.engine import apply_overrides, preset
 from ganstab.engine import config as C
 from ganstab.engine.config import ConfigError
 from ganstab.engine.data import build_dataset, grid_centres, ring_centres
@@ -157,3 +158,23 @@ def test_registry_lists_every_documented_data_set():
         "cifar10",
         "folder",
     }
+
+
+def test_data_spread_samples_the_whole_data_set_not_its_first_rows(tmp_path):
+    from ganstab.engine.data import build_dataset, data_spread
+
+    # a point file written cluster after cluster: its first 512 rows are all one cluster
+    rng = np.random.default_rng(0)
+    centres = np.array([[x, y] for x in (-2, 0, 2) for y in (-2, 0, 2)], dtype=float)
+    points = np.concatenate([c + 0.05 * rng.normal(size=(300, 2)) for c in centres])
+    path = tmp_path / "points.csv"
+    np.savetxt(path, points, delimiter=",")
+    cfg = apply_overrides(preset("vanilla"), ["data.name=points", f"data.path={path}"])
+    from ganstab.engine import config as C
+
+    spread = data_spread(build_dataset(C.resolve(cfg).data))
+    assert abs(spread - points.std(axis=0).mean()) < 0.1 * points.std(axis=0).mean()
+    same = tmp_path / "same.csv"
+    np.savetxt(same, np.ones((10, 2)), delimiter=",")
+    one_point = apply_overrides(preset("vanilla"), ["data.name=points", f"data.path={same}"])
+    assert np.isnan(data_spread(build_dataset(C.resolve(one_point).data)))  # no spread to compare with
