@@ -213,7 +213,7 @@ def run_context(trace_csv: Path) -> dict:
 def context_for(name: str, loss: str | None) -> dict:
     """The advice context of a ganstab run on data set `name` with `loss` (see `run_context`)."""
     from ganstab.diagnose.advice import LOSS_KINDS
-    from ganstab.engine.data import DATASETS
+    from ganstab.engine.dataset_registry import DATASETS
 
     if name not in DATASETS.names():  # a data set this ganstab does not know: say nothing of it
         return {"loss": loss} if loss in LOSS_KINDS else {}

@@ -221,7 +221,7 @@ def _whole(name: str, value: Any, minimum: int = 1) -> int:
 
 
 def _check_dataset(dataset: Any) -> str:
-    from ganstab.engine.data import DATASETS
+    from ganstab.engine.dataset_registry import DATASETS
 
     if not isinstance(dataset, str) or dataset not in DATASETS:
         hint = did_you_mean(str(dataset), DATASETS, quote="'")

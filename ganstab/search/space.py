@@ -341,7 +341,7 @@ class _Reader:
         except ConfigError as e:
             self.fail(where, f"{value!r} does not fit the key: {e}")
         if key == "train.loss" or key == "data.name":
-            from ganstab.engine.data import DATASETS
+            from ganstab.engine.dataset_registry import DATASETS
             from ganstab.engine.losses import LOSSES
 
             registry = LOSSES if key == "train.loss" else DATASETS
