@@ -357,9 +357,12 @@ def _rule(ok: bool, key: str, rule: str, value: Any) -> None:
 
 def validate(cfg: Config) -> None:
     """Range and consistency checks; raise ConfigError naming the key and the value."""
-    from ganstab.engine.losses import LOSSES  # torch: only when a config is checked
+    _check_data(cfg.data)
+    _check_model(cfg.model, cfg.data)
+    _check_train(cfg.train)
 
-    d, m, t = cfg.data, cfg.model, cfg.train
+
+def _check_data(d: DataConfig) -> None:
     _rule(d.name in DATASETS, "data.name", _one_of(d.name, DATASETS), d.name)
     _rule(d.n_modes >= 0, "data.n_modes", ">= 1 (0 = default)", d.n_modes)
     _rule(d.radius >= 0, "data.radius", "> 0 (0 = default)", d.radius)
@@ -380,6 +383,9 @@ def validate(cfg: Config) -> None:
             "a non-empty list of [x, y] pairs",
             d.centres,
         )
+
+
+def _check_model(m: ModelConfig, d: DataConfig) -> None:
     _rule(m.latent_dim >= 0, "model.latent_dim", ">= 1 (0 = default)", m.latent_dim)
     _rule(m.hidden >= 1, "model.hidden", ">= 1", m.hidden)
     _rule(m.layers >= 1, "model.layers", ">= 1", m.layers)
@@ -388,6 +394,11 @@ def validate(cfg: Config) -> None:
     _rule(m.d_mult > 0, "model.d_mult", "> 0", m.d_mult)
     if m.msg:
         _rule(d.name in IMAGE_DATASETS, "model.msg", f"false for point data ({d.name})", m.msg)
+
+
+def _check_train(t: TrainConfig) -> None:
+    from ganstab.engine.losses import LOSSES  # torch: only when a config is checked
+
     _rule(t.loss in LOSSES, "train.loss", _one_of(t.loss, LOSSES), t.loss)
     _rule(t.gp_weight >= 0, "train.gp_weight", ">= 0", t.gp_weight)
     for key in ("lr_g", "lr_d"):
