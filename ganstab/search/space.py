@@ -56,6 +56,7 @@ from ganstab.engine.config import (
     Config,
     ConfigError,
     apply_overrides,
+    apply_values,
     flat_items,
     from_dict,
     preset,
@@ -198,11 +199,16 @@ class SearchSpace:
         values (for `config(values=...)`)."""
         return self._assign(lambda p: p.suggest(trial))[0]
 
-    def config(self, overrides: Iterable[str] = (), *, values: Mapping[str, Any] | None = None) -> Config:
+    def config(
+        self, overrides: Iterable[str] | Mapping[str, Any] = (), *, values: Mapping[str, Any] | None = None
+    ) -> Config:
         """Base preset + fixed + `values` (flat key -> value, as `sample` gives them: applied as
-        they are, never written out and parsed back) + `overrides` (`--set`-style `key=value`
-        strings, a user's input), resolved: an invalid combination raises ConfigError."""
+        they are, never written out and parsed back) + `overrides` (a mapping {key: value}, as
+        `SearchSettings.overrides` holds them, or `--set`-style `key=value` strings, a user's
+        input), resolved: an invalid combination raises ConfigError."""
         cfg = from_dict(_nest(values), self.start_config()) if values else self.start_config()
+        if isinstance(overrides, Mapping):
+            return resolve(apply_values(cfg, overrides))
         return resolve(apply_overrides(cfg, list(overrides)))
 
     def shape_keys(self) -> list[str]:
@@ -280,8 +286,22 @@ def load_space(path: str | Path) -> SearchSpace:
     except OSError as e:
         raise SpaceError(f"{path}: cannot read the search space: {e.strerror}.") from e
     except yaml.YAMLError as e:
-        raise SpaceError(f"{path}: not valid YAML: {e}") from e
+        raise SpaceError(f"{path}: not valid YAML: {_one_line(str(e))}") from e
     return _Reader(path).read(doc)
+
+
+def _printable(text: str) -> str:
+    """`text` with its control characters escaped (a key may hold a newline): one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _one_line(text: str) -> str:
+    """YAML's multi-line error on one line: each problem, with where it is ('in "file", line 2')."""
+    joined = ""
+    for part in (line.strip() for line in text.splitlines()):
+        if part:
+            joined += (" " if part.startswith("in ") else "; ") + part if joined else part
+    return _printable(joined)
 
 
 def _config_types() -> dict[str, Any]:
@@ -324,7 +344,7 @@ class _Reader:
         assert set(self.types) == set(flat_items(Config())), "config keys and type hints disagree"
 
     def fail(self, where: str, problem: str) -> typing.NoReturn:
-        raise SpaceError(f"{self.path}: `{where}`: {problem}")
+        raise SpaceError(_printable(f"{self.path}: `{where}`: {problem}"))
 
     # ---- keys and values
 
