@@ -751,8 +751,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     from ganstab.search.driver import run_search
     from ganstab.search.leaderboard import leaderboard
-    from ganstab.search.settings import OBJECTIVE_ATTR, SearchError, SearchSettings, check_search
+    from ganstab.search.settings import SearchError, SearchSettings, check_search
     from ganstab.search.space import find_space, load_space
+    from ganstab.search.study_identity import OBJECTIVE_ATTR
 
     console = Console(soft_wrap=True)
     space = load_space(find_space(args.space))

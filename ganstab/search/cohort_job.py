@@ -5,14 +5,18 @@ A light module (no torch), so an executor can be imported without the engine."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import optuna
+from typing import Any
 
 from ganstab.engine.config import Config
 from ganstab.search.errors import SearchError
 from ganstab.search.settings import OBJECTIVES, SearchSettings
 
 __all__ = ["CohortJob", "MemberResult"]
+
+
+def _setting(name: str, doc: str = "") -> Any:
+    """A read-only property of a job that is its settings' `name`."""
+    return property(lambda job: getattr(job.settings, name), doc=doc or f"The search's `{name}`.")
 
 
 @dataclass(frozen=True)
@@ -33,13 +37,19 @@ class CohortJob:
         if not isinstance(self.settings, SearchSettings):
             raise SearchError(f"a CohortJob needs SearchSettings, but got {type(self.settings).__name__}.")
 
-    @property
-    def storage_url(self) -> str:
-        return self.settings.storage
-
-    @property
-    def study_name(self) -> str:
-        return self.settings.study_name
+    # the settings a cohort runs with, read through the job
+    storage_url = _setting("storage", "The database of the study (Optuna's tables and ganstab's).")
+    study_name = _setting("study_name")
+    prune = _setting("prune")
+    diagnose = _setting("diagnose")
+    quality_pruner = _setting("quality_pruner", "On eval_score; None: no quality pruning.")
+    heartbeat_interval = _setting("heartbeat_interval")
+    grace_period = _setting("grace_period")
+    slots = _setting(
+        "slots",
+        "Members trained at once; 0: all trials. With fewer slots than trials, a slot whose member "
+        "ends (pruned, diverged, finished) is refilled with the next waiting trial (multi-fidelity).",
+    )
 
     @property
     def artifact_dir(self) -> str:
@@ -47,36 +57,9 @@ class CohortJob:
         return str(self.settings.artifact_dir)
 
     @property
-    def prune(self) -> bool:
-        return self.settings.prune
-
-    @property
-    def diagnose(self) -> bool:
-        return self.settings.diagnose
-
-    @property
-    def quality_pruner(self) -> optuna.pruners.BasePruner | None:
-        """On eval_score; None: no quality pruning."""
-        return self.settings.quality_pruner
-
-    @property
-    def heartbeat_interval(self) -> int:
-        return self.settings.heartbeat_interval
-
-    @property
-    def grace_period(self) -> int | None:
-        return self.settings.grace_period
-
-    @property
     def objective(self) -> str:
         """How a finished trial's value is made (`late_score`)."""
         return self.settings.objective or OBJECTIVES[0]
-
-    @property
-    def slots(self) -> int:
-        """Members trained at once; 0: all trials. With fewer slots than trials, a slot whose member
-        ends (pruned, diverged, finished) is refilled with the next waiting trial (multi-fidelity)."""
-        return self.settings.slots
 
     @property
     def graded(self) -> bool:

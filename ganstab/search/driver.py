@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -64,22 +63,15 @@ from ganstab.search.events import EventFn, emit
 from ganstab.search.factories import default_pruner, make_sampler
 from ganstab.search.heartbeat import QueueBeat, heartbeat_enabled, worker_id
 from ganstab.search.outcomes import (
-    ATTR_STATUS,
     ATTR_WORKER,
     StaleTrialRequeuer,
     counts_toward_budget,
     fail_trial,
 )
 from ganstab.search.recovery import recover_stale_trials
-from ganstab.search.settings import (
-    DIRECTION,
-    OBJECTIVE_ATTR,
-    OBJECTIVES,
-    SPACE_ATTR,
-    SearchSettings,
-    check_search,
-)
+from ganstab.search.settings import DIRECTION, SearchSettings, check_search
 from ganstab.search.space import SearchSpace
+from ganstab.search.study_identity import claim_study
 from ganstab.storage import Store
 from ganstab.storage.lock import DatabaseLock, LockError
 from ganstab.storage.studies import open_optuna_storage
@@ -87,7 +79,6 @@ from ganstab.storage.urls import StorageError
 
 __all__ = ["Executor", "LocalExecutor", "run_search"]
 
-log = logging.getLogger(__name__)
 
 Executor = Callable[[CohortJob], list[MemberResult]]
 
@@ -152,7 +143,7 @@ def run_search(
             study = optuna.create_study(
                 storage=optuna_storage, study_name=settings.study_name, direction=DIRECTION, load_if_exists=True
             )
-            objective = _claim_study(study, space, settings.objective)
+            objective = claim_study(study, space, settings.objective)
         # Seeded, but a resumed study must not replay the points its first run drew already
         # (each round reseeds the same way, see _loop).
         study.sampler = make_sampler(settings.sampler, settings.seed + len(study.trials))
@@ -179,39 +170,6 @@ def run_search(
         if store is not None:
             store.dispose()
         lock.dispose()
-
-
-def _claim_study(study: optuna.Study, space: SearchSpace, objective: str | None) -> str:
-    """Check that the study is one this search may continue (maximized, the same space, the same
-    objective), record its space and objective if new; returns the objective its trials use."""
-    name = study.study_name
-    if study.directions != [optuna.study.StudyDirection.MAXIMIZE]:
-        raise SearchError(
-            f"study {name!r} exists with directions {[d.name for d in study.directions]}; a "
-            f"ganstab search maximizes the late eval_score: use another study name."
-        )
-    known_space = study.user_attrs.get(SPACE_ATTR)
-    if known_space is not None and known_space != space.name:
-        raise SearchError(
-            f"study {name!r} was searched over the space {known_space!r}, not {space.name!r}; "
-            f"use another study name (or the same space) to keep its trials comparable."
-        )
-    if known_space is None:
-        study.set_user_attr(SPACE_ATTR, space.name)
-    # a study that ganstab ran before the option existed was late-mean; trials only
-    # enqueued (a grid, a user's hand-picked points) have no value yet
-    ran_before = any(ATTR_STATUS in t.user_attrs for t in study.trials)
-    known_objective = study.user_attrs.get(OBJECTIVE_ATTR, "late-mean" if ran_before else None)
-    if objective is not None and known_objective is not None and known_objective != objective:
-        raise SearchError(
-            f"study {name!r} values its trials by {known_objective!r}, not {objective!r}; use "
-            f"another study name (or the same objective) to keep its trials comparable.",
-            key="objective",
-        )
-    objective = objective or known_objective or OBJECTIVES[0]
-    if OBJECTIVE_ATTR not in study.user_attrs:
-        study.set_user_attr(OBJECTIVE_ATTR, objective)
-    return objective
 
 
 # ------------------------------------------------------------------------------------- the loop

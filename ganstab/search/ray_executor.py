@@ -252,31 +252,7 @@ class RayExecutor:
         )
         with _quiet_tune():
             grid = tuner.fit()
-        by_index: dict[int, Any] = {}
-        for result in grid:
-            job = (result.config or {}).get("job")
-            if isinstance(job, CohortJob):
-                by_index[job.index] = result
-        outputs: list[list[MemberResult]] = []
-        first_error: BaseException | None = None
-        lost: list[str] = []
-        for job in jobs:
-            result = by_index.get(job.index)
-            error = None if result is None else result.error
-            payload = None if result is None else (result.metrics or {}).get(RESULTS_KEY)
-            if error is None and payload is not None:
-                outputs.append([MemberResult(**r) for r in json.loads(payload)])
-                continue
-            if error is not None and _worker_died(error):
-                reason = f"its Ray worker died ({_first_line(error)})"
-                outputs.append(settle_lost_cohort(job, reason))
-                lost.append(f"cohort {job.index}: {reason}")
-                continue
-            outputs.append([])
-            if first_error is None:
-                first_error = _cohort_error(job, error)
-        if first_error is not None:
-            raise first_error
+        outputs, lost = _collect(jobs, grid)
         self._lost_rounds = self._lost_rounds + 1 if len(lost) == len(jobs) else 0
         if self._lost_rounds >= MAX_LOST_ROUNDS:
             raise SearchError(
@@ -285,6 +261,38 @@ class RayExecutor:
                 f"marked FAIL and re-queued: the same command continues the search."
             )
         return outputs
+
+
+def _collect(jobs: Sequence[CohortJob], grid: Any) -> tuple[list[list[MemberResult]], list[str]]:
+    """The cohorts' results in job order from Tune's result grid, and why each lost cohort was
+    lost: a dead worker's cohort is settled here (`settle_lost_cohort`); a cohort whose run_cohort
+    raised re-raises its error (the first in job order) once every cohort is accounted for."""
+    by_index: dict[int, Any] = {}
+    for result in grid:
+        job = (result.config or {}).get("job")
+        if isinstance(job, CohortJob):
+            by_index[job.index] = result
+    outputs: list[list[MemberResult]] = []
+    first_error: BaseException | None = None
+    lost: list[str] = []
+    for job in jobs:
+        result = by_index.get(job.index)
+        error = None if result is None else result.error
+        payload = None if result is None else (result.metrics or {}).get(RESULTS_KEY)
+        if error is None and payload is not None:
+            outputs.append([MemberResult(**r) for r in json.loads(payload)])
+            continue
+        if error is not None and _worker_died(error):
+            reason = f"its Ray worker died ({_first_line(error)})"
+            outputs.append(settle_lost_cohort(job, reason))
+            lost.append(f"cohort {job.index}: {reason}")
+            continue
+        outputs.append([])
+        if first_error is None:
+            first_error = _cohort_error(job, error)
+    if first_error is not None:
+        raise first_error
+    return outputs, lost
 
 
 def _worker_died(error: BaseException) -> bool:

@@ -38,8 +38,6 @@ __all__ = [
 DIRECTION = "maximize"  # eval_score: higher is better (ganstab.engine.metrics.score)
 OBJECTIVES = ("late-mean", "late-robust")  # a finished trial's value (`late_score`)
 POOL_FACTOR = 4  # asha: trials per cohort slot (about 0.26 of a full trial's steps each)
-SPACE_ATTR = "ganstab_space"  # study user attribute: the search space's name
-OBJECTIVE_ATTR = "ganstab_objective"  # study user attribute: how trial values are made
 
 
 def check_objective(objective: str) -> None:

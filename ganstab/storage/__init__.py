@@ -1,21 +1,13 @@
 """ganstab's own tables in the study database (`Store`, in `store.py`), their records
-(`records.py`), the schema (`tables.py`) and the database URLs (`urls.py`). Optuna's side of the
-same database is `studies.py`; the drivers' lock is `lock.py` (both imported where needed, so
-this package stays light: the CLI imports it for its error type before it knows the command).
+(`records.py`: RunRecord, EvaluationRecord, DiagnosisRecord, LabelledRun, ...), the schema
+(`tables.py`) and the database URLs (`urls.py`). Optuna's side of the same database is
+`studies.py`; the drivers' lock is `lock.py` (both imported where needed, so this package stays
+light: the CLI imports it for its error type before it knows the command).
 """
 
 from __future__ import annotations
 
-from ganstab.storage.records import (
-    DiagnosisLike,
-    DiagnosisRecord,
-    DuplicateRunError,
-    EvaluationRecord,
-    LabelledRun,
-    NotFoundError,
-    RunRecord,
-    StoredDiagnosis,
-)
+from ganstab.storage.records import DuplicateRunError, NotFoundError
 from ganstab.storage.store import Store
 from ganstab.storage.tables import SCHEMA_VERSION, TABLE_PREFIX, metadata
 from ganstab.storage.urls import StorageError, mask_url, normalize_url
@@ -23,16 +15,10 @@ from ganstab.storage.urls import StorageError, mask_url, normalize_url
 __all__ = [
     "SCHEMA_VERSION",
     "TABLE_PREFIX",
-    "DiagnosisLike",
-    "DiagnosisRecord",
     "DuplicateRunError",
-    "EvaluationRecord",
-    "LabelledRun",
     "NotFoundError",
-    "RunRecord",
     "Store",
     "StorageError",
-    "StoredDiagnosis",
     "mask_url",
     "metadata",
     "normalize_url",

@@ -12,6 +12,17 @@ import numpy as np
 
 from ganstab.storage.urls import StorageError
 
+__all__ = [
+    "USER_SOURCE",
+    "DiagnosisLike",
+    "DiagnosisRecord",
+    "DuplicateRunError",
+    "EvaluationRecord",
+    "LabelledRun",
+    "NotFoundError",
+    "RunRecord",
+    "StoredDiagnosis",
+]
 USER_SOURCE = "user"  # the label source of a person's own verdict
 
 

@@ -131,6 +131,16 @@ def test_values_apply_as_values_and_overrides_as_text() -> None:
         space.config(values={"train.n_dis": "five"})
 
 
+def test_overrides_given_as_values_equal_the_same_overrides_as_text() -> None:
+    """The search's overrides, parsed once into values, give the config their text gives."""
+    space = SearchSpace("values", fixed={"train.steps": 300})
+    values = {"train.lr_d": 1e-05}
+    as_text = space.config(["train.eval_every=50", "beta1=0.25"], values=values)
+    assert space.config({"train.eval_every": 50, "beta1": 0.25}, values=values) == as_text
+    with pytest.raises(ConfigError, match="Unknown config key `nope`"):
+        space.config({"nope": 1})
+
+
 # --------------------------------------------------------------------------- invalid files
 
 BAD = {
