@@ -70,7 +70,7 @@ from ganstab.search.outcomes import (
 )
 from ganstab.search.recovery import recover_stale_trials
 from ganstab.search.settings import DIRECTION, SearchSettings, check_search
-from ganstab.search.space import SearchSpace
+from ganstab.search.space_model import SearchSpace
 from ganstab.search.study_identity import claim_study
 from ganstab.storage import Store
 from ganstab.storage.lock import DatabaseLock, LockError

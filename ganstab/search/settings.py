@@ -22,7 +22,7 @@ from ganstab.engine.config import ConfigError, parse_overrides, qualify_key
 from ganstab.search.errors import SearchError
 from ganstab.search.factories import SCHEDULERS, make_sampler
 from ganstab.search.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
-from ganstab.search.space import SearchSpace
+from ganstab.search.space_model import SearchSpace
 from ganstab.storage.urls import StorageError, mask_url, require_lasting
 
 __all__ = [

@@ -9,7 +9,7 @@ import optuna
 from ganstab.search.errors import SearchError
 from ganstab.search.outcomes import ATTR_STATUS
 from ganstab.search.settings import OBJECTIVES
-from ganstab.search.space import SearchSpace
+from ganstab.search.space_model import SearchSpace
 
 __all__ = ["OBJECTIVE_ATTR", "SPACE_ATTR", "claim_study"]
 

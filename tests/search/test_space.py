@@ -8,7 +8,8 @@ import optuna
 import pytest
 
 from ganstab.engine.config import LABEL_LOSSES, Config, ConfigError, flat_items
-from ganstab.search.space import SPACES_DIR, SearchSpace, SpaceError, find_space, load_space
+from ganstab.search.space import SPACES_DIR, SpaceError, find_space, load_space
+from ganstab.search.space_model import SearchSpace
 
 SHIPPED = ("quick", "lessons", "full")
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -16,7 +16,9 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from ganstab.search.space import KINDS, OPERATORS, TOP_LEVEL, SearchSpace, SpaceError, _Reader, load_space
+from ganstab.search.space import load_space
+from ganstab.search.space_model import KINDS, OPERATORS, SearchSpace, SpaceError
+from ganstab.search.space_reader import TOP_LEVEL, read_space
 
 CONFIG_KEYS = ["train.lr_d", "train.lr_g", "train.loss", "train.steps", "train.batch_size", "train.beta1",
                "train.label_smoothing", "train.gp_weight", "train.noise_std", "model.hidden", "data.name",
@@ -106,4 +108,4 @@ def test_space_shaped_yaml_gives_a_space_or_one_clear_error(doc: dict) -> None:
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(space_docs, documents))
 def test_the_reader_on_any_document_gives_a_space_or_one_clear_error(doc: object) -> None:
-    _check(lambda: _Reader(_DIR / "space.yaml").read(doc))
+    _check(lambda: read_space(_DIR / "space.yaml", doc))
