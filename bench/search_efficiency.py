@@ -55,8 +55,9 @@ import optuna  # noqa: E402
 import torch  # noqa: E402
 
 from ganstab.engine import CohortTrainer, apply_overrides  # noqa: E402
-from ganstab.search.cohort import OBJECTIVES  # noqa: E402
-from ganstab.search.driver import POOL_FACTOR, SCHEDULERS, SearchSettings, run_search  # noqa: E402
+from ganstab.search.driver import run_search  # noqa: E402
+from ganstab.search.factories import SCHEDULERS  # noqa: E402
+from ganstab.search.settings import OBJECTIVES, POOL_FACTOR, SearchSettings  # noqa: E402
 from ganstab.search.space import load_space  # noqa: E402
 
 SPACE = Path(__file__).with_name("spaces") / "efficiency.yaml"

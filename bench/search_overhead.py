@@ -35,7 +35,8 @@ import torch  # noqa: E402
 
 from ganstab.engine import config as C  # noqa: E402
 from ganstab.engine.trainer import CohortTrainer  # noqa: E402
-from ganstab.search.driver import SearchSettings, run_search  # noqa: E402
+from ganstab.search.driver import run_search  # noqa: E402
+from ganstab.search.settings import SearchSettings  # noqa: E402
 from ganstab.search.space import find_space, load_space  # noqa: E402
 
 

@@ -681,7 +681,7 @@ def _done_before(storage: str, study_name: str) -> int:
     time-left estimate; 0 for a new study or a SQLite file not yet made (not created here)."""
     import optuna
 
-    from ganstab.search.driver import counts_toward_budget
+    from ganstab.search.outcomes import counts_toward_budget
     from ganstab.storage import normalize_url
     from ganstab.storage.studies import open_optuna_storage
 
@@ -710,7 +710,7 @@ class _SearchProgress:
         self.started = time.monotonic()
 
     def __call__(self, event) -> None:
-        from ganstab.search.driver import COUNTED_FAIL_STATUSES
+        from ganstab.search.outcomes import COUNTED_FAIL_STATUSES
 
         message = event.message
         if event.kind == "cohort":
@@ -749,15 +749,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ganstab.search.driver import (
-        OBJECTIVE_ATTR,
-        SearchError,
-        SearchSettings,
-        check_search,
-        leaderboard,
-        run_search,
-    )
+    from ganstab.search.driver import run_search
+    from ganstab.search.leaderboard import leaderboard
+    from ganstab.search.settings import SearchError, SearchSettings, check_search
     from ganstab.search.space import find_space, load_space
+    from ganstab.search.study_identity import OBJECTIVE_ATTR
 
     console = Console(soft_wrap=True)
     space = load_space(find_space(args.space))

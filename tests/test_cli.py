@@ -313,7 +313,7 @@ def test_search_progress_counts_the_trials_done_and_estimates_the_time_left(tmp_
     from rich.console import Console
 
     from ganstab.cli import _done_before, _SearchProgress
-    from ganstab.search.cohort import MemberResult
+    from ganstab.search.cohort_job import MemberResult
     from ganstab.search.events import SearchEvent
 
     # a continued study: what it already holds counts (COMPLETE, PRUNED, diverged; not an error)

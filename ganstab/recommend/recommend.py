@@ -1,7 +1,7 @@
 """Recommend a configuration for a data set: history -> candidates -> reseeded cohort -> YAML.
 
 Where the history comes from. A search writes two things per trial into one database: Optuna's
-trial (state, value = `ganstab.search.cohort.late_score`, params, user attributes) and ganstab's
+trial (state, value = `ganstab.search.member_report.late_score`, params, user attributes) and ganstab's
 own run row (`ganstab_runs`: data set name, the resolved config as JSON, status) with its
 diagnoses and labels.
 The run row is the only place that names the data set and holds the whole config, and the Optuna

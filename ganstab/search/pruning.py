@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ganstab.diagnose.model import MIN_ROWS, diagnose_traces
 from ganstab.diagnose.result import DIVERGED, Diagnosis
-from ganstab.search.trials import StudySnapshot
+from ganstab.search.batched_writes import StudySnapshot
 
 THRESHOLD = 0.9  # the classifier prunes at this confidence or above (DiagnosisPruner's default)
 PRUNE_LABELS = ("collapsing", DIVERGED)

@@ -85,7 +85,8 @@ def finished_study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A finished ganstab search: run_search over the quick space, 2 trials in one cohort, the
     in-process executor, a SQLite file, run folders and artifacts under runs/. The trial shown is
     the first that finished (COMPLETE, with its sample image)."""
-    from ganstab.search.driver import SearchSettings, run_search
+    from ganstab.search.driver import run_search
+    from ganstab.search.settings import SearchSettings
     from ganstab.search.space import find_space, load_space
 
     root = tmp_path_factory.mktemp("dash")

@@ -33,7 +33,8 @@ from ganstab.recommend import (
     recommend,
     select_candidates,
 )
-from ganstab.search.driver import SearchSettings, run_search
+from ganstab.search.driver import run_search
+from ganstab.search.settings import SearchSettings
 from ganstab.search.space import find_space, load_space
 from ganstab.storage import Store
 

@@ -11,7 +11,6 @@ make the same cohort ~25x slower.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -28,18 +27,15 @@ from optuna.trial import TrialState
 from optuna_dashboard import get_note
 from sqlalchemy import create_engine, text
 
-from ganstab.search.cohort import MemberResult, late_score
-from ganstab.search.driver import (
-    SearchError,
-    SearchSettings,
-    counts_toward_budget,
-    leaderboard,
-    make_sampler,
-    recover_stale_trials,
-    run_search,
-)
+from ganstab.search.cohort_job import MemberResult
+from ganstab.search.driver import run_search
+from ganstab.search.errors import SearchError
+from ganstab.search.heartbeat import worker_id
+from ganstab.search.leaderboard import leaderboard
+from ganstab.search.outcomes import ATTR_RETRY_OF, ATTR_WORKER, StaleTrialRequeuer, counts_toward_budget
+from ganstab.search.recovery import recover_stale_trials
+from ganstab.search.settings import SearchSettings
 from ganstab.search.space import SPACES_DIR, load_space
-from ganstab.search.trials import ATTR_RETRY_OF, ATTR_WORKER, StaleTrialRequeuer, worker_id
 from ganstab.storage import Store
 from ganstab.storage.studies import open_optuna_storage
 
@@ -327,96 +323,11 @@ def test_concurrent_cohorts_go_to_run_many_and_queued_trials_keep_beating(tmp_pa
     assert [e.kind for e in events] == ["cohort", "trial", "trial", "cohort", "trial", "trial", "done"]
 
 
-def test_bad_settings_name_the_option_and_value(tmp_path: Path) -> None:
-    """SearchSettings refuses a bad value when it is made, before any connection or training, with
-    the option's name and the value; what needs the space (the overrides) is checked by
-    run_search, still before anything is written."""
-    db = tmp_path / "x.db"
-    common = {"storage": f"sqlite:///{db}", "study_name": "x", "runs_dir": tmp_path, "diagnose": False}
-    bad = [
-        ({"n_trials": 0}, "n_trials must be a whole number >= 1, but got 0"),
-        ({"n_trials": True}, "n_trials must be a whole number >= 1, but got True"),
-        ({"cohort_size": 2.5}, "cohort_size must be a whole number >= 1, but got 2.5"),
-        ({"concurrent_cohorts": 0}, "concurrent_cohorts must be a whole number >= 1, but got 0"),
-        ({"sampler": "bayes"}, r"sampler must be one of .* got 'bayes'"),
-        ({"seed": "1"}, "seed must be a whole number, but got '1'"),
-        ({"study_name": " "}, "study_name must be a non-empty string, but got ' '"),
-        ({"storage": "sqlite://"}, "outlives the process"),
-        ({"storage": "not a url"}, "storage URL must look like .* got 'not a url'"),
-        ({"runs_dir": None}, "runs_dir must be a folder path, but got None"),
-        (
-            {"extra_overrides": "train.steps=10"},
-            "list of key=value strings, but got 'train.steps=10'",
-        ),
-        (
-            {"extra_overrides": ["train.steps"]},
-            "extra_overrides must be key=value strings, but got 'train.steps'",
-        ),
-        ({"prune": "yes"}, "prune must be True or False, but got 'yes'"),
-        ({"quality_pruner": "median"}, "quality_pruner must be an Optuna pruner or None, but got 'median'"),
-        ({"scheduler": "pbt"}, "scheduler must be one of median, asha, but got 'pbt'"),
-        ({"objective": "max"}, "objective must be one of late-mean, late-robust, but got 'max'"),
-        ({"budget": 0}, "budget must be a whole number of member-steps >= 1, but got 0"),
-        ({"timeout": 0}, "timeout must be a number of minutes > 0, but got 0"),
-        ({"heartbeat_interval": 0}, "heartbeat_interval must be a whole number of seconds >= 1, but got 0"),
-        (
-            {"grace_period": 30, "heartbeat_interval": 60},
-            r"grace_period must be .* above heartbeat_interval \(60\)",
-        ),
-    ]
-    for change, message in bad:
-        with pytest.raises(SearchError, match=message):
-            SearchSettings(**{"n_trials": 1, **common, **change})
-    settings = SearchSettings(n_trials=1, extra_overrides=["train.steps=0"], **common)
-    assert settings.extra_overrides == ("train.steps=0",) and settings.runs_dir == tmp_path
-    assert SearchSettings(n_trials=1, extra_overrides=None, **common).extra_overrides == ()  # None: no --set
-    with pytest.raises(SearchError, match="list of key=value strings, but got 5"):
-        SearchSettings(n_trials=1, extra_overrides=5, **common)
-    space = load_space(SPACES_DIR / "quick.yaml")
-    with pytest.raises(SearchError, match=r"extra_overrides \['train.steps=0'\] give an invalid config"):
-        run_search(space, settings)
-    with pytest.raises(SearchError, match="settings must be a SearchSettings, but got dict"):
-        run_search(space, {"n_trials": 1, **common})  # type: ignore[arg-type]
-    assert not db.exists()  # nothing was opened
-    assert type(make_sampler("gp", 0)).__name__ == "GPSampler"
-    assert type(make_sampler("tpe", 0)).__name__ == "TPESampler"
-
-
-@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
-def test_heartbeat_stale_trial_of_another_host_is_requeued(url: str) -> None:
-    requeue = StaleTrialRequeuer()
-    storage = open_optuna_storage(url, heartbeat_interval=1, grace_period=2, on_stale=requeue)
-    study = optuna.create_study(study_name="hb", storage=storage, direction="maximize")
-    trial = study.ask()
-    x = trial.suggest_float("x", 0.0, 1.0)
-    trial.set_user_attr(ATTR_WORKER, "some-other-host:4242:1")  # cannot be checked from here
-    study._storage.record_heartbeat(trial._trial_id)
-    assert recover_stale_trials(study, requeue) == []  # a fresh heartbeat: still alive
-    time.sleep(3.2)
-    assert recover_stale_trials(study, requeue) == [0]
-    first, retry = study.trials
-    assert first.state == TrialState.FAIL
-    assert retry.state == TrialState.WAITING and retry.user_attrs[ATTR_RETRY_OF] == 0
-    assert recover_stale_trials(study, requeue) == []  # handled once
-    assert study.ask().suggest_float("x", 0.0, 1.0) == x  # the retry runs the same point
-
-
-def test_a_trial_whose_driver_died_before_naming_itself_is_lost_at_once_under_the_ask_lock(url: str) -> None:
-    # The kill test's race: a driver asks a trial and is killed before it sets its worker
-    # attribute. Under the drivers' ask lock (where every live driver names itself) that trial is
-    # an orphan at once; without the lock only the grace period tells.
-    requeue = StaleTrialRequeuer()
-    study = optuna.create_study(study_name="orphan", storage=open_optuna_storage(url), direction="maximize")
-    study.ask().suggest_float("x", 0.0, 1.0)
-    assert recover_stale_trials(study, requeue, grace_period=600) == []
-    assert recover_stale_trials(study, requeue, grace_period=600, orphans=True) == [0]
-    assert study.trials[0].user_attrs["status"] == "lost" and study.trials[1].state == TrialState.WAITING
-
-
 _DRIVER = """
 import sys, torch
 torch.set_num_threads(1)
-from ganstab.search.driver import SearchSettings, run_search
+from ganstab.search.driver import run_search
+from ganstab.search.settings import SearchSettings
 from ganstab.search.space import SPACES_DIR, load_space
 url, runs = sys.argv[1], sys.argv[2]
 run_search(load_space(SPACES_DIR / "quick.yaml"), SearchSettings(
@@ -533,59 +444,6 @@ def _killed_driver_resumes(url: str, tmp_path: Path, scheduler: str) -> None:
     assert cohorts == [f"cohort-{i:03d}" for i in range(len(cohorts))] and len(cohorts) >= 2
 
 
-@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
-def test_a_crashing_cohort_fails_its_trials(
-    error: BaseException, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A cohort that raises tells its trials FAIL and re-raises; an interrupted one also
-    re-enqueues their parameters so the next run tries them again."""
-
-    def crash(self, report=None, on_log=None):
-        raise error
-
-    monkeypatch.setattr("ganstab.search.cohort.CohortTrainer.train", crash)
-    url = f"sqlite:///{tmp_path / 'study.db'}"
-    with pytest.raises(type(error)):
-        run_search(
-            load_space(SPACES_DIR / "quick.yaml"),
-            _settings(url, tmp_path / "runs", n_trials=2, study_name="c", cohort_size=2),
-        )
-    study = optuna.load_study(study_name="c", storage=url)
-    failed = [t for t in study.trials if t.state == TrialState.FAIL]
-    assert len(failed) == 2 and not any(counts_toward_budget(t) for t in failed)
-    status = "interrupted" if isinstance(error, KeyboardInterrupt) else "error"
-    assert all(
-        t.user_attrs["status"] == status and type(error).__name__ in t.user_attrs["error"] for t in failed
-    )
-    waiting = [t for t in study.trials if t.state == TrialState.WAITING]
-    if status == "interrupted":
-        assert sorted(t.user_attrs[ATTR_RETRY_OF] for t in waiting) == [t.number for t in failed]
-        assert [t.params for t in failed] == [t.system_attrs["fixed_params"] for t in waiting]
-    else:
-        assert waiting == []
-    store = Store(url)
-    assert sorted(r.status for r in store.runs(study_name="c")) == [status, status]
-    store.dispose()
-
-
-def test_cohort_job_pickles_for_a_remote_worker(tmp_path: Path) -> None:
-    import pickle
-
-    from ganstab.search.cohort import CohortJob
-
-    space = load_space(SPACES_DIR / "quick.yaml")
-    job = CohortJob(
-        storage_url=f"sqlite:///{tmp_path / 'x.db'}", study_name="p", index=0, run_dir=str(tmp_path / "c"),
-        artifact_dir=str(tmp_path / "a"), trial_ids=(1,), trial_numbers=(0,), configs=(space.config(TINY),),
-        quality_pruner=optuna.pruners.MedianPruner(n_warmup_steps=60), objective="late-robust",
-    )  # fmt: skip
-    again = pickle.loads(pickle.dumps(job))
-    assert again.configs == job.configs and again.quality_pruner._n_warmup_steps == 60
-    assert again.objective == "late-robust"
-    with pytest.raises(SearchError, match="objective must be one of late-mean, late-robust, but got 'max'"):
-        dataclasses.replace(job, objective="max")  # refused before a cohort trains, not after
-
-
 def test_a_robust_objective_takes_the_late_spread_off_and_stays_with_its_study(tmp_path: Path) -> None:
     space = _space(tmp_path, "  train.lr_g: {log_uniform: [1.0e-4, 1.0e-3]}\n")
     common = {
@@ -638,26 +496,3 @@ def test_a_robust_objective_takes_the_late_spread_off_and_stays_with_its_study(t
         )
 
 
-def test_a_trial_is_judged_by_its_late_evaluations_not_the_last_one():
-    evals = [{"score": s} for s in (0.1, 0.9, 0.2, 0.8, 0.3, 0.4)]
-    assert late_score(evals) == pytest.approx(0.35)  # the last third: 0.3 and 0.4
-    assert late_score(evals[:2]) == pytest.approx(0.9)  # few evaluations: at least the last one
-    swing = [{"score": s} for s in (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9, 0.1, 0.9)]
-    assert late_score(swing) == pytest.approx(1.9 / 3)  # one good point does not make the trial
-    assert late_score([{"score": 0.5}, {"score": float("nan")}]) is None  # last not finite: no score
-    assert late_score([{"score": float("nan")}, {"score": 0.5}, {"score": 0.7}]) == pytest.approx(0.7)
-    assert late_score([]) is None
-    assert late_score(evals, "late-robust") == pytest.approx(0.35 - 0.05)  # mean minus spread
-    assert late_score(swing, "late-robust") < late_score([{"score": 0.55}] * 3, "late-robust")
-    with pytest.raises(ValueError, match="Unknown objective 'best'"):
-        late_score(evals, "best")
-
-
-def test_settings_repr_hides_the_storage_password(tmp_path: Path) -> None:
-    """A settings object ends up in logs and tracebacks: its repr masks the URL's password."""
-    settings = SearchSettings(storage="postgresql://ganstab:s3cret@db.example/test", study_name="x",
-                              n_trials=1, runs_dir=tmp_path)  # fmt: skip
-    shown = repr(settings)
-    assert "s3cret" not in shown and "ganstab:" in shown and "db.example/test" in shown
-    assert "n_trials=1" in shown and "study_name='x'" in shown
-    assert settings.storage.endswith("s3cret@db.example/test")  # the URL itself is kept whole

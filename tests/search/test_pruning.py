@@ -11,8 +11,8 @@ from ganstab.diagnose.corpus import SHIPPED_CORPUS
 from ganstab.diagnose.evaluate import labelled_examples
 from ganstab.diagnose.features import OPTIONAL_COLUMNS
 from ganstab.diagnose.model import diagnose_trace, diagnose_traces, held_out
+from ganstab.search.batched_writes import BatchedWrites, StudySnapshot
 from ganstab.search.pruning import CohortPruner
-from ganstab.search.trials import BatchedWrites, StudySnapshot
 
 STEP = 600
 
@@ -110,23 +110,3 @@ def test_batched_diagnosis_equals_one_by_one(traces):
         assert d.probabilities == pytest.approx(one.probabilities, abs=1e-9)
 
 
-def test_batched_writes_commit_together_and_fall_back_one_by_one(tmp_path):
-    url = f"sqlite:///{tmp_path / 'w.db'}"
-    study = optuna.create_study(storage=url, study_name="w", direction="maximize")
-    a, b = study.ask(), study.ask()
-    writes = BatchedWrites(study._storage)
-    writes.set_trial_user_attr(a._trial_id, "status", "finished")
-    writes.set_trial_intermediate_value(a._trial_id, 10, 0.5)
-    writes.set_trial_state_values(a._trial_id, optuna.trial.TrialState.COMPLETE, [0.5])
-    assert study.trials[0].state == optuna.trial.TrialState.RUNNING  # nothing before the flush
-    writes.flush()
-    first = optuna.load_study(study_name="w", storage=url).trials[0]
-    assert first.state == optuna.trial.TrialState.COMPLETE and first.value == 0.5
-    assert first.user_attrs == {"status": "finished"} and first.intermediate_values == {10: 0.5}
-
-    # a write to a finished trial fails the transaction; the others still land, one by one
-    writes.set_trial_user_attr(a._trial_id, "late", 1)
-    writes.set_trial_user_attr(b._trial_id, "status", "pruned")
-    writes.flush()
-    second = optuna.load_study(study_name="w", storage=url).trials
-    assert "late" not in second[0].user_attrs and second[1].user_attrs == {"status": "pruned"}

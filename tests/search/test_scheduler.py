@@ -6,18 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import optuna
 import pytest
 from optuna.trial import TrialState
 
 from ganstab.engine import config as C
-from ganstab.search.driver import (
-    SearchError,
-    SearchSettings,
-    counts_toward_budget,
-    default_pruner,
-    run_search,
-)
+from ganstab.search.driver import run_search
+from ganstab.search.errors import SearchError
+from ganstab.search.outcomes import counts_toward_budget
+from ganstab.search.settings import SearchSettings
 from ganstab.search.space import SPACES_DIR, load_space
 
 TINY = ["train.steps=200", "train.eval_every=50", "model.hidden=16", "train.device=cpu"]
@@ -68,13 +64,6 @@ def test_asha_refills_slots_and_prunes_by_rung(tmp_path: Path) -> None:
         cfg = C.load_yaml(Path(t.user_attrs["run_dir"]) / "config.yaml")
         assert cfg.train.lr_d == pytest.approx(t.params["train.lr_d"])
     assert len(list((tmp_path / "runs" / "a" / "cohort-000" / "members").iterdir())) == 8
-
-
-def test_default_asha_rungs_follow_the_steps() -> None:
-    train = C.apply_overrides(C.Config(), ["train.steps=1500", "train.eval_every=100"]).train
-    pruner = default_pruner("asha", train)
-    assert isinstance(pruner, optuna.pruners.SuccessiveHalvingPruner)
-    assert pruner._min_resource == 200 and pruner._reduction_factor == 3  # 1500 / 9, to an evaluation
 
 
 def test_budget_ends_the_search_and_bad_values_are_refused(tmp_path: Path) -> None:

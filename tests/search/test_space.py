@@ -8,7 +8,8 @@ import optuna
 import pytest
 
 from ganstab.engine.config import LABEL_LOSSES, Config, ConfigError, flat_items
-from ganstab.search.space import SPACES_DIR, SearchSpace, SpaceError, find_space, load_space
+from ganstab.search.space import SPACES_DIR, SpaceError, find_space, load_space
+from ganstab.search.space_model import SearchSpace
 
 SHIPPED = ("quick", "lessons", "full")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -129,6 +130,16 @@ def test_values_apply_as_values_and_overrides_as_text() -> None:
     assert (flat["train.steps"], flat["train.eval_every"], flat["train.beta1"]) == (300, 50, 0.25)
     with pytest.raises(ConfigError, match="`train.n_dis` must be an integer, but got 'five'"):
         space.config(values={"train.n_dis": "five"})
+
+
+def test_overrides_given_as_values_equal_the_same_overrides_as_text() -> None:
+    """The search's overrides, parsed once into values, give the config their text gives."""
+    space = SearchSpace("values", fixed={"train.steps": 300})
+    values = {"train.lr_d": 1e-05}
+    as_text = space.config(["train.eval_every=50", "beta1=0.25"], values=values)
+    assert space.config({"train.eval_every": 50, "beta1": 0.25}, values=values) == as_text
+    with pytest.raises(ConfigError, match="Unknown config key `nope`"):
+        space.config({"nope": 1})
 
 
 # --------------------------------------------------------------------------- invalid files

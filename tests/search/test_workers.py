@@ -31,8 +31,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from ganstab.search.driver import counts_toward_budget
-from ganstab.search.trials import ATTR_WORKER
+from ganstab.search.outcomes import ATTR_WORKER, counts_toward_budget
 from ganstab.storage import Store
 
 TINY = ["train.steps=200", "train.eval_every=50", "model.hidden=16", "train.device=cpu"]
@@ -51,7 +50,8 @@ _DRIVER = textwrap.dedent(
     from pathlib import Path
     import optuna, torch
     torch.set_num_threads(1)
-    from ganstab.search.driver import SearchSettings, run_search
+    from ganstab.search.driver import run_search
+    from ganstab.search.settings import SearchSettings
     from ganstab.search.space import SPACES_DIR, load_space
     url, tmp, w = sys.argv[1:4]
     tmp = Path(tmp)

@@ -157,7 +157,14 @@ def test_storage_imports_alone() -> None:
         "print(sorted(m for m in sys.modules if m.startswith(('ganstab.', 'optuna', 'torch', 'sklearn'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert ast.literal_eval(out) == ["ganstab.storage", "ganstab.storage.tables", "ganstab.storage.urls"]
+    assert ast.literal_eval(out) == [
+        "ganstab.storage",
+        "ganstab.storage.database",
+        "ganstab.storage.records",
+        "ganstab.storage.store",
+        "ganstab.storage.tables",
+        "ganstab.storage.urls",
+    ]
 
 
 def test_runs_labels_and_retraining_set(store: Store) -> None:

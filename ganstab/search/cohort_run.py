@@ -7,7 +7,7 @@ stops pruned members, and for each member writes the user attributes, the artifa
 tables (run, trace, evaluations, diagnosis) and finally the trial's state. The job is plain,
 picklable data (storage URL, trial ids, configs), so a Ray remote task can call `run_cohort(job)`
 unchanged on another process or host: Optuna's own ask/tell against the shared storage gives true
-PRUNED states and complete curves there too (tests/search/test_ray.py runs it so). The in-process
+PRUNED states and complete curves there too (tests/search/test_ray_executor.py runs it so). The in-process
 executor passes its open storage and Store to save reconnecting.
 
 Trial states (the driver counts them against `n_trials`, see `counts_toward_budget`):
@@ -34,8 +34,6 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,96 +42,31 @@ import optuna
 from optuna.trial import TrialState
 
 from ganstab.curves import save_curves
-from ganstab.diagnose.labels import LATE_FRACTION
 from ganstab.diagnose.model import choose_model, diagnose_traces
 from ganstab.diagnose.monitor import OPTIONAL as MONITOR_EXTRA
 from ganstab.diagnose.result import DIVERGED, Diagnosis
 from ganstab.engine.config import Config, to_dict
 from ganstab.engine.trainer import CohortTrainer
-from ganstab.search.pruning import CohortPruner
-from ganstab.search.trials import (
-    ATTR_STATUS,
-    ATTR_WORKER,
-    GRACE_PERIOD_S,
-    HEARTBEAT_INTERVAL_S,
+from ganstab.search.batched_writes import (
     BatchedWrites,
-    Heartbeat,
-    StaleTrialRequeuer,
     StudySnapshot,
     final_values,
     note_attrs,
     upload_artifact,
-    worker_id,
 )
+from ganstab.search.cohort_job import CohortJob, MemberResult
+from ganstab.search.errors import SearchError
+from ganstab.search.heartbeat import Heartbeat, worker_id
+from ganstab.search.member_report import finite, ground_truth, late_score, member_attrs, note_text, rung_value
+from ganstab.search.outcomes import ATTR_WORKER, StaleTrialRequeuer, fail_trial
+from ganstab.search.pruning import CohortPruner
+from ganstab.search.settings import check_classifier
 from ganstab.storage import Store
 from ganstab.storage.studies import open_optuna_storage
 
+__all__ = ["build_pruner", "run_cohort"]
+
 log = logging.getLogger(__name__)
-
-DIRECTION = "maximize"  # eval_score: higher is better (ganstab.engine.metrics.score)
-OBJECTIVES = ("late-mean", "late-robust")  # a finished trial's value (`late_score`)
-
-
-class SearchError(ValueError):
-    """A search cannot go on; the message names the value or setting at fault."""
-
-
-# ----------------------------------------------------------------------------------------- job
-
-
-@dataclass(frozen=True)
-class CohortJob:
-    """Everything a worker needs to run one cohort: plain data, picklable for a Ray task."""
-
-    storage_url: str
-    study_name: str
-    index: int  # cohort number within the study (folder cohort-NNN)
-    run_dir: str  # the cohort's run folder
-    artifact_dir: str  # FileSystemArtifactStore root (shared by all cohorts of the study)
-    trial_ids: tuple[int, ...]  # Optuna trial ids, one per member
-    trial_numbers: tuple[int, ...]
-    configs: tuple[Config, ...]  # resolved member configs (shape-compatible)
-    prune: bool = True
-    diagnose: bool = True
-    quality_pruner: optuna.pruners.BasePruner | None = None  # on eval_score; None: no quality pruning
-    heartbeat_interval: int = HEARTBEAT_INTERVAL_S
-    grace_period: int | None = GRACE_PERIOD_S
-    objective: str = "late-mean"  # how a finished trial's value is made (`late_score`)
-    # Members trained at once; 0: all trials. With fewer slots than trials, a slot whose member
-    # ends (pruned, diverged, finished) is refilled with the next waiting trial (multi-fidelity).
-    slots: int = 0
-    deadline: float | None = None  # time.time() after which no waiting trial starts (--timeout)
-    # Report the graded score as the intermediate value where the data set has one (asha: its
-    # early rungs must rank trials whose eval_score is still 0); else eval_score.
-    graded: bool = False
-
-    def __post_init__(self) -> None:  # before a cohort trains, not after
-        check_objective(self.objective)
-        if self.slots < 0:
-            raise SearchError(f"slots must be >= 0, but got {self.slots}.")
-
-    @property
-    def live(self) -> int:
-        """How many members train at once."""
-        return min(self.slots or len(self.trial_ids), len(self.trial_ids))
-
-
-@dataclass
-class MemberResult:
-    """How one member (one trial) ended."""
-
-    trial_number: int
-    state: str  # COMPLETE | PRUNED | FAIL
-    status: str  # finished | pruned | diverged | no_score | error | interrupted
-    value: float | None  # the told value (COMPLETE only)
-    metrics: dict[str, float | None] = field(default_factory=dict)  # final eval_* values
-    steps_trained: int = 0
-    diverged_at: int | None = None
-    run_dir: str = ""
-    diagnosis: str | None = None
-    error: str | None = None
-    pruned_by: str | None = None  # which rule pruned it, at which step (short, an attribute)
-    pruned_because: str | None = None  # ... and on which values, in words (the note)
 
 
 def build_pruner(job: CohortJob) -> CohortPruner | None:
@@ -142,111 +75,6 @@ def build_pruner(job: CohortJob) -> CohortPruner | None:
     if not job.prune:
         return None
     return CohortPruner(job.quality_pruner, diagnose=job.diagnose)
-
-
-def check_classifier() -> None:
-    """Fail before any training when diagnosis is on but the shipped classifier is missing."""
-    from ganstab.diagnose.model import MODEL_DIR, MODELS, shipped_model
-
-    for kind in MODELS:
-        try:
-            shipped_model(kind)
-        except (FileNotFoundError, ValueError) as e:
-            raise SearchError(
-                f"diagnose=True needs the diagnosis model {str(MODEL_DIR / f'{kind}.skops')!r}: {e} "
-                f"Run without diagnosis (diagnose=False) until it exists."
-            ) from e
-
-
-def _finite(value: Any) -> Any:
-    """JSON for Optuna's user attributes and the dashboard: NaN/Inf become None."""
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
-def check_objective(objective: str) -> None:
-    if objective not in OBJECTIVES:
-        raise SearchError(f"objective must be one of {', '.join(OBJECTIVES)}, but got {objective!r}.")
-
-
-def rung_value(member: dict[str, Any], graded: bool = False) -> float | None:
-    """A member's intermediate value at an evaluation, what the pruners rank: `eval_score`, or
-    with `graded` (asha) the graded score where the data set has one (mixtures: it tells a G whose
-    samples are near the modes from one whose samples are nowhere, where `eval_score` is 0 for
-    both, so successive halving's early rungs do not rank ties). A finished trial's value is its
-    late score of `eval_score` either way."""
-    value = member.get("eval_graded") if graded else None
-    return value if value is not None else member.get("eval_score")
-
-
-def late_score(evals: Sequence[dict[str, Any]], objective: str = "late-mean") -> float | None:
-    """A finished trial's value from the `score` of the last third of its evaluations (at least the
-    last one): their mean (`late-mean`), or their mean minus their standard deviation
-    (`late-robust`: a configuration whose quality swings between evaluations swings between seeds
-    too). None when the last evaluation has no finite score (its samples were not finite)."""
-    if objective not in OBJECTIVES:
-        raise ValueError(f"Unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}.")
-    if not evals or _finite(evals[-1].get("score")) is None:
-        return None
-    late = evals[-max(1, round(len(evals) * LATE_FRACTION)) :]
-    values = [v for v in (_finite(e.get("score")) for e in late) if v is not None]
-    return float(np.mean(values) - (np.std(values) if objective == "late-robust" else 0.0))
-
-
-def note_text(
-    result: MemberResult,
-    diagnosis: Diagnosis | None = None,
-    params: dict | None = None,
-    objective: str = "late-mean",
-) -> str:
-    """A trial's note in Markdown, as the dashboard shows it on the trial's page. Table cells stay
-    short (numbers to 4 significant digits, strings unquoted): the page is no wider than the window."""
-
-    def cell(v: Any) -> str:
-        return format(v, ".4g") if isinstance(v, float) else str(v)
-
-    head = {
-        "finished": "Finished",
-        "pruned": "Pruned",
-        "diverged": "Diverged",
-        "no_score": "Finished without a finite score",
-        "error": "Failed with an error",
-        "interrupted": "Interrupted",
-    }.get(result.status, result.status)
-    lines = [f"### Trial {result.trial_number}: {head}", ""]
-    if result.value is not None:
-        lines.append(
-            f"Score ({'mean' if objective == 'late-mean' else 'mean minus spread of'} `eval_score` of the "
-            f"last third of its evaluations): **{result.value:.4g}** "
-            f"after {result.steps_trained} steps."
-        )
-    else:
-        lines.append(f"Trained {result.steps_trained} steps.")
-    if result.diverged_at is not None:
-        lines.append(f"Losses turned NaN/Inf at step {result.diverged_at}.")
-    if result.pruned_because:
-        lines += ["", result.pruned_because]
-    if result.error:
-        lines.append(f"Error: `{result.error}`")
-    if params:
-        lines += ["", "| parameter | value |", "|---|---|"]
-        lines += [f"| `{k}` | {cell(v)} |" for k, v in params.items()]
-    if result.metrics:
-        lines += ["", "| metric | value |", "|---|---|"]
-        lines += [f"| `{k}` | {'-' if v is None else cell(v)} |" for k, v in result.metrics.items()]
-    if diagnosis is not None:
-        lines += ["", f"**Diagnosis: {diagnosis.label}** (confidence {diagnosis.confidence:.2f})"]
-        lines += [f"- {a}" for a in diagnosis.advice]
-    if result.run_dir:
-        lines += ["", f"Run folder: `{result.run_dir}`"]
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------- cohort
@@ -461,7 +289,7 @@ class _CohortRun:
         trainer, n = self.trainer, self.slot_trial[i]
         own = trainer.step - trainer.start[i]
         steps = int(trainer.ended_at[i] or 0) if status == "diverged" else min(own, trainer.steps)
-        metrics = {f"eval_{k}": _finite(v) for k, v in trainer.last_eval[i].items()}
+        metrics = {f"eval_{k}": finite(v) for k, v in trainer.last_eval[i].items()}
         score = late_score(trainer.eval_log[i], self.job.objective)
         if status == "finished" and (score is None or metrics.get("eval_score") is None):
             status = "no_score"
@@ -495,7 +323,7 @@ class _CohortRun:
                 run_id = self.run_ids[self.slot_trial[i]]
                 self.store.save_trace(run_id, trace)
                 self.store.add_evaluations(run_id, trainer.eval_log[i])
-                truth = _ground_truth(trainer.eval_log[i], result.diverged_at)
+                truth = ground_truth(trainer.eval_log[i], result.diverged_at)
                 if truth is not None and result.status in ("finished", "diverged"):
                     # the label the classifier learns from: `ganstab diagnose train --storage URL`
                     self.store.set_label(run_id, truth, source="rules")
@@ -509,7 +337,7 @@ class _CohortRun:
         with tempfile.TemporaryDirectory(prefix="ganstab-plots-") as tmp:
             for i, result, trace, diagnosis in zip(members, results, traces, diagnoses):
                 tid = job.trial_ids[self.slot_trial[i]]
-                for key, value in self._attrs(i, result, diagnosis).items():
+                for key, value in member_attrs(result, diagnosis, self.trainer.eval_log[i]).items():
                     self.writes.set_trial_user_attr(tid, key, value)
                 # the note lives where the dashboard shows it (a long attribute would widen the page)
                 note = note_text(result, diagnosis, dict(frozen[tid].params), job.objective)
@@ -524,28 +352,6 @@ class _CohortRun:
             if self._heartbeat is not None:
                 self._heartbeat.drop(job.trial_ids[n])
             self.results[n] = result
-
-    def _attrs(self, i: int, result: MemberResult, diagnosis: Diagnosis | None) -> dict[str, Any]:
-        attrs: dict[str, Any] = {
-            ATTR_STATUS: result.status,
-            "steps_trained": result.steps_trained,
-            "run_dir": result.run_dir,
-            **result.metrics,
-        }
-        if result.value is not None:
-            attrs["late_score"] = result.value  # the trial's value, by the study's objective
-            # the plain late mean too, comparable across studies of either objective (recommend)
-            attrs["late_mean"] = late_score(self.trainer.eval_log[i])
-        if result.diverged_at is not None:
-            attrs["diverged_at"] = result.diverged_at
-        if result.pruned_by:
-            attrs["pruned_by"] = result.pruned_by  # the rule, short; its values are in the note
-        if diagnosis is not None:
-            attrs["diagnosis"] = diagnosis.label
-            attrs["diagnosis_confidence"] = _finite(diagnosis.confidence)
-            # rounded: each attribute is one line of the dashboard's trial page, which never wraps
-            attrs["diagnosis_probabilities"] = {k: round(v, 3) for k, v in _finite(dict(diagnosis.probabilities)).items() if v is not None}
-        return attrs
 
     def _upload(self, i: int, trace: dict[str, np.ndarray], status: str, tmp: Path) -> None:
         """The newest sample picture and a d_loss/g_loss plot, as the trial's artifacts (the plot
@@ -579,28 +385,13 @@ class _CohortRun:
         self._fail(left, "interrupted" if interrupted else "error", text, requeue=interrupted)
 
     def _fail(self, trials: list[int], status: str, text: str, requeue: bool) -> None:
-        again = StaleTrialRequeuer()
-        storage = self.storage
+        again = StaleTrialRequeuer() if requeue else None
         for i in trials:
-            tid, number = self.job.trial_ids[i], self.job.trial_numbers[i]
+            number = self.job.trial_numbers[i]
             try:
-                storage.set_trial_user_attr(tid, ATTR_STATUS, status)
-                storage.set_trial_user_attr(tid, "error", text)
-                if i < len(self.run_ids):
-                    self.store.set_status(self.run_ids[i], status)
-                storage.set_trial_state_values(tid, TrialState.FAIL)
-                if requeue:
-                    again(self.study, storage.get_trial(tid), status)
+                fail_trial(
+                    self.study, self.job.trial_ids[i], status, text, requeue=again, reason=status, store=self.store
+                )
             except Exception as e:  # keep the original error; this one only goes to the log
                 log.warning("could not mark trial %s failed: %s", number, e)
             self.results[i] = MemberResult(number, "FAIL", status, None, error=text)
-
-
-def _ground_truth(evals: list[dict[str, Any]], diverged_at: int | None) -> str | None:
-    """The rules' label of a member from its evaluations (docs/labels.md), or None."""
-    from ganstab.diagnose.labels import label_run
-
-    n_modes = next((len(e["near"]) for e in evals if e.get("near")), 0)
-    if not n_modes and diverged_at is None:
-        return None  # a metric family without mode histograms: no ground truth
-    return label_run(evals, diverged_at, n_modes)[0]

@@ -1,27 +1,17 @@
-"""Searches whose cohorts run on Ray Tune: on a local Ray instance (one per test session, 2 CPUs),
-and on a real `ray start --head` cluster on loopback that a separate driver process joins with
-`address=`. No mocks: real Ray, real SQLite files, real training (tiny: ring8, hidden 16, 200 steps).
-
-A process can be connected to one Ray instance only, so the cluster test drives its search from a
-subprocess while this process stays on the session's local instance. The cluster is stopped by
-terminating the `ray start --block` process this test started (never `ray stop`, which kills every
-Ray instance of the machine by process name).
+"""Searches whose cohorts run on Ray Tune, on a local Ray instance (one per test session, 2 CPUs):
+cohorts at once, a dead worker costing its cohort only, resources checked up front. No mocks: real
+Ray, real SQLite files, real training (tiny: ring8, hidden 16, 200 steps). Joining a real cluster
+is test_ray_cluster.py's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -29,62 +19,24 @@ import pytest
 import ray
 from optuna.trial import TrialState
 
-from ganstab.search.cohort import CohortJob
-from ganstab.search.driver import SearchEvent, SearchSettings, counts_toward_budget, run_search
+from ganstab.search.cohort_job import CohortJob
+from ganstab.search.driver import run_search
+from ganstab.search.events import SearchEvent
+from ganstab.search.outcomes import ATTR_WORKER, counts_toward_budget
 from ganstab.search.ray_executor import RayExecutor, _worker_died, settle_lost_cohort
+from ganstab.search.settings import SearchSettings
 from ganstab.search.space import SPACES_DIR, load_space
-from ganstab.search.trials import ATTR_WORKER, worker_id
 from ganstab.storage.studies import open_optuna_storage
-
-TINY = ["train.steps=200", "train.eval_every=100", "model.hidden=16"]
-REPO = Path(__file__).resolve().parents[2]
-RAY_BIN = Path(sys.executable).with_name("ray")
+from tests.search.ray_support import TINY
+from tests.search.ray_support import check_search as _check_search
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+pytestmark = pytest.mark.usefixtures("no_ray_address")
 
 
-# ------------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="session")
-def local_ray() -> Iterator[None]:
-    """One local Ray instance for the whole session (starting one takes ~8 s and ~0.5 GB)."""
-    if not ray.is_initialized():
-        # "local", not None: never join a cluster that some `ray start` left on this machine
-        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(autouse=True)
-def _no_ray_address(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _check_search(study: optuna.Study, n: int) -> None:
-    """Every trial settled by a Ray worker (not this process), with its curve and attributes."""
-    trials = study.trials
-    assert len(trials) == n and all(counts_toward_budget(t) for t in trials)
-    for t in trials:
-        attrs = t.user_attrs
-        assert attrs[ATTR_WORKER] != worker_id() and f":{os.getpid()}:" not in attrs[ATTR_WORKER]
-        assert {"status", "run_dir", "ganstab_run_id", "steps_trained"} <= set(attrs)
-        if t.state == TrialState.COMPLETE:
-            assert (
-                sorted(t.intermediate_values) == [100, 200]
-                and t.value == attrs["late_score"] == attrs["eval_score"]
-            )
-        else:  # a random learning rate may diverge: FAIL with its status, still a verdict
-            assert attrs["status"] == "diverged"
-
-
-# ------------------------------------------------------------------------------------------ tests
+def _settings(url: str, study_name: str, tmp_path: Path) -> SearchSettings:
+    """A job's settings: the study in `url`, artifacts under tmp_path/artifacts, no diagnosis."""
+    return SearchSettings(storage=url, study_name=study_name, n_trials=1, runs_dir=tmp_path, diagnose=False)
 
 
 def test_search_on_local_ray(local_ray: None, tmp_path: Path) -> None:
@@ -125,15 +77,12 @@ def test_run_many_runs_cohorts_at_once(local_ray: None, tmp_path: Path) -> None:
             members.append((trial, space.config(TINY, values=space.sample(trial))))
         jobs.append(
             CohortJob(
-                storage_url=url,
-                study_name="m",
+                settings=_settings(url, "m", tmp_path),
                 index=index,
                 run_dir=str(tmp_path / f"cohort-{index:03d}"),
-                artifact_dir=str(tmp_path / "artifacts"),
                 trial_ids=tuple(t._trial_id for t, _ in members),
                 trial_numbers=tuple(t.number for t, _ in members),
                 configs=tuple(c for _, c in members),
-                diagnose=False,
             )  # fmt: skip
         )
     results = RayExecutor(cpus_per_cohort=1).run_many(jobs[::-1])
@@ -234,129 +183,6 @@ def test_a_dead_worker_costs_its_cohort_not_the_search(local_ray: None, tmp_path
     assert study.study_name == "k"
 
 
-def _session_processes(sid: int) -> list[str]:
-    """Names of the live processes of session `sid` (/proc)."""
-    names = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        with contextlib.suppress(OSError, IndexError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[3]) == sid and fields[0] != "Z":
-                names.append(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode() or pid)
-    return names
-
-
-@pytest.mark.slow
-def test_a_killed_driver_leaves_no_ray_processes(tmp_path: Path) -> None:
-    """`ganstab search` on the local Ray instance it starts, SIGKILLed while a cohort trains:
-    nothing of its session is left after 20 s (Ray's DashboardAgent and RuntimeEnvAgent used to
-    linger 35-70 s; the executor's watchdog ends them)."""
-    ganstab = str(Path(sys.executable).with_name("ganstab"))
-    driver = subprocess.Popen(
-        [ganstab, "search", "--space", "quick", "--trials", "2", "--cohort-size", "2", "--no-recommend",
-         "--no-diagnose", "--storage", f"sqlite:///{tmp_path / 's.db'}", "--runs", str(tmp_path / "runs"),
-         "--set", "train.steps=20000", "--set", "model.hidden=16"],
-        env=_user_env(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its session id is its pid; Ray's processes stay in that session
-    )  # fmt: skip
-    sid = driver.pid
-    try:
-        deadline = time.monotonic() + 180
-        while not any(n.startswith("ray::ImplicitFunc") for n in _session_processes(sid)):
-            assert driver.poll() is None, "the search ended before its cohort trained"
-            assert time.monotonic() < deadline, f"no Ray Tune worker after 180 s: {_session_processes(sid)}"
-            time.sleep(0.5)
-        assert any("raylet" in n for n in _session_processes(sid))
-        os.kill(driver.pid, signal.SIGKILL)
-        driver.wait()
-        deadline = time.monotonic() + 20
-        while _session_processes(sid) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert not _session_processes(sid), f"left 20 s after the driver was killed: {_session_processes(sid)}"
-    finally:
-        with contextlib.suppress(OSError):
-            os.killpg(sid, signal.SIGKILL)  # whatever this test's driver left in its process group
-
-
-def _user_env(**extra: str) -> dict[str, str]:
-    """The environment of a user's shell: none of the Ray settings this test process has (the
-    session's ray.init sets RAY_AUTH_MODE=token here, which a user's shell does not have)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
-    return {**env, "OMP_NUM_THREADS": "1", **extra}
-
-
-@pytest.mark.slow
-def test_search_on_a_ray_cluster(local_ray: None, tmp_path: Path) -> None:
-    """README, "On a Ray cluster": `ray start --head --port P --num-cpus 2 --disable-usage-stats`,
-    then `ganstab search --address 127.0.0.1:P`, both from a user's environment (no RAY_AUTH_MODE).
-    This machine has a Ray token (the session's local instance wrote ~/.ray/auth_token if nobody
-    had), so `ray start` turns token authentication on, as it does for a user who ran ganstab
-    before: the driver must find the token itself, print the cluster it joined and finish; a
-    wrong token ends it at once with one line. `--block` is added only so that the test can stop
-    this cluster by its process (never `ray stop`, which stops every Ray instance of the machine)."""
-    port = _free_port()
-    address = f"127.0.0.1:{port}"
-    head = subprocess.Popen(
-        [str(RAY_BIN), "start", "--head", f"--port={port}", "--num-cpus=2", "--disable-usage-stats", "--block"],
-        env=_user_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:  # the GCS port answers once the head node is up
-            assert head.poll() is None, f"ray start failed:\n{head.stdout.read()}"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "ray start --head did not open its port in 60 s"
-                time.sleep(0.5)
-
-        url = f"sqlite:///{tmp_path / 'study.db'}"
-        sets = [a for kv in TINY for a in ("--set", kv)]
-        search = [
-            str(Path(sys.executable).with_name("ganstab")), "search", "--address", address, "--space", "quick",
-            "--trials", "2", "--cohort-size", "2", "--no-recommend", "--no-diagnose", "--storage", url,
-            "--study", "c", "--runs", str(tmp_path / "runs"), *sets,
-        ]  # fmt: skip
-        driver = subprocess.run(search, env=_user_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300)
-        assert driver.returncode == 0, driver.stdout[-2000:] + driver.stderr[-4000:]
-        # the GCS reports the node's own IP for 127.0.0.1 (Ray 2.60); the port is the cluster's
-        assert re.search(rf"Ray: the Ray cluster at \S+:{port}, 1 node, 2 CPUs, 0 GPUs", driver.stdout), driver.stdout
-        _check_search(optuna.load_study(study_name="c", storage=url), 2)
-
-        refused = subprocess.run(
-            [*search[:-len(sets)], "--study", "refused"],
-            env=_user_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="0123456789abcdef0123456789abcdef"),
-            cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr[-4000:]
-        last = refused.stderr.strip().splitlines()[-1]
-        assert last.startswith(f"ganstab: error: the Ray cluster at '{address}' (address) refused this driver")
-        assert "InvalidAuthToken" in last and "RAY_AUTH_TOKEN" in last and "ray get-auth-token" in last
-        assert refused.stderr.count("InvalidAuthToken") == 1, refused.stderr  # not Ray's line per retry
-
-        # RAY_ADDRESS is honoured: here it names another instance than this process's local one
-        os.environ["RAY_ADDRESS"] = address
-        with pytest.raises(ValueError, match=f"cannot join '{address}' \\(RAY_ADDRESS\\)"):
-            RayExecutor()
-    finally:
-        os.environ.pop("RAY_ADDRESS", None)
-        head.send_signal(signal.SIGTERM)  # ray start --block then stops the processes it started
-        try:
-            head.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
-        # `ray start` left its address in /tmp/ray/ray_current_cluster, where a bare ray.init()
-        # would try to join the dead cluster: remove it if it still names this one
-        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
-        with contextlib.suppress(OSError):
-            if current.read_text().strip().endswith(f":{port}"):
-                current.unlink()
-    assert "Token authentication is enabled" in head.stdout.read()  # the case of a user who ran ganstab before
-    with pytest.raises(ValueError, match="cannot reach a Ray cluster at"):
-        RayExecutor(address=address)  # and the cluster is gone
-
-
 def test_settle_lost_cohort_fails_and_requeues_only_unfinished_trials(tmp_path: Path) -> None:
     """The bookkeeping for a dead worker, on a real SQLite study without Ray: of a cohort of three,
     the trial it had finished stays COMPLETE; the two it left RUNNING become FAIL (status lost,
@@ -374,7 +200,7 @@ def test_settle_lost_cohort_fails_and_requeues_only_unfinished_trials(tmp_path: 
         asked.append(trial)
     study.tell(asked[0], 0.5)
     job = CohortJob(
-        storage_url=url, study_name="l", index=0, run_dir=str(tmp_path / "c"), artifact_dir=str(tmp_path / "a"),
+        settings=_settings(url, "l", tmp_path), index=0, run_dir=str(tmp_path / "c"),
         trial_ids=tuple(t._trial_id for t in asked), trial_numbers=(0, 1, 2),
         configs=tuple(space.config(TINY) for _ in asked),
     )  # fmt: skip
@@ -404,21 +230,10 @@ def test_gpus_on_a_cluster_without_gpus_fail_up_front(local_ray: None, tmp_path:
             RayExecutor(**bad)
     cfg = load_space(SPACES_DIR / "quick.yaml").config([*TINY, "train.device=cuda"])
     job = CohortJob(
-        storage_url=f"sqlite:///{tmp_path / 'x.db'}", study_name="x", index=3, run_dir=str(tmp_path / "c"),
-        artifact_dir=str(tmp_path / "a"), trial_ids=(1,), trial_numbers=(0,), configs=(cfg,),
+        settings=_settings(f"sqlite:///{tmp_path / 'x.db'}", "x", tmp_path), index=3, run_dir=str(tmp_path / "c"),
+        trial_ids=(1,), trial_numbers=(0,), configs=(cfg,),
     )  # fmt: skip
     with pytest.raises(ValueError, match=r"cohorts \[3\] set train.device=cuda, but gpus_per_cohort=0"):
         RayExecutor()(job)
 
 
-def test_bad_address_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    nobody = f"127.0.0.1:{_free_port()}"
-    started = time.monotonic()
-    with pytest.raises(ValueError, match=f"cannot reach a Ray cluster at '{nobody}' \\(address\\)"):
-        RayExecutor(address=nobody)
-    with pytest.raises(ValueError, match="'not-an-address' \\(address\\) must look like host:port"):
-        RayExecutor(address="not-an-address")
-    monkeypatch.setenv("RAY_ADDRESS", nobody)
-    with pytest.raises(ValueError, match=f"cannot reach a Ray cluster at '{nobody}' \\(RAY_ADDRESS\\)"):
-        RayExecutor()
-    assert time.monotonic() - started < 30  # not Ray's own minute-long reconnect timeout

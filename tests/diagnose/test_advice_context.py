@@ -11,7 +11,8 @@ from ganstab.diagnose.advice import advice_for
 from ganstab.diagnose.corpus import SHIPPED_CORPUS, load
 from ganstab.diagnose.logs import context_for
 from ganstab.diagnose.model import diagnose_traces
-from ganstab.search.driver import SearchSettings, run_search
+from ganstab.search.driver import run_search
+from ganstab.search.settings import SearchSettings
 from ganstab.search.space import SPACES_DIR, load_space
 from ganstab.storage import Store
 

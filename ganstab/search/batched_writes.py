@@ -1,4 +1,4 @@
-"""Optuna plumbing for a cohort: one read and one transaction per evaluation round, not K of each.
+"""Optuna writes for a cohort: one read and one transaction per evaluation round, not K of each.
 
 A cohort of K trials reports, prunes and settles its members together at each evaluation. Done
 trial by trial through Optuna's public API, each `should_prune` reads the whole study and each
@@ -9,13 +9,8 @@ GPU made a 256-member search 7x slower than the engine alone (bench/RESULTS.md).
   read trials, or write through to the real storage);
 - `BatchedWrites`: a round's user/system attributes, intermediate values and final states,
   committed in one transaction on an RDB storage (one by one on any other storage);
-- `note_attrs` / `artifact_attrs`: the dashboard's trial note and artifact records as attributes,
+- `note_attrs` / `upload_artifact`: the dashboard's trial note and artifact records as attributes,
   so that they join the same transaction.
-
-And who owns a trial: `worker_id` names the process that runs it (the `worker` attribute),
-`worker_is_dead` tells when that process is certainly gone, `Heartbeat` keeps its trials alive
-for Optuna's stale-trial check, and `StaleTrialRequeuer` queues the parameters of a trial whose
-worker died again, so a killed search loses no sampled point.
 """
 
 from __future__ import annotations
@@ -25,9 +20,6 @@ import json
 import logging
 import math
 import mimetypes
-import os
-import socket
-import threading
 import uuid
 from collections.abc import Container, Iterable
 from dataclasses import asdict
@@ -39,14 +31,6 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 log = logging.getLogger(__name__)
-
-HEARTBEAT_INTERVAL_S = 60  # seconds between heartbeats of a running trial
-GRACE_PERIOD_S = 600  # a trial without a heartbeat for this long belongs to a dead worker
-
-# User attributes ganstab sets on a trial (the dashboard shows them; the leaderboard reads them).
-ATTR_STATUS = "status"  # finished | pruned | diverged | no_score | error | interrupted | invalid | lost
-ATTR_WORKER = "worker"  # host:pid:start of the process running the trial (stale-trial recovery)
-ATTR_RETRY_OF = "retry_of"  # number of the trial whose parameters this trial re-runs
 
 
 class StudySnapshot:
@@ -292,128 +276,3 @@ def upload_artifact(store: Any, writes: BatchedWrites, trial_id: int, path: Path
         store.write(artifact_id, f)
     writes.set_trial_system_attr(trial_id, ARTIFACTS_ATTR_PREFIX + artifact_id, json.dumps(asdict(meta)))
     return artifact_id
-
-
-def heartbeat_enabled(storage: optuna.storages.BaseStorage) -> bool:
-    """Whether the storage records heartbeats (RDBStorage with an interval, or its cache)."""
-    interval = getattr(storage, "get_heartbeat_interval", None)
-    return interval is not None and interval() is not None
-
-
-class Heartbeat:
-    """Records a heartbeat for each trial of its set every `interval` seconds in a thread, so a
-    trial whose worker dies is failed by `fail_stale_trials` after the grace period, even
-    mid-evaluation (Optuna only does this itself inside `study.optimize`). `keep(trial_id)` says
-    whether a trial still needs beats from here (default: until it is dropped)."""
-
-    name = "ganstab-heartbeat"
-
-    def __init__(self, storage: optuna.storages.BaseStorage, interval: int, trial_ids: Iterable[int] = ()) -> None:
-        self.storage = storage
-        self.interval = interval
-        self.ids = set(trial_ids)
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-
-    def start(self) -> Heartbeat:
-        if heartbeat_enabled(self.storage):
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def __enter__(self) -> Heartbeat:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def add(self, trial_ids: Iterable[int]) -> None:
-        with self._lock:
-            self.ids.update(trial_ids)
-
-    def drop(self, trial_id: int) -> None:
-        with self._lock:
-            self.ids.discard(trial_id)
-
-    def keep(self, trial_id: int) -> bool:
-        return True
-
-    def _loop(self) -> None:
-        while True:
-            with self._lock:
-                ids = sorted(self.ids)
-            for trial_id in ids:
-                try:
-                    if not self.keep(trial_id):
-                        self.drop(trial_id)
-                        continue
-                    self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
-                except Exception as e:  # a missed beat is harmless; the next one retries
-                    log.warning("heartbeat of trial id %s failed: %s", trial_id, e)
-            if self._stop.wait(self.interval):
-                return
-
-
-# ---------------------------------------------------------------------------- who owns a trial
-
-
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """(state, start time in clock ticks since boot) of a Linux process, or None if unreadable."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rfind(")") + 2 :].split()  # the name in parentheses may contain spaces
-    return (fields[0], fields[19]) if len(fields) > 19 else None
-
-
-def worker_id() -> str:
-    """`host:pid:start` of this process: unique on a host even when the pid is reused later."""
-    stat = _proc_stat(os.getpid())
-    return f"{socket.gethostname()}:{os.getpid()}:{stat[1] if stat else ''}"
-
-
-def worker_is_dead(worker: str) -> bool:
-    """Whether `worker` (from `worker_id`) is certainly gone: a process of this host that no longer
-    runs (or is a zombie, or whose pid now belongs to a newer process). A worker on another host is
-    never declared dead here; the heartbeat's grace period covers it."""
-    host, _, rest = worker.partition(":")
-    pid_text, _, start = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass  # alive, owned by someone else
-    stat = _proc_stat(pid)
-    if stat is None:
-        return False  # no /proc: the signal check above is all we know
-    state, started = stat
-    return state == "Z" or (bool(start) and started != start)
-
-
-class StaleTrialRequeuer:
-    """Optuna's heartbeat-stale callback: re-enqueue the parameters of a trial whose worker died,
-    so the search runs that configuration again (a killed driver loses no sampled point). It keeps
-    the numbers it handled so the driver can report them and mark ganstab's run rows."""
-
-    def __init__(self) -> None:
-        self.failed: list[int] = []
-
-    def __call__(self, study: optuna.Study, trial: FrozenTrial, reason: str = "") -> None:
-        why = reason or "its worker stopped sending heartbeats"
-        self.failed.append(trial.number)
-        if not trial.params:  # asked but never sampled: no point was drawn, so none is lost
-            return
-        study.enqueue_trial(
-            dict(trial.params),
-            user_attrs={ATTR_RETRY_OF: trial.number, "retry_reason": f"trial {trial.number} failed: {why}"},
-        )
