@@ -51,10 +51,10 @@ from diagnosis_foreign import by_script, extract_logs, load_runs, log_path  # no
 from sklearn.base import clone  # noqa: E402
 from sklearn.model_selection import StratifiedKFold  # noqa: E402
 
-from ganstab.diagnose.evaluate import labelled_examples, usable  # noqa: E402
+from ganstab.diagnose.classifier import TRAIN_PREFIXES, make_pipeline, shipped_model, train_views, truncate  # noqa: E402
+from ganstab.diagnose.examples import labelled_examples, usable  # noqa: E402
 from ganstab.diagnose.features import CANONICAL_FORMS, LOSS_COLUMNS, canonical  # noqa: E402
 from ganstab.diagnose.logs import read_logs  # noqa: E402
-from ganstab.diagnose.model import TRAIN_PREFIXES, make_pipeline, shipped_model, train_views, truncate  # noqa: E402
 from ganstab.diagnose.result import LABELS  # noqa: E402
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from rich.console import Group
 from rich.text import Text
 
-from ganstab.diagnose.advice import describe_context
+from ganstab.diagnose.context import describe_context
 from ganstab.diagnose.result import DIVERGED, Diagnosis
 
 LABEL_STYLES = {

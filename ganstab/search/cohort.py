@@ -43,8 +43,8 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from ganstab.diagnose.classifier import choose_model, diagnose_traces
 from ganstab.diagnose.labels import LATE_FRACTION
-from ganstab.diagnose.model import choose_model, diagnose_traces
 from ganstab.diagnose.monitor import OPTIONAL as MONITOR_EXTRA
 from ganstab.diagnose.result import DIVERGED, Diagnosis
 from ganstab.engine.config import Config, to_dict
@@ -146,7 +146,8 @@ def build_pruner(job: CohortJob) -> CohortPruner | None:
 
 def check_classifier() -> None:
     """Fail before any training when diagnosis is on but the shipped classifier is missing."""
-    from ganstab.diagnose.model import MODEL_DIR, MODELS, shipped_model
+    from ganstab.diagnose.classifier import MODELS, shipped_model
+    from ganstab.diagnose.model_files import MODEL_DIR
 
     for kind in MODELS:
         try:

@@ -1,4 +1,5 @@
-"""Label rules on evaluation sequences, and the scale-free trace features."""
+"""The scale-free trace features: levels, collapse signatures, slow cycles, g_move and the
+canonical form of a log."""
 
 from __future__ import annotations
 
@@ -6,48 +7,6 @@ import numpy as np
 import pytest
 
 from ganstab.diagnose.features import LOSS_COLUMNS, MOVE_LEVELS, RICH_COLUMNS, RICH_LEVELS, TraceFeatures
-from ganstab.diagnose.labels import label_run, signals
-
-
-def _evals(near_seq, hq=50.0, modes=None):
-    out = []
-    for i, near in enumerate(near_seq):
-        m = modes if modes is not None else sum(1 for c in near if c > 0)
-        out.append({"step": 100 * (i + 1), "modes": m, "hq": hq, "near": near, "hist": near})
-    return out
-
-
-def test_stable_full_coverage_with_quality_is_converging():
-    label, s = label_run(_evals([[100] * 8] * 12, hq=80), None, 8)
-    assert label == "converging" and s["movement"] == 0 and s["spread"] == pytest.approx(1.0)
-
-
-def test_mass_on_one_mode_is_collapsing():
-    one = [2500, 0, 0, 0, 0, 0, 0, 0]
-    label, s = label_run(_evals([[300] * 8] * 6 + [one] * 6, hq=90), None, 8)
-    assert label == "collapsing" and s["spread"] == pytest.approx(1 / 8)
-
-
-def test_collapse_that_drifts_between_still_and_hopping_is_ambiguous():
-    # mass on one or two modes, shifting 15 % of it every evaluation: movement 0.15, neither
-    # still (<= 0.1) nor hopping (>= 0.25)
-    a, b = [2500, 0, 0, 0, 0, 0, 0, 0], [2125, 375, 0, 0, 0, 0, 0, 0]
-    label, s = label_run(_evals([[300] * 8] * 6 + [a, b] * 3, hq=90), None, 8)
-    assert label == "ambiguous" and s["movement"] == pytest.approx(0.15) and s["spread"] < 0.45
-
-
-def test_mass_hopping_between_modes_is_oscillating():
-    hops = [[2500 if j == i % 8 else 0 for j in range(8)] for i in range(12)]
-    label, s = label_run(_evals(hops, hq=90), None, 8)
-    assert label == "oscillating" and s["movement"] == pytest.approx(1.0)
-
-
-def test_divergence_wins_and_unclear_runs_are_ambiguous():
-    assert label_run(_evals([[100] * 8] * 12, hq=80), 1234, 8)[0] == "diverged"
-    blurry = _evals([[100] * 8] * 12, hq=1.0, modes=3)  # spread everywhere, never sharp
-    assert label_run(blurry, None, 8)[0] == "ambiguous"
-    assert label_run(_evals([[100] * 8]), None, 8)[0] == "ambiguous"  # too few evaluations
-    assert np.isnan(signals([], 8)["coverage"])
 
 
 def _trace(n=300, seed=0):
@@ -114,7 +73,7 @@ def _with_move(trace: dict, per_eval: list[float], every: int = 8) -> dict:
 def test_move_levels_tell_a_hopping_generator_from_a_settled_one():
     """g_move's late levels: a generator whose fixed-latent samples still jump a data scale per
     evaluation late in training (hopping) against one that moved early and settled."""
-    from ganstab.diagnose.model import choose_model, missing_columns
+    from ganstab.diagnose.classifier import choose_model, missing_columns
 
     tf = TraceFeatures(columns=RICH_COLUMNS, move=True).fit(None)
     names = list(tf.get_feature_names_out())
@@ -213,7 +172,7 @@ def test_the_canonical_form_of_a_log_holds_across_its_logging_interval():
         canonical(x, "lst")
     with pytest.raises(ValueError, match="tuple of forms"):
         TraceFeatures(canonical="mean").fit(None)
-    from ganstab.diagnose.model import make_pipeline
+    from ganstab.diagnose.classifier import make_pipeline
 
     shipped = make_pipeline("losses").named_steps["features"].fit(None)  # as the losses model ships
     assert len(shipped.get_feature_names_out()) == len(shipped.transform([every_10])[0])
