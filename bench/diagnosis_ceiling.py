@@ -50,7 +50,7 @@ SIGNALS = ("coverage", "quality", "final_quality", "spread", "movement")
 
 def prefix_evals(run: corpus_files.CorpusRun, fraction: float) -> list[dict]:
     """The evaluations made within the first `fraction` of the run's trace rows (the prefix the
-    classifier sees, `model.truncate`)."""
+    classifier sees, `classifier.truncate`)."""
     last_step = truncate(run.columns(), fraction)["step"][-1]
     return [e for e in run.evals if e["step"] <= last_step]
 

@@ -37,7 +37,7 @@ def _pools(e) -> list[str]:
 
 
 def pooled(examples, folds: FoldFeatures, group) -> dict[str, dict]:
-    """Leave each group out in turn (`evaluate.left_out`); macro-F1 per prefix, pooled over all
+    """Leave each group out in turn (`evaluation.left_out`); macro-F1 per prefix, pooled over all
     runs, the first four data sets' runs and the plain draw's, and per group on whole runs."""
     runs = {p: {key: ([], []) for key in POOLS} for p in SCENARIO_PREFIXES}
     per_group = {}

@@ -24,7 +24,7 @@ def _config(overrides: Iterable[str]) -> dict[str, float | str | bool]:
     cfg: dict[str, float | str | bool] = {
         "loss": "ns", "sn_d": False, "sn_g": False, "label_smoothing": 1.0, "noise_std": 0.0, "n_dis": 1,
     }
-    # the networks' and batches' shape (a draw's cohort shape, corpus.Draw): runs are neighbours
+    # the networks' and batches' shape (a draw's cohort shape, corpus_runs.Draw): runs are neighbours
     # only within one shape, as a small net's short runs are not a wide net's
     cfg["shape"] = ",".join(sorted(o for o in overrides if o.startswith(("model.", "train.batch_size="))))
     for o in overrides:

@@ -28,7 +28,7 @@ def out_of_fold(
     has them (FoldFeatures' calibration_views: the logging conventions a user's log may have, several
     at once), else as logged and in their training views: probabilities, true labels, classes,
     and the folds' macro-F1 on whole runs and on the first 30 % as logged. A family (a data set
-    and its siblings, corpus.family) is left out whole: a user's code and data are further from
+    and its siblings, corpus_runs.family) is left out whole: a user's code and data are further from
     the corpus than a sibling is, and with siblings in the training folds the out-of-fold runs
     were called right more often than their probabilities said (temperature 0.76 on corpus v5,
     which sharpened a model that was over-confident on the foreign benchmark)."""

@@ -18,17 +18,8 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier, VotingClassifier
 from sklearn.pipeline import Pipeline
 
-from ganstab.diagnose.features import (
-    CYCLE_POWER,
-    LOSS_COLUMNS,
-    MOVE_MIN_VALUES,
-    RICH_COLUMNS,
-    TraceFeatures,
-    cycle,
-    move_windows,
-    start_and_late,
-    trace_data_spread,
-)
+from ganstab.diagnose.features import LOSS_COLUMNS, RICH_COLUMNS, TraceFeatures, trace_data_spread
+from ganstab.diagnose.late_signals import CYCLE_POWER, MOVE_MIN_VALUES, cycle, move_windows, start_and_late
 from ganstab.diagnose.model_files import MODEL_DIR, fitted, load_model
 from ganstab.diagnose.result import DIVERGED, LABELS, Diagnosis
 from ganstab.diagnose.views import VIEWS, foreign_view, view
@@ -211,7 +202,7 @@ def evidence(trace: dict[str, np.ndarray]) -> dict[str, float]:
         ev[f"{name}_late"] = float(np.median(x[-q:]))
         scale = max(float(np.std(x)), 1e-12)
         ev[f"{name}_late_wobble"] = float(np.std(np.diff(x[-q:])) / scale)
-    # Signatures of collapse that any log shows (features.COLLAPSE_LEVELS): each loss against its
+    # Signatures of collapse that any log shows (late_signals.COLLAPSE_LEVELS): each loss against its
     # own start, where D cannot yet tell real from fake, and a slow cycle in G's late loss.
     fd, fg = np.isfinite(d), np.isfinite(g)
     if fd.sum() >= 8 and fg.sum() >= 8:

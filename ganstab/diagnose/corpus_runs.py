@@ -73,7 +73,7 @@ POINT_DATASETS = tuple(d for d in DATASETS if d not in ("digits", "stacked_digit
 
 # Sibling data set -> the data set whose *family* it belongs to: leaving a family out leaves the
 # model no relative of it, the largest shift of data the corpus can show (bench/diagnosis_lodo.py,
-# and the calibration's folds in evaluate.out_of_fold).
+# and the calibration's folds in calibration.out_of_fold).
 SIBLINGS = {"ring16": "ring8", "grid9": "grid25", "mixture10": "mixture6", "stacked_digits": "digits"}
 
 
@@ -202,33 +202,11 @@ def generate(
     """Train `cohorts[dataset]` cohorts of `cohort_size` sampled members per data set and write
     the corpus to `out` (appending cohorts already there are skipped, so a killed run resumes).
     `draw` names the sampler (DRAWS); `eval_every` replaces the data sets' own (short runs)."""
-    from ganstab.engine import CohortTrainer, apply_overrides, preset
-
-    if draw not in DRAWS:
-        raise ValueError(f"Unknown corpus draw {draw!r}; choose from {', '.join(DRAWS)}.")
-    if eval_every is not None and eval_every < 1:
-        raise ValueError(f"eval_every must be a positive number of steps, but got {eval_every}.")
-    spec = DRAWS[draw]
     cohorts = cohorts or {"ring8": 3, "grid25": 2, "mixture6": 2, "digits": 1}
-    for dataset in cohorts:  # all refused before anything is written
-        if dataset not in DATASETS:
-            raise ValueError(f"Unknown corpus data set {dataset!r}; choose from {', '.join(DATASETS)}.")
-        if spec.data is not None and dataset not in spec.data:
-            raise ValueError(
-                f"The {draw!r} draw is for the data sets {', '.join(spec.data)}, not {dataset!r}; "
-                "name its cohorts with --cohorts, e.g. ring8=1,grid9=1."
-            )
+    _check_request(cohorts, eval_every, draw)
+    spec = DRAWS[draw]
     out.mkdir(parents=True, exist_ok=True)
-    # a cohort is (data set, draw, seed, index): several seeds and draws share one folder
-    done = {
-        (r["dataset"], r.get("draw", "plain"), _run_seed(r["id"]), r["cohort"])
-        for r in read_records(runs_file(out))
-    }
-    if done and read_columns(out) != TRACE_COLUMNS:  # refuse before training, not after a cohort
-        raise ValueError(
-            f"Corpus {str(out)!r} holds traces with the columns {list(read_columns(out))}, but this "
-            f"ganstab logs {list(TRACE_COLUMNS)}; write the new runs to a new corpus folder."
-        )
+    done = _done_cohorts(out)
     rng = random.Random(seed)
     for dataset, n in cohorts.items():
         base, steps, every = DATASETS[dataset]
@@ -243,29 +221,70 @@ def generate(
                 continue
             shapes = spec.cohort(random.Random(f"{seed}/{dataset}/{c}")) if spec.cohort else []
             common = [*base, *shapes, f"train.steps={steps}", f"train.eval_every={every}", "train.log_every=10"]
-            configs = [apply_overrides(preset("vanilla"), [*common, *m]) for m in members]
             start = time.perf_counter()
-            trainer = CohortTrainer(configs)
-            trainer.train()
-            runs = []
-            for i, m in enumerate(members):
-                runs.append(
-                    CorpusRun(
-                        id=f"{dataset}{spec.tag}-{seed}-{c:02d}-{i:02d}",
-                        dataset=dataset,
-                        cohort=c,
-                        overrides=[*shapes, *m],
-                        evals=trainer.eval_log[i],
-                        diverged_at=trainer.ended_at[i] if trainer.status[i] == "diverged" else None,
-                        trace=trainer.member_trace(i)[:, : len(TRACE_COLUMNS)].astype(np.float32),
-                        draw=draw,
-                    )
-                )
+            runs = _train_cohort(dataset, draw, seed, c, common, shapes, members)
             append_runs(out, runs)
             progress(
                 f"{dataset} cohort {c + 1}/{n}: {len(members)} runs in {time.perf_counter() - start:.0f} s"
             )
     return out
+
+
+def _check_request(cohorts: dict[str, int], eval_every: int | None, draw: str) -> None:
+    """Every argument of `generate` checked before anything is written."""
+    if draw not in DRAWS:
+        raise ValueError(f"Unknown corpus draw {draw!r}; choose from {', '.join(DRAWS)}.")
+    if eval_every is not None and eval_every < 1:
+        raise ValueError(f"eval_every must be a positive number of steps, but got {eval_every}.")
+    spec = DRAWS[draw]
+    for dataset in cohorts:
+        if dataset not in DATASETS:
+            raise ValueError(f"Unknown corpus data set {dataset!r}; choose from {', '.join(DATASETS)}.")
+        if spec.data is not None and dataset not in spec.data:
+            raise ValueError(
+                f"The {draw!r} draw is for the data sets {', '.join(spec.data)}, not {dataset!r}; "
+                "name its cohorts with --cohorts, e.g. ring8=1,grid9=1."
+            )
+
+
+def _done_cohorts(out: Path) -> set[tuple[str, str, int, int]]:
+    """The cohorts already in the corpus at `out`, as (data set, draw, seed, index): several seeds
+    and draws share one folder. Refuses a corpus of other columns before training, not after a
+    cohort."""
+    done = {
+        (r["dataset"], r.get("draw", "plain"), _run_seed(r["id"]), r["cohort"])
+        for r in read_records(runs_file(out))
+    }
+    if done and read_columns(out) != TRACE_COLUMNS:
+        raise ValueError(
+            f"Corpus {str(out)!r} holds traces with the columns {list(read_columns(out))}, but this "
+            f"ganstab logs {list(TRACE_COLUMNS)}; write the new runs to a new corpus folder."
+        )
+    return done
+
+
+def _train_cohort(
+    dataset: str, draw: str, seed: int, c: int, common: list[str], shapes: list[str], members: list[list[str]]
+) -> list[CorpusRun]:
+    """Train one cohort of sampled members and return its runs."""
+    from ganstab.engine import CohortTrainer, apply_overrides, preset
+
+    configs = [apply_overrides(preset("vanilla"), [*common, *m]) for m in members]
+    trainer = CohortTrainer(configs)
+    trainer.train()
+    return [
+        CorpusRun(
+            id=f"{dataset}{DRAWS[draw].tag}-{seed}-{c:02d}-{i:02d}",
+            dataset=dataset,
+            cohort=c,
+            overrides=[*shapes, *m],
+            evals=trainer.eval_log[i],
+            diverged_at=trainer.ended_at[i] if trainer.status[i] == "diverged" else None,
+            trace=trainer.member_trace(i)[:, : len(TRACE_COLUMNS)].astype(np.float32),
+            draw=draw,
+        )
+        for i, m in enumerate(members)
+    ]
 
 
 def _run_seed(run_id: str) -> int:

@@ -26,7 +26,7 @@ LABEL_STYLES = {
 }
 
 
-# What each evidence name (model.evidence) means, in words; docs/diagnosis.md says more, with the
+# What each evidence name (classifier.evidence) means, in words; docs/diagnosis.md says more, with the
 # typical values of each label on the corpus.
 EVIDENCE_MEANINGS = {
     "d_loss_early": "D's loss early on (median of the first quarter of the rows)",

@@ -101,7 +101,7 @@ def test_cli_diagnoses_csv_and_run_folders(tmp_path, examples, capsys):
 
 
 def test_calibrated_probabilities_and_an_uncertain_diagnosis_names_two_labels(examples):
-    """The shipped losses model's probabilities are temperature-scaled (fitted.CALIBRATION); under
+    """The shipped losses model's probabilities are temperature-scaled (fitted.json, CALIBRATION); under
     the corpus-chosen threshold the diagnosis is uncertain and the report names the two likeliest."""
     from rich.console import Console
 

@@ -54,6 +54,7 @@ def test_retraining_one_model_rewrites_fitted_json_and_keeps_the_others_entries(
     from ganstab.diagnose.training import train_shipped
 
     corpus = tmp_path / "corpus"
+    corpus.mkdir()
     _small_corpus(corpus, examples, per_dataset=6)
     out = tmp_path / "fitted.json"
     train_shipped(corpus, tmp_path / "models", kinds=("rich",), fitted_file=out)

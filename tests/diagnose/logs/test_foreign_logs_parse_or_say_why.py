@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from ganstab.diagnose.logs import COLUMN_ALIASES, COLUMNS, LoadedLog, LogError, read_logs
 
-# A few hundred inputs per reader, each test well under ten seconds on one core.
-EXAMPLES = 400
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# A few hundred inputs per reader (max_examples on each test), each test under about ten seconds
+# on one core; no deadline per input, since a shared machine's pauses are no bug.
+UNTIMED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 
 # Names a log may use: the schema's own, its aliases (any case), and anything else.
 KNOWN_NAMES = sorted({a for aliases in COLUMN_ALIASES.values() for a in aliases})
@@ -56,6 +56,14 @@ def _reads_or_says_why(path: Path, **kwargs) -> list[LoadedLog] | None:
     return logs
 
 
+def _read_as_file(text: str, suffix: str, **kwargs) -> list[LoadedLog] | None:
+    """`_reads_or_says_why` of `text` written to a file named log{suffix}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"log{suffix}"
+        path.write_text(text, encoding="utf-8")
+        return _reads_or_says_why(path, **kwargs)
+
+
 def _csv_text(header: list[str], rows: list[list[str]], delimiter: str) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
@@ -81,36 +89,28 @@ def well_formed_csv_logs(draw) -> tuple[str, str]:
     cols = draw(st.lists(st.sampled_from(COLUMNS), min_size=3, max_size=8, unique=True))
     cols = list(dict.fromkeys(["step", "d_loss", "g_loss", *cols]))
     header = [draw(st.sampled_from(COLUMN_ALIASES[c])) for c in cols]
-    n = draw(st.integers(0, 40))
+    n = draw(st.integers(0, 30))
     steps = draw(st.lists(st.integers(-5, 60).map(str) | number_text, min_size=n, max_size=n))
     rows = [[s, *draw(st.lists(number_text, min_size=len(cols) - 1, max_size=len(cols) - 1))] for s in steps]
     return _csv_text(header, rows, ","), ".csv"
 
 
-@SETTINGS
+@settings(max_examples=400, **UNTIMED)
 @given(log=csv_logs(), min_rows=st.integers(0, 25))
 @example(log=("step,d_loss,g_loss\n" + "1,2,3\n" * 5, ".csv"), min_rows=1)
 @example(log=('step,d_loss,g_loss\n1,"' + "9" * 140_000 + '",1\n', ".csv"), min_rows=1)  # over csv's field limit
 @example(log=('"step\nd_loss",g_loss\n1,2\n', ".csv"), min_rows=1)  # a header name holding a line break
 def test_any_csv_log_parses_or_says_why(log: tuple[str, str], min_rows: int) -> None:
-    text, suffix = log
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"log{suffix}"
-        path.write_text(text, encoding="utf-8")
-        _reads_or_says_why(path, min_rows=min_rows)
+    _read_as_file(*log, min_rows=min_rows)
 
 
-@SETTINGS
+@settings(max_examples=300, **UNTIMED)  # most of these inputs are read to the end
 @given(log=well_formed_csv_logs(), min_rows=st.integers(0, 25))
 def test_a_csv_log_with_the_schemas_columns_parses_or_says_why(log: tuple[str, str], min_rows: int) -> None:
-    text, suffix = log
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"log{suffix}"
-        path.write_text(text, encoding="utf-8")
-        logs = _reads_or_says_why(path, min_rows=min_rows)
-        if logs:
-            (one,) = logs
-            assert len(one.trace["step"]) >= min_rows or one.diverged_at is not None
+    logs = _read_as_file(*log, min_rows=min_rows)
+    if logs:
+        (one,) = logs
+        assert len(one.trace["step"]) >= min_rows or one.diverged_at is not None
 
 
 json_values = st.recursive(
@@ -154,17 +154,13 @@ def schema_records(draw) -> tuple[str, str]:
     return "\n".join(json.dumps(r) for r in records), ".jsonl"
 
 
-@SETTINGS
+@settings(max_examples=300, **UNTIMED)  # most of these inputs are read to the end
 @given(log=jsonl_logs() | schema_records(), min_rows=st.integers(0, 25))
 @example(log=('{"step": 1, "d_loss": 1e999999, "g_loss": ' + "1" * 400 + "}", ".jsonl"), min_rows=1)
 @example(log=('{"step": ' + "1" * 5000 + ', "d_loss": 1, "g_loss": 2}', ".jsonl"), min_rows=1)  # over int's digit limit
 @example(log=('[{"step": ' + "1" * 5000 + "}]", ".json"), min_rows=1)
 def test_any_jsonl_log_parses_or_says_why(log: tuple[str, str], min_rows: int) -> None:
-    text, suffix = log
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"log{suffix}"
-        path.write_text(text, encoding="utf-8")
-        _reads_or_says_why(path, min_rows=min_rows)
+    _read_as_file(*log, min_rows=min_rows)
 
 
 GOOD_LOG = "".join(
@@ -172,7 +168,7 @@ GOOD_LOG = "".join(
 )
 
 
-@SETTINGS
+@settings(max_examples=400, **UNTIMED)
 @given(
     tags=st.dictionaries(st.sampled_from(COLUMNS) | st.text(max_size=8), names, max_size=4),
     header=st.lists(names, min_size=1, max_size=3),
