@@ -37,19 +37,20 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 
-from ganstab.diagnose import corpus as corpus_mod  # noqa: E402
-from ganstab.diagnose.evaluate import FoldFeatures, scores  # noqa: E402
+from ganstab.diagnose import corpus_files  # noqa: E402
+from ganstab.diagnose.classifier import make_pipeline, truncate  # noqa: E402
+from ganstab.diagnose.evaluation import scores  # noqa: E402
+from ganstab.diagnose.folds import FoldFeatures  # noqa: E402
 from ganstab.diagnose.labels import _movement, _spread, label_run, signals  # noqa: E402
-from ganstab.diagnose.model import make_pipeline, truncate  # noqa: E402
 from ganstab.diagnose.result import LABELS  # noqa: E402
 
 PREFIXES = (0.3, 0.5, 1.0)
 SIGNALS = ("coverage", "quality", "final_quality", "spread", "movement")
 
 
-def prefix_evals(run: corpus_mod.CorpusRun, fraction: float) -> list[dict]:
+def prefix_evals(run: corpus_files.CorpusRun, fraction: float) -> list[dict]:
     """The evaluations made within the first `fraction` of the run's trace rows (the prefix the
-    classifier sees, `model.truncate`)."""
+    classifier sees, `classifier.truncate`)."""
     last_step = truncate(run.columns(), fraction)["step"][-1]
     return [e for e in run.evals if e["step"] <= last_step]
 
@@ -88,13 +89,13 @@ def lodo(x: np.ndarray, y: np.ndarray, datasets: np.ndarray) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", type=Path, default=Path("corpus") / corpus_mod.SHIPPED_CORPUS.name)
+    ap.add_argument("--corpus", type=Path, default=Path("corpus") / corpus_files.SHIPPED_CORPUS.name)
     ap.add_argument("--out", type=Path, default=Path("bench/results/diagnosis_ceiling"))
     args = ap.parse_args()
     t0 = time.perf_counter()
 
     runs, labels = [], []
-    for run in corpus_mod.load(args.corpus):
+    for run in corpus_files.load(args.corpus):
         n_modes = next((len(e["near"]) for e in run.evals if e.get("near")), 0)
         label, _ = label_run(run.evals, run.diverged_at, n_modes)
         if label in LABELS:
@@ -103,7 +104,7 @@ def main() -> None:
     y = np.array(labels)
     datasets = np.array([run.dataset for run, _ in runs])
 
-    from ganstab.diagnose.evaluate import Example
+    from ganstab.diagnose.examples import Example
 
     examples = [Example(run.id, run.dataset, label, run.columns()) for (run, _), label in zip(runs, labels)]
     traces = FoldFeatures(examples, "rich")

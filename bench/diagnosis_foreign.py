@@ -29,9 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ganstab.diagnose.evaluate import scores
+from ganstab.diagnose.classifier import choose_model, diagnose_trace
+from ganstab.diagnose.evaluation import scores
 from ganstab.diagnose.logs import read_logs
-from ganstab.diagnose.model import choose_model, diagnose_trace, load_model
+from ganstab.diagnose.model_files import load_model
 from ganstab.diagnose.result import LABELS
 
 

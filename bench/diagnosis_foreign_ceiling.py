@@ -15,7 +15,7 @@ classifier is the shipped one (boosting + forest), refitted per fold. Protocols:
    it does not read).
 2. `corpus, as logged`: the classifier trained on the corpus's runs at the shipped training
    prefixes, as logged (no views): the like-for-like baseline of protocol 5. With `--views`, also
-   `corpus, with views`: the same prefixes with the shipped logging views (model.train_views), as
+   `corpus, with views`: the same prefixes with the shipped logging views (classifier.train_views), as
    the shipped model learns them. Both with each of `--seeds`.
 3. `foreign, k-fold`: stratified k-fold cross-validation over the foreign runs, for each of
    `--folds` (a training share of 1 - 1/k), `--repeats` shuffles each: every script seen in
@@ -51,10 +51,10 @@ from diagnosis_foreign import by_script, extract_logs, load_runs, log_path  # no
 from sklearn.base import clone  # noqa: E402
 from sklearn.model_selection import StratifiedKFold  # noqa: E402
 
-from ganstab.diagnose.evaluate import labelled_examples, usable  # noqa: E402
+from ganstab.diagnose.classifier import TRAIN_PREFIXES, make_pipeline, shipped_model, train_views, truncate  # noqa: E402
+from ganstab.diagnose.examples import labelled_examples, usable  # noqa: E402
 from ganstab.diagnose.features import CANONICAL_FORMS, LOSS_COLUMNS, canonical  # noqa: E402
 from ganstab.diagnose.logs import read_logs  # noqa: E402
-from ganstab.diagnose.model import TRAIN_PREFIXES, make_pipeline, shipped_model, train_views, truncate  # noqa: E402
 from ganstab.diagnose.result import LABELS  # noqa: E402
 
 

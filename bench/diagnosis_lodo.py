@@ -21,15 +21,11 @@ import json
 import time
 from pathlib import Path
 
-from ganstab.diagnose.corpus import SHIPPED_CORPUS, draw_of, family
-from ganstab.diagnose.evaluate import (
-    SCENARIO_PREFIXES,
-    FoldFeatures,
-    labelled_examples,
-    left_out,
-    scores,
-    usable,
-)
+from ganstab.diagnose.corpus_files import SHIPPED_CORPUS
+from ganstab.diagnose.corpus_runs import draw_of, family
+from ganstab.diagnose.evaluation import left_out, scores
+from ganstab.diagnose.examples import labelled_examples, usable
+from ganstab.diagnose.folds import SCENARIO_PREFIXES, FoldFeatures
 
 FIRST_FOUR = {"ring8", "grid25", "mixture6", "digits"}
 POOLS = ("all", "first four", "plain draw")
@@ -41,7 +37,7 @@ def _pools(e) -> list[str]:
 
 
 def pooled(examples, folds: FoldFeatures, group) -> dict[str, dict]:
-    """Leave each group out in turn (`evaluate.left_out`); macro-F1 per prefix, pooled over all
+    """Leave each group out in turn (`evaluation.left_out`); macro-F1 per prefix, pooled over all
     runs, the first four data sets' runs and the plain draw's, and per group on whole runs."""
     runs = {p: {key: ([], []) for key in POOLS} for p in SCENARIO_PREFIXES}
     per_group = {}

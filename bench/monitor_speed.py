@@ -99,7 +99,7 @@ def main() -> None:
     monitor.diagnosis()
     first = time.perf_counter() - t
 
-    from ganstab.diagnose.model import diagnose_trace
+    from ganstab.diagnose.classifier import diagnose_trace
 
     fresh_times = []
     for _ in range(5):  # what every call cost before: the whole trace diagnosed again

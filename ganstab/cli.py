@@ -19,7 +19,8 @@ from typing import Any
 # process holds a core (a search's other trials, a desktop). Passive waiting costs little alone.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from ganstab.diagnose.corpus import DRAWS, SHIPPED_CORPUS
+from ganstab.diagnose.corpus_files import SHIPPED_CORPUS
+from ganstab.diagnose.corpus_runs import DRAWS
 from ganstab.engine import config as C
 
 
@@ -455,7 +456,7 @@ def member_diagnoses(trainer) -> list[str]:
     "diverged at step N", or why it has none (a trace too short, a model that cannot load): a
     diagnosis that cannot be made never fails the finished run."""
     from ganstab.diagnose import diagnose_trace
-    from ganstab.diagnose.model import MIN_ROWS
+    from ganstab.diagnose.classifier import MIN_ROWS
 
     out = []
     for i in range(trainer.k):
@@ -582,8 +583,8 @@ class _LiveDisplay:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from ganstab.diagnose.classifier import MIN_ROWS
     from ganstab.diagnose.logs import LogError, diagnose_log, read_logs
-    from ganstab.diagnose.model import MIN_ROWS
     from ganstab.diagnose.report import render_text, to_json
 
     if args.min_rows < MIN_ROWS:  # the classifier was trained on prefixes of at least this many rows
@@ -630,8 +631,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def cmd_diagnose_train(args: argparse.Namespace) -> int:
-    from ganstab.diagnose.evaluate import train_shipped
-    from ganstab.diagnose.model import MODEL_DIR
+    from ganstab.diagnose.model_files import MODEL_DIR
+    from ganstab.diagnose.training import train_shipped
 
     out = args.out or MODEL_DIR
     counts = train_shipped(None if args.no_corpus else args.corpus, out, storage=args.storage)
@@ -643,7 +644,7 @@ def cmd_diagnose_train(args: argparse.Namespace) -> int:
 def cmd_diagnose_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from ganstab.diagnose.evaluate import evaluate, format_scores
+    from ganstab.diagnose.evaluation import evaluate, format_scores
 
     results = evaluate(args.corpus, args.model)
     if args.json:
@@ -858,7 +859,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_corpus(args: argparse.Namespace) -> int:
-    from ganstab.diagnose.corpus import generate
+    from ganstab.diagnose.corpus_runs import generate
 
     cohorts = {}
     for item in args.cohorts.split(","):

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ganstab.curves import LABEL_STYLE, save_curves
-from ganstab.diagnose import corpus as corpus_mod
-from ganstab.diagnose.corpus import DATASETS
+from ganstab.diagnose import corpus_files
+from ganstab.diagnose.corpus_runs import DATASETS
 from ganstab.diagnose.labels import _movement, _spread, label_run
 from ganstab.engine import CohortTrainer, apply_overrides, preset
 
@@ -43,7 +43,7 @@ def main() -> None:
     p.add_argument("--corpus", type=Path, default=Path("corpus/v1"))
     p.add_argument("--per-label", type=int, default=2)
     args = p.parse_args()
-    runs = corpus_mod.load(args.corpus)
+    runs = corpus_files.load(args.corpus)
     by_label: dict[str, list] = {}
     for run in runs:
         n_modes = next((len(e["near"]) for e in run.evals if e.get("near")), 0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ganstab.diagnose.corpus import append_runs, load, runs_file
+from ganstab.diagnose.corpus_files import append_runs, load, runs_file
 
 
 def main() -> None:

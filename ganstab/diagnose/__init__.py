@@ -16,7 +16,7 @@ def __getattr__(name: str):
 
         return getattr(monitor, name)
     if name == "diagnose_trace":
-        from ganstab.diagnose.model import diagnose_trace
+        from ganstab.diagnose.classifier import diagnose_trace
 
         return diagnose_trace
     raise AttributeError(f"module 'ganstab.diagnose' has no attribute {name!r}")

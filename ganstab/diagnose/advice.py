@@ -13,8 +13,8 @@ within a factor ~2 (`NEIGHBOUR_DECADES`) that have the
 change, against such neighbours that do not. The share of each that converged, and how many runs
 back it, come with the item; changes that did not help runs like this are not advised, and a
 change that hurt (SN on an MLP generator without BatchNorm on 2-D mixtures) is advised against.
-The table is computed from the corpus by `advice_table` when the shipped models are trained and
-kept in `ganstab/diagnose/fitted.py`.
+The table is computed from the corpus by `advice_table.advice_table` when the shipped models are
+trained and kept in `ganstab/diagnose/models/fitted.json`.
 
 Context (`context=`, what is known of the run; `ganstab diagnose --data/--arch/--loss`, or read
 from a ganstab run's config by diagnose.logs):
@@ -36,10 +36,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ganstab.diagnose.corpus import POINT_DATASETS
+from ganstab.diagnose.context import (
+    CORPUS_G,
+    G_KINDS,
+    LABEL_LOSSES,
+    check_context,
+    loss_key,
+    reads_d_wins,
+)
+from ganstab.diagnose.model_files import fitted
 from ganstab.diagnose.result import DIVERGED, LABELS
 
 
@@ -103,27 +110,8 @@ CHANGES: dict[str, Change] = {
         "expect a small effect",
     ),
 }
-# Neighbours: learning rates within this many decades (0.35: a factor of about 2.2).
-NEIGHBOUR_DECADES = 0.35
-MIN_RUNS = 10  # runs labelled X that must have neighbours both ways before a change is scored
 MIN_UPLIFT = 0.05  # converged share with the change minus without, to advise it
 HURTS = -0.1  # ... and below this, to advise against it
-CONTEXTS = ("2-D mixtures", "images", "any")
-MIXTURES = POINT_DATASETS  # the corpus's 2-D data sets
-# What `context` may say of G and of the loss; G's words for the advice's text.
-G_KINDS = {"mlp": "an MLP without BatchNorm", "mlp-bn": "an MLP with BatchNorm", "conv": "a conv net with BatchNorm"}
-LOSS_KINDS = ("ns", "minimax", "ls", "hinge", "wgan-gp")
-LABEL_LOSSES = ("ns", "minimax", "ls")  # losses with a real label that one-sided smoothing can lower
-
-
-def reads_d_wins(loss: str | None) -> bool:
-    """Whether "D wins" (evidence d_wins: D's loss falling towards 0) means anything for a run of
-    `loss` (None: not known). A WGAN-GP critic's or a hinge D's loss falls below 0 in any healthy
-    run, so for those it says nothing: no advice item and no evidence row."""
-    return loss in (None, *LABEL_LOSSES)
-# ganstab's own G on each kind of data (engine/networks.py): the G every corpus measurement was made with.
-CORPUS_G = {"2-D mixtures": "mlp", "images": "conv", "any": "mlp"}
-
 JUDGE_BY_SAMPLES = (
     "Do not stop a run on a loss spike alone: GAN losses jump; look at the samples before "
     "giving up on it (lesson 2)."
@@ -168,148 +156,6 @@ SN_G_MLP = (
     "data such as 2-D mixtures: there it keeps G from making sharp clusters (docs/lessons.md, "
     "'Where the measurements disagree') [train.sn_g=false] (lesson 10)."
 )
-
-
-# ------------------------------------------------------------------------------ the corpus table
-
-
-def _config(overrides: Iterable[str]) -> dict[str, float | str | bool]:
-    cfg: dict[str, float | str | bool] = {
-        "loss": "ns", "sn_d": False, "sn_g": False, "label_smoothing": 1.0, "noise_std": 0.0, "n_dis": 1,
-    }
-    # the networks' and batches' shape (a draw's cohort shape, corpus.Draw): runs are neighbours
-    # only within one shape, as a small net's short runs are not a wide net's
-    cfg["shape"] = ",".join(sorted(o for o in overrides if o.startswith(("model.", "train.batch_size="))))
-    for o in overrides:
-        key, _, value = o.partition("=")
-        key = key.removeprefix("train.")
-        if key in ("sn_d", "sn_g"):
-            cfg[key] = value == "true"
-        elif key == "loss":
-            cfg[key] = value
-        elif key in ("lr_d", "lr_g", "beta1", "label_smoothing", "noise_std", "n_dis"):
-            cfg[key] = float(value)
-    return cfg
-
-
-def _has(change: str, c: dict) -> bool:
-    if change == "sn_d":
-        return bool(c["sn_d"])
-    if change == "sn_g":
-        return bool(c["sn_g"])
-    if change == "label_smoothing":
-        return c["label_smoothing"] < 1.0
-    if change == "instance_noise":
-        return c["noise_std"] > 0
-    if change == "ttur":
-        return c["lr_d"] >= 2 * c["lr_g"]
-    if change == "lower_beta1":
-        return c["beta1"] <= 0.5
-    raise KeyError(change)
-
-
-def _close(a: float, b: float) -> bool:
-    return abs(math.log10(a) - math.log10(b)) <= NEIGHBOUR_DECADES
-
-
-def _neighbours(change: str, r: dict, s: dict) -> bool | None:
-    """True: s is r with the change; False: s is a neighbour without it; None: not comparable."""
-    if r["dataset"] != s["dataset"] or r["loss"] != s["loss"] or r["shape"] != s["shape"] or r is s:
-        return None
-    if change == "lower_lr":
-        if not (_close(r["lr_d"], s["lr_d"]) or s["lr_d"] <= r["lr_d"] / 2) or not (
-            _close(r["lr_g"], s["lr_g"]) or s["lr_g"] <= r["lr_g"] / 2
-        ):
-            return None
-        lower = r["lr_d"] / 10 <= s["lr_d"] <= r["lr_d"] / 2 and r["lr_g"] / 10 <= s["lr_g"] <= r["lr_g"] / 2
-        same = _close(r["lr_d"], s["lr_d"]) and _close(r["lr_g"], s["lr_g"])
-        return True if lower else False if same else None
-    if change == "more_d_steps":
-        if not (_close(r["lr_d"], s["lr_d"]) and _close(r["lr_g"], s["lr_g"])):
-            return None
-        return True if s["n_dis"] > r["n_dis"] else False if s["n_dis"] == r["n_dis"] else None
-    if change == "ttur":  # same G rate, D's at least twice G's
-        if not _close(r["lr_g"], s["lr_g"]):
-            return None
-        return _has("ttur", s)
-    if change == "label_smoothing" and r["loss"] not in LABEL_LOSSES:
-        return None
-    if not (_close(r["lr_d"], s["lr_d"]) and _close(r["lr_g"], s["lr_g"])):
-        return None
-    return _has(change, s)
-
-
-def _applicable(change: str, r: dict) -> bool:
-    """Whether the change is a change for run r (it does not have it already)."""
-    if change in ("lower_lr", "more_d_steps"):
-        return change != "more_d_steps" or r["n_dis"] < 3
-    if change == "label_smoothing" and r["loss"] not in LABEL_LOSSES:
-        return False
-    return not _has(change, r)
-
-
-def loss_key(context: str, loss: str) -> str:
-    """The advice table's key for the runs of one loss in a context, e.g. "2-D mixtures, loss hinge"."""
-    return f"{context}, loss {loss}"
-
-
-def advice_table(runs: list[dict]) -> dict[str, dict[str, list[dict]]]:
-    """{context: {label: [row per change, best first]}} from corpus runs, each a dict with
-    `dataset`, `label` (ground truth), `overrides`; each context also once per loss
-    (`loss_key`), from that loss's runs alone. A row: change, runs (runs labelled X that had
-    neighbours both ways), with / without (neighbours), and the converged share of each (mean over
-    the runs of their neighbours' share, so a run with many neighbours does not outweigh others)."""
-    rows = [{**_config(r["overrides"]), "dataset": r["dataset"], "label": r["label"]} for r in runs]
-    by_data: dict[str, list[dict]] = {}
-    for s in rows:
-        by_data.setdefault(s["dataset"], []).append(s)
-    table: dict[str, dict[str, list[dict]]] = {}
-    for context, loss in [(c, None) for c in CONTEXTS] + [(c, x) for c in CONTEXTS for x in LOSS_KINDS]:
-        key = context if loss is None else loss_key(context, loss)
-        table[key] = {}
-        for label in ("collapsing", "oscillating"):
-            out = []
-            for change in CHANGES:
-                n_runs, with_share, without_share, with_ids, without_ids = 0, [], [], set(), set()
-                for r in rows:
-                    if r["label"] != label or not _in(context, r["dataset"]) or not _applicable(change, r):
-                        continue
-                    if loss is not None and r["loss"] != loss:  # neighbours share r's loss already
-                        continue
-                    yes, no = [], []
-                    for i, s in enumerate(by_data[r["dataset"]]):
-                        side = _neighbours(change, r, s)
-                        if side is True:
-                            yes.append((i, s))
-                        elif side is False:
-                            no.append((i, s))
-                    if yes and no:
-                        n_runs += 1
-                        with_share.append(sum(s["label"] == "converging" for _, s in yes) / len(yes))
-                        without_share.append(sum(s["label"] == "converging" for _, s in no) / len(no))
-                        with_ids |= {(r["dataset"], i) for i, _ in yes}
-                        without_ids |= {(r["dataset"], i) for i, _ in no}
-                if n_runs >= MIN_RUNS:
-                    w, wo = sum(with_share) / n_runs, sum(without_share) / n_runs
-                    out.append({"change": change, "runs": n_runs, "with": len(with_ids), "without": len(without_ids),
-                                "converged_with": round(w, 3), "converged_without": round(wo, 3),
-                                "uplift": round(w - wo, 3)})
-            table[key][label] = sorted(out, key=lambda row: -row["uplift"])
-    return table
-
-
-def _in(context: str, dataset: str) -> bool:
-    if context == "any":
-        return True
-    return (dataset in MIXTURES) == (context == "2-D mixtures")
-
-
-def _table() -> dict:
-    try:
-        from ganstab.diagnose.fitted import ADVICE_TABLE
-    except ImportError:  # not fitted yet
-        return {}
-    return ADVICE_TABLE
 
 
 # ------------------------------------------------------------------------------------ the advice
@@ -368,31 +214,6 @@ def _ranked(label: str, context: str, table: dict, g: str | None, loss: str | No
     return good, against
 
 
-def check_context(context: dict | None) -> dict:
-    """The context with its values checked; a ValueError names the key and the value."""
-    context = dict(context or {})
-    allowed = {"data": CONTEXTS[:2], "g": tuple(G_KINDS), "loss": LOSS_KINDS}
-    for key, value in context.items():
-        if key not in allowed:
-            raise ValueError(f"Unknown context key {key!r} (value {value!r}); expected one of: {', '.join(allowed)}.")
-        if value is not None and value not in allowed[key]:
-            name = {"data": "data context", "g": "G architecture", "loss": "loss"}[key]
-            raise ValueError(f"Unknown {name} {value!r}; expected one of: {', '.join(allowed[key])}.")
-    return {k: v for k, v in context.items() if v is not None}
-
-
-def describe_context(context: dict) -> str:
-    """The context in words, e.g. "2-D mixtures, G an MLP without BatchNorm, loss hinge"."""
-    parts = []
-    if context.get("data"):
-        parts.append(context["data"])
-    if context.get("g"):
-        parts.append(f"G {G_KINDS[context['g']]}")
-    if context.get("loss"):
-        parts.append(f"loss {context['loss']}")
-    return ", ".join(parts)
-
-
 _KEYS = re.compile(r" \[[^\]]*\]")
 
 
@@ -428,7 +249,7 @@ def advice_for(
         items += _D_WINS
     against: list[str] = []
     if label in ("collapsing", "oscillating"):
-        good, against = _ranked(label, where, _table() if table is None else table, g, loss)
+        good, against = _ranked(label, where, fitted("ADVICE_TABLE") if table is None else table, g, loss)
         items += good
     items += _FIXED[label]
     items += against

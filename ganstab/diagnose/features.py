@@ -25,11 +25,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ganstab.diagnose.late_signals import COLLAPSE_LEVELS, EPS, MOVE_LEVELS, collapse_levels, move_levels
+
 LOSS_COLUMNS = ("d_loss", "g_loss")
 RICH_COLUMNS = ("d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "g_spread", "g_drift")
 # Every column a trace may carry beside step, d_loss and g_loss that diagnosis reads (logs, monitor).
 OPTIONAL_COLUMNS = (*RICH_COLUMNS[2:], "data_spread", "g_move")
-_EPS = 1e-12
 _PER_COLUMN = (
     "trend",
     "shift",
@@ -50,7 +51,7 @@ def _rank(x: np.ndarray) -> np.ndarray:
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    if len(a) < 3 or a.std() < _EPS or b.std() < _EPS:
+    if len(a) < 3 or a.std() < EPS or b.std() < EPS:
         return 0.0
     return float(np.corrcoef(a, b)[0, 1])
 
@@ -68,13 +69,13 @@ def _column_features(x: np.ndarray) -> list[float]:
     q = max(2, n // 4)
     early, late = x[:q], x[-q:]
     iqr = np.subtract(*np.percentile(x, [75, 25]))
-    scale = max(iqr, np.std(x), _EPS)
+    scale = max(iqr, np.std(x), EPS)
     diffs = np.diff(x)
     late_diffs = np.diff(late)
     t = np.arange(n, dtype=float)
     detrended = late - np.polyval(np.polyfit(np.arange(q, dtype=float), late, 1), np.arange(q))
     spectrum = np.abs(np.fft.rfft(detrended - detrended.mean())) ** 2
-    low = spectrum[1 : max(2, len(spectrum) // 8)].sum() / max(spectrum[1:].sum(), _EPS)
+    low = spectrum[1 : max(2, len(spectrum) // 8)].sum() / max(spectrum[1:].sum(), EPS)
     mad_d = max(
         float(np.median(np.abs(diffs - np.median(diffs)))), 1e-6 * scale
     )  # relative floor: scale-free
@@ -83,7 +84,7 @@ def _column_features(x: np.ndarray) -> list[float]:
         float(np.clip((np.median(late) - np.median(early)) / scale, -20, 20)),
         float(np.log((np.std(late) + 1e-6 * scale) / (np.std(early) + 1e-6 * scale))),
         float(np.median(np.abs(diffs)) / scale),
-        float(np.median(np.abs(late_diffs)) / max(np.std(late), _EPS)),
+        float(np.median(np.abs(late_diffs)) / max(np.std(late), EPS)),
         _autocorr(detrended, 1),
         _autocorr(detrended, 5),
         _autocorr(detrended, 20),
@@ -165,115 +166,8 @@ def _rich_levels(cols: dict[str, np.ndarray], raw: dict[str, np.ndarray], data_s
     return [float(v) for v in np.clip(np.nan_to_num(np.asarray(out, float)), -50, 50)]
 
 
-MOVE_LEVELS = ("g_move:late_level", "g_move:late_p90", "g_move:late_over_early")
-
-# Loss-trace signatures of collapse that survive other people's logging (issue 15). Each loss is
-# read against its own start, where D cannot yet tell real from fake: for NS, LS and hinge the
-# start sits at (or at a fixed ratio to) the loss family's equilibrium, so a D that keeps winning
-# leaves d_loss under its start and g_loss over it for the rest of the run. The shares of late
-# rows below / above the start are free of scale, offset, sampling rate and smoothing.
-# `late_vs_start` is the same in units of the start's size and the trace's spread. Slow cycles
-# (G hopping between modes) show as one strong low frequency in the detrended late window.
-COLLAPSE_LEVELS = (
-    "d_loss:late_below_start",
-    "g_loss:late_above_start",
-    "d_loss:late_vs_start",
-    "g_loss:late_vs_start",
-    "d_loss:cycle_period",
-    "d_loss:cycle_power",
-    "g_loss:cycle_period",
-    "g_loss:cycle_power",
-)
-
-
-def start_and_late(x: np.ndarray) -> tuple[float, np.ndarray]:
-    k = max(3, len(x) // 20)
-    return float(np.median(x[:k])), x[-max(3, len(x) // 3) :]
-
-
-CYCLE_POWER = 0.3  # a late-window frequency with this share of the power is a cycle (evidence)
-
-
-def cycle(late: np.ndarray) -> tuple[float, float]:
-    """Period of the strongest frequency of the detrended late window, as a fraction of the
-    window, and its share of the power (0, 0 for a flat or too short window)."""
-    if len(late) < 8 or np.std(late) < _EPS:
-        return 0.0, 0.0
-    t = np.arange(len(late), dtype=float)
-    detrended = late - np.polyval(np.polyfit(t, late, 1), t)
-    power = np.abs(np.fft.rfft(detrended)) ** 2
-    power = power[1:]
-    total = power.sum()
-    if total < _EPS:
-        return 0.0, 0.0
-    k = int(np.argmax(power))
-    return 1.0 / (k + 1), float(power[k] / total)
-
-
-def cycle_over_noise(late: np.ndarray) -> tuple[float, float]:
-    """`cycle`, read against white noise: the strongest of a window's m frequencies holds a share
-    H_m / m of the power by chance (the mean largest of m exponential powers over their sum: 0.46
-    for the 10-row late window of a 31-row log, 0.12 for the 67 rows of a 200-row one), so a short
-    log shows a "cycle" whatever the run did. Returns the power's excess over that share, scaled to
-    at most 1 (about 0 for noise, negative under it), and the period (a fraction of the window)
-    only where the excess is positive, else 0. On foreign WGAN-GP logs of 25-62 rows the plain
-    share was 0.40-0.55 for every label, where corpus runs of 200+ rows show 0.12 unless they
-    oscillate (0.30), and the classifier read it as oscillation (bench/RESULTS.md)."""
-    period, power = cycle(late)
-    m = len(late) // 2  # rfft bins without the constant term
-    if m < 2 or power == 0.0:
-        return 0.0, 0.0
-    noise = float(np.sum(1.0 / np.arange(1, m + 1))) / m
-    excess = (power - noise) / (1.0 - noise)
-    return (period if excess > 0 else 0.0), float(excess)
-
-
-def _collapse_levels(d: np.ndarray, g: np.ndarray, over_noise: bool = False) -> list[float]:
-    if len(d) < 8:
-        return [0.0] * len(COLLAPSE_LEVELS)
-    (d0, dl), (g0, gl) = start_and_late(d), start_and_late(g)
-    out = [float(np.mean(dl < d0)), float(np.mean(gl > g0))]
-    for x0, late, x in ((d0, dl, d), (g0, gl, g)):
-        out.append(float(np.clip((np.median(late) - x0) / (abs(x0) + np.std(x) + _EPS), -20, 20)))
-    for late in (dl, gl):
-        out += list(cycle_over_noise(late) if over_noise else cycle(late))
-    return out
-
-
-MOVE_MIN_VALUES = 3  # g_move values (one per evaluation) before its late levels mean anything
-
-
-def move_windows(move: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """The late and early windows of a run's finite `g_move` values: its last and first third, at
-    least two values each (the levels below and the evidence read the same windows); None with
-    fewer than MOVE_MIN_VALUES values."""
-    x = np.asarray(move, dtype=float)
-    x = x[np.isfinite(x)]
-    if len(x) < MOVE_MIN_VALUES:
-        return None
-    k = max(2, len(x) // 3)
-    return x[-k:], x[:k]
-
-
-def _move_levels(move: np.ndarray) -> list[float]:
-    """Late levels of `g_move` (evaluation rows only, so a few values per run): how far G's
-    fixed-latent samples move between evaluations, late in the run and against early on. A
-    hopping generator moves about a mode's distance, a collapsed or converged one stays put.
-    Zeros where there are fewer than MOVE_MIN_VALUES (a short prefix, or a trace without the column)."""
-    windows = move_windows(move)
-    if windows is None:
-        return [0.0] * len(MOVE_LEVELS)
-    late, early = windows
-    out = [
-        np.log(np.median(late) + 1e-3),
-        np.log(np.percentile(late, 90) + 1e-3),
-        np.log((np.median(late) + 1e-3) / (np.median(early) + 1e-3)),
-    ]
-    return [float(v) for v in np.clip(out, -50, 50)]
-
-
 # The canonical forms of a log: its rows cut into this many (nearly) equal blocks (every trace has
-# at least model.MIN_ROWS = 20 rows), each written as its mean or as its last value. A run logged
+# at least classifier.MIN_ROWS = 20 rows), each written as its mean or as its last value. A run logged
 # every 10 steps, every 100 or as per-epoch means comes out nearly the same in one form or the
 # other, so features read on them hold across logging intervals (issue 15).
 CANONICAL_ROWS = 20
@@ -307,7 +201,7 @@ def _canonical_features(d: np.ndarray, g: np.ndarray, form: str, collapse: bool,
         feats = _column_features(x)
         out += [feats[i] for i in _CANONICAL_KEEP]
     out.append(_corr(_rank(cd), _rank(cg)))
-    return out + (_collapse_levels(cd, cg, over_noise) if collapse else [])
+    return out + (collapse_levels(cd, cg, over_noise) if collapse else [])
 
 
 def trace_data_spread(trace: dict[str, np.ndarray]) -> float:
@@ -405,10 +299,10 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
         if self._rich():
             feats += _rich_levels(cols, raw, trace_data_spread(trace))
         if self.move:
-            feats += _move_levels(np.asarray(trace.get("g_move", []), dtype=float)[:end])
+            feats += move_levels(np.asarray(trace.get("g_move", []), dtype=float)[:end])
         if getattr(self, "collapse", False):  # models saved before the parameter existed lack it
             # models saved before `cycles_over_noise` existed read the plain shares
-            feats += _collapse_levels(d, g, getattr(self, "cycles_over_noise", False))
+            feats += collapse_levels(d, g, getattr(self, "cycles_over_noise", False))
         for form in getattr(self, "canonical", ()):  # models saved before the parameter existed lack it
             feats += _canonical_features(
                 d, g, form, getattr(self, "collapse", False), getattr(self, "cycles_over_noise", False)

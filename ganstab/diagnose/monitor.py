@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ganstab.diagnose.classifier import MIN_ROWS, MODELS, diagnose_trace, shipped_model
 from ganstab.diagnose.features import OPTIONAL_COLUMNS
-from ganstab.diagnose.model import MIN_ROWS, MODELS, diagnose_trace, shipped_model
 from ganstab.diagnose.result import DIVERGED, Diagnosis
 
 OPTIONAL = OPTIONAL_COLUMNS

@@ -15,7 +15,7 @@ from typing import Any
 from rich.console import Group
 from rich.text import Text
 
-from ganstab.diagnose.advice import describe_context
+from ganstab.diagnose.context import describe_context
 from ganstab.diagnose.result import DIVERGED, Diagnosis
 
 LABEL_STYLES = {
@@ -26,7 +26,7 @@ LABEL_STYLES = {
 }
 
 
-# What each evidence name (model.evidence) means, in words; docs/diagnosis.md says more, with the
+# What each evidence name (classifier.evidence) means, in words; docs/diagnosis.md says more, with the
 # typical values of each label on the corpus.
 EVIDENCE_MEANINGS = {
     "d_loss_early": "D's loss early on (median of the first quarter of the rows)",

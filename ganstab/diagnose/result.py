@@ -19,7 +19,7 @@ class Diagnosis:
     rows: int = 0  # trace rows the diagnosis saw
     diverged_at: float | None = None  # step of the first NaN/Inf (DIVERGED only)
     diverged_why: str = ""  # the sign in words, e.g. "grad_norm_d is inf at step 2" (DIVERGED only)
-    uncertain: bool = False  # top probability under the calibrated threshold (model.diagnose_trace)
+    uncertain: bool = False  # top probability under the calibrated threshold (classifier.diagnose_trace)
     context: dict = field(default_factory=dict)  # what the advice was conditioned on (advice.advice_for)
 
     @property

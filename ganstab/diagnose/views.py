@@ -4,7 +4,7 @@ ganstab logs every 10 steps the losses of that step, with D's loss as the sum of
 fake terms. Other code logs every N iterations or per-epoch means, shows EMA-smoothed curves
 (TensorBoard's smoothing slider, exported), writes D's loss as the mean of its two terms, or adds
 a constant (a regulariser, a different label convention). A diagnosis should not change with any
-of that (issue 15): the losses model learns from these views (`model.augment`), and
+of that (issue 15): the losses model learns from these views (`classifier.augment`), and
 tests/diagnose/test_foreign_views.py asks the shipped model for the same label across them.
 
 Every view keeps the trace schema: `step` is kept (subsampled or the block's last step) and every
@@ -87,7 +87,7 @@ def foreign_view(trace: dict[str, np.ndarray], rng: np.random.Generator, min_row
     A log interval of 1-10 rows (the longest that keeps `min_rows`), as the value at that row or
     the interval's mean (half each); TensorBoard's EMA at 0.6, 0.8 or 0.9 (30 %); D's loss as a
     mean (50 %); both losses shifted and scaled (50 %). Only step, d_loss and g_loss are kept:
-    that is what a foreign log has. The calibration is fitted on these (evaluate.calibration):
+    that is what a foreign log has. The calibration is fitted on these (calibration.calibration):
     a user's log is rarely logged like ganstab's, and the views alone are one convention each."""
     t = {c: np.asarray(trace[c], dtype=float) for c in ("step", *LOSSES)}
     n = len(t["d_loss"])

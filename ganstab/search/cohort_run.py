@@ -42,7 +42,7 @@ import optuna
 from optuna.trial import TrialState
 
 from ganstab.curves import save_curves
-from ganstab.diagnose.model import choose_model, diagnose_traces
+from ganstab.diagnose.classifier import choose_model, diagnose_traces
 from ganstab.diagnose.monitor import OPTIONAL as MONITOR_EXTRA
 from ganstab.diagnose.result import DIVERGED, Diagnosis
 from ganstab.engine.config import Config, to_dict

@@ -20,7 +20,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ganstab.diagnose.model import MIN_ROWS, diagnose_traces
+from ganstab.diagnose.classifier import MIN_ROWS, diagnose_traces
 from ganstab.diagnose.result import DIVERGED, Diagnosis
 from ganstab.search.batched_writes import StudySnapshot
 

@@ -49,7 +49,8 @@ def check_objective(objective: str) -> None:
 
 def check_classifier() -> None:
     """Fail before any training when diagnosis is on but the shipped classifier is missing."""
-    from ganstab.diagnose.model import MODEL_DIR, MODELS, shipped_model
+    from ganstab.diagnose.classifier import MODELS, shipped_model
+    from ganstab.diagnose.model_files import MODEL_DIR
 
     for kind in MODELS:
         try:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from ganstab.diagnose.corpus import SHIPPED_CORPUS, draw_of
-from ganstab.diagnose.evaluate import FoldFeatures, labelled_examples, usable
+from ganstab.diagnose.corpus_files import SHIPPED_CORPUS
+from ganstab.diagnose.corpus_runs import draw_of
+from ganstab.diagnose.examples import labelled_examples, usable
+from ganstab.diagnose.folds import FoldFeatures
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("diagnosis_lodo", ROOT / "bench" / "diagnosis_lodo.py")

@@ -8,9 +8,11 @@ import re
 import numpy as np
 import pytest
 
-from ganstab.diagnose.advice import CHANGES, SN_G_MLP, advice_for, advice_table
-from ganstab.diagnose.model import fitted
+from ganstab.diagnose.advice import CHANGES, SN_G_MLP, advice_for
+from ganstab.diagnose.advice_table import advice_table
+from ganstab.diagnose.model_files import fitted
 from ganstab.diagnose.result import DIVERGED, LABELS
+from tests.diagnose.advice_runs import TOY, _run
 
 LESSON = re.compile(r"\(lesson (\d+)\)\.?$")
 SOURCES = ("(a basic check, not one of the lessons).", "(a finding of ganstab's corpus, not one of the lessons).")
@@ -18,20 +20,6 @@ SOURCES = ("(a basic check, not one of the lessons).", "(a finding of ganstab's 
 
 def _lessons(items: list[str]) -> list[int]:
     return [int(m.group(1)) for m in map(LESSON.search, items) if m]
-
-
-def _run(dataset, label, **cfg):
-    base = {"loss": "ns", "lr_d": 1e-3, "lr_g": 1e-3, "beta1": 0.5, "sn_d": "false", "sn_g": "false"}
-    base.update(cfg)
-    return {"dataset": dataset, "label": label, "overrides": [f"train.{k}={v}" for k, v in base.items()]}
-
-
-# A toy corpus: on ring8, collapsed runs' neighbours with SN on D converged, those with SN on G did not.
-TOY = (
-    [_run("ring8", "collapsing", lr_d=1e-3 * (1 + i / 40)) for i in range(12)]
-    + [_run("ring8", "converging", sn_d="true", lr_d=1.1e-3) for _ in range(6)]
-    + [_run("ring8", "collapsing", sn_g="true", lr_d=1.2e-3) for _ in range(6)]
-)
 
 
 @pytest.mark.parametrize("label", [*LABELS, DIVERGED])
@@ -42,28 +30,6 @@ def test_every_item_names_its_source_and_is_listed_once(label: str, d_wins: floa
     for item in items:
         assert LESSON.search(item) or item.endswith(SOURCES), item
     assert all(1 <= n <= 10 for n in _lessons(items))
-
-
-def test_the_corpus_table_ranks_changes_by_what_helped_neighbours():
-    table = advice_table(TOY)
-    rows = {r["change"]: r for r in table["2-D mixtures"]["collapsing"]}
-    assert rows["sn_d"]["converged_with"] == 1.0 and rows["sn_d"]["converged_without"] == 0.0
-    assert rows["sn_d"]["runs"] == 18 and rows["sn_d"]["with"] == 6  # the SN-on-G runs lack SN on D too
-    assert rows["sn_g"]["uplift"] <= 0  # its neighbours stayed collapsed
-    assert table["images"]["collapsing"] == []  # no digits runs in the toy corpus
-    items = advice_for("collapsing", {}, {"data": "2-D mixtures"}, table=table)
-    assert items[0].startswith(CHANGES["sn_d"].words)
-    assert "neighbours of 18 collapsing runs" in items[0] and "converged 100% of the time" in items[0]
-    assert "(6 runs)" in items[0]
-
-
-def test_runs_of_another_shape_are_not_neighbours():
-    """A small net's runs (a `wgan-small` cohort's shape among their overrides) are compared with
-    runs of their own shape only: the same SN-on-D runs, made small, back nothing for the wide ones."""
-    small = [{**r, "overrides": ["model.hidden=64", "train.batch_size=64", *r["overrides"]]} for r in TOY[12:18]]
-    rows = {r["change"]: r for r in advice_table(TOY[:12] + small + TOY[18:])["2-D mixtures"]["collapsing"]}
-    assert "sn_d" not in rows or rows["sn_d"]["converged_with"] == 0.0
-    assert {r["change"]: r for r in advice_table(TOY)["2-D mixtures"]["collapsing"]}["sn_d"]["converged_with"] == 1.0
 
 
 def test_a_known_loss_ranks_the_changes_by_that_losss_runs():
@@ -141,7 +107,7 @@ def test_d_wins_comes_first_and_does_not_ask_for_more_filters() -> None:
 def test_a_wgan_gp_diagnosis_shows_no_d_wins_row():
     """A WGAN-GP critic's loss falls far below its start in a healthy run; with the loss named, the
     diagnosis drops the "D wins" row from its evidence (and its advice item), and keeps it otherwise."""
-    from ganstab.diagnose.model import diagnose_trace
+    from ganstab.diagnose.classifier import diagnose_trace
 
     n = 60
     trace = {
@@ -208,12 +174,3 @@ def test_g_architecture_decides_what_is_said_of_sn_on_g():
 def test_images_without_ranked_collapsing_runs_fall_back_to_the_lessons_order():
     items = advice_for("collapsing", {}, {"data": "images", "g": "conv"})
     assert items[0].startswith("Lower both learning rates") and "corpus" not in items[0]
-
-
-def test_a_bad_context_key_or_value_names_it():
-    with pytest.raises(ValueError, match="Unknown G architecture 'cnn'; expected one of: mlp, mlp-bn, conv"):
-        advice_for("collapsing", {}, {"g": "cnn"})
-    with pytest.raises(ValueError, match="Unknown loss 'wgan'; expected one of: ns, minimax, ls, hinge, wgan-gp"):
-        advice_for("collapsing", {}, {"loss": "wgan"})
-    with pytest.raises(ValueError, match="Unknown context key 'arch' \\(value 'conv'\\)"):
-        advice_for("collapsing", {}, {"arch": "conv"})

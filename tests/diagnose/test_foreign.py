@@ -13,11 +13,13 @@ import sys
 import numpy as np
 import pytest
 
-from ganstab.diagnose.corpus import SHIPPED_CORPUS
-from ganstab.diagnose.evaluate import ids_hash, labelled_examples, usable
+from ganstab.diagnose.classifier import held_out
+from ganstab.diagnose.corpus_files import SHIPPED_CORPUS
+from ganstab.diagnose.examples import labelled_examples, usable
 from ganstab.diagnose.logs import read_logs
-from ganstab.diagnose.model import MODEL_DIR, fitted, held_out
+from ganstab.diagnose.model_files import MODEL_DIR, fitted
 from ganstab.diagnose.result import LABELS
+from ganstab.diagnose.training import ids_hash
 
 ROOT = MODEL_DIR.parent.parent.parent
 FOREIGN = ROOT / "bench" / "foreign"

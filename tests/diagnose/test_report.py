@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ganstab.cli import main
-from ganstab.diagnose.model import diagnose_trace
+from ganstab.diagnose.classifier import diagnose_trace
 from ganstab.diagnose.report import EVIDENCE_MEANINGS, render_text, to_json
 from ganstab.diagnose.result import LABELS
 

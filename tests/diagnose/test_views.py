@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ganstab.diagnose.corpus import SHIPPED_CORPUS
-from ganstab.diagnose.evaluate import labelled_examples
-from ganstab.diagnose.model import MIN_ROWS, calibrate, fitted, shipped_model
+from ganstab.diagnose.classifier import MIN_ROWS, calibrate, shipped_model
+from ganstab.diagnose.corpus_files import SHIPPED_CORPUS
+from ganstab.diagnose.examples import labelled_examples
+from ganstab.diagnose.model_files import fitted
 from ganstab.diagnose.views import VIEWS, view, views
 
 CORPUS = SHIPPED_CORPUS

@@ -10,31 +10,20 @@ between evaluations (`g_move`): ganstab's own traces. Runs whose losses turn NaN
 from __future__ import annotations
 
 import hashlib
-import zipfile
 from collections.abc import Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier, VotingClassifier
 from sklearn.pipeline import Pipeline
 
-from ganstab.diagnose.features import (
-    CYCLE_POWER,
-    LOSS_COLUMNS,
-    MOVE_MIN_VALUES,
-    RICH_COLUMNS,
-    TraceFeatures,
-    cycle,
-    move_windows,
-    start_and_late,
-    trace_data_spread,
-)
+from ganstab.diagnose.features import LOSS_COLUMNS, RICH_COLUMNS, TraceFeatures, trace_data_spread
+from ganstab.diagnose.late_signals import CYCLE_POWER, MOVE_MIN_VALUES, cycle, move_windows, start_and_late
+from ganstab.diagnose.model_files import MODEL_DIR, fitted, load_model
 from ganstab.diagnose.result import DIVERGED, LABELS, Diagnosis
 from ganstab.diagnose.views import VIEWS, foreign_view, view
 
-MODEL_DIR = Path(__file__).parent / "models"
 MODELS = {"losses": LOSS_COLUMNS, "rich": RICH_COLUMNS}
 # What a trace needs for each model: the rich model also reads the data's spread (a constant
 # column) and `g_move` (evaluation rows only), columns of ganstab's traces since corpus v3, so
@@ -180,36 +169,6 @@ def held_out(run_id: str) -> bool:
     return int(hashlib.sha256(run_id.encode()).hexdigest(), 16) % 4 == 0
 
 
-# ---------------------------------------------------------------------------------- persistence
-
-
-def save(model: Pipeline, path: Path) -> None:
-    import skops.io as sio
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # deflated: the forest's arrays shrink ~8x (17.5 -> 2.3 MB for a shipped model)
-    sio.dump(model, path, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
-
-
-def load_model(path: Path) -> Pipeline:
-    """Load a skops file, trusting only the types a ganstab pipeline is made of."""
-    import skops.io as sio
-
-    if not path.exists():
-        raise FileNotFoundError(
-            f"No diagnosis model at {str(path)!r}; train one with `ganstab diagnose train`."
-        )
-    # the file is read once: checking its types and loading it both parse these bytes (reading it
-    # by name for each cost a second read of a 2-3 MB zip at every start)
-    data = path.read_bytes()
-    untrusted = sio.get_untrusted_types(data=data)
-    allowed = [t for t in untrusted if t.startswith(("sklearn.", "ganstab.diagnose.", "numpy.", "builtins."))]
-    unexpected = sorted(set(untrusted) - set(allowed))
-    if unexpected:
-        raise ValueError(f"Model file {str(path)!r} contains types ganstab does not trust: {unexpected}.")
-    return sio.loads(data, trusted=allowed)
-
-
 @lru_cache(maxsize=4)
 def shipped_model(kind: str) -> Pipeline:
     if kind not in MODELS:
@@ -243,7 +202,7 @@ def evidence(trace: dict[str, np.ndarray]) -> dict[str, float]:
         ev[f"{name}_late"] = float(np.median(x[-q:]))
         scale = max(float(np.std(x)), 1e-12)
         ev[f"{name}_late_wobble"] = float(np.std(np.diff(x[-q:])) / scale)
-    # Signatures of collapse that any log shows (features.COLLAPSE_LEVELS): each loss against its
+    # Signatures of collapse that any log shows (late_signals.COLLAPSE_LEVELS): each loss against its
     # own start, where D cannot yet tell real from fake, and a slow cycle in G's late loss.
     fd, fg = np.isfinite(d), np.isfinite(g)
     if fd.sum() >= 8 and fg.sum() >= 8:
@@ -280,16 +239,6 @@ def choose_model(trace: dict[str, np.ndarray]) -> str:
     return "losses" if missing_columns(trace, "rich") else "rich"
 
 
-def fitted(name: str) -> dict:
-    """A table that `ganstab diagnose train` fitted beside the models (ganstab/diagnose/fitted.py):
-    CALIBRATION or TRAINING; {} before the first training."""
-    try:
-        from ganstab.diagnose import fitted as module
-    except ImportError:
-        return {}
-    return getattr(module, name, {})
-
-
 def calibrate(proba: np.ndarray, temperature: float) -> np.ndarray:
     """Temperature scaling of class probabilities: p ** (1 / T), renormalised (T > 1 softens)."""
     logp = np.log(np.clip(np.asarray(proba, float), 1e-6, 1.0)) / temperature
@@ -318,7 +267,8 @@ def diagnose_trace(
     diagnosis whose top probability is under the corpus-chosen threshold is `uncertain`.
     `context` (e.g. {"data": "2-D mixtures", "g": "mlp", "loss": "ns"}) conditions the advice
     (advice.advice_for) and is kept in the result."""
-    from ganstab.diagnose.advice import advice_for, check_context, reads_d_wins
+    from ganstab.diagnose.advice import advice_for
+    from ganstab.diagnose.context import check_context, reads_d_wins
 
     context = check_context(context)
     n = len(trace["d_loss"])

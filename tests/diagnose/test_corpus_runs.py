@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 
 import numpy as np
 import pytest
 
 from ganstab.cli import main
-from ganstab.diagnose import corpus
+from ganstab.diagnose import corpus_files, corpus_runs
 from ganstab.diagnose.labels import label_run
 from ganstab.engine import CohortTrainer, apply_overrides, preset
 
@@ -21,26 +22,26 @@ def _runs_text(folder) -> str:
 def test_corpus_is_generated_resumable_and_reproducible(tmp_path):
     args = ["corpus", "--cohorts", "ring8=1", "--cohort-size", "3", "--steps-scale", "0.1"]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
-    runs = corpus.load(tmp_path / "a")
+    runs = corpus_files.load(tmp_path / "a")
     assert len(runs) == 3 and all(r.dataset == "ring8" for r in runs)
     for r in runs:
-        assert r.trace.shape[1] == len(corpus.TRACE_COLUMNS) and len(r.evals) == 2
+        assert r.trace.shape[1] == len(corpus_files.TRACE_COLUMNS) and len(r.evals) == 2
         assert len(r.evals[-1]["near"]) == 8
         label_run(r.evals, r.diverged_at, 8)  # every run can be labelled
     before = _runs_text(tmp_path / "a")
     assert main([*args, "--out", str(tmp_path / "a")]) == 0  # done cohorts are skipped
     assert _runs_text(tmp_path / "a") == before
     assert main([*args, "--out", str(tmp_path / "b")]) == 0
-    again = corpus.load(tmp_path / "b")
+    again = corpus_files.load(tmp_path / "b")
     assert [r.overrides for r in again] == [r.overrides for r in runs]
     np.testing.assert_allclose(again[0].trace, runs[0].trace, rtol=1e-5, atol=1e-6)
     meta = [json.loads(line) for line in before.splitlines()]
     assert {m["id"] for m in meta} == {r.id for r in runs}
     # another seed adds its own cohorts to the same folder and leaves the first seed's alone
     assert main([*args, "--seed", "1", "--out", str(tmp_path / "a")]) == 0
-    both = corpus.load(tmp_path / "a")
+    both = corpus_files.load(tmp_path / "a")
     assert _runs_text(tmp_path / "a").startswith(before)
-    assert len(both) == 6 and {corpus._run_seed(r.id) for r in both} == {0, 1}
+    assert len(both) == 6 and {corpus_runs._run_seed(r.id) for r in both} == {0, 1}
 
 
 def test_stacked_digits_cohorts_are_labelled_over_a_thousand_modes(tmp_path):
@@ -48,7 +49,7 @@ def test_stacked_digits_cohorts_are_labelled_over_a_thousand_modes(tmp_path):
     1,000-mode histograms of the engine's 2,500 evaluation samples, and the label rules read them."""
     args = ["corpus", "--out", str(tmp_path), "--cohorts", "stacked_digits=1", "--cohort-size", "2"]
     assert main([*args, "--steps-scale", "0.05", "--eval-every", "10"]) == 0
-    runs = corpus.load(tmp_path)
+    runs = corpus_files.load(tmp_path)
     assert [r.id for r in runs] == ["stacked_digits-0-00-00", "stacked_digits-0-00-01"]
     for r in runs:
         assert [e["step"] for e in r.evals] == [10, 20, 30, 40]
@@ -63,10 +64,10 @@ def test_the_wgan_draw_adds_its_own_runs_beside_the_plain_draws(tmp_path):
     args = ["corpus", "--out", str(tmp_path), "--cohorts", "grid9=1", "--cohort-size", "3", "--steps-scale", "0.1"]
     assert main(args) == 0
     assert main([*args, "--draw", "wgan", "--eval-every", "20"]) == 0
-    runs = corpus.load(tmp_path)
+    runs = corpus_files.load(tmp_path)
     plain, wgan = [r for r in runs if r.draw == "plain"], [r for r in runs if r.draw == "wgan"]
     assert len(plain) == 3 and len(wgan) == 3
-    assert [corpus.draw_of(r.id) for r in runs] == [r.draw for r in runs]
+    assert [corpus_runs.draw_of(r.id) for r in runs] == [r.draw for r in runs]
     assert all(r.id.startswith("grid9-wgan-0-00-") for r in wgan)
     for r in wgan:
         o = dict(x.split("=", 1) for x in r.overrides)
@@ -74,15 +75,15 @@ def test_the_wgan_draw_adds_its_own_runs_beside_the_plain_draws(tmp_path):
         assert [e["step"] for e in r.evals] == [20, 40, 60, 80, 100]
     assert all(len(r.evals) == 2 for r in plain)  # the data set's own eval_every (50)
     # many draws: the wgan draw reaches the paper's 5 critic steps, GP weights far from 10, slow lrs
-    rng = corpus.random.Random(0)
-    drawn = [dict(x.split("=", 1) for x in corpus.sample_wgan_member(rng)) for _ in range(200)]
+    rng = random.Random(0)
+    drawn = [dict(x.split("=", 1) for x in corpus_runs.sample_wgan_member(rng)) for _ in range(200)]
     assert {d["train.n_dis"] for d in drawn} >= {"1", "5"}
     assert min(float(d["train.gp_weight"]) for d in drawn) < 0.3 and min(float(d["train.lr_d"]) for d in drawn) < 7e-5
     with pytest.raises(SystemExit):  # argparse names the bad choice
         main([*args, "--draw", "wgan-gp"])
     with pytest.raises(ValueError, match="eval_every must be a positive"):
-        corpus.generate(tmp_path, cohorts={"grid9": 1}, cohort_size=3, eval_every=0)
-    assert len(corpus.load(tmp_path)) == 6  # nothing stored was lost
+        corpus_runs.generate(tmp_path, cohorts={"grid9": 1}, cohort_size=3, eval_every=0)
+    assert len(corpus_files.load(tmp_path)) == 6  # nothing stored was lost
 
 
 def test_the_small_wgan_draw_gives_its_cohorts_one_small_shape_and_its_own_pace(tmp_path):
@@ -92,9 +93,9 @@ def test_the_small_wgan_draw_gives_its_cohorts_one_small_shape_and_its_own_pace(
     evaluation every 12) before --steps-scale."""
     args = ["corpus", "--out", str(tmp_path), "--cohorts", "grid9=1,ring8=1", "--cohort-size", "2"]
     assert main([*args, "--draw", "wgan-small", "--steps-scale", "0.1", "--seed", "3"]) == 0
-    runs = corpus.load(tmp_path)
+    runs = corpus_files.load(tmp_path)
     assert len(runs) == 4 and {r.draw for r in runs} == {"wgan-small"}
-    assert [corpus.draw_of(r.id) for r in runs] == ["wgan-small"] * 4
+    assert [corpus_runs.draw_of(r.id) for r in runs] == ["wgan-small"] * 4
     for r in runs:
         assert r.id.startswith(f"{r.dataset}-wgansmall-3-00-")
         o = dict(x.split("=", 1) for x in r.overrides)
@@ -102,75 +103,47 @@ def test_the_small_wgan_draw_gives_its_cohorts_one_small_shape_and_its_own_pace(
         assert o["model.latent_dim"] in ("2", "4") and o["train.loss"] == "wgan-gp"
         assert o["train.lr_d"] == o["train.lr_g"] and 5e-5 <= float(o["train.lr_d"]) <= 5e-4
         # the shape is the one its (seed, data set, cohort) stream draws, whoever resumes it
-        assert r.overrides[:4] == corpus.small_wgan_cohort(corpus.random.Random(f"3/{r.dataset}/0"))
+        assert r.overrides[:4] == corpus_runs.small_wgan_cohort(random.Random(f"3/{r.dataset}/0"))
         assert [e["step"] for e in r.evals] == [12, 24, 25]  # 250 x 0.1 steps, the draw's pace, and the last
         assert r.trace.shape[0] >= 2
     assert main([*args, "--draw", "wgan-small", "--steps-scale", "0.1", "--seed", "3"]) == 0  # resumes: nothing new
-    assert len(corpus.load(tmp_path)) == 4
+    assert len(corpus_files.load(tmp_path)) == 4
     # an MLP draw on points: an image data set is refused before anything trains or is written,
     # with the default cohorts (digits among them) too
     for cohorts in ({"ring8": 1, "digits": 1}, None):
         with pytest.raises(ValueError, match="'wgan-small' draw is for the data sets ring8, .*not 'digits'"):
-            corpus.generate(tmp_path / "new", cohorts=cohorts, draw="wgan-small")
+            corpus_runs.generate(tmp_path / "new", cohorts=cohorts, draw="wgan-small")
     with pytest.raises(ValueError, match="Unknown corpus data set 'ring9'"):
-        corpus.generate(tmp_path / "new", cohorts={"ring8": 1, "ring9": 1}, draw="wgan-small")
+        corpus_runs.generate(tmp_path / "new", cohorts={"ring8": 1, "ring9": 1}, draw="wgan-small")
     assert not (tmp_path / "new").exists()
-
-
-def test_committed_corpus_is_compact_and_spans_the_data_sets():
-    corpora = corpus.Path(__file__).resolve().parents[2] / "corpus"
-    size = sum(f.stat().st_size for f in corpora.rglob("*") if f.is_file())  # every committed corpus
-    assert size < 50 * 2**20
-    root = corpus.SHIPPED_CORPUS  # today's engine columns, g_move included
-    assert corpus.read_columns(root) == corpus.TRACE_COLUMNS
-    runs = corpus.load(root)
-    # every corpus data set but stacked digits, whose runs at CPU lengths are all but one class
-    # and cost digits-out LODO 0.087 (bench/RESULTS.md, thirteenth session): seven, LODO trains on six
-    shipped = set(corpus.DATASETS) - {"stacked_digits"}
-    assert {r.dataset for r in runs} == shipped
-    for name in shipped:  # every data set from at least two corpus seeds
-        assert len({corpus._run_seed(r.id) for r in runs if r.dataset == name}) >= 2, name
-    losses = {o.split("=")[1] for r in runs for o in r.overrides if o.startswith("train.loss=")}
-    assert losses == {"ns", "minimax", "hinge", "ls", "wgan-gp"}
-    # v5's WGAN-GP draw (issue 15) covers every 2-D data set, with penalty weights other than 10
-    wgan = [r for r in runs if r.draw == "wgan"]
-    assert {r.dataset for r in wgan} == set(corpus.DATASETS) - {"digits", "stacked_digits"}
-    assert len({o for r in wgan for o in r.overrides if o.startswith("train.gp_weight=")}) > 100
-    # v6's small-WGAN draw (issue 15 item 3): short runs of small nets, whose unspread blob the
-    # rules call collapsing, on every 2-D data set; their shape is among their overrides
-    small = [r for r in runs if r.draw == "wgan-small"]
-    assert {r.dataset for r in small} == {r.dataset for r in wgan} and len(small) == 384
-    assert all("model.hidden=64" in r.overrides and "train.batch_size=64" in r.overrides for r in small)
-    assert {o for r in small for o in r.overrides if o.startswith("model.latent_dim=")} == {"model.latent_dim=2", "model.latent_dim=4"}
-    assert sum(label_run(r.evals, r.diverged_at, len(r.evals[0]["near"]))[0] == "collapsing" for r in small) > 150
 
 
 def test_an_older_corpus_gets_the_data_spread_the_engine_would_log(tmp_path):
     args = ["corpus", "--cohorts", "ring8=1", "--cohort-size", "2", "--steps-scale", "0.1"]
     assert main([*args, "--out", str(tmp_path / "new")]) == 0
-    fresh = corpus.load(tmp_path / "new")
-    assert json.loads((tmp_path / "new" / "columns.json").read_text()) == list(corpus.TRACE_COLUMNS)
+    fresh = corpus_files.load(tmp_path / "new")
+    assert json.loads((tmp_path / "new" / "columns.json").read_text()) == list(corpus_files.TRACE_COLUMNS)
     # the same corpus as written before data_spread and g_move existed: legacy columns, no columns.json
     old = tmp_path / "old"
     old.mkdir()
     (old / "runs.jsonl").write_text(_runs_text(tmp_path / "new"))  # a plain runs file, as before v4
-    keep = [corpus.TRACE_COLUMNS.index(c) for c in corpus.LEGACY_COLUMNS]
+    keep = [corpus_files.TRACE_COLUMNS.index(c) for c in corpus_files.LEGACY_COLUMNS]
     np.savez_compressed(old / "traces.npz", **{r.id: r.trace[:, keep] for r in fresh})
-    assert corpus.load(old)[0].names == corpus.LEGACY_COLUMNS
-    assert corpus.add_data_spread(old) == 2 and corpus.add_data_spread(old) == 0  # once
-    upgraded = corpus.load(old)
+    assert corpus_files.load(old)[0].names == corpus_files.LEGACY_COLUMNS
+    assert corpus_runs.add_data_spread(old) == 2 and corpus_runs.add_data_spread(old) == 0  # once
+    upgraded = corpus_files.load(old)
     cfg = apply_overrides(preset("vanilla"), ["data.name=ring8", "train.steps=1"])
     for a, b in zip(upgraded, fresh):
-        assert a.names == corpus.LEGACY_COLUMNS + ("data_spread",)
+        assert a.names == corpus_files.LEGACY_COLUMNS + ("data_spread",)
         assert (a.columns()["data_spread"] == b.columns()["data_spread"]).all()
         assert a.columns()["data_spread"][0] == np.float32(CohortTrainer([cfg]).data_spread)
     # a corpus with other columns gets no new cohort: refused before anything is trained
     with np.testing.assert_raises_regex(ValueError, "write the new runs to a new corpus folder"):
-        corpus.generate(old, seed=5, cohorts={"ring8": 1}, cohort_size=2, steps_scale=0.1)
-    assert len(corpus.load(old)) == 2
+        corpus_runs.generate(old, seed=5, cohorts={"ring8": 1}, cohort_size=2, steps_scale=0.1)
+    assert len(corpus_files.load(old)) == 2
     # runs with other columns are not mixed into a corpus
     try:
-        corpus.append_runs(tmp_path / "new", upgraded)
+        corpus_files.append_runs(tmp_path / "new", upgraded)
     except ValueError as e:
         assert "write them to a new corpus folder" in str(e)
     else:
@@ -190,5 +163,5 @@ def test_sibling_data_sets_have_their_own_modes(tmp_path):
         "0.05",
     ]
     assert main([*args, "--out", str(tmp_path)]) == 0
-    modes = {r.dataset: len(r.evals[-1]["near"]) for r in corpus.load(tmp_path)}
+    modes = {r.dataset: len(r.evals[-1]["near"]) for r in corpus_files.load(tmp_path)}
     assert modes == {"ring16": 16, "grid9": 9, "mixture10": 10}

@@ -1,41 +1,30 @@
-"""A labelled corpus of GAN runs: sampled configurations across losses, learning rates, betas,
-`n_dis`, tricks and seeds on several data sets, trained as cohorts, with each run's trace and its
-evaluations (metrics and mode histograms over time). Labels are derived from the evaluations by
-`ganstab.diagnose.labels` when the corpus is read, so the rules can change without retraining.
-
-Layout of a corpus folder:
-
-    runs.jsonl.gz one object per run: id, dataset, cohort, overrides, evals, diverged_at and
-                  (since corpus v5) draw
-                  (gzip since corpus v4: the evaluations' histograms compress about 5x; older
-                  corpora have a plain runs.jsonl, which is read and written as it is)
-    traces.npz    one float32 array [T, len(columns)] per run id
-    columns.json  the names of those columns, in order (TRACE_COLUMNS when it was written)
+"""Making a labelled corpus of GAN runs: sampled configurations across losses, learning rates,
+betas, `n_dis`, tricks and seeds on several data sets (`DATASETS`, `DRAWS`), trained as cohorts,
+with each run's trace and its evaluations (metrics and mode histograms over time), written to a
+corpus folder (`corpus_files`). The corpus data itself lives in the top-level `corpus/` folder.
 
 Reproducible from its seed: `ganstab corpus --out DIR --seed 0` (docs/labels.md).
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ganstab.engine.trace import EVAL_PROBE_COLUMNS, STEP_COLUMNS, json_safe
-
-# The corpus the shipped models learn from (docs/labels.md says how it was made).
-SHIPPED_CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "v6"
-
-TRACE_COLUMNS = STEP_COLUMNS + EVAL_PROBE_COLUMNS  # what a corpus keeps of each trace (no metric)
-# The columns of a corpus written before columns.json existed (v1 and v2 as first generated).
-LEGACY_COLUMNS = STEP_COLUMNS[: STEP_COLUMNS.index("g_drift") + 1]
+from ganstab.diagnose.corpus_files import (
+    TRACE_COLUMNS,
+    CorpusRun,
+    append_runs,
+    read_columns,
+    read_records,
+    runs_file,
+)
 
 # Data sets of the corpus: name -> (config overrides, steps, eval_every). "mixture6" is an
 # irregular 6-Gaussian mixture, so that leave-one-data-set-out tests more than rings and grids.
@@ -84,7 +73,7 @@ POINT_DATASETS = tuple(d for d in DATASETS if d not in ("digits", "stacked_digit
 
 # Sibling data set -> the data set whose *family* it belongs to: leaving a family out leaves the
 # model no relative of it, the largest shift of data the corpus can show (bench/diagnosis_lodo.py,
-# and the calibration's folds in evaluate.out_of_fold).
+# and the calibration's folds in calibration.out_of_fold).
 SIBLINGS = {"ring16": "ring8", "grid9": "grid25", "mixture10": "mixture6", "stacked_digits": "digits"}
 
 
@@ -199,22 +188,6 @@ DRAWS: dict[str, Draw] = {
 }
 
 
-@dataclass
-class CorpusRun:
-    id: str
-    dataset: str
-    cohort: int
-    overrides: list[str]
-    evals: list[dict[str, Any]]
-    diverged_at: int | None
-    trace: np.ndarray  # [T, len(names)]
-    names: tuple[str, ...] = TRACE_COLUMNS  # the corpus's columns.json
-    draw: str = "plain"  # DRAWS: how its configuration was sampled (runs before it: plain)
-
-    def columns(self) -> dict[str, np.ndarray]:
-        return {c: self.trace[:, i].astype(float) for i, c in enumerate(self.names)}
-
-
 def generate(
     out: Path,
     *,
@@ -229,33 +202,11 @@ def generate(
     """Train `cohorts[dataset]` cohorts of `cohort_size` sampled members per data set and write
     the corpus to `out` (appending cohorts already there are skipped, so a killed run resumes).
     `draw` names the sampler (DRAWS); `eval_every` replaces the data sets' own (short runs)."""
-    from ganstab.engine import CohortTrainer, apply_overrides, preset
-
-    if draw not in DRAWS:
-        raise ValueError(f"Unknown corpus draw {draw!r}; choose from {', '.join(DRAWS)}.")
-    if eval_every is not None and eval_every < 1:
-        raise ValueError(f"eval_every must be a positive number of steps, but got {eval_every}.")
-    spec = DRAWS[draw]
     cohorts = cohorts or {"ring8": 3, "grid25": 2, "mixture6": 2, "digits": 1}
-    for dataset in cohorts:  # all refused before anything is written
-        if dataset not in DATASETS:
-            raise ValueError(f"Unknown corpus data set {dataset!r}; choose from {', '.join(DATASETS)}.")
-        if spec.data is not None and dataset not in spec.data:
-            raise ValueError(
-                f"The {draw!r} draw is for the data sets {', '.join(spec.data)}, not {dataset!r}; "
-                "name its cohorts with --cohorts, e.g. ring8=1,grid9=1."
-            )
+    _check_request(cohorts, eval_every, draw)
+    spec = DRAWS[draw]
     out.mkdir(parents=True, exist_ok=True)
-    # a cohort is (data set, draw, seed, index): several seeds and draws share one folder
-    done = {
-        (r["dataset"], r.get("draw", "plain"), _run_seed(r["id"]), r["cohort"])
-        for r in _read_jsonl(runs_file(out))
-    }
-    if done and read_columns(out) != TRACE_COLUMNS:  # refuse before training, not after a cohort
-        raise ValueError(
-            f"Corpus {str(out)!r} holds traces with the columns {list(read_columns(out))}, but this "
-            f"ganstab logs {list(TRACE_COLUMNS)}; write the new runs to a new corpus folder."
-        )
+    done = _done_cohorts(out)
     rng = random.Random(seed)
     for dataset, n in cohorts.items():
         base, steps, every = DATASETS[dataset]
@@ -270,29 +221,70 @@ def generate(
                 continue
             shapes = spec.cohort(random.Random(f"{seed}/{dataset}/{c}")) if spec.cohort else []
             common = [*base, *shapes, f"train.steps={steps}", f"train.eval_every={every}", "train.log_every=10"]
-            configs = [apply_overrides(preset("vanilla"), [*common, *m]) for m in members]
             start = time.perf_counter()
-            trainer = CohortTrainer(configs)
-            trainer.train()
-            runs = []
-            for i, m in enumerate(members):
-                runs.append(
-                    CorpusRun(
-                        id=f"{dataset}{spec.tag}-{seed}-{c:02d}-{i:02d}",
-                        dataset=dataset,
-                        cohort=c,
-                        overrides=[*shapes, *m],
-                        evals=trainer.eval_log[i],
-                        diverged_at=trainer.ended_at[i] if trainer.status[i] == "diverged" else None,
-                        trace=trainer.member_trace(i)[:, : len(TRACE_COLUMNS)].astype(np.float32),
-                        draw=draw,
-                    )
-                )
+            runs = _train_cohort(dataset, draw, seed, c, common, shapes, members)
             append_runs(out, runs)
             progress(
                 f"{dataset} cohort {c + 1}/{n}: {len(members)} runs in {time.perf_counter() - start:.0f} s"
             )
     return out
+
+
+def _check_request(cohorts: dict[str, int], eval_every: int | None, draw: str) -> None:
+    """Every argument of `generate` checked before anything is written."""
+    if draw not in DRAWS:
+        raise ValueError(f"Unknown corpus draw {draw!r}; choose from {', '.join(DRAWS)}.")
+    if eval_every is not None and eval_every < 1:
+        raise ValueError(f"eval_every must be a positive number of steps, but got {eval_every}.")
+    spec = DRAWS[draw]
+    for dataset in cohorts:
+        if dataset not in DATASETS:
+            raise ValueError(f"Unknown corpus data set {dataset!r}; choose from {', '.join(DATASETS)}.")
+        if spec.data is not None and dataset not in spec.data:
+            raise ValueError(
+                f"The {draw!r} draw is for the data sets {', '.join(spec.data)}, not {dataset!r}; "
+                "name its cohorts with --cohorts, e.g. ring8=1,grid9=1."
+            )
+
+
+def _done_cohorts(out: Path) -> set[tuple[str, str, int, int]]:
+    """The cohorts already in the corpus at `out`, as (data set, draw, seed, index): several seeds
+    and draws share one folder. Refuses a corpus of other columns before training, not after a
+    cohort."""
+    done = {
+        (r["dataset"], r.get("draw", "plain"), _run_seed(r["id"]), r["cohort"])
+        for r in read_records(runs_file(out))
+    }
+    if done and read_columns(out) != TRACE_COLUMNS:
+        raise ValueError(
+            f"Corpus {str(out)!r} holds traces with the columns {list(read_columns(out))}, but this "
+            f"ganstab logs {list(TRACE_COLUMNS)}; write the new runs to a new corpus folder."
+        )
+    return done
+
+
+def _train_cohort(
+    dataset: str, draw: str, seed: int, c: int, common: list[str], shapes: list[str], members: list[list[str]]
+) -> list[CorpusRun]:
+    """Train one cohort of sampled members and return its runs."""
+    from ganstab.engine import CohortTrainer, apply_overrides, preset
+
+    configs = [apply_overrides(preset("vanilla"), [*common, *m]) for m in members]
+    trainer = CohortTrainer(configs)
+    trainer.train()
+    return [
+        CorpusRun(
+            id=f"{dataset}{DRAWS[draw].tag}-{seed}-{c:02d}-{i:02d}",
+            dataset=dataset,
+            cohort=c,
+            overrides=[*shapes, *m],
+            evals=trainer.eval_log[i],
+            diverged_at=trainer.ended_at[i] if trainer.status[i] == "diverged" else None,
+            trace=trainer.member_trace(i)[:, : len(TRACE_COLUMNS)].astype(np.float32),
+            draw=draw,
+        )
+        for i, m in enumerate(members)
+    ]
 
 
 def _run_seed(run_id: str) -> int:
@@ -304,22 +296,6 @@ def draw_of(run_id: str) -> str:
     """The draw (DRAWS) that sampled a corpus run, read from its id's tag."""
     head = run_id.rsplit("-", 3)[0]
     return next((name for name, d in DRAWS.items() if d.tag and head.endswith(d.tag)), "plain")
-
-
-RUNS_FILES = ("runs.jsonl.gz", "runs.jsonl")
-
-
-def runs_file(path: Path) -> Path:
-    """A corpus folder's runs file: the one there, else runs.jsonl.gz for a new corpus."""
-    return next((path / n for n in RUNS_FILES if (path / n).exists()), path / RUNS_FILES[0])
-
-
-def _read_jsonl(file: Path) -> list[dict[str, Any]]:
-    if not file.exists():
-        return []
-    data = file.read_bytes()
-    text = (gzip.decompress(data) if file.suffix == ".gz" else data).decode()
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def add_data_spread(path: str | Path) -> int:
@@ -346,7 +322,7 @@ def add_data_spread(path: str | Path) -> int:
     }
     arrays = dict(np.load(path / "traces.npz"))
     changed = 0
-    for meta in _read_jsonl(runs_file(path)):
+    for meta in read_records(runs_file(path)):
         t, value = arrays[meta["id"]], np.float32(spread[meta["dataset"]])
         if t.shape[1] == len(new_names) - 1:  # not there yet
             t = np.insert(t, col, value, axis=1)
@@ -367,59 +343,3 @@ def add_data_spread(path: str | Path) -> int:
         tmp.replace(path / "traces.npz")
     (path / "columns.json").write_text(json.dumps(list(new_names)))
     return changed
-
-
-def read_columns(path: Path) -> tuple[str, ...]:
-    """The trace columns of the corpus in `path` (LEGACY_COLUMNS for one without columns.json)."""
-    file = Path(path) / "columns.json"
-    return tuple(json.loads(file.read_text())) if file.exists() else LEGACY_COLUMNS
-
-
-def append_runs(out: Path, runs: list[CorpusRun]) -> None:
-    """Add runs to the corpus folder `out` (created by the first call); columns must match."""
-    names = {r.names for r in runs}
-    if len(names) > 1:
-        raise ValueError(f"Runs to append to {str(out)!r} have different trace columns: {sorted(names)}.")
-    new = names.pop() if names else TRACE_COLUMNS
-    have = read_columns(out) if runs_file(out).exists() else new
-    if have != new:
-        raise ValueError(
-            f"Corpus {str(out)!r} holds traces with columns {list(have)}, but the new runs have "
-            f"{list(new)}; write them to a new corpus folder."
-        )
-    (out / "columns.json").write_text(json.dumps(list(new)))
-    arrays = dict(np.load(out / "traces.npz")) if (out / "traces.npz").exists() else {}
-    arrays.update({r.id: r.trace for r in runs})
-    tmp = out / "traces.tmp.npz"
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(out / "traces.npz")
-    # The runs file is rewritten whole and swapped in, like traces.npz: a process killed mid-write
-    # leaves the previous file (an append would leave a truncated gzip member, unreadable).
-    file = runs_file(out)
-    lines = [json.dumps(meta) for meta in _read_jsonl(file)]
-    lines += [
-        json.dumps(json_safe({k: v for k, v in r.__dict__.items() if k not in ("trace", "names")}))
-        for r in runs
-    ]
-    text = "".join(line + "\n" for line in lines).encode()
-    tmp = file.with_name("runs.tmp")
-    tmp.write_bytes(gzip.compress(text, mtime=0) if file.suffix == ".gz" else text)  # mtime=0: same bytes
-    tmp.replace(file)
-
-
-def load(path: str | Path) -> list[CorpusRun]:
-    """Read a corpus folder written by `generate`."""
-    path = Path(path)
-    if not runs_file(path).exists():
-        raise FileNotFoundError(
-            f"No corpus at {str(path)!r} (expected runs.jsonl.gz or runs.jsonl, and traces.npz)."
-        )
-    arrays, names = np.load(path / "traces.npz"), read_columns(path)
-    runs = [CorpusRun(**meta, trace=arrays[meta["id"]], names=names) for meta in _read_jsonl(runs_file(path))]
-    for run in runs:
-        if run.trace.shape[1] != len(names):
-            raise ValueError(
-                f"Corpus {str(path)!r}: run {run.id} has {run.trace.shape[1]} trace columns, but "
-                f"columns.json names {len(names)}."
-            )
-    return runs

@@ -1,53 +1,13 @@
-"""Label rules on evaluation sequences, and the scale-free trace features."""
+"""The scale-free trace features: levels, collapse signatures, slow cycles, g_move and the
+canonical form of a log."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ganstab.diagnose.features import LOSS_COLUMNS, MOVE_LEVELS, RICH_COLUMNS, RICH_LEVELS, TraceFeatures
-from ganstab.diagnose.labels import label_run, signals
-
-
-def _evals(near_seq, hq=50.0, modes=None):
-    out = []
-    for i, near in enumerate(near_seq):
-        m = modes if modes is not None else sum(1 for c in near if c > 0)
-        out.append({"step": 100 * (i + 1), "modes": m, "hq": hq, "near": near, "hist": near})
-    return out
-
-
-def test_stable_full_coverage_with_quality_is_converging():
-    label, s = label_run(_evals([[100] * 8] * 12, hq=80), None, 8)
-    assert label == "converging" and s["movement"] == 0 and s["spread"] == pytest.approx(1.0)
-
-
-def test_mass_on_one_mode_is_collapsing():
-    one = [2500, 0, 0, 0, 0, 0, 0, 0]
-    label, s = label_run(_evals([[300] * 8] * 6 + [one] * 6, hq=90), None, 8)
-    assert label == "collapsing" and s["spread"] == pytest.approx(1 / 8)
-
-
-def test_collapse_that_drifts_between_still_and_hopping_is_ambiguous():
-    # mass on one or two modes, shifting 15 % of it every evaluation: movement 0.15, neither
-    # still (<= 0.1) nor hopping (>= 0.25)
-    a, b = [2500, 0, 0, 0, 0, 0, 0, 0], [2125, 375, 0, 0, 0, 0, 0, 0]
-    label, s = label_run(_evals([[300] * 8] * 6 + [a, b] * 3, hq=90), None, 8)
-    assert label == "ambiguous" and s["movement"] == pytest.approx(0.15) and s["spread"] < 0.45
-
-
-def test_mass_hopping_between_modes_is_oscillating():
-    hops = [[2500 if j == i % 8 else 0 for j in range(8)] for i in range(12)]
-    label, s = label_run(_evals(hops, hq=90), None, 8)
-    assert label == "oscillating" and s["movement"] == pytest.approx(1.0)
-
-
-def test_divergence_wins_and_unclear_runs_are_ambiguous():
-    assert label_run(_evals([[100] * 8] * 12, hq=80), 1234, 8)[0] == "diverged"
-    blurry = _evals([[100] * 8] * 12, hq=1.0, modes=3)  # spread everywhere, never sharp
-    assert label_run(blurry, None, 8)[0] == "ambiguous"
-    assert label_run(_evals([[100] * 8]), None, 8)[0] == "ambiguous"  # too few evaluations
-    assert np.isnan(signals([], 8)["coverage"])
+from ganstab.diagnose.features import LOSS_COLUMNS, RICH_COLUMNS, RICH_LEVELS, TraceFeatures
+from ganstab.diagnose.late_signals import MOVE_LEVELS
 
 
 def _trace(n=300, seed=0):
@@ -114,7 +74,7 @@ def _with_move(trace: dict, per_eval: list[float], every: int = 8) -> dict:
 def test_move_levels_tell_a_hopping_generator_from_a_settled_one():
     """g_move's late levels: a generator whose fixed-latent samples still jump a data scale per
     evaluation late in training (hopping) against one that moved early and settled."""
-    from ganstab.diagnose.model import choose_model, missing_columns
+    from ganstab.diagnose.classifier import choose_model, missing_columns
 
     tf = TraceFeatures(columns=RICH_COLUMNS, move=True).fit(None)
     names = list(tf.get_feature_names_out())
@@ -155,37 +115,6 @@ def test_features_skip_non_finite_rows_and_missing_optional_columns():
     assert np.isfinite(x).all()
 
 
-def test_slow_cycles_are_read_against_noise_of_the_logs_length():
-    """features.cycle_over_noise (the losses model's cycles since issue 15's WGAN-GP finding): white
-    noise shows no cycle however short the window, where the plain share of the strongest
-    frequency grows as the window shrinks; a real slow cycle stands out at either length."""
-    from ganstab.diagnose.features import COLLAPSE_LEVELS, cycle, cycle_over_noise
-
-    rng = np.random.default_rng(0)
-    for rows in (10, 20, 67, 200):
-        noise = [rng.standard_normal(rows) for _ in range(300)]
-        plain = np.mean([cycle(x)[1] for x in noise])
-        excess = [cycle_over_noise(x) for x in noise]
-        # about 0 (0.07 at 10 rows, where detrending and the Nyquist bin bend the noise share)
-        assert abs(np.mean([e[1] for e in excess])) < 0.1, rows
-        if rows == 10:
-            assert plain > 0.35  # a 10-row window: one of five frequencies holds a third by chance
-        # no cycle stands out: the period is given only where the excess is positive
-        assert all(p == 0.0 for p, e in excess if e <= 0)
-        t = np.arange(rows, dtype=float)
-        wave = np.sin(2 * np.pi * t / (rows / 2)) + 0.3 * rng.standard_normal(rows)
-        period, power = cycle_over_noise(wave)
-        assert power > 0.5 and period == pytest.approx(0.5), rows
-    tf = TraceFeatures(collapse=True, cycles_over_noise=True).fit(None)
-    names = list(tf.get_feature_names_out())
-    assert names[-len(COLLAPSE_LEVELS) :] == list(COLLAPSE_LEVELS)
-    short = {"step": np.arange(31.0), "d_loss": rng.standard_normal(31), "g_loss": rng.standard_normal(31)}
-    plain_f = TraceFeatures(collapse=True).fit(None).transform([short])[0]
-    noise_f = tf.transform([short])[0]
-    at = names.index("g_loss:cycle_power")
-    assert noise_f[at] < plain_f[at] - 0.3  # the same 31-row log: its "cycle" was the window's length
-
-
 def test_the_canonical_form_of_a_log_holds_across_its_logging_interval():
     """features.canonical: a log cut into 20 blocks, as block means or as each block's last value.
     The same run logged every 10 steps and every 100 comes out the same ("last") or as the block
@@ -213,7 +142,7 @@ def test_the_canonical_form_of_a_log_holds_across_its_logging_interval():
         canonical(x, "lst")
     with pytest.raises(ValueError, match="tuple of forms"):
         TraceFeatures(canonical="mean").fit(None)
-    from ganstab.diagnose.model import make_pipeline
+    from ganstab.diagnose.classifier import make_pipeline
 
     shipped = make_pipeline("losses").named_steps["features"].fit(None)  # as the losses model ships
     assert len(shipped.get_feature_names_out()) == len(shipped.transform([every_10])[0])

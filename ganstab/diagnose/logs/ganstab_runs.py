@@ -1,0 +1,103 @@
+"""What a ganstab run folder adds to a member's trace.csv: its summary.json (a divergence between
+logged steps, a member the run stopped), its name (`RUN/member NNN`) and its config (the advice
+context: `run_context`, `context_for`)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from ganstab.diagnose.logs.results import LogError, Parsed
+from ganstab.diagnose.logs.rows import step_text
+from ganstab.diagnose.logs.text_formats import read_file
+
+
+def run_context(trace_csv: Path) -> dict:
+    """What a ganstab run's config says of the run, for the advice: the kind of data ("2-D
+    mixtures" for the mixture data sets, "images"; a points file says nothing of its shape), G's
+    architecture (ganstab's G is an MLP without BatchNorm on points, a conv net with BatchNorm on
+    images: engine/networks.py) and the loss. Read from the member's config.yaml, else the run's;
+    {} when there is none (a trace.csv outside a run folder) or it cannot be read."""
+    import yaml
+
+    member = trace_csv.resolve().parent
+    for cfg_path in (member / "config.yaml", member.parent.parent / "config.yaml"):
+        if cfg_path.is_file():
+            break
+    else:
+        return {}
+    try:
+        cfg = yaml.safe_load(cfg_path.read_text()) or {}
+        name = str(cfg["data"]["name"])
+        loss = (cfg.get("train") or {}).get("loss")
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return {}
+    return context_for(name, loss)
+
+
+def context_for(name: str, loss: str | None) -> dict:
+    """The advice context of a ganstab run on data set `name` with `loss` (see `run_context`)."""
+    from ganstab.diagnose.context import LOSS_KINDS
+    from ganstab.engine.dataset_registry import DATASETS
+
+    if name not in DATASETS.names():  # a data set this ganstab does not know: say nothing of it
+        return {"loss": loss} if loss in LOSS_KINDS else {}
+    kind = DATASETS.get(name).kind
+    context: dict = {"g": "conv" if kind == "images" else "mlp"}
+    if kind == "images":
+        context["data"] = "images"
+    elif name != "points":  # ring8, grid25, mixture: ganstab's 2-D mixtures
+        context["data"] = "2-D mixtures"
+    if loss in LOSS_KINDS:
+        context["loss"] = loss
+    return context
+
+
+def read_member(path: Path, tags: dict[str, str], min_rows: int) -> Parsed:
+    """A trace.csv, with what its ganstab run's summary.json says of the member: a divergence the
+    rows may not show, or (in an error for too few rows) that the run stopped the member early."""
+    entry = _summary_entry(path)
+    try:
+        return read_file(path, tags, min_rows, _summary_divergence(entry))
+    except LogError as e:
+        if entry is None or entry.get("status") != "stopped" or "rows (distinct steps)" not in str(e):
+            raise
+        at = entry.get("steps_trained", "?")
+        raise LogError(f"{e} (summary.json: the run stopped this member at step {at}, e.g. pruned)") from e
+
+
+def _summary_entry(trace_csv: Path) -> dict[str, Any] | None:
+    """This member's object in its ganstab run's summary.json (None: not a member, or no summary,
+    as for a run still going or killed)."""
+    member = trace_csv.resolve().parent
+    if member.parent.name != "members" or not member.name.isdigit():
+        return None
+    try:
+        items = json.loads((member.parent.parent / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and item.get("member") == int(member.name):
+            return item
+    return None
+
+
+def _summary_divergence(entry: dict[str, Any] | None) -> tuple[float, str] | None:
+    """(step, words) when summary.json says the member diverged: the engine stops a member at the
+    step its loss or gradient turned non-finite, which is often between logged steps (a member
+    that diverged at step 2 with log_every 10 has no rows at all)."""
+    if entry is None or entry.get("status") != "diverged":
+        return None
+    at = entry.get("diverged_at")
+    at = float(at) if isinstance(at, (int, float)) and not isinstance(at, bool) else math.nan
+    return at, f"summary.json says it diverged at step {step_text(at)}"
+
+
+def member_name(trace_csv: Path) -> str:
+    """`RUN/member NNN` for a ganstab member trace, else the folder holding the trace."""
+    member = trace_csv.resolve().parent
+    if member.parent.name == "members" and member.name.isdigit():
+        return f"{member.parent.parent.name}/member {member.name}"
+    return member.name
