@@ -28,8 +28,8 @@ from ganstab.dashboard.server import (
     resolve_settings,
     serve,
     start,
-    trial_page_path,
 )
+from ganstab.links import trial_page_path
 
 __all__ = [
     "DEFAULT_ARTIFACT_DIR",

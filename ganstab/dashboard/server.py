@@ -99,26 +99,25 @@ def open_dashboard_storage(url: str) -> optuna.storages.RDBStorage:
     a typo'd path would otherwise show no studies and leave a stray file behind.
     """
     from ganstab.storage.studies import open_optuna_storage
-    from ganstab.storage.urls import StorageError, is_memory_sqlite, mask_url, normalize_url
+    from ganstab.storage.urls import StorageError, is_memory_sqlite, mask_url, normalize_url, why_empty
 
     try:
         sa_url = normalize_url(url)
     except StorageError as e:
         raise DashboardError(f"bad storage URL: {e}") from e
     shown = mask_url(sa_url)
-    if sa_url.get_backend_name() == "sqlite":
-        database = sa_url.database
+    if why_empty(sa_url) is not None:  # the dashboard's own words for SQLite's two cases
         if is_memory_sqlite(sa_url):
             raise DashboardError(
                 f"storage {shown!r} is an in-memory database, which holds no studies; give the "
                 f"search's database, e.g. {DEFAULT_STORAGE!r}."
             )
-        if sa_url.query.get("uri") not in ("true", "1") and not Path(str(database)).is_file():
-            raise DashboardError(
-                f"storage {shown!r}: there is no SQLite database at {str(database)!r}"
-                f"{_relative_note(Path(str(database)))}; run a search first or pass the search's "
-                f"--storage URL."
-            )
+        database = str(sa_url.database)
+        raise DashboardError(
+            f"storage {shown!r}: there is no SQLite database at {database!r}"
+            f"{_relative_note(Path(database))}; run a search first or pass the search's "
+            f"--storage URL."
+        )
     try:  # unknown dialect, driver missing, server unreachable, not a database
         return open_optuna_storage(url, immediate=False)  # its reads must not hold a search's lock
     except StorageError as e:
@@ -281,15 +280,6 @@ def make_app(
     opened = open_dashboard_storage(storage) if isinstance(storage, str) else storage
     store = open_artifact_store(artifact_dir) if artifact_dir is not None else None
     return _import_dashboard().wsgi(opened, artifact_store=store)
-
-
-def trial_page_path(study_id: int, trial_number: int) -> str:
-    """The dashboard page of one trial (its parameters, curves, user attributes, note and images).
-
-    optuna-dashboard 0.21's single-page app routes `/dashboard/studies/<study_id>/trials` and
-    selects trials by number with `?numbers=`; `study_id` is the storage's id (Study._study_id,
-    `/api/studies`), not the name."""
-    return f"/dashboard/studies/{int(study_id)}/trials?numbers={int(trial_number)}"
 
 
 # ------------------------------------------------------------------------------------- server

@@ -279,8 +279,9 @@ def test_the_dashboard_shows_the_recommendation_in_the_study(history_url: str, t
     wrote there, and short user attributes; a second recommendation replaces the section."""
     from optuna_dashboard import save_note
 
-    from ganstab.dashboard.server import start, trial_page_path
-    from ganstab.recommend.recommend import NOTE_HEADING, STUDY_ATTRS
+    from ganstab.dashboard.server import start
+    from ganstab.links import trial_page_path
+    from ganstab.recommend import NOTE_HEADING, STUDY_ATTRS
 
     url = _copy_db(history_url, tmp_path / "copy.db")
     study = optuna.load_study(study_name=STUDY, storage=url)

@@ -37,8 +37,8 @@ from ganstab.dashboard.server import (
     load_config,
     make_app,
     resolve_settings,
-    trial_page_path,
 )
+from ganstab.links import trial_page_path
 
 STUDY = "quick-ring8"
 # tiny training; data.std=0.15 (ring8's own is 0.02) spreads the generated points beside the
