@@ -138,3 +138,42 @@ def test_the_main_job_ends_with_a_recommendation_of_the_quick_space(tmp_path):
     refused = subprocess.run([*cmd, "--top", "0"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
     assert refused.returncode == 2 and "--top must be a whole number >= 1, but got 0." in refused.stderr
     assert "Search" not in refused.stdout  # refused before anything ran
+
+
+def test_a_dataset_yaml_gives_its_data_section_as_values(tmp_path):
+    """The data section passes as values, never as "k=v" text parsed again: a path "007" stays
+    the string it is (as text it would come back as the number 7)."""
+    from ganstab.cli.search import dataset_values
+
+    cfg = C.Config()
+    cfg.data.name, cfg.data.path, cfg.data.std = "points", "007", 0.25
+    (tmp_path / "mine.yaml").write_text(C.dump_yaml(cfg))
+    values, name = dataset_values(str(tmp_path / "mine.yaml"))
+    assert name == "mine" and set(values) == {k for k, v in C.flat_items(cfg).items() if k.startswith("data.") and v is not None}
+    assert (values["data.name"], values["data.path"], values["data.std"]) == ("points", "007", 0.25)
+    assert dataset_values("ring8") == ({"data.name": "ring8"}, "ring8") and dataset_values(None) == ({}, "default")
+
+
+def test_set_is_parsed_once_and_overrides_the_data_set():
+    from ganstab.cli.search import fixed_values
+
+    fixed = fixed_values({"data.name": "ring8", "data.std": 0.1}, ["data.name=grid25", "lr_d=0.0004"])
+    assert fixed == {"data.name": "grid25", "data.std": 0.1, "train.lr_d": 4e-4}
+    with pytest.raises(C.ConfigError, match=r"^--dataset and --set give an invalid config: Unknown config key `lr`"):
+        fixed_values({}, ["lr=1"])
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--concurrent-cohorts", "0"], "--concurrent-cohorts must be a whole number >= 1, but got 0."),
+        (["--top", "0"], "--top must be a whole number >= 1, but got 0."),
+        (["--executor", "local", "--address", "h:1"], "--address and --gpus-per-cohort need --executor ray."),
+    ],
+)
+def test_the_commands_own_settings_are_refused_before_ray_starts(tmp_path, capsys, args, words):
+    base = ["search", "--storage", f"sqlite:///{tmp_path / 's.db'}", "--runs", str(tmp_path / "r")]
+    assert main([*base, *args]) == 2
+    out = capsys.readouterr()
+    assert out.err == f"ganstab: error: {words}\n" and "Search " not in out.out
+    assert not (tmp_path / "s.db").exists() and not (tmp_path / "r").exists()
