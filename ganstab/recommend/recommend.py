@@ -68,11 +68,7 @@ def recommend(
     if workers is not None:
         workers = whole_number("workers", workers)
     top = whole_number("top", top)
-    if isinstance(overrides, str):
-        raise ValueError(f"overrides must be a list of key=value strings, but got the string {overrides!r}.")
-    extra = [*([f"train.steps={whole_number('steps', steps)}"] if steps is not None else []), *overrides]
-    values = parse_overrides(extra)  # the one parse: values from here on
-    validate(apply_values(Config(), values))  # a bad override fails before any database is read
+    extra, values = _retraining_values(steps, overrides)
     out, runs_dir = Path(out), Path(runs_dir)
 
     history = find_history(dataset, storage)
@@ -106,6 +102,17 @@ def recommend(
     publish(rec, storage, history.studies)
     emit(on_event, "done", f"chose {rec.best.label}; wrote {out}", out=str(out))
     return rec
+
+
+def _retraining_values(steps: int | None, overrides: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
+    """--steps and --set as the text the message repeats and as the values every retrained config
+    gets (parsed here, once); a bad one fails before any database is read."""
+    if isinstance(overrides, str):
+        raise ValueError(f"overrides must be a list of key=value strings, but got the string {overrides!r}.")
+    extra = [*([f"train.steps={whole_number('steps', steps)}"] if steps is not None else []), *overrides]
+    values = parse_overrides(extra)
+    validate(apply_values(Config(), values))
+    return extra, values
 
 
 def _candidates(
