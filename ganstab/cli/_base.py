@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+DEFAULT_STORAGE = "sqlite:///ganstab.db"  # the search's default database
+
 
 class _BaseCommand:
     """One command of `ganstab`. A subclass sets the texts its parser shows, adds its own
@@ -41,3 +43,11 @@ def add_set_option(parser: argparse.ArgumentParser, help: str) -> None:  # noqa:
     """`--set KEY=VALUE` (repeatable, into `args.overrides`): train, search and recommend take it,
     each with its own help."""
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help)
+
+
+def add_storage_option(parser: argparse.ArgumentParser) -> None:
+    """--storage as search and recommend take it (the dashboard's is None unless given, so that
+    its --config can set it)."""
+    parser.add_argument(
+        "--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})"
+    )

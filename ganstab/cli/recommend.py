@@ -6,16 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ganstab.cli._base import _BaseCommand, add_set_option
-
-DEFAULT_STORAGE = "sqlite:///ganstab.db"  # the search's default database
-
-
-def add_storage_option(parser: argparse.ArgumentParser) -> None:
-    """--storage as search and recommend take it (the dashboard's defaults to None instead)."""
-    parser.add_argument(
-        "--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})"
-    )
+from ganstab.cli._base import _BaseCommand, add_set_option, add_storage_option
 
 
 class RecommendCommand(_BaseCommand):

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ganstab.checks import whole_number
-from ganstab.cli._base import _BaseCommand, add_set_option
+from ganstab.cli._base import _BaseCommand, add_set_option, add_storage_option
 from ganstab.cli.display import SearchProgress, leaderboard_table
-from ganstab.cli.recommend import add_storage_option
 from ganstab.engine import config as C
 
 # SearchSettings' fields as `ganstab search` spells them (SearchError.key -> the option)
