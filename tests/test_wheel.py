@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ganstab.dashboard.server import DashboardError, find_config, load_config
+from ganstab.dashboard.settings import DashboardError, find_config, load_config
 from ganstab.search.space import SPACES_DIR, SpaceError, find_space
 from ganstab.shipped import shipped_dir
 
@@ -102,7 +102,7 @@ def test_installed_wheel_runs_outside_the_checkout(tmp_path: Path) -> None:
     assert {"converging", "collapsing", "oscillating", "diverged"} & set(diagnose.stdout.replace('"', " ").split())
 
     config = subprocess.run(
-        [sys.executable, "-S", "-c", "from ganstab.dashboard.server import find_config, load_config; "
+        [sys.executable, "-S", "-c", "from ganstab.dashboard.settings import find_config, load_config; "
          "print(find_config('dashboards/ganstab.toml')); print(load_config('ganstab')['port'])"],
         cwd=work, env=env, capture_output=True, text=True,
     )  # fmt: skip

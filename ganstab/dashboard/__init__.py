@@ -14,22 +14,24 @@ production WSGI servers; `start(...)` runs it on a background thread. optuna-das
 from __future__ import annotations
 
 from ganstab.dashboard.server import (
+    DashboardServer,
+    make_app,
+    open_artifact_store,
+    open_dashboard_storage,
+    serve,
+    start,
+)
+from ganstab.dashboard.settings import (
     DEFAULT_ARTIFACT_DIR,
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_STORAGE,
     DashboardError,
-    DashboardServer,
     DashboardSettings,
     load_config,
-    make_app,
-    open_artifact_store,
-    open_dashboard_storage,
     resolve_settings,
-    serve,
-    start,
-    trial_page_path,
 )
+from ganstab.links import trial_page_path
 
 __all__ = [
     "DEFAULT_ARTIFACT_DIR",

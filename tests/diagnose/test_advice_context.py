@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from ganstab.diagnose.advice import advice_for
+from ganstab.diagnose.classifier import diagnose_traces
 from ganstab.diagnose.corpus_files import SHIPPED_CORPUS, load
 from ganstab.diagnose.logs import context_for
-from ganstab.diagnose.classifier import diagnose_traces
 from ganstab.search.driver import run_search
 from ganstab.search.settings import SearchSettings
 from ganstab.search.space import SPACES_DIR, load_space

@@ -7,10 +7,10 @@ import optuna
 import pytest
 
 from ganstab.diagnose import DiagnosisPruner
+from ganstab.diagnose.classifier import diagnose_trace, diagnose_traces, held_out
 from ganstab.diagnose.corpus_files import SHIPPED_CORPUS
 from ganstab.diagnose.examples import labelled_examples
 from ganstab.diagnose.features import OPTIONAL_COLUMNS
-from ganstab.diagnose.classifier import diagnose_trace, diagnose_traces, held_out
 from ganstab.search.batched_writes import BatchedWrites, StudySnapshot
 from ganstab.search.pruning import CohortPruner
 

@@ -1,0 +1,7 @@
+"""`python -m ganstab.cli`, as the `ganstab` command."""
+
+from __future__ import annotations
+
+from ganstab.cli import main
+
+raise SystemExit(main())

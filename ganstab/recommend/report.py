@@ -1,0 +1,79 @@
+"""A recommendation for a person: the chosen config as a commented YAML, and the CLI's report."""
+
+from __future__ import annotations
+
+import textwrap
+
+from ganstab.engine.config import dump_yaml
+from ganstab.formatting import short_value
+from ganstab.recommend.candidates import Recommendation, mean_std, ranked
+
+__all__ = ["format_report", "write_config"]
+
+
+def _wrap(text: str, width: int = 96) -> list[str]:
+    return textwrap.wrap(text, width) or [""]
+
+
+def _cell(value: object) -> str:
+    """A table cell; '-' for no value (a robust score of -inf: no seed finished)."""
+    return short_value(value, hide_inf=True)
+
+
+def write_config(rec: Recommendation) -> None:
+    """The chosen config as YAML with a comment header (load_yaml and `ganstab train --config`
+    ignore comments)."""
+    best = rec.best
+    header = [
+        f"# ganstab recommend --dataset {rec.dataset} ({rec.source}): {best.label}",
+        *(f"# {line}" for line in _wrap(rec.message)),
+        f"# score over seeds {rec.seeds}: {mean_std(best, 'score')} (robust score mean - std = "
+        f"{best.robust_score:.3g}; {best.failed} failed seed(s))",
+        f"# train it: ganstab train --config {rec.out}",
+    ]
+    rec.out.parent.mkdir(parents=True, exist_ok=True)
+    rec.out.write_text("\n".join(header) + "\n" + dump_yaml(rec.config))
+
+
+def format_report(rec: Recommendation) -> str:
+    """Plain-text report for the CLI: the message, one row per candidate (chosen one marked `*`),
+    mean ± std per metric over the seeds, the rule and where the YAML went."""
+    metrics = [m for m in rec.best.mean if m != "score"] + ["score"]
+    head = ["", "candidate", "history", "runs", "failed", *metrics, "mean-std"]
+    # one order, the rule's, for the table and the parameter lines under it
+    order = ranked(rec.candidates)
+    rows = []
+    for i in order:
+        c = rec.candidates[i]
+        rows.append(
+            [
+                "*" if i == rec.chosen else "",
+                c.label,
+                _cell(c.history_score),
+                str(c.history_runs),
+                f"{c.failed}/{len(c.seeds)}",
+                *(mean_std(c, m) for m in metrics),
+                _cell(c.robust_score),
+            ]
+        )
+    widths = [max(len(r[j]) for r in [head, *rows]) for j in range(len(head))]
+    lines = [f"recommend {rec.dataset} from {rec.storage} ({rec.source})", *_wrap(rec.message), ""]
+    lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip())
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+    lines.append("")
+    for c in (rec.candidates[i] for i in order):
+        params = ", ".join(f"{k.split('.')[-1]}={_cell(v)}" for k, v in c.params.items())
+        lines.append(f"  {c.label}: {params}")
+    lines += [
+        "",
+        f"Seeds {rec.seeds} (new to the history), trained in {rec.run_dir}.",
+        "Rule: fewest failed seeds, then the highest mean - std of the score (sample std).",
+        f"Chosen: {rec.best.label}. Config written to {rec.out}: ganstab train --config {rec.out}",
+    ]
+    if rec.studies:
+        lines.append(
+            f"The dashboard shows it in the note and user attributes of study "
+            f"{', '.join(map(repr, rec.studies))}."
+        )
+    lines += [f"note: {n}" for n in rec.notes]
+    return "\n".join(lines)
