@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-# Before torch loads (see ganstab/cli.py): keep OpenMP from spinning when the machine is shared.
+# Before torch loads (see ganstab/cli/__init__.py): keep OpenMP from spinning when the machine is shared.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import psycopg  # noqa: E402
