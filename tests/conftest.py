@@ -11,9 +11,16 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import psycopg  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from ganstab.storage import normalize_url  # noqa: E402
+
+# Property tests search anew on every local run (and remember what failed in .hypothesis/); CI
+# (CI=true) draws the same inputs every time, so a submission's result does not depend on luck.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 # PostgreSQL: every test that needs it gets a database of its own (`ganstab_test_<time>_<hex>`,
 # created through the maintenance database and dropped afterwards), so nothing touches other data

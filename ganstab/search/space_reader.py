@@ -157,7 +157,7 @@ class _Reader:
         if not isinstance(description, str):
             self.fail("description", f"must be text, but got {description!r}.")
         base = doc.get("base")
-        if base is not None and base not in PRESETS:
+        if base is not None and (not isinstance(base, str) or base not in PRESETS):
             self.fail("base", f"must be a preset, one of {list(PRESETS)}, but got {base!r}.")
         fixed_doc = doc.get("fixed") or {}
         if not isinstance(fixed_doc, dict):

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from ganstab.search.space import load_space
@@ -107,5 +107,6 @@ def test_space_shaped_yaml_gives_a_space_or_one_clear_error(doc: dict) -> None:
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(space_docs, documents))
+@example(doc={"base": []})  # found by this test: an unhashable base raised TypeError
 def test_the_reader_on_any_document_gives_a_space_or_one_clear_error(doc: object) -> None:
     _check(lambda: read_space(_DIR / "space.yaml", doc))
