@@ -29,6 +29,7 @@ import dataclasses
 import os
 import pickle
 import shutil
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,9 +135,12 @@ def run_placed(job: CohortJob, place: Place) -> dict[str, Any]:
         )
     storage = store = None
     if sqlite:
+        import optuna
         from optuna.storages import GrpcStorageProxy
 
-        storage = GrpcStorageProxy(host=place.proxy[0], port=place.proxy[1])
+        with warnings.catch_warnings():  # "experimental": nothing a user can act on
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = GrpcStorageProxy(host=place.proxy[0], port=place.proxy[1])
         storage.wait_server_ready(timeout=30)
         store = RecordingStore(place.run_ids)
     try:
