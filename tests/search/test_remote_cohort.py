@@ -46,7 +46,7 @@ def test_a_cohorts_rows_and_files_land_on_the_driver(tmp_path: Path) -> None:
         with pytest.raises(SearchError, match="trial 9: the driver created no ganstab run"):
             worker.add_run("ring8", {}, trial_number=9)
         with pytest.raises(AttributeError, match="cannot call Store.labelled_runs"):
-            worker.labelled_runs
+            worker.labelled_runs()
         sample = Path(job.run_dir) / "members" / "001" / "samples" / "step_000060.png"
         payload = {"node": "127.0.0.2 (node abc)", "store": worker.calls,
                    "files": {str(sample): b"png", f"{job.artifact_dir}/a1": b"art"},
