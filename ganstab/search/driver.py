@@ -428,7 +428,8 @@ def _emit_results(on_event: EventFn | None, job: CohortJob, results: list[Member
         emit(on_event, "placed", f"cohort {job.index}: ran on {', '.join(nodes)}", cohort=job.index, nodes=nodes)
     for r in results:
         value = "" if r.value is None else f" = {r.value:.4g}"
-        emit(on_event, "trial", f"trial {r.trial_number}: {r.state} ({r.status}){value}", result=r)
+        why = f": {r.error}" if r.status == "lost" and r.error else ""  # which worker or node died
+        emit(on_event, "trial", f"trial {r.trial_number}: {r.state} ({r.status}){value}{why}", result=r)
 
 
 def _fail_unsettled(study: optuna.Study, job: CohortJob) -> None:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -422,12 +423,19 @@ def _cohort_error(job: CohortJob, error: BaseException | None) -> BaseException:
 @contextlib.contextmanager
 def _quiet_tune() -> Iterator[None]:
     """Ray 2.60's default ("new") output engine prints an experiment header even at verbose=0;
-    the legacy engine at verbose=0 prints nothing. RAY_AIR_NEW_OUTPUT is read inside fit()."""
+    the legacy engine at verbose=0 prints nothing. RAY_AIR_NEW_OUTPUT is read inside fit(). Tune
+    also logs every failed trial with Ray's traceback ("Trial task failed", "Trials did not
+    complete"): run_many reports each cohort's end itself (a lost cohort's trials, a cohort's own
+    error in one line), so Tune's loggers are quiet below CRITICAL meanwhile."""
     before = os.environ.get("RAY_AIR_NEW_OUTPUT")
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    tune_log = logging.getLogger("ray.tune")
+    level = tune_log.level
+    tune_log.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
+        tune_log.setLevel(level)
         if before is None:
             os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
         else:

@@ -180,6 +180,7 @@ def test_a_worker_node_killed_mid_cohort_costs_only_its_cohort(ray_nodes: Any) -
             search.kill()
         ray_nodes.start_worker(0)
     out = (folder / "search.log").read_text()
+    assert "Traceback" not in out and "FAIL (lost): its Ray worker died" in out, out
     study = optuna.load_study(study_name="quick-ring8", storage=f"sqlite:///{folder / 'ganstab.db'}")
     _check_trials(study, 6)
     lost = [t for t in study.get_trials() if t.user_attrs.get("status") == "lost"]
