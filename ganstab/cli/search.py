@@ -239,6 +239,11 @@ def start_executor(args: argparse.Namespace, settings, console):
 
     executor = RayExecutor(address=args.address, gpus_per_cohort=args.gpus_per_cohort,
                            cpus_per_cohort=args.cpus_per_cohort)  # fmt: skip
+    try:
+        executor.check_storage(settings.storage)  # before any trial is asked
+    except BaseException:
+        executor.close()
+        raise
     if args.concurrent_cohorts is None:  # as many cohorts at once as the cluster has slots
         settings = dataclasses.replace(settings, concurrent_cohorts=executor.slots)
     console.print(executor.summary())

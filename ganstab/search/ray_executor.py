@@ -205,20 +205,31 @@ class RayExecutor:
         self.close_storage()
         self.cluster.close()
 
+    def check_storage(self, url: str) -> None:
+        """Refuse a study this executor cannot run on its cluster (before any trial is asked): a
+        SQLite file behind a Ray Client address (ray://), whose driver is no node to serve it."""
+        from ganstab.storage import normalize_url
+
+        asked = self.cluster.requested_address or os.environ.get("RAY_ADDRESS", "")
+        if (asked or self.address or "").strip().startswith("ray://") and (
+            normalize_url(url).get_backend_name() == "sqlite"
+        ):
+            raise SearchError(
+                "a search through a Ray Client address (ray://) cannot serve its SQLite study to the cluster; "
+                "run it on a node of the cluster (--address HOST:PORT) or give --storage a PostgreSQL URL.",
+                key="storage",
+            )
+
     def _places(self, jobs: Sequence[CohortJob]) -> dict[int, Any]:
         """What each job's worker must know of this driver (`remote_cohort.Place`): its node, and
         for a SQLite study the address it serves the study at and the cohort's run ids."""
         from ganstab.search.remote_cohort import Place, create_runs, sqlite_study
 
         driver_node = self._ray.get_runtime_context().get_node_id()
+        url = jobs[0].storage_url
+        self.check_storage(url)
         if not sqlite_study(jobs[0]):
             return {job.index: Place(driver_node) for job in jobs}
-        if (self.address or "").startswith("ray://"):
-            raise SearchError(
-                "a search through a Ray Client address (ray://) cannot serve its SQLite study to the cluster; "
-                "run it on a node of the cluster (--address HOST:PORT) or give --storage a PostgreSQL URL."
-            )
-        url = jobs[0].storage_url
         if self._server is None or self._server.url != url:
             self.close_storage()
             from ganstab.search.storage_server import StorageServer
