@@ -146,6 +146,13 @@ def _add_executor_arguments(parser: argparse.ArgumentParser) -> None:
         help="GPU share per cohort under Ray, e.g. 0.25 (bookkeeping: memory is not limited)",
     )
     parser.add_argument(
+        "--cpus-per-cohort",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="CPUs Ray reserves per cohort (default 1); e.g. 0.5 fits two cohorts on a 1-CPU node",
+    )
+    parser.add_argument(
         "--concurrent-cohorts",
         type=int,
         default=None,
@@ -230,7 +237,13 @@ def start_executor(args: argparse.Namespace, settings, console):
         return None, settings
     from ganstab.search.ray_executor import RayExecutor
 
-    executor = RayExecutor(address=args.address, gpus_per_cohort=args.gpus_per_cohort)
+    executor = RayExecutor(address=args.address, gpus_per_cohort=args.gpus_per_cohort,
+                           cpus_per_cohort=args.cpus_per_cohort)  # fmt: skip
+    try:
+        executor.check_storage(settings.storage)  # before any trial is asked
+    except BaseException:
+        executor.close()
+        raise
     if args.concurrent_cohorts is None:  # as many cohorts at once as the cluster has slots
         settings = dataclasses.replace(settings, concurrent_cohorts=executor.slots)
     console.print(executor.summary())

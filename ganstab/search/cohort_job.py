@@ -89,4 +89,5 @@ class MemberResult:
     error: str | None = None
     pruned_by: str | None = None  # which rule pruned it, at which step (short, an attribute)
     pruned_because: str | None = None  # ... and on which values, in words (the note)
+    node: str = ""  # the Ray node that trained it, when not the driver's ("IP (node id...)")
 

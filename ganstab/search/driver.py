@@ -47,7 +47,7 @@ import contextlib
 import dataclasses
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -319,14 +319,14 @@ def _run_jobs(study: optuna.Study, executor: Executor, jobs: list[CohortJob], on
     if len(jobs) > 1 and callable(run_many):
         for job in jobs:
             _emit_cohort(on_event, job)
-        for results in run_many(jobs):
-            _emit_results(on_event, results)
+        for job, results in zip(jobs, run_many(jobs)):
+            _emit_results(on_event, job, results)
         for job in jobs:
             _fail_unsettled(study, job)
     else:
         for job in jobs:
             _emit_cohort(on_event, job)
-            _emit_results(on_event, executor(job))
+            _emit_results(on_event, job, executor(job))
             _fail_unsettled(study, job)
 
 
@@ -422,10 +422,14 @@ def _emit_cohort(on_event: EventFn | None, job: CohortJob) -> None:
     )
 
 
-def _emit_results(on_event: EventFn | None, results: Iterable[MemberResult]) -> None:
+def _emit_results(on_event: EventFn | None, job: CohortJob, results: list[MemberResult]) -> None:
+    nodes = sorted({r.node for r in results if r.node})
+    if nodes:  # an executor that places cohorts on nodes (Ray) says which
+        emit(on_event, "placed", f"cohort {job.index}: ran on {', '.join(nodes)}", cohort=job.index, nodes=nodes)
     for r in results:
         value = "" if r.value is None else f" = {r.value:.4g}"
-        emit(on_event, "trial", f"trial {r.trial_number}: {r.state} ({r.status}){value}", result=r)
+        why = f": {r.error}" if r.status == "lost" and r.error else ""  # which worker or node died
+        emit(on_event, "trial", f"trial {r.trial_number}: {r.state} ({r.status}){value}{why}", result=r)
 
 
 def _fail_unsettled(study: optuna.Study, job: CohortJob) -> None:

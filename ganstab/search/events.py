@@ -12,8 +12,8 @@ __all__ = ["EventFn", "SearchEvent", "emit"]
 
 @dataclass(frozen=True)
 class SearchEvent:
-    """Progress for a caller (the CLI prints `message`): kind is one of recovered, cohort, trial,
-    waiting, done (a search) and history, cohort, done (a recommendation)."""
+    """Progress for a caller (the CLI prints `message`): kind is one of recovered, cohort, placed,
+    trial, waiting, done (a search) and history, cohort, done (a recommendation)."""
 
     kind: str
     message: str

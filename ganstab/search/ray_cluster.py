@@ -105,10 +105,12 @@ class RayCluster:
         if target is None or target == "local":
             # "local", not None: a bare ray.init() would join a cluster `ray start` left here.
             kwargs.update(address="local", num_cpus=self.num_cpus, include_dashboard=False)
+            _token_auth_by_default()
         else:
             kwargs["address"] = target
             if target != "auto" and "://" not in target:  # ray.init handles auto's token itself
                 _authenticate(target, source)
+            _use_token_auth()  # what ray.init decides when the machine has a token, without its warning
         main = threading.current_thread() is threading.main_thread()
         before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)} if main else {}
         try:
@@ -231,6 +233,20 @@ def _use_token_auth() -> bool:
     Config.initialize("")  # Ray caches RAY_AUTH_MODE in its config: re-read it
     loader.reset_cache()
     return True
+
+
+def _token_auth_by_default() -> None:
+    """RAY_AUTH_MODE=token for a local instance when the user left it unset: what ray.init picks
+    then anyway, but chosen explicitly, so Ray does not warn on every run ("Token authentication
+    is enabled for this Ray cluster") about a choice the user never made. RAY_AUTH_MODE=disabled
+    still turns it off."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    os.environ["RAY_AUTH_MODE"] = "token"
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
 
 
 def _authenticate(address: str, source: str) -> None:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
+import logging
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -58,8 +58,9 @@ MAX_LOST_ROUNDS = 3  # rounds in a row in which every cohort's worker died befor
 
 
 def _run_cohort_trial(config: dict[str, Any]) -> dict[str, str]:
-    """Body of one Tune trial, in a Ray worker: run the cohort, return its results as JSON."""
-    threads, gpus = config["threads"], config["gpus"]
+    """Body of one Tune trial, in a Ray worker: run the cohort where Ray put it, return what the
+    driver needs back (`remote_cohort.run_placed`) as text."""
+    threads, gpus, job = config["threads"], config["gpus"], config["job"]
     if gpus == 0:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch initializes CUDA in this process
     cwd = config.get("cwd")
@@ -69,10 +70,17 @@ def _run_cohort_trial(config: dict[str, Any]) -> dict[str, str]:
     import torch
 
     torch.set_num_threads(threads)
-    from ganstab.search.cohort_run import run_cohort
+    from ganstab.search.remote_cohort import node_label, pack, run_placed
 
-    results = run_cohort(config["job"])
-    return {RESULTS_KEY: json.dumps([dataclasses.asdict(r) for r in results])}
+    if gpus > 0 and not torch.cuda.is_available():  # Ray counts GPUs that `ray start --num-gpus` claims
+        import ray
+
+        node = node_label(ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address())
+        raise SearchError(
+            f"cohort {job.index} was given {gpus:g} GPU by Ray on node {node}, but torch finds no CUDA device "
+            f"there ({torch.__version__}); start that node without --num-gpus, or use --gpus-per-cohort 0."
+        )
+    return {RESULTS_KEY: pack(run_placed(job, config["places"][job.index]))}
 
 
 # -------------------------------------------------------------------------------- the driver side
@@ -136,6 +144,8 @@ class RayExecutor:
         self.threads = max(1, math.floor(self.cpus_per_cohort))
         self.slots = 1  # how many cohorts the cluster runs at once (its CPUs and GPUs over the request)
         self._lost_rounds = 0  # run_many calls in a row in which every cohort's worker died
+        self._server: Any = None  # the driver's SQLite study served to other nodes (StorageServer)
+        self._store: Any = None  # the driver's Store, for what cohorts of other nodes send back
         self.cluster = RayCluster(address, num_cpus=num_cpus)
         self._ray = self.cluster.ray
         try:
@@ -155,7 +165,9 @@ class RayExecutor:
         return self.cluster.started_local
 
     def _check_resources(self) -> None:
-        """Fail now for a request the cluster can never meet (Tune would wait for it forever)."""
+        """Fail now for a request the cluster can never meet (Tune would wait for it forever).
+        The cohorts at once: per node, as many as both its CPUs and its GPUs allow (a cohort runs
+        on one node: a head without GPUs holds no GPU cohort)."""
         total = self._ray.cluster_resources()
         cpus, gpus = float(total.get("CPU", 0)), float(total.get("GPU", 0))
         where = f"the Ray cluster at {self.address}"
@@ -169,9 +181,15 @@ class RayExecutor:
             raise SearchError(
                 f"cpus_per_cohort={self.cpus_per_cohort:g}, but {where} has only {cpus:g} CPUs."
             )
-        slots = math.floor(cpus / self.cpus_per_cohort + 1e-9)
-        if self.gpus_per_cohort > 0:
-            slots = min(slots, math.floor(gpus / self.gpus_per_cohort + 1e-9))
+        slots = 0
+        for node in self._ray.nodes():
+            if not node.get("Alive"):
+                continue
+            have = node.get("Resources") or {}
+            fit = math.floor(float(have.get("CPU", 0)) / self.cpus_per_cohort + 1e-9)
+            if self.gpus_per_cohort > 0:
+                fit = min(fit, math.floor(float(have.get("GPU", 0)) / self.gpus_per_cohort + 1e-9))
+            slots += fit
         self.slots = max(1, slots)
 
     def summary(self) -> str:
@@ -182,8 +200,55 @@ class RayExecutor:
         )
 
     def close(self) -> None:
-        """Shut down the local Ray instance this executor started (a joined cluster stays up)."""
+        """Stop serving the study, and shut down the local Ray instance this executor started (a
+        joined cluster stays up)."""
+        self.close_storage()
         self.cluster.close()
+
+    def check_storage(self, url: str) -> None:
+        """Refuse a study this executor cannot run on its cluster (before any trial is asked): a
+        SQLite file behind a Ray Client address (ray://), whose driver is no node to serve it."""
+        from ganstab.storage import normalize_url
+
+        asked = self.cluster.requested_address or os.environ.get("RAY_ADDRESS", "")
+        if (asked or self.address or "").strip().startswith("ray://") and (
+            normalize_url(url).get_backend_name() == "sqlite"
+        ):
+            raise SearchError(
+                "a search through a Ray Client address (ray://) cannot serve its SQLite study to the cluster; "
+                "run it on a node of the cluster (--address HOST:PORT) or give --storage a PostgreSQL URL.",
+                key="storage",
+            )
+
+    def _places(self, jobs: Sequence[CohortJob]) -> dict[int, Any]:
+        """What each job's worker must know of this driver (`remote_cohort.Place`): its node, and
+        for a SQLite study the address it serves the study at and the cohort's run ids."""
+        from ganstab.search.remote_cohort import Place, create_runs, sqlite_study
+
+        driver_node = self._ray.get_runtime_context().get_node_id()
+        url = jobs[0].storage_url
+        self.check_storage(url)
+        if not sqlite_study(jobs[0]):
+            return {job.index: Place(driver_node) for job in jobs}
+        if self._server is None or self._server.url != url:
+            self.close_storage()
+            from ganstab.search.storage_server import StorageServer
+            from ganstab.storage import Store
+
+            self._server = StorageServer(
+                url, self._ray.util.get_node_ip_address(),
+                heartbeat_interval=jobs[0].heartbeat_interval, grace_period=jobs[0].grace_period,
+            )  # fmt: skip
+            self._store = Store(url)
+        return {job.index: Place(driver_node, self._server.address, create_runs(job, self._store)) for job in jobs}
+
+    def close_storage(self) -> None:
+        """Stop serving a study and close the driver's Store (the next SQLite run opens them again)."""
+        if self._server is not None:
+            self._server.stop()
+        if self._store is not None:
+            self._store.dispose()
+        self._server = self._store = None
 
     def __enter__(self) -> RayExecutor:
         return self
@@ -220,6 +285,7 @@ class RayExecutor:
         ray = self._ray
         if not ray.is_initialized():
             raise SearchError("the Ray connection of this executor was shut down (close() was called).")
+        places = self._places(jobs)
 
         def cohort(config: dict[str, Any]) -> dict[str, str]:  # a fresh function per call: Tune
             return _run_cohort_trial(config)  # keeps the resources on the function object
@@ -236,6 +302,7 @@ class RayExecutor:
                 "threads": self.threads,
                 "gpus": self.gpus_per_cohort,
                 "cwd": os.getcwd(),
+                "places": places,
             },
             tune_config=tune.TuneConfig(
                 num_samples=1,
@@ -250,9 +317,10 @@ class RayExecutor:
                 failure_config=tune.FailureConfig(max_failures=0),  # run_cohort is not retryable
             ),
         )
-        with _quiet_tune():
+        beating = self._server.beating(t for j in jobs for t in j.trial_ids) if self._server else contextlib.nullcontext()
+        with _quiet_tune(), beating:
             grid = tuner.fit()
-        outputs, lost = _collect(jobs, grid)
+        outputs, lost = _collect(jobs, grid, self._store)
         self._lost_rounds = self._lost_rounds + 1 if len(lost) == len(jobs) else 0
         if self._lost_rounds >= MAX_LOST_ROUNDS:
             raise SearchError(
@@ -263,10 +331,14 @@ class RayExecutor:
         return outputs
 
 
-def _collect(jobs: Sequence[CohortJob], grid: Any) -> tuple[list[list[MemberResult]], list[str]]:
-    """The cohorts' results in job order from Tune's result grid, and why each lost cohort was
-    lost: a dead worker's cohort is settled here (`settle_lost_cohort`); a cohort whose run_cohort
-    raised re-raises its error (the first in job order) once every cohort is accounted for."""
+def _collect(jobs: Sequence[CohortJob], grid: Any, store: Any) -> tuple[list[list[MemberResult]], list[str]]:
+    """The cohorts' results in job order from Tune's result grid (what cohorts of other nodes sent
+    back made on this machine, `remote_cohort.land`, with `store` beside a SQLite study), and why
+    each lost cohort was lost: a dead worker's cohort is settled here (`settle_lost_cohort`); a
+    cohort that raised re-raises its error (the first in job order) once every cohort is accounted
+    for, its trials that were still running FAIL and re-queued."""
+    from ganstab.search.remote_cohort import land, unpack
+
     by_index: dict[int, Any] = {}
     for result in grid:
         job = (result.config or {}).get("job")
@@ -280,7 +352,7 @@ def _collect(jobs: Sequence[CohortJob], grid: Any) -> tuple[list[list[MemberResu
         error = None if result is None else result.error
         payload = None if result is None else (result.metrics or {}).get(RESULTS_KEY)
         if error is None and payload is not None:
-            outputs.append([MemberResult(**r) for r in json.loads(payload)])
+            outputs.append(land(job, unpack(payload), store))
             continue
         if error is not None and _worker_died(error):
             reason = f"its Ray worker died ({_first_line(error)})"
@@ -288,6 +360,8 @@ def _collect(jobs: Sequence[CohortJob], grid: Any) -> tuple[list[list[MemberResu
             lost.append(f"cohort {job.index}: {reason}")
             continue
         outputs.append([])
+        if error is not None:  # it raised before run_cohort could settle its trials (no CUDA, ...)
+            settle_lost_cohort(job, f"its Ray worker raised ({_first_line(getattr(error, 'cause', None) or error)})")
         if first_error is None:
             first_error = _cohort_error(job, error)
     if first_error is not None:
@@ -360,12 +434,19 @@ def _cohort_error(job: CohortJob, error: BaseException | None) -> BaseException:
 @contextlib.contextmanager
 def _quiet_tune() -> Iterator[None]:
     """Ray 2.60's default ("new") output engine prints an experiment header even at verbose=0;
-    the legacy engine at verbose=0 prints nothing. RAY_AIR_NEW_OUTPUT is read inside fit()."""
+    the legacy engine at verbose=0 prints nothing. RAY_AIR_NEW_OUTPUT is read inside fit(). Tune
+    also logs every failed trial with Ray's traceback ("Trial task failed", "Trials did not
+    complete"): run_many reports each cohort's end itself (a lost cohort's trials, a cohort's own
+    error in one line), so Tune's loggers are quiet below CRITICAL meanwhile."""
     before = os.environ.get("RAY_AIR_NEW_OUTPUT")
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    tune_log = logging.getLogger("ray.tune")
+    level = tune_log.level
+    tune_log.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
+        tune_log.setLevel(level)
         if before is None:
             os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
         else:

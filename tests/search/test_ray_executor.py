@@ -115,7 +115,11 @@ def test_search_runs_concurrent_cohorts_at_once(local_ray: None, tmp_path: Path)
     _check_search(optuna.load_study(study_name="cc", storage=url), 4)
     trials = optuna.load_study(study_name="cc", storage=url).trials
     assert [t.user_attrs["cohort"] for t in trials] == [0, 0, 1, 1]
-    assert [e.kind for e in events] == ["cohort", "cohort", "trial", "trial", "trial", "trial", "done"]
+    kinds = ["cohort", "cohort", "placed", "trial", "trial", "placed", "trial", "trial", "done"]
+    assert [e.kind for e in events] == kinds  # each cohort names the node that ran it
+    node = ray.get_runtime_context().get_node_id()[:8]
+    assert [e.message for e in events if e.kind == "placed"] == [f"cohort {i}: ran on {ray.util.get_node_ip_address()} "
+                                                                 f"(node {node})" for i in (0, 1)]  # fmt: skip
     assert sorted(p.name for p in (tmp_path / "runs" / "cc" / "ray").iterdir()) == ["cohorts-000-001"]
     assert all(t.state != TrialState.RUNNING for t in study.trials)
     assert len({trials[0].user_attrs[ATTR_WORKER], trials[2].user_attrs[ATTR_WORKER]}) == 2

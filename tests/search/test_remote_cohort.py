@@ -1,0 +1,88 @@
+"""What crosses the network for a cohort of another node (ganstab.search.remote_cohort) and the
+driver's gRPC storage server (ganstab.search.storage_server), on real SQLite files; the whole path
+on a real multi-node cluster is tests/search/test_multinode.py's."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from ganstab.search.cohort_job import CohortJob, MemberResult
+from ganstab.search.errors import SearchError
+from ganstab.search.remote_cohort import Place, RecordingStore, create_runs, land, pack, run_placed, unpack
+from ganstab.search.settings import SearchSettings
+from ganstab.search.space import SPACES_DIR, load_space
+from ganstab.search.storage_server import StorageServer
+from ganstab.storage import Store
+
+TINY = ["train.steps=60", "train.eval_every=20", "model.hidden=16"]
+
+
+def _job(tmp_path: Path, n: int = 2) -> CohortJob:
+    space = load_space(SPACES_DIR / "quick.yaml")
+    settings = SearchSettings(storage=f"sqlite:///{tmp_path / 'study.db'}", study_name="r", n_trials=n,
+                              runs_dir=tmp_path / "runs")  # fmt: skip
+    return CohortJob(settings, index=3, run_dir=str(tmp_path / "runs" / "r" / "cohort-003"),
+                     trial_ids=tuple(range(1, n + 1)), trial_numbers=tuple(range(n)),
+                     configs=tuple(space.config(TINY) for _ in range(n)))  # fmt: skip
+
+
+def test_a_cohorts_rows_and_files_land_on_the_driver(tmp_path: Path) -> None:
+    job = _job(tmp_path)
+    with Store(job.storage_url) as store:
+        run_ids = create_runs(job, store)
+        assert sorted(run_ids) == [0, 1] and store.run(run_ids[0]).status == "waiting"
+        assert create_runs(job, store) == run_ids  # a re-run trial keeps its row
+        worker = RecordingStore(run_ids)  # what a worker of another node writes instead
+        run_id = worker.add_run("ring8", {}, study_name="r", trial_number=1, status="running")
+        worker.save_trace(run_id, {"step": np.arange(3.0), "d_loss": np.ones(3), "g_loss": np.ones(3)})
+        worker.add_evaluations(run_id, [{"step": 2, "eval_score": 0.5}])
+        worker.set_status(run_id, "finished")
+        assert worker.find_run("r", 1).id == run_ids[1] and worker.find_run("r", 7) is None
+        with pytest.raises(SearchError, match="trial 9: the driver created no ganstab run"):
+            worker.add_run("ring8", {}, trial_number=9)
+        with pytest.raises(AttributeError, match="cannot call Store.labelled_runs"):
+            worker.labelled_runs()
+        sample = Path(job.run_dir) / "members" / "001" / "samples" / "step_000060.png"
+        payload = {"node": "127.0.0.2 (node abc)", "store": worker.calls,
+                   "files": {str(sample): b"png", f"{job.artifact_dir}/a1": b"art"},
+                   "results": [MemberResult(1, "COMPLETE", "finished", 0.5)]}  # fmt: skip
+        (result,) = land(job, unpack(pack(payload)), store)
+        assert result.node == "127.0.0.2 (node abc)"
+        assert store.run(run_ids[1]).status == "finished" and store.has_trace(run_ids[1])
+        assert [e.step for e in store.evaluations(run_ids[1])] == [2]
+    assert sample.read_bytes() == b"png" and (Path(job.artifact_dir) / "a1").read_bytes() == b"art"
+    with pytest.raises(SearchError, match="a worker sent a file outside its folders: '/etc/passwd'"):
+        land(job, {"files": {"/etc/passwd": b"x"}, "results": []}, None)
+
+
+def test_a_worker_of_another_node_never_opens_the_drivers_sqlite_file(local_ray: None, tmp_path: Path) -> None:
+    job = _job(tmp_path)
+    elsewhere = Place(driver_node="f" * 56)  # not this process's node: a cohort placed elsewhere
+    with pytest.raises(SearchError, match="cohort 3 runs on node .*, not on the driver's, and its study is a SQLite"):
+        run_placed(job, elsewhere)
+    assert not (tmp_path / "study.db").exists()
+
+
+def test_the_storage_server_serves_a_sqlite_study_over_grpc(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    optuna.create_study(study_name="s", storage=url).enqueue_trial({"x": 1.0})
+    server = StorageServer(url, "127.0.0.1", heartbeat_interval=None, grace_period=None)
+    try:
+        assert server.address[1] > 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            proxy = optuna.storages.GrpcStorageProxy(host=server.address[0], port=server.address[1])
+        proxy.wait_server_ready(timeout=30)
+        study = optuna.load_study(study_name="s", storage=proxy)
+        trial = study.ask()
+        study.tell(trial, trial.suggest_float("x", 0, 2))
+        proxy.close()
+    finally:
+        server.stop()
+    (done,) = optuna.load_study(study_name="s", storage=url).trials
+    assert done.value == 1.0 and done.state == optuna.trial.TrialState.COMPLETE
