@@ -79,7 +79,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, nargs="+",
                     default=[Path("bench/foreign/data"), Path("bench/foreign/data_tutorial")])
-    ap.add_argument("--out", type=Path, default=Path("bench/results/diagnosis_scripts.json"))
+    ap.add_argument("--out", type=Path, default=Path("bench/results/diagnosis_scripts/all.json"))
     args = ap.parse_args()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
