@@ -94,6 +94,8 @@ def main() -> None:
     res["seconds"] = round(time.perf_counter() - start)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2) + "\n")
+    # each run's calibrated probabilities: what a calibration fitted per script would start from
+    args.out.with_name(args.out.stem + "-predictions.json").write_text(json.dumps(preds) + "\n")
     for name, r in res.items():
         if name != "seconds":
             show(name, r)

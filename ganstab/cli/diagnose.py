@@ -19,11 +19,12 @@ class DiagnoseCommand(_BaseCommand):
     )
     epilog = (
         "inputs: a ganstab run folder, a CSV or JSONL log with step,d_loss,g_loss (optional "
-        "d_real, d_fake, grad_norm_d, grad_norm_g, g_spread, g_drift, data_spread, g_move), or a "
+        "d_real, d_fake (also the DCGAN tutorial's D(x), D(G(z)), D_x, D_G_z1), grad_norm_d, "
+        "grad_norm_g, g_spread, g_drift, data_spread, g_move), or a "
         "TensorBoard event file/folder. Every log that can be labelled is; a log that cannot (too "
         "short, unreadable) is named on stderr. Exit status: 0 all labelled, 1 some not, 2 none. "
         "The evidence names are explained in docs/diagnosis.md. "
-        "UNCERTAIN: A or B means that no label reached the confidence at which 95 %% of the corpus's "
+        "'uncertain: A or B' means that no label reached the confidence at which 95 % of the corpus's "
         "diagnoses of such logs were right (0.87 for a loss log); the truth is most likely A or B, and "
         "the output says what to look at to decide (the sample grid, mode coverage), or give G's "
         "samples with --samples and --real. Logging D's outputs (D(x), D(G(z))) beside the losses "

@@ -152,5 +152,5 @@ def test_help_explains_uncertain(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["diagnose", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "UNCERTAIN: A or B means that no label reached the confidence" in text
+    assert "'uncertain: A or B' means that no label reached the confidence at which 95 % of" in text
     assert "--uses" in text and "--samples" in text
