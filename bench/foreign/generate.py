@@ -34,9 +34,12 @@ sys.path.insert(0, str(HERE))
 
 import dcgan_digits  # noqa: E402
 import mixtures_mlp  # noqa: E402
+import tutorial_mlp  # noqa: E402
 import wgan_gp  # noqa: E402
 
-SCRIPTS = ("mixtures_mlp", "wgan_gp", "dcgan_digits", "dcgan_stacked")
+SCRIPTS = ("mixtures_mlp", "wgan_gp", "dcgan_digits", "dcgan_stacked", "tutorial_mlp")
+# tutorial_mlp: the PyTorch DCGAN tutorial's loop and log on the 2-D mixtures (issue 30); --draw
+# tutorial draws it alone.
 # dcgan_stacked: dcgan_digits.py on stacked digits (three digits in three channels, 1,000 modes);
 # --draw stacked draws it alone.
 # The order runs are drawn in: the cheap MLP script twice as often as the other two.
@@ -51,6 +54,7 @@ TAGS = {
     ("wgan_gp", None): {"d_loss": "Critic/loss", "g_loss": "Generator/loss"},
     ("dcgan_digits", "epoch"): {"step": "epoch", "d_loss": "Loss_D", "g_loss": "Loss_G"},
     ("dcgan_digits", "iter"): {"step": "it", "d_loss": "errD", "g_loss": "errG"},
+    ("tutorial_mlp", None): {},  # read without tags: the tutorial's names are known (issue 30)
 }
 
 
@@ -58,6 +62,8 @@ def tags_for(script: str, cfg: dict) -> dict[str, str]:
     if script == "dcgan_stacked":  # the same script, so the same log
         script = "dcgan_digits"
     key = cfg.get("names") if script == "mixtures_mlp" else cfg.get("log") if script == "dcgan_digits" else None
+    if script == "tutorial_mlp":
+        key = None
     return TAGS[(script, key)]
 
 
@@ -81,6 +87,15 @@ def sample_config(script: str, rng: random.Random) -> dict:
             depth=rng.choice([2, 3, 3]), iters=rng.choice([800, 1000]), log_every=rng.choice([10, 20]),
             log=rng.choice(["last", "mean"]), d_reduce=rng.choice(["sum", "mean"]),
             names=rng.choice(["caps", "short"]), eval_every=32, seed=seed,
+        )
+    if script == "tutorial_mlp":  # the tutorial's defaults (2e-4, beta1 0.5) among wider ones
+        lr_d = log_uniform(rng, -4, -2)
+        return dict(
+            data=rng.choice(mixtures_mlp.DATASETS), lr_d=lr_d,
+            lr_g=lr_d if rng.random() < 0.5 else log_uniform(rng, -4, -2),
+            beta1=rng.choice([0.5, 0.5, 0.9, 0.0]), nz=rng.choice([2, 4, 8]), hidden=rng.choice([64, 128]),
+            batch=rng.choice([128, 256]), epochs=rng.choice([12, 16]), log_every=rng.choice([3, 5]),
+            eval_every=32, real_label=rng.choice([1.0, 1.0, 0.9]), seed=seed,
         )
     if script == "wgan_gp":
         return dict(
@@ -163,7 +178,10 @@ def run_one(script: str, cfg: dict, logdir: Path) -> tuple[str, dict, list[dict]
     from ganstab.diagnose.labels import label_run
 
     ev = Evaluator(script, cfg)
-    modules = {"mixtures_mlp": mixtures_mlp, "wgan_gp": wgan_gp, "dcgan_digits": dcgan_digits, "dcgan_stacked": dcgan_digits}
+    modules = {
+        "mixtures_mlp": mixtures_mlp, "wgan_gp": wgan_gp, "dcgan_digits": dcgan_digits, "dcgan_stacked": dcgan_digits,
+        "tutorial_mlp": tutorial_mlp,
+    }
     status = modules[script].train(
         cfg, logdir, ev
     )
@@ -225,7 +243,7 @@ def generate(work: Path, n: int, minutes: float, seed: int, draw: str = "plain")
     rng = random.Random(seed)
     deadline = time.time() + 60 * minutes
     for i in range(n):
-        order = ORDER_COLLAPSE if draw == "collapse" else ("dcgan_stacked",) if draw == "stacked" else ORDER
+        order = {"collapse": ORDER_COLLAPSE, "stacked": ("dcgan_stacked",), "tutorial": ("tutorial_mlp",)}.get(draw, ORDER)
         script = order[i % len(order)]
         # drawn even when done: the same ids get the same configs
         if draw == "stacked":
@@ -285,9 +303,9 @@ def main() -> None:
     p.add_argument("--n", type=int, default=420)
     p.add_argument("--minutes", type=float, default=70)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--draw", choices=("plain", "collapse", "stacked"), default="plain",
+    p.add_argument("--draw", choices=("plain", "collapse", "stacked", "tutorial"), default="plain",
                    help="plain: the committed ranges; collapse: drawn towards collapsing settings; "
-                   "stacked: the DCGAN on stacked digits (1,000 modes) only")
+                   "stacked: the DCGAN on stacked digits (1,000 modes) only; tutorial: tutorial_mlp.py only")
     p.add_argument("--pack", type=Path, help="pack WORK into this data folder and stop")
     p.add_argument("--unpack", type=Path, help="unpack this data folder into WORK and stop")
     a = p.parse_args()

@@ -19,10 +19,16 @@ class DiagnoseCommand(_BaseCommand):
     )
     epilog = (
         "inputs: a ganstab run folder, a CSV or JSONL log with step,d_loss,g_loss (optional "
-        "d_real, d_fake, grad_norm_d, grad_norm_g, g_spread, g_drift, data_spread, g_move), or a "
+        "d_real, d_fake (also the DCGAN tutorial's D(x), D(G(z)), D_x, D_G_z1), grad_norm_d, "
+        "grad_norm_g, g_spread, g_drift, data_spread, g_move), or a "
         "TensorBoard event file/folder. Every log that can be labelled is; a log that cannot (too "
         "short, unreadable) is named on stderr. Exit status: 0 all labelled, 1 some not, 2 none. "
-        "The evidence names are explained in docs/diagnosis.md."
+        "The evidence names are explained in docs/diagnosis.md. "
+        "'uncertain: A or B' means that no label reached the confidence at which 95 % of the corpus's "
+        "diagnoses of such logs were right (0.87 for a loss log); the truth is most likely A or B, and "
+        "the output says what to look at to decide (the sample grid, mode coverage), or give G's "
+        "samples with --samples and --real. Logging D's outputs (D(x), D(G(z))) beside the losses "
+        "lets the evidence say whether D is winning."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -65,6 +71,25 @@ class DiagnoseCommand(_BaseCommand):
             "wgan-gp (default: from a ganstab run's config)",
         )
 
+        parser.add_argument(
+            "--uses",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="what the run already uses, so the advice never adds it: optimizer (adam, rmsprop, "
+            "sgd, ...), beta1, beta2, lr_d, lr_g, n_dis, sn_d, sn_g (true/false), label_smoothing (D's "
+            "real target, e.g. 0.9), noise_std (instance noise); e.g. --uses beta1=0.5 --uses sn_d=true",
+        )
+        parser.add_argument(
+            "--samples",
+            type=Path,
+            metavar="NPY",
+            help="G's samples at successive evaluations (points: a .npy of shape (evaluations, samples, "
+            "dims), or a folder of one .npy per evaluation): the label is then decided from them by "
+            "docs/labels.md's rules, against --real (one PATH only)",
+        )
+        parser.add_argument("--real", type=Path, metavar="NPY", help="real data points (.npy, (points, dims)) for --samples")
+
     def take_action(self, args: argparse.Namespace) -> int:
         from ganstab.diagnose.classifier import MIN_ROWS
 
@@ -73,9 +98,10 @@ class DiagnoseCommand(_BaseCommand):
                 f"--min-rows must be at least {MIN_ROWS} (the fewest rows the classifier reads), "
                 f"but got {args.min_rows}."
             )
+        from_samples = _from_samples(args)  # first: bad samples are refused before any work
         results = _diagnose_paths(args, _tags(args.tag), _context(args))
         errors = [text for _, text, _ in results if isinstance(text, str)]
-        _print_results(results, as_json=args.json)
+        _print_results(results, as_json=args.json, from_samples=from_samples)
         for text in errors:
             print(f"ganstab: error: {text}", file=sys.stderr)
         if errors and len(errors) < len(results):
@@ -94,10 +120,31 @@ def _tags(items: list[str]) -> dict[str, str]:
     return tags
 
 
-def _context(args: argparse.Namespace) -> dict[str, str]:
-    """What the user said of their run (--data, --arch, --loss), in the advice's words."""
+def _context(args: argparse.Namespace) -> dict:
+    """What the user said of their run (--data, --arch, --loss, --uses), in the advice's words."""
+    from ganstab.diagnose.context import parse_uses
+
     data = {"mixtures": "2-D mixtures", "images": "images"}.get(args.data)
-    return {k: v for k, v in (("data", data), ("g", args.arch), ("loss", args.loss)) if v is not None}
+    uses = parse_uses(args.uses) or None
+    return {
+        k: v for k, v in (("data", data), ("g", args.arch), ("loss", args.loss), ("uses", uses)) if v is not None
+    }
+
+
+def _from_samples(args: argparse.Namespace) -> dict | None:
+    """{"label", "signals", "modes"} decided from --samples against --real (diagnose.samples)."""
+    if args.samples is None and args.real is None:
+        return None
+    if args.samples is None or args.real is None:
+        raise ValueError("--samples and --real go together: G's samples and the real data to compare them with.")
+    if len(args.paths) != 1:
+        raise ValueError(f"--samples belongs to one run: give one PATH, not {len(args.paths)}.")
+    from ganstab.diagnose.samples import label_from_samples, load_points
+
+    samples = load_points(args.samples, per_evaluation=True)
+    real = load_points(args.real, per_evaluation=False)
+    label, signals, modes = label_from_samples(samples, real)
+    return {"label": label, "signals": signals, "modes": modes}
 
 
 def _diagnose_paths(args: argparse.Namespace, tags: dict[str, str], context: dict[str, str]) -> list[tuple]:
@@ -122,18 +169,26 @@ def _diagnose_paths(args: argparse.Namespace, tags: dict[str, str], context: dic
     return results
 
 
-def _print_results(results: list[tuple], *, as_json: bool) -> None:
+def _print_results(results: list[tuple], *, as_json: bool, from_samples: dict | None = None) -> None:
+    import json
+
     from rich.console import Console
 
-    from ganstab.diagnose.report import render_text, to_json
+    from ganstab.diagnose.report import jsonable, render_text, samples_line, to_json
 
     if as_json:
-        print(to_json(results))
+        out = json.loads(to_json(results))
+        if from_samples is not None:
+            for item in out:
+                item["from_samples"] = jsonable(from_samples)
+        print(json.dumps(out, indent=2))
         return
     console = Console(soft_wrap=True)
     for name, diagnosis, notes in results:
         if not isinstance(diagnosis, str):
             console.print(render_text(name, diagnosis, notes))
+            if from_samples is not None:
+                console.print(samples_line(from_samples))
 
 
 class DiagnoseTrainCommand(_BaseCommand):

@@ -140,8 +140,9 @@ def _new_trainer(args: argparse.Namespace, console):
 
 
 def member_diagnoses(trainer) -> list[str]:
-    """Each member's diagnosis from its trace in a few words: "converging (confidence 0.93)",
-    "diverged at step N", or why it has none (a trace too short, a model that cannot load): a
+    """Each member's diagnosis from its trace in a few words (Diagnosis.verdict, as `ganstab
+    diagnose` says it): "converging (confidence 0.93)", "uncertain: converging or oscillating
+    (confidence 0.65)", "diverged at step N", or why it has none (a trace too short, a model that cannot load): a
     diagnosis that cannot be made never fails the finished run."""
     from ganstab.diagnose import diagnose_trace
     from ganstab.diagnose.classifier import MIN_ROWS
@@ -166,8 +167,6 @@ def member_diagnoses(trainer) -> list[str]:
             continue
         if d is None:
             out.append("not diagnosed")
-        elif d.probabilities:
-            out.append(f"{d.label} (confidence {d.confidence:.2f})")
-        else:
-            out.append(d.label + (f" at step {d.diverged_at:g}" if d.diverged_at is not None else ""))
+        else:  # the words `ganstab diagnose` and the search's notes print for the same diagnosis
+            out.append(d.verdict)
     return out

@@ -30,6 +30,8 @@ from a ganstab run's config by diagnose.logs):
   that loss (the table's "{data}, loss {loss}" entries) where they back any change, else by all
   losses'; label smoothing is advised only for a loss with real labels (ns, minimax, ls), as the
   corpus table compares it only there.
+- `uses` ({"beta1": 0.5, "sn_d": True, ...}; `ganstab diagnose --uses`, or a ganstab run's
+  config): what the run already has, never advised (`already_there`; issue 30).
 """
 
 from __future__ import annotations
@@ -175,7 +177,29 @@ def _item(change: str, row: dict | None, label: str, where: str) -> str:
     return f"{text} [{c.keys}] {c.source}."
 
 
-def _ranked(label: str, context: str, table: dict, g: str | None, loss: str | None) -> tuple[list[str], list[str]]:
+def already_there(uses: dict, d_wins: bool = False) -> set[str]:
+    """The changes (CHANGES keys) not to advise: those the run already has (`uses`: what
+    `--uses` or a ganstab run's config says) and, when D is winning, those that make D stronger."""
+    skip = {"more_d_steps", "ttur"} if d_wins else set()
+    if uses.get("sn_d") is True:
+        skip.add("sn_d")
+    if uses.get("sn_g") is True:
+        skip.add("sn_g")
+    beta1, optimizer = uses.get("beta1"), uses.get("optimizer")
+    if (beta1 is not None and beta1 <= 0.5) or (optimizer is not None and optimizer not in ("adam", "adamw")):
+        skip.add("lower_beta1")  # already low, or an optimizer without Adam's beta1
+    if uses.get("label_smoothing") is not None and uses["label_smoothing"] < 1:
+        skip.add("label_smoothing")
+    if uses.get("noise_std") is not None and uses["noise_std"] > 0:
+        skip.add("instance_noise")
+    if uses.get("lr_d") is not None and uses.get("lr_g") is not None and uses["lr_d"] >= 2 * uses["lr_g"]:
+        skip.add("ttur")
+    return skip
+
+
+def _ranked(
+    label: str, context: str, table: dict, g: str | None, loss: str | None, skip: set[str] = frozenset()
+) -> tuple[list[str], list[str]]:
     rows = table.get(context, {}).get(label)
     where = "" if context == "any" else f" on {context}"
     # the runs of the user's loss where they back any change (WGAN-GP's collapse is not NS's)
@@ -183,15 +207,14 @@ def _ranked(label: str, context: str, table: dict, g: str | None, loss: str | No
         rows, where = table[loss_key(context, loss)][label], f"{where} with the {loss} loss"
     if not rows:  # no table, or no runs of this kind with neighbours both ways: the lessons' order
         rows = None
+    skip = set(skip)
     if loss is not None and loss not in LABEL_LOSSES:  # no real label to smooth (hinge, WGAN-GP)
-        skip = {"label_smoothing"}
-    else:
-        skip = set()
+        skip.add("label_smoothing")
     if rows is None:
         return [_item(ch, None, label, where) for ch in _DEFAULT_ORDER.get(label, ()) if ch not in skip], []
     rows = [r for r in rows if r["change"] not in skip]
     good = [_item(r["change"], r, label, where) for r in rows if r["uplift"] >= MIN_UPLIFT]
-    bad = [r for r in rows if r["uplift"] <= HURTS]
+    bad = [r for r in rows if r["uplift"] <= HURTS and r["change"] not in skip - {"sn_g"}]
     against = []
     if context == "any":  # what "against" rests on: say which runs those were
         where = " (mostly MLPs on 2-D mixtures)" + where
@@ -230,8 +253,9 @@ def advice_for(
     corpus says helped runs with this label (best first, with the counts behind them), then the
     label's other items, then what the corpus advises against.
 
-    `context`: what is known of the run, e.g. {"data": "2-D mixtures", "g": "mlp", "loss": "ns"}
-    (module docstring); without it the whole corpus's table is read and SN on G comes with its
+    `context`: what is known of the run, e.g. {"data": "2-D mixtures", "g": "mlp", "loss": "ns",
+    "uses": {"beta1": 0.5, "sn_d": True}} (module docstring; `already_there` says what "uses" leaves
+    out, and a D that wins drops the changes that make D stronger); without it the whole corpus's table is read and SN on G comes with its
     caveat. `keys`: add ganstab's `--set` keys in brackets (ganstab's own runs); off for another
     program's log, whose advice is words.
     """
@@ -245,13 +269,16 @@ def advice_for(
         d_wins = float(evidence.get("d_wins", math.nan))
     except (TypeError, ValueError):
         d_wins = math.nan
-    if label != DIVERGED and d_wins > D_WINS_THRESHOLD and reads_d_wins(loss):
+    wins = label != DIVERGED and d_wins > D_WINS_THRESHOLD and reads_d_wins(loss)
+    if wins:
         items += _D_WINS
+    skip = already_there(context.get("uses", {}), wins)
     against: list[str] = []
     if label in ("collapsing", "oscillating"):
-        good, against = _ranked(label, where, fitted("ADVICE_TABLE") if table is None else table, g, loss)
+        good, against = _ranked(label, where, fitted("ADVICE_TABLE") if table is None else table, g, loss, skip)
         items += good
-    items += _FIXED[label]
+    # a fixed item that adds a change the run has (SN on D for a diverged run) is left out too
+    items += [i for i in _FIXED[label] if not any(f"[{CHANGES[c].keys}]" in i for c in skip)]
     items += against
     # The caveat holds wherever G may be an MLP without BatchNorm on low-dimensional data.
     g_may_be_mlp = g in (None, "mlp") and where != "images"

@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier, VotingClassifier
 from sklearn.pipeline import Pipeline
 
+from ganstab.diagnose.d_wins import D_WINS_ROWS, d_wins_evidence
 from ganstab.diagnose.features import LOSS_COLUMNS, RICH_COLUMNS, TraceFeatures, trace_data_spread
 from ganstab.diagnose.late_signals import CYCLE_POWER, MOVE_MIN_VALUES, cycle, move_windows, start_and_late
 from ganstab.diagnose.model_files import MODEL_DIR, fitted, load_model
@@ -211,10 +212,9 @@ def evidence(trace: dict[str, np.ndarray]) -> dict[str, float]:
         ev["g_loss_above_start_late"] = float(np.mean(gl > g0))
         period, power = cycle(gl)
         ev["g_loss_cycle_rows"] = float(period * len(gl)) if power >= CYCLE_POWER else 0.0
-    # "D wins": D's loss fell towards 0 while G's rose (meaningful for NS/minimax/LS logs).
-    ev["d_wins"] = float(
-        ev["d_loss_late"] < 0.25 * max(ev["d_loss_early"], 1e-12) and ev["g_loss_late"] > ev["g_loss_early"]
-    )
+    # "D wins" (meaningful for NS/minimax/LS logs): D's loss fell towards 0 while G's rose, or D's
+    # loss sits far under G's, or D's outputs say it tells real from fake (d_wins.py)
+    ev = d_wins_evidence(trace, ev, logits=ganstab_trace(trace))
     if "g_spread" in trace:
         s = np.asarray(trace["g_spread"], float)
         ev["g_spread_late_over_early"] = float(np.median(s[-q:]) / max(np.median(s[:q]), 1e-12))
@@ -302,8 +302,9 @@ def diagnose_trace(
     probabilities = {label: probabilities.get(label, 0.0) for label in LABELS}
     label = max(probabilities, key=probabilities.__getitem__)
     ev = evidence(trace)
-    if not reads_d_wins(context.get("loss")):
-        ev.pop("d_wins", None)
+    if not reads_d_wins(context.get("loss")):  # a critic's or hinge D's values: no probabilities
+        for name in D_WINS_ROWS:
+            ev.pop(name, None)
     uncertain = bool(cal) and probabilities[label] < cal["uncertain_below"]
     return Diagnosis(
         label, probabilities, ev, advice_for(label, ev, context, keys=keys), kind, n, uncertain=uncertain,

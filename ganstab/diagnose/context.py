@@ -27,17 +27,74 @@ def loss_key(context: str, loss: str) -> str:
     return f"{context}, loss {loss}"
 
 
+# What the run already uses (`ganstab diagnose --uses KEY=VALUE`, or a ganstab run's config), so
+# that the advice never tells a run to add what it has: each key and the kind of its value.
+USES: dict[str, type] = {
+    "optimizer": str,  # adam, rmsprop, sgd, ...
+    "beta1": float,
+    "beta2": float,
+    "lr_d": float,
+    "lr_g": float,
+    "n_dis": float,  # D steps per G step
+    "sn_d": bool,  # spectral normalization on D
+    "sn_g": bool,
+    "label_smoothing": float,  # D's real target (0.9: one-sided smoothing; 1: none)
+    "noise_std": float,  # instance noise on D's inputs (0: none)
+}
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd", "other")
+
+
+def parse_uses(items: list[str]) -> dict:
+    """`--uses KEY=VALUE` items as {key: value} of USES's kinds; a ValueError names the bad item."""
+    out: dict = {}
+    for item in items:
+        key, sep, raw = (x.strip() for x in item.partition("="))
+        if not sep or not raw:
+            raise ValueError(f"--uses must look like KEY=VALUE (e.g. beta1=0.5), but got {item!r}.")
+        out[key] = raw
+    return check_uses(out)
+
+
+def check_uses(uses: dict) -> dict:
+    """`uses` with each value of its key's kind (text as given on a command line is converted)."""
+    out: dict = {}
+    for key, value in uses.items():
+        kind = USES.get(key)
+        if kind is None:
+            raise ValueError(f"Unknown --uses key {key!r} (value {value!r}); expected one of: {', '.join(USES)}.")
+        text = str(value).strip().lower()
+        if kind is bool:
+            if isinstance(value, bool) or text in ("true", "false", "yes", "no", "1", "0"):
+                out[key] = value if isinstance(value, bool) else text in ("true", "yes", "1")
+                continue
+            raise ValueError(f"--uses {key} must be true or false, but got {value!r}.")
+        if kind is str:
+            if text not in OPTIMIZERS:
+                raise ValueError(f"--uses {key} must be one of {', '.join(OPTIMIZERS)}, but got {value!r}.")
+            out[key] = text
+            continue
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"--uses {key} must be a number, but got {value!r}.") from None
+    return out
+
+
 def check_context(context: dict | None) -> dict:
     """The context with its values checked; a ValueError names the key and the value."""
     context = dict(context or {})
+    if context.get("uses") is not None:
+        context["uses"] = check_uses(context["uses"])
     allowed = {"data": CONTEXTS[:2], "g": tuple(G_KINDS), "loss": LOSS_KINDS}
     for key, value in context.items():
+        if key == "uses":
+            continue
         if key not in allowed:
             raise ValueError(f"Unknown context key {key!r} (value {value!r}); expected one of: {', '.join(allowed)}.")
         if value is not None and value not in allowed[key]:
             name = {"data": "data context", "g": "G architecture", "loss": "loss"}[key]
             raise ValueError(f"Unknown {name} {value!r}; expected one of: {', '.join(allowed[key])}.")
-    return {k: v for k, v in context.items() if v is not None}
+    return {k: v for k, v in context.items() if v is not None and v != {}}
 
 
 def describe_context(context: dict) -> str:
@@ -49,4 +106,10 @@ def describe_context(context: dict) -> str:
         parts.append(f"G {G_KINDS[context['g']]}")
     if context.get("loss"):
         parts.append(f"loss {context['loss']}")
+    if context.get("uses"):
+        parts.append("already using " + ", ".join(f"{k}={_value(v)}" for k, v in context["uses"].items()))
     return ", ".join(parts)
+
+
+def _value(v) -> str:
+    return str(v).lower() if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)

@@ -35,7 +35,12 @@ EVIDENCE_MEANINGS = {
     "g_loss_early": "G's loss early on (median of the first quarter of the rows)",
     "g_loss_late": "G's loss late in the run (median of the last quarter)",
     "g_loss_late_wobble": "how much G's loss still jumps late, against its whole range (high: swinging)",
-    "d_wins": "1: D is beating G (D's loss fell, G's rose; NS, minimax, LS losses); 0: not seen",
+    "d_wins": "1: D is beating G (D's loss fell or sits far under G's, or D(x) > 0.9 and D(G(z)) < 0.1; NS, "
+    "minimax, LS losses); 0: not seen",
+    "d_wins_from_start": "1: D was already winning in the first quarter of the rows (so nothing is measured "
+    "against the start)",
+    "d_real_late": "D's output on real data late, as a probability (D(x); ~0.5: D cannot tell; near 1: sure)",
+    "d_fake_late": "D's output on G's samples late, as a probability (D(G(z)); near 0: D sees through G)",
     "d_loss_below_start_late": "share of late rows with D's loss under its value at the start (near 1: D keeps winning)",
     "g_loss_above_start_late": "share of late rows with G's loss over its value at the start (near 1: G keeps losing)",
     "g_loss_cycle_rows": "period in rows of a slow cycle in G's late loss (G hopping between modes); 0: none stands out",
@@ -79,18 +84,23 @@ def render_text(name: str, d: Diagnosis, notes: Sequence[str] = ()) -> Group:
     meaning in words), advice, and the reader's notes (e.g. a step counter renumbered)."""
     head = Text()
     head.append(f"{name}: ", style="bold")
-    head.append(d.label.upper(), style=LABEL_STYLES.get(d.label, "bold"))
+    # the verdict in the words `ganstab train` and the search print too (Diagnosis.verdict)
+    head.append(d.verdict, style="bold" if d.uncertain else LABEL_STYLES.get(d.label, "bold"))
     if d.label == DIVERGED:
-        at = f" at step {_num(d.diverged_at)}" if d.diverged_at is not None else ""
-        head.append(f"{at} ({d.diverged_why or 'a NaN/Inf in the losses'})")
-    elif getattr(d, "uncertain", False):  # under the corpus-chosen threshold: name the two likeliest
-        first, second = sorted(d.probabilities, key=lambda k: -d.probabilities[k])[:2]
-        head.append(f"  UNCERTAIN: {first} or {second}  (confidence {d.confidence:.2f})")
-    else:
-        head.append(f"  confidence {d.confidence:.2f}")
+        head.append(f" ({d.diverged_why or 'a NaN/Inf in the losses'})")
     details = [f"{d.rows} rows"] + ([f"model {d.model}"] if d.model else [])
     head.append(f"  ({', '.join(details)})", style="dim")
     lines: list[Text] = [head]
+    if d.uncertain:
+        lines += [Text(f"  {line}", style="yellow") for line in uncertain_lines(d)]
+    if d.label == "converging" and d.evidence.get("d_wins") == 1:  # the evidence must not go unsaid
+        lines.append(
+            Text(
+                "  but: the evidence says D is winning, which few converging runs show (2 % of the corpus's): "
+                "look at the samples before trusting `converging`.",
+                style="yellow",
+            )
+        )
     if d.probabilities:
         probs = sorted(d.probabilities.items(), key=lambda kv: -kv[1])
         lines.append(_pairs("probabilities", [(k, f"{v:.2f}") for k, v in probs]))
@@ -114,14 +124,53 @@ def render_text(name: str, d: Diagnosis, notes: Sequence[str] = ()) -> Group:
     return Group(*lines)
 
 
-def _jsonable(v: Any) -> Any:
+# What tells each pair of labels apart where the losses do not (docs/labels.md's rules).
+LOOK_AT = {
+    frozenset(("converging", "collapsing")): "mode coverage: on a sample grid or scatter against the data, "
+    "does G reach every mode (converging) or only some, however sharp (collapsing)?",
+    frozenset(("converging", "oscillating")): "the same fixed-noise sample grid at successive evaluations: "
+    "does it stay put (converging) or hop between modes (oscillating)?",
+    frozenset(("collapsing", "oscillating")): "which modes G covers at successive evaluations: the same few "
+    "(collapsing) or other ones each time (oscillating)?",
+}
+
+
+def uncertain_lines(d: Diagnosis) -> list[str]:
+    """What "uncertain" means for this diagnosis, which two labels the log cannot separate, and
+    what to look at (or give: --samples) to decide."""
+    from ganstab.diagnose.model_files import fitted
+
+    first, second = d.top_two
+    bar = fitted("CALIBRATION").get(d.model, {}).get("uncertain_below")
+    why = f"under {bar:.2f}, the confidence above which 95 % of" if bar else "too low for"
+    return [
+        f"uncertain: the likeliest label, {first}, is at confidence {d.confidence:.2f}, {why} the "
+        f"corpus's diagnoses of logs like this were right; the log cannot separate {first} from {second}.",
+        f"to decide, look at {LOOK_AT[frozenset((first, second))]} Or give G's samples: "
+        "`ganstab diagnose LOG --samples SAMPLES.npy --real REAL.npy` (docs/diagnosis.md).",
+    ]
+
+
+def samples_line(found: dict) -> Text:
+    """The label decided from G's samples (`ganstab diagnose --samples`), with the rules' signals."""
+    sig = ", ".join(f"{k} {_num(v)}" for k, v in found["signals"].items())
+    label = found["label"]
+    line = Text("  decided from G's samples: ", style="bold")
+    line.append(label, style=LABEL_STYLES.get(label, "bold"))
+    line.append(f"  ({sig}; {found['modes']} modes found in the real data; docs/labels.md's rules)")
+    if label == "ambiguous":
+        line.append(" - the samples meet no label's rule: neither settled on every mode nor collapsed nor hopping")
+    return line
+
+
+def jsonable(v: Any) -> Any:
     """Plain JSON values: NaN/Inf -> None, numpy scalars and arrays -> Python numbers and lists."""
     if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
+        return {str(k): jsonable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
+        return [jsonable(x) for x in v]
     if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):  # numpy scalar or array
-        return _jsonable(v.tolist())
+        return jsonable(v.tolist())
     if isinstance(v, float):
         return v if math.isfinite(v) else None
     return v
@@ -138,5 +187,5 @@ def to_json(results: Sequence[tuple]) -> str:
             item = {"name": name, "label": None, "error": d}
         else:
             item = {"name": name, **d.to_dict()}
-        out.append(_jsonable(item | ({"notes": notes} if notes else {})))
+        out.append(jsonable(item | ({"notes": notes} if notes else {})))
     return json.dumps(out, indent=2, allow_nan=False)

@@ -26,5 +26,23 @@ class Diagnosis:
     def confidence(self) -> float:
         return 1.0 if self.label == DIVERGED else self.probabilities.get(self.label, 0.0)
 
+    @property
+    def verdict(self) -> str:
+        """The diagnosis in the words `ganstab train`, the search's member notes and `ganstab
+        diagnose` all print: "converging (confidence 0.93)", "uncertain: converging or oscillating
+        (confidence 0.65)" (the two likeliest labels, the likeliest first), "diverged at step N"."""
+        if self.label == DIVERGED:
+            return DIVERGED + (f" at step {self.diverged_at:g}" if self.diverged_at is not None else "")
+        if self.uncertain:
+            first, second = self.top_two
+            return f"uncertain: {first} or {second} (confidence {self.confidence:.2f})"
+        return f"{self.label} (confidence {self.confidence:.2f})"
+
+    @property
+    def top_two(self) -> tuple[str, str]:
+        """The two likeliest labels, the likeliest first."""
+        first, second = sorted(self.probabilities, key=lambda k: -self.probabilities[k])[:2]
+        return first, second
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "confidence": self.confidence}
+        return {**asdict(self), "confidence": self.confidence, "verdict": self.verdict}

@@ -99,7 +99,7 @@ def note_text(
         lines += ["", "| metric | value |", "|---|---|"]
         lines += [f"| `{k}` | {'-' if v is None else cell(v)} |" for k, v in result.metrics.items()]
     if diagnosis is not None:
-        lines += ["", f"**Diagnosis: {diagnosis.label}** (confidence {diagnosis.confidence:.2f})"]
+        lines += ["", f"**Diagnosis: {diagnosis.verdict}**"]  # the words of `ganstab diagnose`
         lines += [f"- {a}" for a in diagnosis.advice]
     if result.run_dir:
         lines += ["", f"Run folder: `{result.run_dir}`"]

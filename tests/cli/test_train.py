@@ -198,5 +198,17 @@ def test_member_diagnoses_label_each_member_and_name_the_diverged():
     assert trainer.status == ["finished", "diverged"]
     calm_text, wild_text = member_diagnoses(trainer)
     label, _, rest = calm_text.partition(" (confidence ")
+    label = label.removeprefix("uncertain: ").split(" or ")[0]  # an uncertain one names its two likeliest
     assert label in LABELS and 0 < float(rest.rstrip(")")) <= 1, calm_text
     assert wild_text == f"diverged at step {trainer.ended_at[1]}"
+    # issue 30: `ganstab diagnose` says the same diagnosis in the same words
+    from rich.console import Console
+
+    from ganstab.diagnose import diagnose_trace
+    from ganstab.diagnose.report import render_text
+
+    rows = trainer.member_trace(0)
+    d = diagnose_trace({c: rows[:, j] for j, c in enumerate(trainer.columns)})
+    console = Console(width=400, record=True)
+    console.print(render_text("member 000", d))
+    assert calm_text == d.verdict and f"member 000: {calm_text}  (" in console.export_text()

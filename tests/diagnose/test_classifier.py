@@ -128,4 +128,4 @@ def test_calibrated_probabilities_and_an_uncertain_diagnosis_names_two_labels(ex
             console = Console(width=200, record=True)
             console.print(render_text("run", d))
             first, second = sorted(d.probabilities, key=lambda k: -d.probabilities[k])[:2]
-            assert f"UNCERTAIN: {first} or {second}" in console.export_text()
+            assert f"uncertain: {first} or {second} (confidence {d.confidence:.2f})" in console.export_text()

@@ -121,12 +121,15 @@ def ganstab_runs(tmp_path_factory, one_thread) -> dict[str, Path]:
 )
 def test_a_ganstab_run_folder_gives_its_context_from_its_config(ganstab_runs, capsys, run, context, words) -> None:
     out = _diagnose(capsys, str(ganstab_runs[run]))
+    uses = out["context"].pop("uses")  # what the run already has (issue 30), from its config too
     assert out["context"] == context
+    assert uses["optimizer"] == "adam" and uses["beta1"] == 0.5 and uses["sn_d"] is False
+    context = {**context, "uses": uses}
     # the advice is the one for that context, with ganstab's --set keys (a ganstab run)
     assert out["advice"] == advice_for(out["label"], out["evidence"], context)
     assert main(["diagnose", str(ganstab_runs[run])]) == 0
-    assert f"advice (for {words})" in capsys.readouterr().out
-    # what the user says overrides the config, key by key
-    over = _diagnose(capsys, str(ganstab_runs[run]), "--arch", "mlp-bn")
-    assert over["context"] == {**context, "g": "mlp-bn"}
+    assert f"advice (for {words}, already using optimizer=adam, " in capsys.readouterr().out
+    # what the user says overrides the config, key by key (and --uses the config's uses, key by key)
+    over = _diagnose(capsys, str(ganstab_runs[run]), "--arch", "mlp-bn", "--uses", "sn_d=true")
+    assert over["context"] == {**context, "g": "mlp-bn", "uses": {**uses, "sn_d": True}}
     assert over["advice"] == advice_for(out["label"], out["evidence"], over["context"])

@@ -160,3 +160,31 @@ def test_packed_runs_unpack_and_merge_with_new_ones(tmp_path):
     assert sorted(p.name for p in (root / first).iterdir()) == sorted(p.name for p in (old / "logs" / first).iterdir())
     with pytest.raises(ValueError, match="Run ids repeat"):
         gen.pack([new, new], tmp_path / "again")
+
+
+@pytest.mark.slow
+def test_a_tutorial_run_is_labelled_and_its_log_reads_without_tags(tmp_path):
+    """Issue 30: the DCGAN tutorial's loop on 2-D mixtures; its CSV (`Loss_D, Loss_G, D(x),
+    D(G(z))`, a per-epoch counter) reads with no `--tag`, D's outputs as probabilities."""
+    gen = _module("generate")
+    cfg = dict(data="arc5", lr_d=2e-4, lr_g=2e-4, beta1=0.5, nz=2, hidden=32, batch=256, epochs=3, log_every=3,
+               eval_every=20, real_label=1.0, seed=1)
+    label, signals, evals = gen.run_one("tutorial_mlp", cfg, tmp_path)
+    assert len(evals) == 5 and all(len(e["near"]) == 5 for e in evals) and label in (*LABELS, "ambiguous")
+    assert (tmp_path / "log.csv").read_text().splitlines()[0] == "epoch,iter,Loss_D,Loss_G,D(x),D(G(z))"
+    assert gen.tags_for("tutorial_mlp", cfg) == {}
+    (log,) = read_logs(tmp_path / "log.csv", min_rows=2)
+    assert len(log.trace["d_loss"]) == 39 and np.all(np.diff(log.trace["step"]) > 0)  # 3 epochs of 13 rows
+    assert 0 < log.trace["d_real"].min() and log.trace["d_fake"].max() < 1
+    text = (FOREIGN / "tutorial_mlp.py").read_text()
+    assert "nn.BCELoss()" in text and "nn.Sigmoid()" in text and "errD = errD_real + errD_fake" in text
+
+
+def test_the_tutorial_runs_are_foreign_and_span_the_classes():
+    runs = [r for r in _bench().load_runs(FOREIGN / "data_tutorial") if r["label"] in LABELS]
+    assert {r["script"] for r in runs} == {"tutorial_mlp"} and len(runs) >= 30
+    examples, _ = labelled_examples(SHIPPED_CORPUS)
+    assert not {r["id"] for r in runs} & {e.id for e in examples} and not {r["id"] for r in runs} & {
+        r["id"] for r in _runs()
+    }
+    assert len({r["label"] for r in runs}) == 3

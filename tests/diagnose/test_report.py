@@ -65,7 +65,7 @@ def test_an_inf_outside_the_losses_is_reported_as_divergence(tmp_path: Path, cap
     assert out["label"] == "diverged" and out["diverged_at"] == 210
     assert out["diverged_why"] == "grad_norm_d is inf at step 210"
     assert main(["diagnose", str(path)]) == 0
-    assert "DIVERGED at step 210 (grad_norm_d is inf at step 210)" in capsys.readouterr().out
+    assert "diverged at step 210 (grad_norm_d is inf at step 210)" in capsys.readouterr().out
 
 
 def test_min_rows_below_the_classifiers_minimum_is_refused_with_it(tmp_path: Path, capsys) -> None:

@@ -20,7 +20,7 @@ EVERY_STEP = ("d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_
 
 # Names tried for each column, in order of preference; matched case-insensitively, exact first.
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
-    "step": ("step", "global_step", "iteration", "iter", "it"),
+    "step": ("step", "global_step", "iteration", "iters", "iter", "it", "batches_done", "n_iter"),
     "d_loss": (
         "d_loss",
         "loss_d",
@@ -32,6 +32,8 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
         "D/loss",
         "lossD",
         "errD",
+        "err_D",
+        "d_cost",
         "disc_loss",
         "discriminator_loss",
     ),
@@ -46,11 +48,30 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
         "G/loss",
         "lossG",
         "errG",
+        "err_G",
+        "g_cost",
         "gen_loss",
         "generator_loss",
     ),
-    "d_real": ("d_real", "D(x)", "D_x", "D/real", "d_out_real", "score/real"),
-    "d_fake": ("d_fake", "D(G(z))", "D_G_z", "D/fake", "d_out_fake", "score/fake"),
+    # D's outputs as the PyTorch DCGAN tutorial and code copied from it log them: D(x) on the real
+    # batch, D(G(z)) on the fake one, before D's step (D_G_z1) and after it (D_G_z2, G's step);
+    # the one before D's step is what D's loss on that row saw. Probabilities there, logits in
+    # ganstab's traces: classifier.d_output_probabilities reads either.
+    "d_real": ("d_real", "D(x)", "D_x", "Dx", "D/real", "d_out_real", "real_score", "score/real", "d_real_prob"),
+    "d_fake": (
+        "d_fake",
+        "D(G(z))",
+        "D_G_z1",
+        "D_G_z",
+        "D(G(z))_1",
+        "D_G_z2",
+        "DGz",
+        "D/fake",
+        "d_out_fake",
+        "fake_score",
+        "score/fake",
+        "d_fake_prob",
+    ),
     "grad_norm_d": ("grad_norm_d", "grad_norm/D", "d_grad_norm", "GradNorm/D"),
     "grad_norm_g": ("grad_norm_g", "grad_norm/G", "g_grad_norm", "GradNorm/G"),
     "g_spread": ("g_spread",),

@@ -31,10 +31,25 @@ def run_context(trace_csv: Path) -> dict:
     try:
         cfg = yaml.safe_load(cfg_path.read_text()) or {}
         name = str(cfg["data"]["name"])
-        loss = (cfg.get("train") or {}).get("loss")
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        train = cfg.get("train") or {}
+        loss = train.get("loss")
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
         return {}
-    return context_for(name, loss)
+    context = context_for(name, loss)
+    if uses := _config_uses(train):  # what the run has, so the advice never adds it again
+        context["uses"] = uses
+    return context
+
+
+def _config_uses(train: dict) -> dict:
+    """The `uses` advice context of a ganstab run's `train` config (ganstab's optimizer is Adam)."""
+    from ganstab.diagnose.context import USES, check_uses
+
+    uses = {k: train[k] for k in USES if k in train and train[k] is not None}
+    try:
+        return check_uses({"optimizer": "adam", **uses})
+    except ValueError:  # a config this ganstab cannot read: say nothing of it
+        return {}
 
 
 def context_for(name: str, loss: str | None) -> dict:

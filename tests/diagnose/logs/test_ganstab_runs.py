@@ -53,4 +53,4 @@ def test_diagnose_labels_every_member_when_one_diverged_at_step_2(diverged_run: 
     assert out[2]["label"] in ("converging", "collapsing", "oscillating")
     assert main(["diagnose", str(diverged_run)]) == 0
     text = capsys.readouterr().out
-    assert "boom/member 001: DIVERGED at step" in text and "(summary.json says it diverged at step" in text
+    assert "boom/member 001: diverged at step" in text and "(summary.json says it diverged at step" in text
