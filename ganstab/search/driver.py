@@ -46,7 +46,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -69,6 +68,7 @@ from ganstab.search.outcomes import (
     fail_trial,
 )
 from ganstab.search.recovery import recover_stale_trials
+from ganstab.search.round_ask import RoundAsk
 from ganstab.search.settings import DIRECTION, SearchSettings, check_search
 from ganstab.search.space_model import SearchSpace
 from ganstab.search.study_identity import claim_study
@@ -277,8 +277,9 @@ def _ask_round(
         study.sampler = make_sampler(settings.sampler, settings.seed + len(trials))
         writes = BatchedWrites(study._storage)
         n_ask = min(settings.pool * settings.concurrent_cohorts, room)
-        values = settings.override_values
-        asked = [_ask(study, me, space, values, writes) for _ in range(n_ask)]
+        # the round's asks from `trials`, the study as just read (see round_ask for what TPE sees)
+        rounds = RoundAsk(study, trials, writes)
+        asked = [_own(trial, study, me, space, settings.override_values, writes) for trial in rounds.ask_many(n_ask)]
         writes.flush()
     return _Round(done, running, out, asked)
 
@@ -372,19 +373,19 @@ def _claim_cohort_dir(study_dir: Path, start: int) -> tuple[int, Path]:
             index += 1
 
 
-def _ask(
-    study: optuna.Study, me: str, space: SearchSpace, overrides: Mapping[str, Any], writes: BatchedWrites
+def _own(
+    trial: optuna.Trial,
+    study: optuna.Study,
+    me: str,
+    space: SearchSpace,
+    overrides: Mapping[str, Any],
+    writes: BatchedWrites,
 ) -> tuple[optuna.Trial, Config | str]:
-    """Ask one trial (RUNNING from now on: other drivers count it) and sample its config, then
-    name this driver as its owner: a trial with an owner always has all its parameters, so a
-    re-run of it after a kill is the same point (a kill before that leaves an orphan, which the
-    next round fails at once). The owner and the first heartbeat join `writes` (the caller
-    flushes them inside the ask lock); the parameters are stored as they are drawn, so that a
-    sampler's constant liar sees the round's earlier trials."""
-    with warnings.catch_warnings():
-        # Optuna warns that heartbeats are meant for study.optimize; run_cohort beats itself.
-        warnings.filterwarnings("ignore", message="Heartbeat of storage")
-        trial = study.ask()
+    """Sample an asked trial's config, then name this driver as its owner. The parameters, the
+    owner and the first heartbeat join `writes`, which the caller commits in one transaction
+    inside the ask lock: a trial with an owner always has all its parameters, so a re-run of it
+    after a kill is the same point (a kill before that leaves an orphan, which the next round
+    fails at once)."""
     cfg = _sample(trial, space, overrides)
     writes.set_trial_user_attr(trial._trial_id, ATTR_WORKER, me)
     if heartbeat_enabled(study._storage):
