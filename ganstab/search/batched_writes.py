@@ -47,6 +47,9 @@ class StudySnapshot:
         self._writes = writes
         self.trials_by_id = {t._trial_id: t for t in study._storage.get_all_trials(study._study_id, deepcopy=False)}
         self._sorted = sorted(self.trials_by_id.values(), key=lambda t: t.number)
+        # a pruner asks for the same states once per member (MedianPruner: the COMPLETE trials);
+        # no state changes within a round's decisions, so each filter is made once per round
+        self._by_states: dict[Any, list[FrozenTrial]] = {}
 
     def own(self, trial_ids: Iterable[int]) -> None:
         """Private copies of these trials (they are written to; the others are Optuna's cache)."""
@@ -55,6 +58,7 @@ class StudySnapshot:
             t._system_attrs = dict(t.system_attrs)
             self.trials_by_id[tid] = t
         self._sorted = sorted(self.trials_by_id.values(), key=lambda t: t.number)
+        self._by_states = {}
 
     @property
     def _storage(self) -> Any:
@@ -63,7 +67,13 @@ class StudySnapshot:
     def get_trials(
         self, deepcopy: bool = True, states: Container[TrialState] | None = None
     ) -> list[FrozenTrial]:
-        trials = self._sorted if states is None else [t for t in self._sorted if t.state in states]
+        if states is None:
+            trials = self._sorted
+        else:
+            key = tuple(sorted(s.value for s in TrialState if s in states))
+            if key not in self._by_states:
+                self._by_states[key] = [t for t in self._sorted if t.state in states]
+            trials = self._by_states[key]
         return copy.deepcopy(trials) if deepcopy else list(trials)
 
     @property

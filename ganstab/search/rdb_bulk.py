@@ -23,6 +23,8 @@ from typing import Any
 
 import optuna
 
+from ganstab.storage.database import upsert_rows
+
 __all__ = ["bulk_ok", "write_bulk"]
 
 Op = tuple[str, tuple[Any, ...]]
@@ -129,16 +131,6 @@ def _insert(dialect: str) -> Any:
 
 
 def _upsert(conn: Any, model: Any, keys: list[str], args: list[tuple[Any, ...]] | None, row: Any) -> None:
-    """INSERT .. ON CONFLICT (keys) UPDATE the rest, as one executemany; the last write of a key wins."""
-    if not args:
-        return
-    latest = {}
-    for a in args:
-        r = row(a)
-        latest[tuple(r[k] for k in keys)] = r
-    stmt = _insert(conn.engine.name)(model.__table__)
-    rest = [c for c in next(iter(latest.values())) if c not in keys]
-    conn.execute(
-        stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in rest}),
-        list(latest.values()),
-    )
+    """One executemany upsert of `row(a)` for each write `a`; the last write of a key wins."""
+    if args:
+        upsert_rows(conn, conn.engine.name, model.__table__, [row(a) for a in args], keys)
