@@ -69,13 +69,13 @@ def measure(k: int, steps: int, evals: int, device: str, space_name: str, datase
         cohort_size=k, seed=seed, extra_overrides=extra,
     )  # fmt: skip
     prof = cProfile.Profile() if profile else None
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if prof:
         prof.enable()
     study = run_search(space, settings)
     if prof:
         prof.disable()
-    search_s = time.perf_counter() - t0
+    search_s, search_cpu = time.perf_counter() - t0, time.process_time() - c0
     trials = sorted(study.trials, key=lambda t: t.number)
     states: dict[str, int] = {}
     for t in trials:
@@ -83,9 +83,9 @@ def measure(k: int, steps: int, evals: int, device: str, space_name: str, datase
     configs = [C.load_yaml(Path(t.user_attrs["run_dir"]) / "config.yaml") for t in trials]
     search_bytes = _folder_bytes(root / "runs")
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     CohortTrainer(configs, root / "train").train()
-    train_s = time.perf_counter() - t0
+    train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0
     train_bytes = _folder_bytes(root / "train")
     out = {
         "k": k,
@@ -96,6 +96,11 @@ def measure(k: int, steps: int, evals: int, device: str, space_name: str, datase
         "train_s": round(train_s, 2),
         "ratio": round(search_s / train_s, 3),
         "bookkeeping_ms_per_trial": round(1e3 * (search_s - train_s) / k, 2),
+        # CPU seconds of this process: on a shared machine they move less with the load than
+        # wall time does (with OMP_NUM_THREADS=1 they are the work itself)
+        "search_cpu_s": round(search_cpu, 2),
+        "train_cpu_s": round(train_cpu, 2),
+        "bookkeeping_cpu_ms_per_trial": round(1e3 * (search_cpu - train_cpu) / k, 2),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "statuses": states,
         "search_folder_bytes_per_trial": search_bytes // k,
@@ -104,7 +109,7 @@ def measure(k: int, steps: int, evals: int, device: str, space_name: str, datase
     if prof:
         buf = io.StringIO()
         stats = pstats.Stats(prof, stream=buf)
-        stats.sort_stats("cumulative").print_stats(60)
+        stats.sort_stats("cumulative").print_stats(150)
         stats.sort_stats("tottime").print_stats(30)
         profile.write_text(buf.getvalue())
     shutil.rmtree(root, ignore_errors=True)
@@ -144,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"K={k:5d}  search {res['search_s']:8.2f} s  train {res['train_s']:8.2f} s  "
             f"ratio {res['ratio']:.2f}x  (all: {res['ratios']})  "
-            f"bookkeeping {res['bookkeeping_ms_per_trial']:.1f} ms/trial  {res['statuses']}  "
+            f"bookkeeping {res['bookkeeping_ms_per_trial']:.1f} ms/trial "
+            f"(CPU: search {res['search_cpu_s']:.1f} s, train {res['train_cpu_s']:.1f} s, "
+            f"{res['bookkeeping_cpu_ms_per_trial']:.1f} ms/trial)  {res['statuses']}  "
             f"folder/trial {res['search_folder_bytes_per_trial'] / 1e3:.0f} kB",
             flush=True,
         )
@@ -152,8 +159,17 @@ def main(argv: list[str] | None = None) -> int:
     if len(results) > 1:
         lo, hi = min(results, key=lambda r: r["k"]), max(results, key=lambda r: r["k"])
         extra = (hi["search_s"] - hi["train_s"]) - (lo["search_s"] - lo["train_s"])
-        marginal = {"from_k": lo["k"], "to_k": hi["k"], "ms_per_trial": round(1e3 * extra / (hi["k"] - lo["k"]), 2)}
-        print(f"marginal bookkeeping K={lo['k']} -> {hi['k']}: {marginal['ms_per_trial']:.2f} ms per added trial")
+        extra_cpu = (hi["search_cpu_s"] - hi["train_cpu_s"]) - (lo["search_cpu_s"] - lo["train_cpu_s"])
+        marginal = {
+            "from_k": lo["k"],
+            "to_k": hi["k"],
+            "ms_per_trial": round(1e3 * extra / (hi["k"] - lo["k"]), 2),
+            "cpu_ms_per_trial": round(1e3 * extra_cpu / (hi["k"] - lo["k"]), 2),
+        }
+        print(
+            f"marginal bookkeeping K={lo['k']} -> {hi['k']}: {marginal['ms_per_trial']:.2f} ms per added trial "
+            f"(CPU time: {marginal['cpu_ms_per_trial']:.2f} ms)"
+        )
     print(f"load average at the end: {os.getloadavg()}")
     machine = {
         "python": sys.version.split()[0],

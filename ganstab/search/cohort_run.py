@@ -368,6 +368,7 @@ class _CohortRun:
                 plot,
                 {"d_loss": (steps, trace["d_loss"]), "g_loss": (steps, trace["g_loss"])},
                 title=f"trial {self.job.trial_numbers[self.slot_trial[i]]} ({status})",
+                fast=True,
             )
             files.append(plot)
         for path in files:

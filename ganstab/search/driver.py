@@ -433,8 +433,10 @@ def _fail_unsettled(study: optuna.Study, job: CohortJob) -> None:
     """An executor must settle every trial of its job; one it left RUNNING would otherwise look
     like a trial running elsewhere and the driver would wait for it forever."""
     left = []
+    # one read of the study's running trials, not one read per trial of the job
+    running = {t._trial_id for t in study._storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,))}
     for trial_id, number in zip(job.trial_ids, job.trial_numbers):
-        if study._storage.get_trial(trial_id).state != TrialState.RUNNING:
+        if trial_id not in running:
             continue
         if fail_trial(study, trial_id, "error", "the executor returned without settling this trial"):
             left.append(number)
