@@ -39,6 +39,12 @@ lock: concurrent drivers may then overshoot by up to (drivers - 1) x cohort_size
 concurrent_cohorts verdicts. Each round reseeds the sampler with `seed` plus the number of
 trials in the study, so drivers started with the same seed do not sample the same points (and a
 single driver stays reproducible).
+
+Asking: a round's trials are asked from the study as read once for its count (`round_ask`), not
+with one `study.ask()` each (K reads of the whole study). The sampler sees that read plus the
+round's earlier trials, RUNNING with their parameters (what TPE's constant liar needs); a waiting
+trial is claimed with Optuna's atomic RUNNING transition, so two drivers never run the same one.
+The parameters, owner and first heartbeat of the round's trials are one transaction.
 """
 
 from __future__ import annotations
