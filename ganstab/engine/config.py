@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import functools
 import json
 import math
 import sys
@@ -203,8 +204,15 @@ def _check_type(key: str, value: Any, tp: Any) -> Any:
     raise TypeError(f"unsupported config type {tp!r} for {key}")
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """`typing.get_type_hints(cls)`, evaluated once per class: a search makes a config per trial
+    (thousands per round), and evaluating the string annotations each time was most of it."""
+    return typing.get_type_hints(cls)
+
+
 def _merge_section(obj: Any, values: dict[str, Any], prefix: str) -> None:
-    hints = typing.get_type_hints(type(obj))
+    hints = _type_hints(type(obj))
     for key, value in values.items():
         if key not in hints:
             hint = did_you_mean(f"{prefix}{key}", [f"{prefix}{h}" for h in hints])
@@ -228,7 +236,7 @@ def from_dict(values: dict[str, Any] | None, base: Config | None = None) -> Conf
                 raise ConfigError(f"Config section `{key}` must be a mapping, but got {value!r}.")
             _merge_section(getattr(cfg, key), value, f"{key}.")
         elif key in TOP_LEVEL_KEYS:
-            setattr(cfg, key, _check_type(key, value, typing.get_type_hints(Config)[key]))
+            setattr(cfg, key, _check_type(key, value, _type_hints(Config)[key]))
         else:
             valid = [*SECTIONS, *TOP_LEVEL_KEYS]
             hint = did_you_mean(str(key), valid)

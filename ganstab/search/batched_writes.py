@@ -30,6 +30,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from ganstab.search.rdb_bulk import bulk_ok, write_bulk
+
 log = logging.getLogger(__name__)
 
 
@@ -45,6 +47,9 @@ class StudySnapshot:
         self._writes = writes
         self.trials_by_id = {t._trial_id: t for t in study._storage.get_all_trials(study._study_id, deepcopy=False)}
         self._sorted = sorted(self.trials_by_id.values(), key=lambda t: t.number)
+        # a pruner asks for the same states once per member (MedianPruner: the COMPLETE trials);
+        # no state changes within a round's decisions, so each filter is made once per round
+        self._by_states: dict[Any, list[FrozenTrial]] = {}
 
     def own(self, trial_ids: Iterable[int]) -> None:
         """Private copies of these trials (they are written to; the others are Optuna's cache)."""
@@ -53,6 +58,7 @@ class StudySnapshot:
             t._system_attrs = dict(t.system_attrs)
             self.trials_by_id[tid] = t
         self._sorted = sorted(self.trials_by_id.values(), key=lambda t: t.number)
+        self._by_states = {}
 
     @property
     def _storage(self) -> Any:
@@ -61,7 +67,13 @@ class StudySnapshot:
     def get_trials(
         self, deepcopy: bool = True, states: Container[TrialState] | None = None
     ) -> list[FrozenTrial]:
-        trials = self._sorted if states is None else [t for t in self._sorted if t.state in states]
+        if states is None:
+            trials = self._sorted
+        else:
+            key = tuple(sorted(s.value for s in TrialState if s in states))
+            if key not in self._by_states:
+                self._by_states[key] = [t for t in self._sorted if t.state in states]
+            trials = self._by_states[key]
         return copy.deepcopy(trials) if deepcopy else list(trials)
 
     @property
@@ -90,7 +102,7 @@ class _SnapshotStorage:
         return getattr(self._snapshot._study._storage, name)
 
 
-def _rdb(storage: optuna.storages.BaseStorage) -> Any:
+def rdb_of(storage: optuna.storages.BaseStorage) -> Any:
     """The RDBStorage behind `storage` (Optuna wraps it in a cache), or None."""
     backend = getattr(storage, "_backend", storage)
     return backend if isinstance(backend, optuna.storages.RDBStorage) else None
@@ -113,6 +125,11 @@ class BatchedWrites:
     def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
         self.ops.append(("study_system_attr", (study_id, key, value)))
 
+    def set_trial_param(self, trial_id: int, name: str, internal: float, distribution: Any) -> None:
+        """A parameter as `storage.set_trial_param` takes it (internal value); the caller has
+        checked its distribution against the study's (`round_ask._RoundView`)."""
+        self.ops.append(("param", (trial_id, name, internal, distribution)))
+
     def set_trial_intermediate_value(self, trial_id: int, step: int, value: float) -> None:
         self.ops.append(("intermediate", (trial_id, step, value)))
 
@@ -129,7 +146,7 @@ class BatchedWrites:
         ops, self.ops = self.ops, []
         if not ops:
             return
-        rdb = _rdb(self.storage)
+        rdb = rdb_of(self.storage)
         if rdb is not None:
             try:
                 _write_rdb(rdb, ops)
@@ -149,37 +166,31 @@ def _write_one(storage: optuna.storages.BaseStorage, kind: str, args: tuple[Any,
         "trial_system_attr": storage.set_trial_system_attr,
         "study_system_attr": storage.set_study_system_attr,
         "intermediate": storage.set_trial_intermediate_value,
+        "param": storage.set_trial_param,
         "state": storage.set_trial_state_values,
         "heartbeat": getattr(storage, "record_heartbeat", lambda _trial_id: None),
     }[kind]
     method(*args)
 
 
-_ATTR_KINDS = ("trial_user_attr", "trial_system_attr")
-
-
 def _write_rdb(rdb: optuna.storages.RDBStorage, ops: list[tuple[str, tuple[Any, ...]]]) -> None:
-    """All `ops` in one session of Optuna's RDBStorage, one commit. Trial attributes go first, as
-    one upsert per table (`_upsert_attrs`); the rest through Optuna's own per-write helpers, in
-    order (a trial's final state after its attributes, as the callers write them)."""
+    """All `ops` in one session of Optuna's RDBStorage, one commit: one statement per table where
+    `rdb_bulk.bulk_ok` allows it, else through Optuna's own per-write helpers, in order."""
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
 
-    attrs = [(kind, args) for kind, args in ops if kind in _ATTR_KINDS]
-    told = {args[0]: n for n, (kind, args) in enumerate(ops) if kind == "state"}
-    # writing the attributes first keeps the order only if none comes after its trial's state
-    in_order = all(n < told.get(args[0], len(ops)) for n, (kind, args) in enumerate(ops) if kind in _ATTR_KINDS)
-    bulk = bool(attrs) and in_order and rdb.engine.name in ("sqlite", "postgresql")
     with _create_scoped_session(rdb.scoped_session) as session:
-        if bulk:
-            _upsert_attrs(rdb, session, attrs)
+        if bulk_ok(rdb, ops):
+            write_bulk(rdb, session, ops)
+            return
         for kind, args in ops:
-            if kind == "trial_user_attr" and not bulk:
+            if kind == "trial_user_attr":
                 rdb._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, *args)
-            elif kind == "trial_system_attr" and not bulk:
+            elif kind == "trial_system_attr":
                 rdb._set_trial_attr_without_commit(session, models.TrialSystemAttributeModel, *args)
-            elif kind in _ATTR_KINDS:
-                continue
+            elif kind == "param":
+                trial_id, name, internal, dist = args
+                rdb._set_trial_param_without_commit(session, trial_id, name, internal, dist, dist)
             elif kind == "heartbeat":  # a trial's first beat (RDBStorage.record_heartbeat)
                 (trial_id,) = args
                 if models.TrialHeartbeatModel.where_trial_id(trial_id, session) is None:
@@ -205,38 +216,6 @@ def _write_rdb(rdb: optuna.storages.RDBStorage, ops: list[tuple[str, tuple[Any, 
                     trial.datetime_complete = datetime.now()
             else:  # pragma: no cover - a programming error
                 raise ValueError(f"unknown write {kind!r}")
-
-
-def _upsert_attrs(rdb: optuna.storages.RDBStorage, session: Any, attrs: list[tuple[str, tuple[Any, ...]]]) -> None:
-    """Trial attributes as one INSERT .. ON CONFLICT UPDATE per table (a round's thousands of
-    attributes were one SELECT and one upsert each), after one check that no trial is finished
-    (Optuna's rule; a refused batch is retried one write at a time by `BatchedWrites.flush`)."""
-    from optuna.storages._rdb import models
-    from sqlalchemy import select
-
-    trial_ids = sorted({args[0] for _, args in attrs})
-    rows = session.execute(
-        select(models.TrialModel.trial_id, models.TrialModel.state).where(models.TrialModel.trial_id.in_(trial_ids))
-    ).all()
-    found = dict(rows)
-    for trial_id in trial_ids:
-        if trial_id not in found:
-            raise KeyError(f"no trial with id {trial_id}")
-        rdb.check_trial_is_updatable(trial_id, found[trial_id])
-    if rdb.engine.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    for kind, model in (("trial_user_attr", models.TrialUserAttributeModel), ("trial_system_attr", models.TrialSystemAttributeModel)):
-        latest = {(a[0], a[1]): json.dumps(a[2]) for k, a in attrs if k == kind}  # the last write wins
-        if not latest:
-            continue
-        stmt = insert(model).values([{"trial_id": t, "key": k, "value_json": v} for (t, k), v in latest.items()])
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[model.trial_id, model.key], set_={"value_json": stmt.excluded.value_json}
-            )
-        )
 
 
 def final_values(frozen: FrozenTrial, state: TrialState, value: float | None) -> list[float] | None:

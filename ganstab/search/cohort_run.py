@@ -62,6 +62,7 @@ from ganstab.search.outcomes import ATTR_WORKER, StaleTrialRequeuer, fail_trial
 from ganstab.search.pruning import CohortPruner
 from ganstab.search.settings import check_classifier
 from ganstab.storage import Store
+from ganstab.storage.records import SettledRun
 from ganstab.storage.studies import open_optuna_storage
 
 __all__ = ["build_pruner", "run_cohort"]
@@ -317,20 +318,23 @@ class _CohortRun:
         results = [self._result(i, s) for i, s in zip(members, statuses)]
         traces = [self._member_trace(i) for i in members]
         diagnoses = self._diagnose(traces, results, [job.configs[self.slot_trial[i]] for i in members])
-        with self.store.batch():
-            for i, result, trace, diagnosis in zip(members, results, traces, diagnoses):
-                result.diagnosis = diagnosis.label if diagnosis else None
-                run_id = self.run_ids[self.slot_trial[i]]
-                self.store.save_trace(run_id, trace)
-                self.store.add_evaluations(run_id, trainer.eval_log[i])
-                truth = ground_truth(trainer.eval_log[i], result.diverged_at)
-                if truth is not None and result.status in ("finished", "diverged"):
+        settled = []
+        for i, result, trace, diagnosis in zip(members, results, traces, diagnoses):
+            result.diagnosis = diagnosis.label if diagnosis else None
+            truth = ground_truth(trainer.eval_log[i], result.diverged_at)
+            settled.append(
+                SettledRun(
+                    self.run_ids[self.slot_trial[i]],
+                    result.status,
+                    trace,
+                    trainer.eval_log[i],
                     # the label the classifier learns from: `ganstab diagnose train --storage URL`
-                    self.store.set_label(run_id, truth, source="rules")
-                if diagnosis is not None:
-                    step = int(trace["step"][-1]) if len(trace["step"]) else result.steps_trained
-                    self.store.add_diagnosis(run_id, step, diagnosis)
-                self.store.set_status(run_id, result.status)
+                    label=truth if result.status in ("finished", "diverged") else None,
+                    diagnosis=diagnosis,
+                    diagnosis_step=int(trace["step"][-1]) if len(trace["step"]) else result.steps_trained,
+                )
+            )
+        self.store.settle_runs(settled)  # one statement per table for the whole round
 
         trainer.folder.flush()  # the newest sample pictures, uploaded below
         frozen = StudySnapshot(self.study).trials_by_id
@@ -364,6 +368,7 @@ class _CohortRun:
                 plot,
                 {"d_loss": (steps, trace["d_loss"]), "g_loss": (steps, trace["g_loss"])},
                 title=f"trial {self.job.trial_numbers[self.slot_trial[i]]} ({status})",
+                fast=True,
             )
             files.append(plot)
         for path in files:

@@ -39,6 +39,12 @@ lock: concurrent drivers may then overshoot by up to (drivers - 1) x cohort_size
 concurrent_cohorts verdicts. Each round reseeds the sampler with `seed` plus the number of
 trials in the study, so drivers started with the same seed do not sample the same points (and a
 single driver stays reproducible).
+
+Asking: a round's trials are asked from the study as read once for its count (`round_ask`), not
+with one `study.ask()` each (K reads of the whole study). The sampler sees that read plus the
+round's earlier trials, RUNNING with their parameters (what TPE's constant liar needs); a waiting
+trial is claimed with Optuna's atomic RUNNING transition, so two drivers never run the same one.
+The parameters, owner and first heartbeat of the round's trials are one transaction.
 """
 
 from __future__ import annotations
@@ -46,7 +52,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -69,6 +74,7 @@ from ganstab.search.outcomes import (
     fail_trial,
 )
 from ganstab.search.recovery import recover_stale_trials
+from ganstab.search.round_ask import RoundAsk
 from ganstab.search.settings import DIRECTION, SearchSettings, check_search
 from ganstab.search.space_model import SearchSpace
 from ganstab.search.study_identity import claim_study
@@ -277,8 +283,9 @@ def _ask_round(
         study.sampler = make_sampler(settings.sampler, settings.seed + len(trials))
         writes = BatchedWrites(study._storage)
         n_ask = min(settings.pool * settings.concurrent_cohorts, room)
-        values = settings.override_values
-        asked = [_ask(study, me, space, values, writes) for _ in range(n_ask)]
+        # the round's asks from `trials`, the study as just read (see round_ask for what TPE sees)
+        rounds = RoundAsk(study, trials, writes)
+        asked = [_own(trial, study, me, space, settings.override_values, writes) for trial in rounds.ask_many(n_ask)]
         writes.flush()
     return _Round(done, running, out, asked)
 
@@ -372,19 +379,19 @@ def _claim_cohort_dir(study_dir: Path, start: int) -> tuple[int, Path]:
             index += 1
 
 
-def _ask(
-    study: optuna.Study, me: str, space: SearchSpace, overrides: Mapping[str, Any], writes: BatchedWrites
+def _own(
+    trial: optuna.Trial,
+    study: optuna.Study,
+    me: str,
+    space: SearchSpace,
+    overrides: Mapping[str, Any],
+    writes: BatchedWrites,
 ) -> tuple[optuna.Trial, Config | str]:
-    """Ask one trial (RUNNING from now on: other drivers count it) and sample its config, then
-    name this driver as its owner: a trial with an owner always has all its parameters, so a
-    re-run of it after a kill is the same point (a kill before that leaves an orphan, which the
-    next round fails at once). The owner and the first heartbeat join `writes` (the caller
-    flushes them inside the ask lock); the parameters are stored as they are drawn, so that a
-    sampler's constant liar sees the round's earlier trials."""
-    with warnings.catch_warnings():
-        # Optuna warns that heartbeats are meant for study.optimize; run_cohort beats itself.
-        warnings.filterwarnings("ignore", message="Heartbeat of storage")
-        trial = study.ask()
+    """Sample an asked trial's config, then name this driver as its owner. The parameters, the
+    owner and the first heartbeat join `writes`, which the caller commits in one transaction
+    inside the ask lock: a trial with an owner always has all its parameters, so a re-run of it
+    after a kill is the same point (a kill before that leaves an orphan, which the next round
+    fails at once)."""
     cfg = _sample(trial, space, overrides)
     writes.set_trial_user_attr(trial._trial_id, ATTR_WORKER, me)
     if heartbeat_enabled(study._storage):
@@ -436,8 +443,10 @@ def _fail_unsettled(study: optuna.Study, job: CohortJob) -> None:
     """An executor must settle every trial of its job; one it left RUNNING would otherwise look
     like a trial running elsewhere and the driver would wait for it forever."""
     left = []
+    # one read of the study's running trials, not one read per trial of the job
+    running = {t._trial_id for t in study._storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,))}
     for trial_id, number in zip(job.trial_ids, job.trial_numbers):
-        if study._storage.get_trial(trial_id).state != TrialState.RUNNING:
+        if trial_id not in running:
             continue
         if fail_trial(study, trial_id, "error", "the executor returned without settling this trial"):
             left.append(number)

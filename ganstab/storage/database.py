@@ -25,7 +25,7 @@ from ganstab.storage.urls import (
     sqlite_write_lock,
 )
 
-__all__ = ["Database"]
+__all__ = ["Database", "upsert_rows"]
 
 
 class Database:
@@ -139,5 +139,31 @@ class Database:
         if conn.execute(table.update().where(*where).values(**update)).rowcount == 0:
             conn.execute(table.insert().values(**row))
 
+    def upsert_many(self, conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+        """`upsert` of many rows, one statement (executemany) on SQLite and PostgreSQL."""
+        if self.dialect_name in ("sqlite", "postgresql"):
+            upsert_rows(conn, self.dialect_name, table, rows, keys)
+            return
+        for r in {tuple(r[k] for k in keys): r for r in rows}.values():
+            self.upsert(conn, table, r, keys, {c: v for c, v in r.items() if c not in keys})
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def upsert_rows(conn: Any, dialect: str, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    """INSERT .. ON CONFLICT (keys) UPDATE the other columns, for many rows as one executemany, on
+    SQLite or PostgreSQL (`dialect`); a key's last row wins. Also writes Optuna's tables in a batch
+    (ganstab/search/rdb_bulk.py)."""
+    latest = {tuple(r[k] for k in keys): r for r in rows}
+    if not latest:
+        return
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        raise ValueError(f"upsert_rows needs sqlite or postgresql, but got {dialect!r}")
+    stmt = insert(table)
+    rest = [c for c in next(iter(latest.values())) if c not in keys]
+    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in rest}), list(latest.values()))

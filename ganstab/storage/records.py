@@ -13,6 +13,7 @@ import numpy as np
 from ganstab.storage.urls import StorageError
 
 __all__ = [
+    "SettledRun",
     "USER_SOURCE",
     "DiagnosisLike",
     "DiagnosisRecord",
@@ -87,6 +88,21 @@ class DiagnosisRecord:
     step: int
     diagnosis: StoredDiagnosis
     created_at: datetime
+
+
+@dataclass
+class SettledRun:
+    """Everything a search stores of a run when it ends, for `Store.settle_runs` (one statement per
+    table for a whole round): its trace, its evaluations (each with its `step`), the rules' label
+    (`label`, source "rules") if any, its diagnosis at `diagnosis_step` if any, its final status."""
+
+    run_id: int
+    status: str
+    trace: Mapping[str, Any]
+    evaluations: Sequence[Mapping[str, Any]] = ()
+    label: str | None = None
+    diagnosis: DiagnosisLike | None = None
+    diagnosis_step: int = 0
 
 
 @dataclass(frozen=True)

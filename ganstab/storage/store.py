@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, bindparam, func, select, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -33,6 +33,7 @@ from ganstab.storage.records import (
     LabelledRun,
     NotFoundError,
     RunRecord,
+    SettledRun,
     StoredDiagnosis,
 )
 from ganstab.storage.tables import (
@@ -101,7 +102,7 @@ class Store:
         self._db = db = Database(url, echo=echo)
         self.url, self.masked_url, self.engine = db.url, db.masked_url, db.engine
         self._dialect_name = db.dialect_name
-        self._tx, self._error, self._upsert = db.tx, db.error, db.upsert
+        self._tx, self._error, self._upsert, self._upsert_many = db.tx, db.error, db.upsert, db.upsert_many
         try:
             with self._tx(write=False, raw=True) as conn:
                 conn.execute(text("SELECT 1"))
@@ -326,7 +327,14 @@ class Store:
     def add_diagnosis(self, run_id: int, step: int, diagnosis: DiagnosisLike) -> int:
         """Record a diagnosis made after seeing the trace up to `step`; returns its id. A run keeps
         every diagnosis made of it (the monitor diagnoses as the run goes on)."""
-        row = {
+        row = self._diagnosis_row(run_id, step, diagnosis, _utcnow())
+        with self._tx(write=True) as conn:
+            self._check_run(conn, run_id)
+            return int(conn.execute(diagnoses_table.insert().values(**row)).inserted_primary_key[0])
+
+    @staticmethod
+    def _diagnosis_row(run_id: int, step: int, diagnosis: DiagnosisLike, now: datetime) -> dict[str, Any]:
+        return {
             "run_id": run_id,
             "step": _as_int("diagnosis step", step),
             "label": _short_string("diagnosis label", diagnosis.label, 32),
@@ -336,11 +344,8 @@ class Store:
             "diverged_at": finite_or_none(diagnosis.diverged_at),
             "evidence": dumps(dict(diagnosis.evidence)),
             "advice": dumps(list(diagnosis.advice)),
-            "created_at": _utcnow(),
+            "created_at": now,
         }
-        with self._tx(write=True) as conn:
-            self._check_run(conn, run_id)
-            return int(conn.execute(diagnoses_table.insert().values(**row)).inserted_primary_key[0])
 
     def diagnoses(self, run_id: int) -> list[DiagnosisRecord]:
         """The run's diagnoses, oldest step first."""
@@ -369,6 +374,46 @@ class Store:
             )
             for r in rows
         ]
+
+    # ------------------------------------------------------------------------------- settling
+
+    def settle_runs(self, runs: Sequence[SettledRun]) -> None:
+        """What a search stores of the runs that ended in a round, in one transaction of one
+        statement per table (traces, evaluations, labels, diagnoses, statuses), where
+        `save_trace`, `add_evaluations`, `set_label`, `add_diagnosis` and `set_status` per run were
+        five transactions (or savepoints) and as many existence checks each. Same rows, same
+        checks; a refused value (or a run id that does not exist) writes nothing of the round."""
+        if not runs:
+            return
+        now = _utcnow()
+        traces, evals, labels, diagnoses, statuses = [], [], [], [], []
+        for r in runs:
+            columns, n_rows, blob = encode_trace(r.trace)
+            traces.append({"run_id": r.run_id, "columns": dumps(columns), "n_rows": n_rows,
+                           "encoding": TRACE_ENCODING, "data": blob, "updated_at": now})  # fmt: skip
+            for rec in r.evaluations:
+                if "step" not in rec:
+                    raise ValueError(f"each evaluation record must have a 'step'; got keys {sorted(rec)}")
+                metrics = dumps({k: v for k, v in rec.items() if k != "step"})
+                evals.append({"run_id": r.run_id, "step": _as_int("evaluation step", rec["step"]), "metrics": metrics})
+            if r.label is not None:
+                labels.append({"run_id": r.run_id, "source": "rules", "label": _short_string("label", r.label, 32), "created_at": now})
+            if r.diagnosis is not None:
+                diagnoses.append(self._diagnosis_row(r.run_id, r.diagnosis_step, r.diagnosis, now))
+            statuses.append({"rid": r.run_id, "new_status": _short_string("status", r.status, 32)})
+        ids = sorted({r.run_id for r in runs})
+        with self._tx(write=True) as conn:
+            found = {row[0] for row in conn.execute(select(runs_table.c.id).where(runs_table.c.id.in_(ids)))}
+            if len(found) < len(ids):
+                missing = [i for i in ids if i not in found]
+                raise NotFoundError(f"storage {self.masked_url!r}: no run with id {missing[0]} (nor {missing[1:]})")
+            self._upsert_many(conn, traces_table, traces, ["run_id"])
+            self._upsert_many(conn, evaluations_table, evals, ["run_id", "step"])
+            self._upsert_many(conn, labels_table, labels, ["run_id", "source"])
+            if diagnoses:
+                conn.execute(diagnoses_table.insert(), diagnoses)
+            update = runs_table.update().where(runs_table.c.id == bindparam("rid"))
+            conn.execute(update.values(status=bindparam("new_status")), statuses)
 
     # ------------------------------------------------------------------------------------ labels
 

@@ -61,3 +61,70 @@ def test_final_values_follow_optunas_rules(tmp_path):
     trial.report(0.75, 30)
     frozen = study._storage.get_trial(trial._trial_id)
     assert final_values(frozen, State.PRUNED, None) == [0.75] and final_values(frozen, State.FAIL, None) is None
+
+
+def _round_of_writes(study, trials, writes):
+    """A settling round as a cohort writes it: attributes, intermediate values (one NaN, one
+    rewritten), a note, a first heartbeat, then the final states with their values."""
+    State = optuna.trial.TrialState
+    for k, t in enumerate(trials):
+        writes.set_trial_user_attr(t._trial_id, "status", f"s{k}")
+        writes.set_trial_user_attr(t._trial_id, "status", f"s{k}!")  # the last write wins
+        writes.set_trial_system_attr(t._trial_id, "artifact", {"id": k})
+        writes.set_trial_intermediate_value(t._trial_id, 10, 0.1 * k)
+        writes.set_trial_intermediate_value(t._trial_id, 20, float("nan") if k == 1 else 0.2 * k)
+        writes.set_study_system_attr(study._study_id, f"note:{k}", f"body {k}")
+        writes.record_heartbeat(t._trial_id)
+    for k, t in enumerate(trials):
+        state = [State.COMPLETE, State.PRUNED, State.FAIL][k % 3]
+        writes.set_trial_state_values(t._trial_id, state, [float(k)] if state != State.FAIL else None)
+
+
+def test_a_bulk_round_stores_what_one_by_one_writes_store(tmp_path, monkeypatch):
+    """The one-statement-per-table path (rdb_bulk) against Optuna's own per-write helpers."""
+    import ganstab.search.batched_writes as bw
+
+    stored = {}
+    for name, bulk in (("bulk", True), ("one", False)):
+        url = f"sqlite:///{tmp_path / (name + '.db')}"
+        study = optuna.create_study(storage=url, study_name="w", direction="maximize")
+        trials = [study.ask() for _ in range(5)]
+        monkeypatch.setattr(bw, "bulk_ok", lambda rdb, ops, bulk=bulk: bulk)
+        writes = BatchedWrites(study._storage)
+        _round_of_writes(study, trials, writes)
+        writes.flush()
+        again = optuna.load_study(study_name="w", storage=url)
+        stored[name] = (
+            [(t.state, t.values, t.user_attrs, t.system_attrs, t.intermediate_values) for t in again.trials],
+            again._storage.get_study_system_attrs(again._study_id),
+            [t.datetime_complete is not None for t in again.trials],
+        )
+        hb = again._storage._backend if hasattr(again._storage, "_backend") else again._storage
+        from optuna.storages._rdb import models
+        with hb.scoped_session() as session:
+            assert session.query(models.TrialHeartbeatModel).count() == 5
+    bulk_trials, one_trials = stored["bulk"][0], stored["one"][0]
+    for b, o in zip(bulk_trials, one_trials):
+        assert b[:4] == o[:4]
+        assert b[4].keys() == o[4].keys() and all(
+            (x == y) or (x != x and y != y) for x, y in zip(b[4].values(), o[4].values())
+        )
+    assert stored["bulk"][1:] == stored["one"][1:]
+    assert bulk_trials[0][2] == {"status": "s0!"} and bulk_trials[3][1] == [3.0]
+
+
+def test_bulk_ok_only_when_every_state_is_final_and_last():
+    State = optuna.trial.TrialState
+
+    class Rdb:
+        class engine:
+            name = "sqlite"
+
+    from ganstab.search.rdb_bulk import bulk_ok
+
+    attr, done = ("trial_user_attr", (1, "k", 1)), ("state", (1, State.COMPLETE, [1.0]))
+    assert bulk_ok(Rdb, [attr, done])
+    assert not bulk_ok(Rdb, [done, attr])  # an attribute after its trial's state
+    assert not bulk_ok(Rdb, [("state", (1, State.RUNNING, None))])
+    Rdb.engine.name = "mysql"
+    assert not bulk_ok(Rdb, [attr])

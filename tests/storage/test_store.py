@@ -149,6 +149,38 @@ def test_diagnoses_round_trip(store: Store) -> None:
     assert records[0].created_at.tzinfo is not None
 
 
+def test_settle_runs_writes_what_the_one_by_one_calls_write(store: Store) -> None:
+    """A round's settling in one statement per table: the same trace bits, evaluations, label,
+    diagnosis and status as save_trace/add_evaluations/set_label/add_diagnosis/set_status."""
+    from ganstab.storage.records import SettledRun
+
+    d = Diagnosis(label="collapsing", probabilities={"collapsing": 0.9}, evidence={"x": 1.0}, model="rich", rows=50)
+    one, batched = store.add_run("ring8", {}), [store.add_run("ring8", {}) for _ in range(3)]
+    evals = [{"step": 100, "score": 0.5, "hist": [1, 2]}, {"step": 200, "score": 0.7}]
+    store.save_trace(one, _trace(1))
+    store.add_evaluations(one, evals)
+    store.set_label(one, "collapsing", source="rules")
+    store.add_diagnosis(one, 500, d)
+    store.set_status(one, "finished")
+    store.save_trace(batched[0], _trace(9))  # replaced, as save_trace replaces
+    store.settle_runs(
+        [SettledRun(rid, "finished", _trace(1), evals, label="collapsing", diagnosis=d, diagnosis_step=500) for rid in batched[:2]]
+        + [SettledRun(batched[2], "diverged", _trace(2))]
+    )
+    for rid in batched[:2]:
+        _assert_same_bits(store.load_trace(rid), _trace(1))
+        assert [(e.step, e.metrics) for e in store.evaluations(rid)] == [(e.step, e.metrics) for e in store.evaluations(one)]
+        assert store.labels(rid) == store.labels(one) == {"rules": "collapsing"}
+        assert [(r.step, r.diagnosis) for r in store.diagnoses(rid)] == [(r.step, r.diagnosis) for r in store.diagnoses(one)]
+        assert store.run(rid).status == "finished"
+    assert store.run(batched[2]).status == "diverged" and not store.labels(batched[2]) and not store.diagnoses(batched[2])
+    # a run id that does not exist: nothing of the round is written
+    with pytest.raises(NotFoundError, match="no run with id 9999"):
+        store.settle_runs([SettledRun(batched[2], "lost", _trace(3)), SettledRun(9999, "lost", _trace(3))])
+    assert store.run(batched[2]).status == "diverged"
+    _assert_same_bits(store.load_trace(batched[2]), _trace(2))
+
+
 def test_storage_imports_alone() -> None:
     """ganstab.storage depends on no other ganstab package (diagnose uses it, not the reverse) and
     stays light: the CLI imports it for its error type before it knows the command."""
