@@ -94,79 +94,6 @@ def _column_features(x: np.ndarray) -> list[float]:
     ]
 
 
-def column_features_many(xs: list[np.ndarray]) -> list[list[float]]:
-    """`_column_features` of many columns at once: those of one length (a cohort's members) in one
-    vectorized pass over a [columns, rows] array, the same numbers as one by one (to rounding:
-    sums and correlations are reduced along the same axis, products through BLAS)."""
-    out: list[list[float] | None] = [None] * len(xs)
-    by_length: dict[int, list[int]] = {}
-    for i, x in enumerate(xs):
-        if len(x) < 8:
-            out[i] = [0.0] * len(_PER_COLUMN)
-        else:
-            by_length.setdefault(len(x), []).append(i)
-    for idx in by_length.values():
-        rows = _column_features_2d(np.stack([np.asarray(xs[i], dtype=float) for i in idx]))
-        for i, row in zip(idx, rows.tolist()):
-            out[i] = row
-    return out  # type: ignore[return-value]
-
-
-def _corr_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """`_corr` of each row of `a` with the same row of `b` ([B, n] each)."""
-    n = a.shape[1]
-    if n < 3:
-        return np.zeros(len(a))
-    am, bm = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
-    cov = np.einsum("ij,ij->i", am, bm) / (n - 1)
-    va, vb = np.einsum("ij,ij->i", am, am) / (n - 1), np.einsum("ij,ij->i", bm, bm) / (n - 1)
-    ok = (a.std(axis=1) >= EPS) & (b.std(axis=1) >= EPS)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.clip(cov / np.sqrt(va) / np.sqrt(vb), -1, 1)
-    return np.where(ok, r, 0.0)
-
-
-def _autocorr_rows(x: np.ndarray, lag: int) -> np.ndarray:
-    if x.shape[1] <= lag + 2:
-        return np.zeros(len(x))
-    return _corr_rows(x[:, :-lag], x[:, lag:])
-
-
-def _column_features_2d(x: np.ndarray) -> np.ndarray:
-    """`_column_features` of each row of `x` ([B, n], n >= 8, finite), as a [B, features] array."""
-    b, n = x.shape
-    q = max(2, n // 4)
-    early, late = x[:, :q], x[:, -q:]
-    p75, p25 = np.percentile(x, [75, 25], axis=1)
-    scale = np.maximum(np.maximum(p75 - p25, np.std(x, axis=1)), EPS)
-    diffs = np.diff(x, axis=1)
-    late_diffs = np.diff(late, axis=1)
-    t = np.broadcast_to(np.arange(n, dtype=float), (b, n))
-    tq = np.arange(q, dtype=float)
-    slope, intercept = np.polyfit(tq, late.T, 1)
-    detrended = late - (slope[:, None] * tq + intercept[:, None])
-    spectrum = np.abs(np.fft.rfft(detrended - detrended.mean(axis=1, keepdims=True), axis=1)) ** 2
-    low = spectrum[:, 1 : max(2, spectrum.shape[1] // 8)].sum(axis=1) / np.maximum(spectrum[:, 1:].sum(axis=1), EPS)
-    centred = np.abs(diffs - np.median(diffs, axis=1, keepdims=True))
-    mad_d = np.maximum(np.median(centred, axis=1), 1e-6 * scale)
-    ranks = np.argsort(np.argsort(x, axis=1, kind="stable"), axis=1, kind="stable").astype(float)
-    sd_late, sd_early = np.std(late, axis=1), np.std(early, axis=1)
-    cols = [
-        _corr_rows(ranks, t),
-        np.clip((np.median(late, axis=1) - np.median(early, axis=1)) / scale, -20, 20),
-        np.log((sd_late + 1e-6 * scale) / (sd_early + 1e-6 * scale)),
-        np.median(np.abs(diffs), axis=1) / scale,
-        np.median(np.abs(late_diffs), axis=1) / np.maximum(sd_late, EPS),
-        _autocorr_rows(detrended, 1),
-        _autocorr_rows(detrended, 5),
-        _autocorr_rows(detrended, 20),
-        np.log1p(np.max(centred, axis=1) / mad_d),
-        low,
-        np.log((np.ptp(late, axis=1) + 1e-6 * scale) / (np.ptp(x, axis=1) + 1e-6 * scale)),
-    ]
-    return np.stack(cols, axis=1)
-
-
 RICH_LEVELS = (
     "g_drift:late_level",
     "g_drift:late_p90",
@@ -347,20 +274,9 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
         return np.array(self._names(), dtype=object)
 
     def transform(self, X):  # noqa: N803
-        # every trace's per-column features in one vectorized pass (a search diagnoses a cohort)
-        inputs = [self._inputs(trace) for trace in X]
-        per_column = column_features_many([cols[c] for cols, _, _ in inputs for c in self.columns])
-        k = len(self.columns)
-        return np.array(
-            [
-                self.features(trace, (cols, raw, end), sum(per_column[n * k : (n + 1) * k], []))
-                for n, (trace, (cols, raw, end)) in enumerate(zip(X, inputs))
-            ],
-            dtype=float,
-        )
+        return np.array([self.features(trace) for trace in X], dtype=float)
 
-    def _inputs(self, trace: dict[str, np.ndarray]) -> tuple[dict, dict, int]:
-        """The columns read (finite rows of the first `prefix`), the raw ones present, the end."""
+    def features(self, trace: dict[str, np.ndarray]) -> list[float]:
         n = len(np.asarray(trace["d_loss"]))
         end = max(8, int(round(n * self.prefix)))
         cols, raw = {}, {}
@@ -369,20 +285,9 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
             if c in trace:
                 raw[c] = x
             cols[c] = x[np.isfinite(x)]
-        return cols, raw, end
-
-    def features(
-        self, trace: dict[str, np.ndarray], inputs: tuple | None = None, per_column: list[float] | None = None
-    ) -> list[float]:
-        """One trace's features (`transform` passes its inputs and per-column features, made for
-        all traces at once)."""
-        cols, raw, end = inputs if inputs is not None else self._inputs(trace)
         feats: list[float] = []
-        if per_column is not None:
-            feats += per_column
-        else:
-            for c in self.columns:
-                feats += _column_features(cols[c])
+        for c in self.columns:
+            feats += _column_features(cols[c])
         d, g = np.asarray(trace["d_loss"], dtype=float)[:end], np.asarray(trace["g_loss"], dtype=float)[:end]
         ok = np.isfinite(d) & np.isfinite(g)
         d, g = d[ok], g[ok]

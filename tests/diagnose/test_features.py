@@ -146,30 +146,3 @@ def test_the_canonical_form_of_a_log_holds_across_its_logging_interval():
 
     shipped = make_pipeline("losses").named_steps["features"].fit(None)  # as the losses model ships
     assert len(shipped.get_feature_names_out()) == len(shipped.transform([every_10])[0])
-
-
-def test_a_batch_of_traces_gets_the_features_one_trace_gets() -> None:
-    """`transform` computes the per-column features of all traces in one vectorized pass
-    (`column_features_many`); they equal the one-by-one `_column_features` to rounding, on
-    lengths from too short to long, constant, stepped, drifting and non-finite columns."""
-    from ganstab.diagnose.features import RICH_COLUMNS, TraceFeatures, _column_features, column_features_many
-
-    rng = np.random.default_rng(7)
-    xs = []
-    for n in (5, 8, 9, 21, 40, 200):
-        for k in range(12):
-            x = rng.normal(size=n) * rng.uniform(0.1, 10) + rng.uniform(-5, 5)
-            x = np.cumsum(x) if k % 3 == 0 else x
-            x = np.ones(n) if k % 4 == 1 else x
-            xs.append(np.round(x) if k % 5 == 2 else x)
-    np.testing.assert_allclose(column_features_many(xs), [_column_features(x) for x in xs], rtol=1e-9, atol=1e-10)
-
-    def trace(n: int) -> dict:
-        t = {c: rng.normal(1, 0.2, n) for c in RICH_COLUMNS}
-        t["d_loss"][n // 2] = np.nan  # a non-finite row is dropped from that column only
-        return {"step": np.arange(n, dtype=float), **t, "data_spread": np.ones(n)}
-
-    traces = [trace(n) for n in (40, 40, 40, 57, 200)]
-    tf = TraceFeatures(columns=RICH_COLUMNS, collapse=True, canonical=("mean",)).fit(None)
-    batch = tf.transform(np.array(traces, dtype=object))
-    np.testing.assert_allclose(batch, [tf.features(t) for t in traces], rtol=1e-9, atol=1e-10)
