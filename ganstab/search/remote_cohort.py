@@ -71,7 +71,9 @@ class RecordingStore:
     """`Store`'s writes of one cohort, kept for the driver to make (see the module doc). Run ids
     are the driver's (`Place.run_ids`); a run the driver did not create is an error."""
 
-    WRITES = ("set_status", "save_trace", "add_evaluation", "add_evaluations", "set_label", "add_diagnosis")
+    WRITES = (
+        "set_status", "save_trace", "add_evaluation", "add_evaluations", "set_label", "add_diagnosis", "settle_runs",
+    )
 
     def __init__(self, run_ids: Mapping[int, int]) -> None:
         self.run_ids = dict(run_ids)
