@@ -20,6 +20,11 @@ CALIBRATION_VIEWS = 3
 # out predictions above it are right this often; under it a diagnosis is "uncertain".
 CONFIDENT_ACCURACY = 0.95
 
+# Under the threshold a diagnosis names the two likeliest labels, and the third as well where its
+# probability reaches `third_label_from`: the highest bar at which the labels named contain the
+# truth this often among the uncertain out-of-fold predictions.
+NAMED_CONTAIN = 0.97
+
 
 def out_of_fold(
     examples: list[Example], kind: str, folds: FoldFeatures | None = None
@@ -71,9 +76,13 @@ def calibration(examples: list[Example], kind: str, folds: FoldFeatures | None =
     threshold = next(
         (c for c in np.arange(0.34, 0.96, 0.01) if right[conf >= c].mean() >= CONFIDENT_ACCURACY), 0.95
     )
+    third_from, contain, three = third_label_bar(q, y, threshold)
     return {
         "temperature": round(t, 3),
         "uncertain_below": round(float(threshold), 2),
+        "third_label_from": third_from,
+        "named_contain_uncertain": contain,
+        "three_named_share_uncertain": three,
         "out_of_fold_predictions": len(y),
         "ece_before": round(expected_calibration_error(p.max(axis=1), p.argmax(axis=1) == y), 4),
         "ece_after": round(expected_calibration_error(conf, right), 4),
@@ -83,6 +92,23 @@ def calibration(examples: list[Example], kind: str, folds: FoldFeatures | None =
         "accuracy_confident": round(float(right[conf >= threshold].mean()), 3),
         **lodo,
     }
+
+
+def third_label_bar(q: np.ndarray, y: np.ndarray, threshold: float) -> tuple[float, float, float]:
+    """The highest bar on the third label's probability at which the labels an uncertain diagnosis
+    names (the two likeliest, plus the third where it reaches the bar) contain the truth in
+    NAMED_CONTAIN of the uncertain predictions `q` (calibrated) of true classes `y`; with how often
+    they do and how often three are named. 1.0 (never three) when the pair alone is enough."""
+    unsure = q.max(axis=1) < threshold
+    if not unsure.any():
+        return 1.0, 1.0, 0.0
+    in_two = (np.argsort(-q, axis=1)[:, :2] == y[:, None]).any(axis=1)[unsure]
+    third = np.sort(q, axis=1)[:, 0][unsure]
+    for bar in [1.0, *np.round(np.arange(0.33, 0.0, -0.01), 2)]:
+        contain = in_two | (third >= bar)
+        if contain.mean() >= NAMED_CONTAIN:
+            return float(bar), round(float(contain.mean()), 3), round(float((third >= bar).mean()), 3)
+    return 0.0, 1.0, 1.0
 
 
 def expected_calibration_error(confidence, correct, bins: int = 10) -> float:

@@ -306,10 +306,18 @@ def diagnose_trace(
         for name in D_WINS_ROWS:
             ev.pop(name, None)
     uncertain = bool(cal) and probabilities[label] < cal["uncertain_below"]
+    named = named_labels(probabilities, cal.get("third_label_from", 1.0)) if uncertain else []
     return Diagnosis(
         label, probabilities, ev, advice_for(label, ev, context, keys=keys), kind, n, uncertain=uncertain,
-        context=context,
+        context=context, named=named,
     )
+
+
+def named_labels(probabilities: dict[str, float], third_from: float) -> list[str]:
+    """What an uncertain diagnosis names, likeliest first: the two likeliest labels, and the third
+    too where its probability reaches `third_from` (a third label is better than a wrong pair)."""
+    ranked = sorted(probabilities, key=lambda k: -probabilities[k])
+    return ranked if probabilities[ranked[-1]] >= third_from else ranked[:2]
 
 
 def diagnose_traces(

@@ -143,10 +143,15 @@ def uncertain_lines(d: Diagnosis) -> list[str]:
     first, second = d.top_two
     bar = fitted("CALIBRATION").get(d.model, {}).get("uncertain_below")
     why = f"under {bar:.2f}, the confidence above which 95 % of" if bar else "too low for"
+    if len(d.named) == 3:
+        cannot = f"the log cannot rule out any of the three ({', '.join(d.named)})"
+        look = f"{LOOK_AT[frozenset((first, second))]} And {LOOK_AT[frozenset(d.named[1:])]}"
+    else:
+        cannot, look = f"the log cannot separate {first} from {second}", LOOK_AT[frozenset((first, second))]
     return [
         f"uncertain: the likeliest label, {first}, is at confidence {d.confidence:.2f}, {why} the "
-        f"corpus's diagnoses of logs like this were right; the log cannot separate {first} from {second}.",
-        f"to decide, look at {LOOK_AT[frozenset((first, second))]} Or give G's samples: "
+        f"corpus's diagnoses of logs like this were right; {cannot}.",
+        f"to decide, look at {look} Or give G's samples: "
         "`ganstab diagnose LOG --samples SAMPLES.npy --real REAL.npy` (docs/diagnosis.md).",
     ]
 

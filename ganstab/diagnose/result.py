@@ -21,6 +21,9 @@ class Diagnosis:
     diverged_why: str = ""  # the sign in words, e.g. "grad_norm_d is inf at step 2" (DIVERGED only)
     uncertain: bool = False  # top probability under the calibrated threshold (classifier.diagnose_trace)
     context: dict = field(default_factory=dict)  # what the advice was conditioned on (advice.advice_for)
+    # uncertain only: the labels the log cannot rule out, likeliest first: the two likeliest, or all
+    # three where the third is not unlikely enough (calibration.third_label_bar); () = the two likeliest
+    named: list[str] = field(default_factory=list)
 
     @property
     def confidence(self) -> float:
@@ -30,12 +33,13 @@ class Diagnosis:
     def verdict(self) -> str:
         """The diagnosis in the words `ganstab train`, the search's member notes and `ganstab
         diagnose` all print: "converging (confidence 0.93)", "uncertain: converging or oscillating
-        (confidence 0.65)" (the two likeliest labels, the likeliest first), "diverged at step N"."""
+        (confidence 0.65)" (the labels it cannot rule out, the likeliest first: two, or three as in
+        "uncertain: converging, oscillating or collapsing"), "diverged at step N"."""
         if self.label == DIVERGED:
             return DIVERGED + (f" at step {self.diverged_at:g}" if self.diverged_at is not None else "")
         if self.uncertain:
-            first, second = self.top_two
-            return f"uncertain: {first} or {second} (confidence {self.confidence:.2f})"
+            *rest, last = self.named or self.top_two
+            return f"uncertain: {', '.join(rest)} or {last} (confidence {self.confidence:.2f})"
         return f"{self.label} (confidence {self.confidence:.2f})"
 
     @property

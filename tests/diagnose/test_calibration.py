@@ -37,3 +37,34 @@ def test_the_calibration_error_is_zero_when_confidence_is_the_accuracy():
     assert expected_calibration_error([0.75] * 4, [1, 1, 1, 0]) == pytest.approx(0.0)
     assert expected_calibration_error([1.0] * 4, [1, 0, 1, 0]) == pytest.approx(0.5)  # over-confident
     assert expected_calibration_error([0.95, 0.35], [1, 0]) == pytest.approx(0.5 * 0.05 + 0.5 * 0.35)
+
+
+def test_an_uncertain_diagnosis_names_the_third_label_where_the_pair_would_miss_the_truth():
+    """calibration.third_label_bar: the highest bar on the third label's probability at which the
+    labels named contain the truth in 97 % of uncertain predictions; confident ones do not count."""
+    import numpy as np
+
+    from ganstab.diagnose.calibration import third_label_bar
+
+    # 100 uncertain rows whose truth is among the two likeliest, and 10 whose truth is the third
+    # label, at a third-label probability of 0.2; plus 50 confident rows that are all wrong
+    q = np.array([[0.6, 0.3, 0.1]] * 100 + [[0.5, 0.3, 0.2]] * 10 + [[0.9, 0.06, 0.04]] * 50)
+    y = np.array([0] * 100 + [2] * 10 + [2] * 50)
+    bar, contain, three = third_label_bar(q, y, threshold=0.87)
+    assert bar == 0.2  # names three exactly where the pair misses: 0.21 would miss 10 of 110
+    assert contain == 1.0 and three == round(10 / 110, 3)
+    # when the pair alone contains the truth often enough, three are never named
+    assert third_label_bar(q[:100], y[:100], threshold=0.87) == (1.0, 1.0, 0.0)
+
+
+def test_the_verdict_names_three_labels_when_the_diagnosis_cannot_rule_one_out():
+    from ganstab.diagnose.classifier import named_labels
+    from ganstab.diagnose.result import Diagnosis
+
+    p = {"converging": 0.45, "collapsing": 0.2, "oscillating": 0.35}
+    assert named_labels(p, third_from=0.21) == ["converging", "oscillating"]
+    three = named_labels(p, third_from=0.2)
+    assert three == ["converging", "oscillating", "collapsing"]
+    d = Diagnosis("converging", p, uncertain=True, named=three)
+    assert d.verdict == "uncertain: converging, oscillating or collapsing (confidence 0.45)"
+    assert Diagnosis("converging", p, uncertain=True).verdict == "uncertain: converging or oscillating (confidence 0.45)"
