@@ -121,6 +121,7 @@ class RayExecutor:
         cpus_per_cohort: float = 1.0,
         *,
         num_cpus: int | None = None,
+        storage: str | None = None,
     ) -> None:
         if isinstance(gpus_per_cohort, bool) or not isinstance(gpus_per_cohort, (int, float)):
             raise SearchError(f"gpus_per_cohort must be a number >= 0, but got {gpus_per_cohort!r}.")
@@ -146,6 +147,8 @@ class RayExecutor:
         self._lost_rounds = 0  # run_many calls in a row in which every cohort's worker died
         self._server: Any = None  # the driver's SQLite study served to other nodes (StorageServer)
         self._store: Any = None  # the driver's Store, for what cohorts of other nodes send back
+        if storage is not None:  # refused before connecting: a Ray Client connection takes ~10-60 s
+            _check_storage(storage, address or os.environ.get("RAY_ADDRESS", ""))
         self.cluster = RayCluster(address, num_cpus=num_cpus)
         self._ray = self.cluster.ray
         try:
@@ -206,19 +209,9 @@ class RayExecutor:
         self.cluster.close()
 
     def check_storage(self, url: str) -> None:
-        """Refuse a study this executor cannot run on its cluster (before any trial is asked): a
-        SQLite file behind a Ray Client address (ray://), whose driver is no node to serve it."""
-        from ganstab.storage import normalize_url
-
-        asked = self.cluster.requested_address or os.environ.get("RAY_ADDRESS", "")
-        if (asked or self.address or "").strip().startswith("ray://") and (
-            normalize_url(url).get_backend_name() == "sqlite"
-        ):
-            raise SearchError(
-                "a search through a Ray Client address (ray://) cannot serve its SQLite study to the cluster; "
-                "run it on a node of the cluster (--address HOST:PORT) or give --storage a PostgreSQL URL.",
-                key="storage",
-            )
+        """Refuse a study this executor cannot run on its cluster, before any trial is asked (see
+        `_check_storage`; `RayExecutor(storage=...)` does it before connecting)."""
+        _check_storage(url, self.cluster.requested_address or os.environ.get("RAY_ADDRESS", "") or self.address or "")
 
     def _places(self, jobs: Sequence[CohortJob]) -> dict[int, Any]:
         """What each job's worker must know of this driver (`remote_cohort.Place`): its node, and
@@ -232,11 +225,11 @@ class RayExecutor:
             return {job.index: Place(driver_node) for job in jobs}
         if self._server is None or self._server.url != url:
             self.close_storage()
-            from ganstab.search.storage_server import StorageServer
+            from ganstab.search.storage_server import StorageServer, server_port
             from ganstab.storage import Store
 
             self._server = StorageServer(
-                url, self._ray.util.get_node_ip_address(),
+                url, self._ray.util.get_node_ip_address(), port=server_port(),
                 heartbeat_interval=jobs[0].heartbeat_interval, grace_period=jobs[0].grace_period,
             )  # fmt: skip
             self._store = Store(url)
@@ -329,6 +322,24 @@ class RayExecutor:
                 f"marked FAIL and re-queued: the same command continues the search."
             )
         return outputs
+
+
+def _check_storage(url: str, address: str) -> None:
+    """A SQLite study behind a Ray Client address (ray://) is refused: that driver is no node of the
+    cluster, so nothing could serve its file to the workers. A GANSTAB_STORAGE_SERVER_PORT that is no
+    port is refused too."""
+    from ganstab.search.storage_server import server_port
+    from ganstab.storage import normalize_url
+
+    if normalize_url(url).get_backend_name() != "sqlite":
+        return
+    server_port()
+    if address.strip().startswith("ray://"):
+        raise SearchError(
+            "a search through a Ray Client address (ray://) cannot serve its SQLite study to the cluster; "
+            "run it on a node of the cluster (--address HOST:PORT) or give --storage a PostgreSQL URL.",
+            key="storage",
+        )
 
 
 def _collect(jobs: Sequence[CohortJob], grid: Any, store: Any) -> tuple[list[list[MemberResult]], list[str]]:

@@ -86,3 +86,54 @@ def test_the_storage_server_serves_a_sqlite_study_over_grpc(tmp_path: Path) -> N
         server.stop()
     (done,) = optuna.load_study(study_name="s", storage=url).trials
     assert done.value == 1.0 and done.state == optuna.trial.TrialState.COMPLETE
+
+
+@pytest.mark.parametrize("where", ["--address", "RAY_ADDRESS"])
+def test_a_ray_client_search_refuses_a_sqlite_study_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A driver behind ray:// is no node of the cluster, so nothing could serve its SQLite file:
+    refused before Ray is joined (a Ray Client connection takes 10-60 s) and before any trial is
+    asked, with the fix in one line; no database and no run folder are made."""
+    import ray
+
+    from ganstab.cli import main
+
+    address = "ray://127.0.0.1:1"  # nothing listens there: the refusal must come before any connection
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    args = ["search", "--space", "quick", "--dataset", "ring8", "--trials", "2", "--cohort-size", "2",
+            "--storage", f"sqlite:///{tmp_path / 'study.db'}", "--runs", str(tmp_path / "runs"), "--no-recommend"]  # fmt: skip
+    if where == "RAY_ADDRESS":
+        monkeypatch.setenv("RAY_ADDRESS", address)
+    else:
+        args += ["--address", address]
+    was_connected = ray.is_initialized()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "through a Ray Client address (ray://) cannot serve its SQLite study" in err
+    assert "--address HOST:PORT" in err and "PostgreSQL" in err
+    assert not (tmp_path / "study.db").exists() and not (tmp_path / "runs").exists()
+    assert ray.is_initialized() == was_connected  # Ray was not joined
+
+
+def test_the_storage_server_takes_the_port_it_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GANSTAB_STORAGE_SERVER_PORT fixes the proxy's port (a firewall or a pod opens one); a port
+    in use, or a value that is no port, is one line naming the variable."""
+    from ganstab.search.storage_server import PORT_ENV, server_port
+    from tests.search.ray_support import free_port
+
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    optuna.create_study(study_name="s", storage=url)
+    port = free_port()
+    monkeypatch.setenv(PORT_ENV, str(port))
+    server = StorageServer(url, "127.0.0.1", port=server_port(), heartbeat_interval=None, grace_period=None)
+    try:
+        assert server.address == ("127.0.0.1", port)
+        with pytest.raises(SearchError, match=f"cannot serve the study to the cluster on 127.0.0.1:{port}: .*{PORT_ENV}"):
+            StorageServer(url, "127.0.0.1", port=port, heartbeat_interval=None, grace_period=None)
+    finally:
+        server.stop()
+    monkeypatch.setenv(PORT_ENV, "http")
+    with pytest.raises(SearchError, match=f"{PORT_ENV} must be a TCP port \\(0-65535\\), but got 'http'"):
+        server_port()
