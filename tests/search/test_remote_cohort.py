@@ -137,3 +137,62 @@ def test_the_storage_server_takes_the_port_it_is_given(tmp_path: Path, monkeypat
     monkeypatch.setenv(PORT_ENV, "http")
     with pytest.raises(SearchError, match=f"{PORT_ENV} must be a TCP port \\(0-65535\\), but got 'http'"):
         server_port()
+
+
+def test_a_cohort_killed_mid_way_keeps_the_members_it_settled(local_ray: None, tmp_path: Path) -> None:
+    """A cohort of another node sends each member to the driver's Lander as it settles: killed
+    while its second member trains, the first member's ganstab rows (which a SQLite study's
+    worker only records, never writes) and its artifacts are on the driver, and only the trials
+    it had not settled are FAIL (`settle_lost_cohort`, as the executor does for a dead worker)."""
+    import os
+    import signal
+    import time
+
+    import ray
+    from optuna.trial import TrialState
+
+    from ganstab.search.ray_executor import settle_lost_cohort
+    from ganstab.search.remote_cohort import start_lander
+
+    space = load_space(SPACES_DIR / "quick.yaml")
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    settings = SearchSettings(storage=url, study_name="k", n_trials=3, runs_dir=tmp_path / "runs", cohort_size=1,
+                              scheduler="asha", diagnose=False)  # fmt: skip  (asha, 1 slot: one member at a time)
+    study = optuna.create_study(study_name="k", storage=url)
+    trials = [study.ask() for _ in range(3)]
+    slow = ["train.steps=3000", "train.eval_every=1000", "model.hidden=16"]
+    job = CohortJob(settings, index=0, run_dir=str(tmp_path / "runs" / "k" / "cohort-000"),
+                    trial_ids=tuple(t._trial_id for t in trials), trial_numbers=tuple(t.number for t in trials),
+                    configs=tuple(space.config(slow) for _ in trials))  # fmt: skip
+    assert job.live == 1
+    server = StorageServer(url, "127.0.0.1", heartbeat_interval=None, grace_period=None)
+    lander, key = start_lander(url, sqlite=True)
+    try:
+        with Store(url) as store:
+            run_ids = create_runs(job, store)
+        place = Place("f" * 56, server.address, run_ids, lander=key)  # another node than this one's
+        cohort = ray.remote(run_placed).options(num_cpus=1, max_retries=0).remote(job, place)
+        first = trials[0]._trial_id
+        end = time.monotonic() + 240
+        with Store(url) as store:
+            while time.monotonic() < end and not store.has_trace(run_ids[0]):
+                time.sleep(0.2)
+            assert store.has_trace(run_ids[0]), "the first member's rows never reached the driver"
+        worker = study._storage.get_trial(first).user_attrs["worker"]
+        os.kill(int(worker.split(":")[1]), signal.SIGKILL)  # the cohort's Ray worker dies mid-way
+        with pytest.raises(ray.exceptions.RayError):
+            ray.get(cohort, timeout=120)
+    finally:
+        server.stop()
+        ray.kill(lander)
+    lost = settle_lost_cohort(job, "its Ray worker died (killed by the test)")
+    done = optuna.load_study(study_name="k", storage=url).trials
+    assert done[0].state in (TrialState.COMPLETE, TrialState.PRUNED)  # settled before the kill: kept
+    assert {r.trial_number for r in lost} == {1, 2} and all(t.state == TrialState.FAIL for t in done[1:3])
+    assert all(t.user_attrs["status"] == "lost" for t in done[1:3])
+    with Store(url) as store:
+        run = store.run(run_ids[0])
+        assert run.status == done[0].user_attrs["status"] and store.evaluations(run_ids[0])
+        assert {store.run(run_ids[n]).status for n in (1, 2)} == {"lost"}
+    artifacts = [k for k in done[0].system_attrs if k.startswith("artifacts:")]
+    assert artifacts and all((Path(job.artifact_dir) / k.split(":", 1)[1]).is_file() for k in artifacts)
