@@ -31,8 +31,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
-import os
 import logging
+import os
 import pickle
 import queue
 import shutil
@@ -174,6 +174,7 @@ class _Shipper:
         self.sent_artifacts: set[str] = set()
         self._lock = threading.Lock()
         self._todo: queue.Queue[list[int] | None] = queue.Queue()
+        self._unsent: list[dict[str, Any]] = []  # sends the driver did not take
         self._thread = threading.Thread(target=self._loop, name="ganstab-shipper", daemon=True)
         self._thread.start()
 
@@ -182,10 +183,16 @@ class _Shipper:
 
     def _loop(self) -> None:
         while (run_ids := self._todo.get()) is not None:
+            payload = self._new(self._trials_told(run_ids))
+            if not (payload["store"] or payload["files"]):
+                continue
             try:
-                self._send(self._trials_told(run_ids))
-            except Exception as e:  # the end's result carries everything not sent
-                log.warning("cohort %s: sending settled members to the driver failed: %s", self.job.index, e)
+                import ray
+
+                ray.get(self.lander.land.remote(self.job, payload))
+            except Exception as e:  # kept: the end's result carries it
+                log.info("cohort %s: the driver did not take a send (%s); it goes with the result", self.job.index, e)
+                self._unsent.append(payload)
 
     def _trials_told(self, run_ids: list[int]) -> list[int]:
         """The Optuna trial ids of these runs, once told their final states (or after SETTLED_WAIT_S)."""
@@ -216,18 +223,16 @@ class _Shipper:
                     self.sent_artifacts.add(str(path))
             return {"store": calls, "files": files, "results": []}
 
-    def _send(self, trial_ids: list[int]) -> None:
-        import ray
-
-        payload = self._new(trial_ids)
-        if payload["store"] or payload["files"]:
-            ray.get(self.lander.land.remote(self.job, payload))
-
     def finish(self) -> dict[str, Any]:
-        """Wait for the sends under way; what is left to send (every trial's artifacts included)."""
+        """Wait for the sends under way; what is left to send (every trial's artifacts included,
+        and any send the driver did not take, in order)."""
         self._todo.put(None)
         self._thread.join()
-        return self._new(list(self.job.trial_ids))
+        left = {"store": [], "files": {}, "results": []}
+        for payload in [*self._unsent, self._new(list(self.job.trial_ids))]:
+            left["store"] += payload["store"]
+            left["files"].update(payload["files"])
+        return left
 
 
 def _this_node() -> tuple[str, str]:
