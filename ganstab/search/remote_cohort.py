@@ -13,8 +13,10 @@ of the driver's:
   its results, for the driver to make (`land`). The driver creates the cohort's run rows before
   the cohort starts (`create_runs`), so run ids are the driver's.
 - The run folder and the trials' artifacts (sample pictures, loss plots): whatever the database,
-  the worker sends back every file of the cohort's folder and the artifacts its trials recorded,
-  and the driver writes them where they belong on its own disk; the worker's copies are removed.
+  the cohort writes them in a scratch folder of its own node (a temporary folder, never the
+  driver's paths, which that machine may lack or not let it write), sends back every file and
+  the artifacts its trials recorded, and the driver writes them where they belong on its own
+  disk (the paths the study records are the driver's); the scratch folder is removed.
 - As members settle, not only at the end: after each settling round (its trials' final states
   told) the worker sends what is new since the last send (ganstab's rows recorded so far, the
   files that changed, the settled trials' artifacts) to the driver's `Lander`, a Ray actor on the
@@ -36,6 +38,7 @@ import os
 import pickle
 import queue
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -162,10 +165,12 @@ class _Shipper:
     far, the files that changed and those trials' artifacts. `finish()` sends nothing: it waits
     for the sends under way and returns what is left for the cohort's result."""
 
-    def __init__(self, job: CohortJob, place: Place, storage: Any, recording: RecordingStore | None) -> None:
+    def __init__(
+        self, job: CohortJob, place: Place, storage: Any, recording: RecordingStore | None, scratch: Path
+    ) -> None:
         import ray
 
-        self.job, self.storage, self.recording = job, storage, recording
+        self.job, self.storage, self.recording, self.scratch = job, storage, recording, scratch
         name, namespace = place.lander  # type: ignore[misc]
         self.lander = ray.get_actor(name, namespace=namespace)
         self.trial_of_run = {run: number for number, run in place.run_ids.items()}
@@ -212,14 +217,14 @@ class _Shipper:
                 calls = self.recording.calls[self.sent_calls :]
                 self.sent_calls += len(calls)
             files: dict[str, bytes] = {}
-            for path in sorted(p for p in Path(self.job.run_dir).rglob("*") if p.is_file()):
+            for path in _run_files(self.scratch):
                 st = path.stat()
                 if self.sent_files.get(str(path)) != (st.st_size, st.st_mtime_ns):
-                    files[str(path)] = path.read_bytes()
+                    files[_driver_path(self.job, self.scratch, path)] = path.read_bytes()
                     self.sent_files[str(path)] = (st.st_size, st.st_mtime_ns)
-            for path in _artifacts(self.job, self.storage, trial_ids):
+            for path in _artifacts(self.storage, trial_ids, self.scratch / "artifacts"):
                 if str(path) not in self.sent_artifacts:
-                    files[str(path)] = path.read_bytes()
+                    files[_driver_path(self.job, self.scratch, path)] = path.read_bytes()
                     self.sent_artifacts.add(str(path))
             return {"store": calls, "files": files, "results": []}
 
@@ -276,21 +281,25 @@ def run_placed(job: CohortJob, place: Place) -> dict[str, Any]:
             job.storage_url, heartbeat_interval=job.heartbeat_interval, grace_period=job.grace_period
         )
         store = _WatchedStore(Store(job.storage_url), None)
+    # the cohort's files go to a folder of this node, never under the driver's paths (which this
+    # machine may not have, or not let this user write); they are sent back and removed
+    scratch = Path(tempfile.mkdtemp(prefix=f"ganstab-cohort-{job.index:03d}-"))
     try:
         if place.lander is not None:
-            shipper = _Shipper(job, place, storage, recording)
+            shipper = _Shipper(job, place, storage, recording, scratch)
             if isinstance(store, _WatchedStore):
                 shipper.trial_of_run = store.run_trial  # filled as the cohort makes its runs
                 store.on_settle = shipper.settled
             else:
                 store.on_settle = shipper.settled  # type: ignore[union-attr]
         try:
-            results = run_cohort(job, storage=storage, store=store)  # type: ignore[arg-type]
+            results = run_cohort(job, storage=storage, store=store, scratch=str(scratch))  # type: ignore[arg-type]
         finally:
             left = shipper.finish() if shipper is not None else None
-        files = _cohort_files(job, storage, left)
+        files = _cohort_files(job, storage, scratch, left)
         calls = left["store"] if left is not None else (recording.calls if recording is not None else [])
     finally:
+        shutil.rmtree(scratch, ignore_errors=True)
         if isinstance(store, _WatchedStore):
             store.store.dispose()
         if storage is not None:
@@ -303,9 +312,22 @@ def run_placed(job: CohortJob, place: Place) -> dict[str, Any]:
     return {**where, "results": results, "files": files, "store": calls}
 
 
-def _artifacts(job: CohortJob, storage: Any, trial_ids: Any) -> list[Path]:
-    """The artifact files these trials recorded (Optuna's `artifacts:` system attributes)."""
-    artifact_dir = Path(job.artifact_dir)
+def _run_files(scratch: Path) -> list[Path]:
+    """The files of the cohort's run folder in its scratch folder."""
+    return sorted(p for p in (scratch / "cohort").rglob("*") if p.is_file())
+
+
+def _driver_path(job: CohortJob, scratch: Path, path: Path) -> str:
+    """Where a scratch file belongs on the driver: the job's run folder or its artifact store."""
+    for part, root in (("cohort", job.run_dir), ("artifacts", job.artifact_dir)):
+        if path.is_relative_to(scratch / part):
+            return str(Path(root) / path.relative_to(scratch / part))
+    raise SearchError(f"cohort {job.index}: {path} is outside its scratch folder {scratch}.")
+
+
+def _artifacts(storage: Any, trial_ids: Any, artifact_dir: Path) -> list[Path]:
+    """The artifact files these trials recorded (Optuna's `artifacts:` system attributes) in
+    `artifact_dir`."""
     found = []
     for trial_id in trial_ids:
         for key in storage.get_trial(trial_id).system_attrs:
@@ -315,24 +337,22 @@ def _artifacts(job: CohortJob, storage: Any, trial_ids: Any) -> list[Path]:
     return found
 
 
-def _cohort_files(job: CohortJob, storage: Any, left: dict[str, Any] | None = None) -> dict[str, bytes]:
-    """Every file of the cohort's folder and of its trials' artifacts, by absolute path (with a
-    shipper: only those not sent yet, `left`); the worker's copies are removed (this node is not
-    the driver's)."""
+def _cohort_files(job: CohortJob, storage: Any, scratch: Path, left: dict[str, Any] | None = None) -> dict[str, bytes]:
+    """Every file of the cohort's folder and of its trials' artifacts, by the absolute path each
+    has on the driver (with a shipper: only those not sent yet, `left`)."""
+    if left is not None:
+        return dict(left["files"])
+    opened = None
     if storage is None:
         from ganstab.storage.studies import open_optuna_storage
 
-        storage = open_optuna_storage(job.storage_url)
-    run_dir = Path(job.run_dir)
-    if left is not None:
-        files = dict(left["files"])
-    else:
-        files = {str(p): p.read_bytes() for p in sorted(p for p in run_dir.rglob("*") if p.is_file())}
-        files.update({str(p): p.read_bytes() for p in _artifacts(job, storage, job.trial_ids)})
-    for path in _artifacts(job, storage, job.trial_ids):
-        path.unlink(missing_ok=True)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    return files
+        storage = opened = open_optuna_storage(job.storage_url)
+    try:
+        paths = [*_run_files(scratch), *_artifacts(storage, job.trial_ids, scratch / "artifacts")]
+        return {_driver_path(job, scratch, p): p.read_bytes() for p in paths}
+    finally:
+        if opened is not None:
+            opened.engine.dispose()
 
 
 def pack(payload: dict[str, Any]) -> str:

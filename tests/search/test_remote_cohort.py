@@ -142,8 +142,9 @@ def test_the_storage_server_takes_the_port_it_is_given(tmp_path: Path, monkeypat
 def test_a_cohort_killed_mid_way_keeps_the_members_it_settled(local_ray: None, tmp_path: Path) -> None:
     """A cohort of another node sends each member to the driver's Lander as it settles: killed
     while its second member trains, the first member's ganstab rows (which a SQLite study's
-    worker only records, never writes) and its artifacts are on the driver, and only the trials
-    it had not settled are FAIL (`settle_lost_cohort`, as the executor does for a dead worker)."""
+    worker only records, never writes), run folder and artifacts (which it writes in a scratch
+    folder of its own) are on the driver, and only the trials it had not settled are FAIL
+    (`settle_lost_cohort`, as the executor does for a dead worker)."""
     import os
     import signal
     import time
@@ -194,5 +195,9 @@ def test_a_cohort_killed_mid_way_keeps_the_members_it_settled(local_ray: None, t
         run = store.run(run_ids[0])
         assert run.status == done[0].user_attrs["status"] and store.evaluations(run_ids[0])
         assert {store.run(run_ids[n]).status for n in (1, 2)} == {"lost"}
+    # the worker wrote in a scratch folder of its own: what the driver has was sent
     artifacts = [k for k in done[0].system_attrs if k.startswith("artifacts:")]
     assert artifacts and all((Path(job.artifact_dir) / k.split(":", 1)[1]).is_file() for k in artifacts)
+    member = Path(done[0].user_attrs["run_dir"])
+    assert member.is_relative_to(job.run_dir) and list((member / "samples").glob("step_*.png"))
+    assert (member / "trace.csv").is_file() or (member / "evals.jsonl").is_file()
