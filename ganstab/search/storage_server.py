@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-
-import os
 
 from ganstab.search.errors import SearchError
 from ganstab.search.heartbeat import Heartbeat, heartbeat_enabled
