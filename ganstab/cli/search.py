@@ -238,7 +238,7 @@ def start_executor(args: argparse.Namespace, settings, console):
     from ganstab.search.ray_executor import RayExecutor
 
     executor = RayExecutor(address=args.address, gpus_per_cohort=args.gpus_per_cohort,
-                           cpus_per_cohort=args.cpus_per_cohort)  # fmt: skip
+                           cpus_per_cohort=args.cpus_per_cohort, storage=settings.storage)  # fmt: skip
     try:
         executor.check_storage(settings.storage)  # before any trial is asked
     except BaseException:

@@ -86,12 +86,15 @@ def run_cohort(
     *,
     storage: optuna.storages.BaseStorage | None = None,
     store: Store | None = None,
+    scratch: str | None = None,
 ) -> list[MemberResult]:
     """Train the job's cohort and settle each member's trial (see the module doc for the states).
 
     `storage` and `store` default to new connections to `job.storage_url` (a Ray worker); the
-    local executor passes its own. A cohort that raises tells its unfinished trials FAIL and
-    re-raises."""
+    local executor passes its own. `scratch`: a folder of this machine that the cohort writes its
+    run folder (`scratch/cohort`) and artifacts (`scratch/artifacts`) in, instead of the job's
+    (a cohort on another node than the driver's, whose files are sent back); the paths the study
+    records stay the job's. A cohort that raises tells its unfinished trials FAIL and re-raises."""
     if job.diagnose:
         check_classifier()
     if storage is None:
@@ -101,7 +104,7 @@ def run_cohort(
     own_store = store is None
     store = store if store is not None else Store(job.storage_url)
     try:
-        return _CohortRun(job, storage, store).run()
+        return _CohortRun(job, storage, store, scratch).run()
     finally:
         if own_store:
             store.dispose()
@@ -115,7 +118,9 @@ class _CohortRun:
     the job (`n`); `slot_trial[i]` is the trial cohort slot i trains now. A freed slot takes the
     next waiting trial (`job.slots`)."""
 
-    def __init__(self, job: CohortJob, storage: optuna.storages.BaseStorage, store: Store) -> None:
+    def __init__(
+        self, job: CohortJob, storage: optuna.storages.BaseStorage, store: Store, scratch: str | None = None
+    ) -> None:
         if not (len(job.configs) == len(job.trial_ids) == len(job.trial_numbers)) or not job.configs:
             raise SearchError(
                 f"cohort {job.index}: needs one config per trial, but got {len(job.configs)} configs "
@@ -127,13 +132,16 @@ class _CohortRun:
         self.study = optuna.Study(job.study_name, storage, sampler=optuna.samplers.RandomSampler())
         self.storage = self.study._storage
         self.writes = BatchedWrites(self.storage)
-        self.artifacts = optuna.artifacts.FileSystemArtifactStore(job.artifact_dir)
-        Path(job.artifact_dir).mkdir(parents=True, exist_ok=True)
+        self.scratch = Path(scratch) if scratch else None
+        artifact_dir = self.scratch / "artifacts" if self.scratch else Path(job.artifact_dir)
+        self.artifacts = optuna.artifacts.FileSystemArtifactStore(str(artifact_dir))
+        artifact_dir.mkdir(parents=True, exist_ok=True)
         live = job.live
         # A trial's folder keeps its newest samples and no checkpoint (a search re-runs lost trials)
         self.trainer = CohortTrainer(
-            list(job.configs[:live]), job.run_dir, samples="last", checkpoints=False, reserve=list(job.configs[live:])
-        )
+            list(job.configs[:live]), str(self.scratch / "cohort") if self.scratch else job.run_dir,
+            samples="last", checkpoints=False, reserve=list(job.configs[live:]),
+        )  # fmt: skip
         self.slot_trial = list(range(live))  # the trial (index in the job) each slot trains
         self.waiting = list(range(live, len(job.configs)))  # trials not started yet
         self.results: dict[int, MemberResult] = {}  # by trial index
@@ -162,7 +170,7 @@ class _CohortRun:
             self.writes.set_trial_user_attr(tid, ATTR_WORKER, me)
             self.writes.set_trial_user_attr(tid, "ganstab_run_id", run_id)
             if n < job.live:
-                self.writes.set_trial_user_attr(tid, "run_dir", str(trainer.member_dir(n)))
+                self.writes.set_trial_user_attr(tid, "run_dir", self._recorded_dir(n))
         self.writes.flush()
         with Heartbeat(self.storage, job.heartbeat_interval, job.trial_ids) as beat:
             self._heartbeat = beat
@@ -303,10 +311,18 @@ class _CohortRun:
             metrics=metrics,
             steps_trained=steps,
             diverged_at=steps if status == "diverged" else None,
-            run_dir=str(trainer.member_dir(i)),
+            run_dir=self._recorded_dir(i),
             pruned_by=self.reasons[n][0] if n in self.reasons else None,
             pruned_because=self.reasons[n][1] if n in self.reasons else None,
         )
+
+    def _recorded_dir(self, i: int) -> str:
+        """Slot i's member folder as the study records it: under the job's run folder, even when
+        written in a scratch folder."""
+        folder = self.trainer.member_dir(i)
+        if self.scratch is None:
+            return str(folder)
+        return str(Path(self.job.run_dir) / folder.relative_to(self.scratch / "cohort"))
 
     def _settle(self, members: list[int], statuses: list[str]) -> None:
         """Write everything about the members of these slots, then tell their trials' final

@@ -121,6 +121,7 @@ class RayExecutor:
         cpus_per_cohort: float = 1.0,
         *,
         num_cpus: int | None = None,
+        storage: str | None = None,
     ) -> None:
         if isinstance(gpus_per_cohort, bool) or not isinstance(gpus_per_cohort, (int, float)):
             raise SearchError(f"gpus_per_cohort must be a number >= 0, but got {gpus_per_cohort!r}.")
@@ -146,6 +147,9 @@ class RayExecutor:
         self._lost_rounds = 0  # run_many calls in a row in which every cohort's worker died
         self._server: Any = None  # the driver's SQLite study served to other nodes (StorageServer)
         self._store: Any = None  # the driver's Store, for what cohorts of other nodes send back
+        self._lander: Any = None  # (url, the Lander actor, its (name, namespace)): remote_cohort
+        if storage is not None:  # refused before connecting: a Ray Client connection takes ~10-60 s
+            _check_storage(storage, address or os.environ.get("RAY_ADDRESS", ""))
         self.cluster = RayCluster(address, num_cpus=num_cpus)
         self._ray = self.cluster.ray
         try:
@@ -206,19 +210,9 @@ class RayExecutor:
         self.cluster.close()
 
     def check_storage(self, url: str) -> None:
-        """Refuse a study this executor cannot run on its cluster (before any trial is asked): a
-        SQLite file behind a Ray Client address (ray://), whose driver is no node to serve it."""
-        from ganstab.storage import normalize_url
-
-        asked = self.cluster.requested_address or os.environ.get("RAY_ADDRESS", "")
-        if (asked or self.address or "").strip().startswith("ray://") and (
-            normalize_url(url).get_backend_name() == "sqlite"
-        ):
-            raise SearchError(
-                "a search through a Ray Client address (ray://) cannot serve its SQLite study to the cluster; "
-                "run it on a node of the cluster (--address HOST:PORT) or give --storage a PostgreSQL URL.",
-                key="storage",
-            )
+        """Refuse a study this executor cannot run on its cluster, before any trial is asked (see
+        `_check_storage`; `RayExecutor(storage=...)` does it before connecting)."""
+        _check_storage(url, self.cluster.requested_address or os.environ.get("RAY_ADDRESS", "") or self.address or "")
 
     def _places(self, jobs: Sequence[CohortJob]) -> dict[int, Any]:
         """What each job's worker must know of this driver (`remote_cohort.Place`): its node, and
@@ -226,29 +220,42 @@ class RayExecutor:
         from ganstab.search.remote_cohort import Place, create_runs, sqlite_study
 
         driver_node = self._ray.get_runtime_context().get_node_id()
+        from ganstab.search.remote_cohort import start_lander
+
         url = jobs[0].storage_url
         self.check_storage(url)
-        if not sqlite_study(jobs[0]):
-            return {job.index: Place(driver_node) for job in jobs}
-        if self._server is None or self._server.url != url:
+        sqlite = sqlite_study(jobs[0])
+        if self._lander is None or self._lander[0] != url:
             self.close_storage()
-            from ganstab.search.storage_server import StorageServer
-            from ganstab.storage import Store
+            if sqlite:
+                from ganstab.search.storage_server import StorageServer, server_port
+                from ganstab.storage import Store
 
-            self._server = StorageServer(
-                url, self._ray.util.get_node_ip_address(),
-                heartbeat_interval=jobs[0].heartbeat_interval, grace_period=jobs[0].grace_period,
-            )  # fmt: skip
-            self._store = Store(url)
-        return {job.index: Place(driver_node, self._server.address, create_runs(job, self._store)) for job in jobs}
+                self._server = StorageServer(
+                    url, self._ray.util.get_node_ip_address(), port=server_port(),
+                    heartbeat_interval=jobs[0].heartbeat_interval, grace_period=jobs[0].grace_period,
+                )  # fmt: skip
+                self._store = Store(url)
+            self._lander = (url, *start_lander(url, sqlite=sqlite))  # settled members, sent as they settle
+        lander = self._lander[2]
+        if not sqlite:
+            return {job.index: Place(driver_node, lander=lander) for job in jobs}
+        return {
+            job.index: Place(driver_node, self._server.address, create_runs(job, self._store), lander=lander)
+            for job in jobs
+        }
 
     def close_storage(self) -> None:
-        """Stop serving a study and close the driver's Store (the next SQLite run opens them again)."""
+        """Stop serving a study, end its Lander and close the driver's Store (the next run opens
+        them again)."""
         if self._server is not None:
             self._server.stop()
         if self._store is not None:
             self._store.dispose()
-        self._server = self._store = None
+        if self._lander is not None and self._ray.is_initialized():
+            with contextlib.suppress(Exception):  # gone with its node or the cluster
+                self._ray.kill(self._lander[1])
+        self._server = self._store = self._lander = None
 
     def __enter__(self) -> RayExecutor:
         return self
@@ -329,6 +336,24 @@ class RayExecutor:
                 f"marked FAIL and re-queued: the same command continues the search."
             )
         return outputs
+
+
+def _check_storage(url: str, address: str) -> None:
+    """A SQLite study behind a Ray Client address (ray://) is refused: that driver is no node of the
+    cluster, so nothing could serve its file to the workers. A GANSTAB_STORAGE_SERVER_PORT that is no
+    port is refused too."""
+    from ganstab.search.storage_server import server_port
+    from ganstab.storage import normalize_url
+
+    if normalize_url(url).get_backend_name() != "sqlite":
+        return
+    server_port()
+    if address.strip().startswith("ray://"):
+        raise SearchError(
+            "a search through a Ray Client address (ray://) cannot serve its SQLite study to the cluster; "
+            "run it on a node of the cluster (--address HOST:PORT) or give --storage a PostgreSQL URL.",
+            key="storage",
+        )
 
 
 def _collect(jobs: Sequence[CohortJob], grid: Any, store: Any) -> tuple[list[list[MemberResult]], list[str]]:
