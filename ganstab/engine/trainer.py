@@ -19,6 +19,7 @@ it through `report(step, members) -> keep_going`, called at every evaluation.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -55,6 +56,9 @@ from ganstab.engine.run_folder import RunFolder
 from ganstab.engine.streams import STREAM_CHUNK, draw_chunk, member_stream
 from ganstab.engine.trace import columns_for
 from ganstab.engine.trace_log import TraceLog
+from ganstab.engine.user_networks import set_buffer_advance, user_cohorts
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CohortTrainer", "ReportFn", "train"]
 
@@ -113,6 +117,12 @@ class CohortTrainer:
         betas = [t.beta1 for t in tr], [t.beta2 for t in tr]
         self.optG = CohortAdam(self.G.parameters(), [t.lr_g for t in tr], *betas)
         self.optD = CohortAdam(self.D.parameters(), [t.lr_d for t in tr], *betas)
+        users = user_cohorts(self.G, self.D)
+        self._user_buffers = any(u.buffer_names for u in users)
+        # how the user's networks run as a cohort (vmap or a loop), for the run's log
+        self.networks_note = "; ".join(u.describe() for u in users)
+        if self.networks_note:
+            log.info("user networks, cohort of %d: %s", self.k, self.networks_note)
 
     def set_member_settings(self) -> None:
         """Each member's hyperparameters as per-member tensors (again after a refill)."""
@@ -201,6 +211,12 @@ class CohortTrainer:
         self.diverged_at = torch.where(bad & (self.diverged_at < 0), self.step + 1, self.diverged_at)
         self.alive = self.alive & ~bad
 
+    def _set_advance(self, members: torch.Tensor) -> None:
+        """Which members' SN vectors and user-module buffers advance on the next forwards."""
+        for net in (self.G, self.D):
+            set_power_iteration(net, members)
+            set_buffer_advance(net, members)
+
     def _noise(self, x: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         return x + sigma.view(-1, *([1] * (x.dim() - 1))) * noise
 
@@ -208,9 +224,8 @@ class CohortTrainer:
         plan, b = self._plan, self.batch
         assert plan is not None
         active = self.alive & self.hp.dis_mask[j]
-        if self.hp.nd_max > 1 and self.hp.has_sn:
-            set_power_iteration(self.G, self.hp.dis_mask[j])
-            set_power_iteration(self.D, self.hp.dis_mask[j])
+        if self.hp.nd_max > 1 and (self.hp.has_sn or self._user_buffers):
+            self._set_advance(self.hp.dis_mask[j])
         real = self.dataset.take(plan["real"][:, i, j])
         with torch.no_grad(), self.autocast():
             fake = [x.float() for x in self.G(plan["z_d"][:, i, j])]
@@ -250,9 +265,8 @@ class CohortTrainer:
         plan = self._plan
         assert plan is not None
         active = self.alive
-        if self.hp.nd_max > 1 and self.hp.has_sn:
-            set_power_iteration(self.G, self.hp.all_members)
-            set_power_iteration(self.D, self.hp.all_members)
+        if self.hp.nd_max > 1 and (self.hp.has_sn or self._user_buffers):
+            self._set_advance(self.hp.all_members)
         with self.autocast():
             fake = [x.float() for x in self.G(plan["z_g"][:, i])]
         out = fake[-1].detach().flatten(2)  # [K, B, D]
@@ -377,6 +391,8 @@ class CohortTrainer:
         """
         if self.folder is not None and not self._opened:
             self.folder.open(self.configs, self.columns)
+            if self.networks_note and self.run_dir is not None:
+                (self.run_dir / "networks.txt").write_text(f"user networks, cohort of {self.k}: {self.networks_note}\n")
         self._opened = True  # train() again (after refills) continues the same folder
         started = time.perf_counter() - self.wall_time
         t = self.cfg.train
