@@ -121,6 +121,7 @@ class RayExecutor:
         cpus_per_cohort: float = 1.0,
         *,
         num_cpus: int | None = None,
+        py_modules: Sequence[str] = (),
     ) -> None:
         if isinstance(gpus_per_cohort, bool) or not isinstance(gpus_per_cohort, (int, float)):
             raise SearchError(f"gpus_per_cohort must be a number >= 0, but got {gpus_per_cohort!r}.")
@@ -146,7 +147,9 @@ class RayExecutor:
         self._lost_rounds = 0  # run_many calls in a row in which every cohort's worker died
         self._server: Any = None  # the driver's SQLite study served to other nodes (StorageServer)
         self._store: Any = None  # the driver's Store, for what cohorts of other nodes send back
-        self.cluster = RayCluster(address, num_cpus=num_cpus)
+        # py_modules: folders and .py files of the user's code (engine/user_code.code_paths) that Ray
+        # ships to every worker, for nodes where they are not installed
+        self.cluster = RayCluster(address, num_cpus=num_cpus, py_modules=py_modules)
         self._ray = self.cluster.ray
         try:
             self._check_resources()
