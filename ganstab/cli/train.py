@@ -120,7 +120,7 @@ def _new_trainer(args: argparse.Namespace, console):
     cfg, source = _load_config(args)
     resolved = C.resolve(cfg)
     members = C.member_configs(cfg, args.cohort_size)  # refuses K < 1, dry run or not
-    from ganstab.engine.user_code import check_user_code
+    from ganstab.engine.user_networks import check_user_code
 
     check_user_code(resolved)  # your own networks and data: they import and fit, dry run or not
     if args.dry_run:

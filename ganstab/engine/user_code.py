@@ -3,8 +3,9 @@ classes) and `data.factory` (a function returning the data), each as "pkg.module
 
 Names resolve from the working folder (put first on `sys.path`) and the Python path. Every problem
 is one `ConfigError` line naming the key and the value, raised before anything trains:
-`check_user_code(cfg)` imports the names, builds the data set and runs G and D once on a small
-batch to check their shapes (`ganstab train --dry-run` and `ganstab search` call it too).
+`user_networks.check_user_code(cfg)` imports the names, builds the data set and runs G and D
+once on a small batch to check their shapes (`ganstab train --dry-run` and `ganstab search` call
+it too; building the networks checks the same).
 
 The data factory returns a torch `Dataset` (map-style: `len` and `[i]`), a tensor or a NumPy
 array. Items are tensors or arrays (a `(x, label)` tuple or list gives its first element; labels
@@ -204,23 +205,6 @@ def check_builtin_networks(cfg: Config, data_shape: tuple[int, ...]) -> None:
             f"networks need square images with a power-of-2 side >= 8: name your own in model.generator "
             f"and model.discriminator."
         )
-
-
-def check_user_code(cfg: Config) -> None:
-    """Every user-code check of a *resolved* config, before training: the names import, the data
-    set builds, G's output fits the data and D gives one score per sample."""
-    if cfg.data.name != "factory" and cfg.model.generator is None and cfg.model.discriminator is None:
-        return
-    from ganstab.engine.data import build_dataset
-
-    shape = tuple(build_dataset(cfg.data).shape)
-    check_builtin_networks(cfg, shape)
-    build_g = network_builder(cfg, "generator")
-    build_d = network_builder(cfg, "discriminator")
-    if build_g is not None:
-        latent_shape(build_g, cfg.model.latent_dim, shape, str(cfg.model.generator))
-    if build_d is not None:
-        check_discriminator(build_d, shape, str(cfg.model.discriminator))
 
 
 # ------------------------------------------------------------------------------------ shipping

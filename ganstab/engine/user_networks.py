@@ -35,6 +35,9 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
+from ganstab.engine import user_code as U
+from ganstab.engine.config import Config
+from ganstab.engine.data import build_dataset
 from ganstab.engine.member_layers import CohortModule, SpectralNorm
 
 MODES = ("auto", "vmap", "loop")
@@ -257,3 +260,18 @@ def set_buffer_advance(module: nn.Module, advance: torch.Tensor) -> None:
 
 def user_cohorts(*nets: nn.Module) -> list[UserCohort]:
     return [m for net in nets for m in net.modules() if isinstance(m, UserCohort)]
+
+
+def check_user_code(cfg: Config) -> None:
+    """Every user-code check of a *resolved* config, before training: the names import, the data
+    set builds, G's output fits the data and D gives one score per sample."""
+    if cfg.data.name != "factory" and cfg.model.generator is None and cfg.model.discriminator is None:
+        return
+    shape = tuple(build_dataset(cfg.data).shape)
+    U.check_builtin_networks(cfg, shape)
+    build_g = U.network_builder(cfg, "generator")
+    build_d = U.network_builder(cfg, "discriminator")
+    if build_g is not None:
+        U.latent_shape(build_g, cfg.model.latent_dim, shape, str(cfg.model.generator))
+    if build_d is not None:
+        U.check_discriminator(build_d, shape, str(cfg.model.discriminator))

@@ -283,7 +283,7 @@ def _check_data_and_networks(space: SearchSpace, settings: SearchSettings) -> No
     that the user's networks refuse (model.g_mult, model.hidden, ...)."""
     from ganstab.engine import config as C
     from ganstab.engine.data import build_dataset
-    from ganstab.engine.user_code import check_user_code
+    from ganstab.engine.user_networks import check_user_code
 
     cfg = space.config(settings.override_values)
     if C.uses_user_networks(cfg.model):

@@ -10,7 +10,8 @@ import torch
 from ganstab.engine import CohortTrainer, apply_overrides, preset
 from ganstab.engine.config import ConfigError, resolve
 from ganstab.engine.data import build_dataset
-from ganstab.engine.user_code import check_user_code, code_paths
+from ganstab.engine.user_code import code_paths
+from ganstab.engine.user_networks import check_user_code
 
 NETS = "tests.user_nets.nets"
 OK = [
