@@ -164,7 +164,9 @@ def _with_user_networks(cfg: Config, k: int, data_shape: tuple[int, ...], sn_d: 
     d = own_d
     if build_d is not None:
         U.check_discriminator(build_d, data_shape, str(m.discriminator))
-        d = UserCohort(build_d, k, role="D", sn=sn_d, sample_shape=data_shape, mode=m.user_cohort)
+        d = UserCohort(
+            build_d, k, role="D", sn=sn_d, sample_shape=data_shape, chunk=cfg.train.batch_size, mode=m.user_cohort
+        )
     return g, d, 1
 
 

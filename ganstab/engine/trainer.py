@@ -56,7 +56,7 @@ from ganstab.engine.run_folder import RunFolder
 from ganstab.engine.streams import STREAM_CHUNK, draw_chunk, member_stream
 from ganstab.engine.trace import columns_for
 from ganstab.engine.trace_log import TraceLog
-from ganstab.engine.user_networks import set_buffer_advance, user_cohorts
+from ganstab.engine.user_networks import set_buffer_advance, set_gp_members, user_cohorts
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,7 @@ class CohortTrainer:
     def set_member_settings(self) -> None:
         """Each member's hyperparameters as per-member tensors (again after a refill)."""
         self.hp = MemberSettings.of(self.configs, self.device, self.steps)
+        set_gp_members(self.D, self.hp.gp_members)  # the user's D: whose third batch is real
 
     def _start_progress(self) -> None:
         """Step counts, random streams and each slot's status at the start of a run."""

@@ -67,7 +67,9 @@ def import_name(key: str, value: str) -> Any:
 def network_class(key: str, value: str) -> type[nn.Module]:
     cls = import_name(key, value)
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise ConfigError(f"`{key}` {value!r} must name an nn.Module subclass, but it is {type(cls).__name__} {cls!r}.")
+        raise ConfigError(
+            f"`{key}` {value!r} must name an nn.Module subclass, but it is {type(cls).__name__} {cls!r}."
+        )
     return cls
 
 
@@ -84,7 +86,9 @@ def network_builder(cfg: Config, role: str) -> Callable[[], nn.Module] | None:
         try:
             return cls(**kwargs)
         except Exception as e:
-            raise ConfigError(f"`{key}` {value!r} with `{key}_kwargs` {kwargs!r} cannot be made: {_one_line(e)}.") from e
+            raise ConfigError(
+                f"`{key}` {value!r} with `{key}_kwargs` {kwargs!r} cannot be made: {_one_line(e)}."
+            ) from e
 
     return build
 
@@ -130,14 +134,18 @@ def factory_tensor(d: DataConfig) -> torch.Tensor:
         items = [_item(data[i], i, value) for i in range(len(data))]
         shapes = {tuple(x.shape) for x in items}
         if len(shapes) > 1:
-            raise ConfigError(f"`data.factory` {value!r}: items must share one shape, but got {sorted(shapes)[:3]}.")
+            raise ConfigError(
+                f"`data.factory` {value!r}: items must share one shape, but got {sorted(shapes)[:3]}."
+            )
         data = torch.stack(items) if items else torch.empty(0)
     if data.dim() not in (2, 4) or len(data) < 2:
         raise ConfigError(
             f"`data.factory` {value!r} must give at least 2 items of shape [D] (points) or [C, H, W] "
             f"(images), but gave shape {list(data.shape)}."
         )
-    if data.is_complex() or not (data.is_floating_point() or data.dtype in (torch.uint8, torch.int32, torch.int64)):
+    if data.is_complex() or not (
+        data.is_floating_point() or data.dtype in (torch.uint8, torch.int32, torch.int64)
+    ):
         raise ConfigError(f"`data.factory` {value!r} must give real numbers, but gave {data.dtype}.")
     data = data.detach().to("cpu", torch.float32).contiguous()
     if not torch.isfinite(data).all():
@@ -148,7 +156,9 @@ def factory_tensor(d: DataConfig) -> torch.Tensor:
 # ------------------------------------------------------------------------------------ shapes
 
 
-def latent_shape(build_g: Callable[[], nn.Module], latent: int, data_shape: tuple[int, ...], value: str) -> tuple[int, ...]:
+def latent_shape(
+    build_g: Callable[[], nn.Module], latent: int, data_shape: tuple[int, ...], value: str
+) -> tuple[int, ...]:
     """The shape of one sample of G's noise that G accepts (`[latent]`, else `[latent, 1, 1]`),
     after checking that G's output fits the data; ConfigError naming model.generator otherwise."""
     net = build_g()
@@ -162,7 +172,9 @@ def latent_shape(build_g: Callable[[], nn.Module], latent: int, data_shape: tupl
                 tried.append(f"{[PROBE_BATCH, *shape]}: {_one_line(e)}")
                 continue
         if not isinstance(out, torch.Tensor):
-            raise ConfigError(f"`model.generator` {value!r} must return a tensor, but returned {type(out).__name__}.")
+            raise ConfigError(
+                f"`model.generator` {value!r} must return a tensor, but returned {type(out).__name__}."
+            )
         if tuple(out.shape) != (PROBE_BATCH, *data_shape):
             raise ConfigError(
                 f"`model.generator` {value!r} returns shape {list(out.shape)} for noise {[PROBE_BATCH, *shape]}, "
@@ -220,7 +232,11 @@ def code_paths(cfg: Config) -> list[str]:
     """The local folders (packages) and files (single modules) holding the user code a config
     names, for shipping to Ray workers that lack them; installed packages are left out."""
     _working_folder_on_path()
-    names = [cfg.model.generator, cfg.model.discriminator, cfg.data.factory if cfg.data.name == "factory" else None]
+    names = [
+        cfg.model.generator,
+        cfg.model.discriminator,
+        cfg.data.factory if cfg.data.name == "factory" else None,
+    ]
     out: list[str] = []
     for value in names:
         if value is None:

@@ -41,7 +41,15 @@ from ganstab.engine.data import build_dataset
 from ganstab.engine.member_layers import CohortModule, SpectralNorm
 
 MODES = ("auto", "vmap", "loop")
-SN_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+SN_LAYERS = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+)
 PROBE_BATCH = 4
 
 
@@ -73,6 +81,8 @@ class UserCohort(CohortModule):
     `role` "G": forward(z `[K, B, latent]`) -> `[x [K, B, *shape]]` (ganstab's `Scales`), the
     noise laid out as `latent_shape` per sample; "D": forward(scales) -> scores `[K, B]`.
     `sn`: whether any member (or a later refill) uses spectral norm (the layers then carry it).
+    `chunk` (D): the training batch size; D's input (real, fake and WGAN-GP's interpolates, one
+    after another) runs as separate batches of it, as PyTorch's DCGAN example calls its D.
     """
 
     def __init__(
@@ -84,6 +94,7 @@ class UserCohort(CohortModule):
         sn: bool = False,
         latent_shape: tuple[int, ...] = (),
         sample_shape: tuple[int, ...] = (),
+        chunk: int = 0,
         mode: str = "auto",
     ) -> None:
         super().__init__()
@@ -91,23 +102,35 @@ class UserCohort(CohortModule):
             raise ValueError(f"mode must be one of {', '.join(MODES)}, but got {mode!r}.")
         self.build, self.k, self.role = build, k, role
         self.latent_shape, self.sample_shape = tuple(latent_shape), tuple(sample_shape)
+        self.chunk = chunk  # D: the training batch size; its input is split into batches of it
         base = build()
         self._base = [base]  # in a list: its own parameters must not count as the cohort's
         self.param_names = [n for n, _ in base.named_parameters()]
         self.buffer_names = [n for n, _ in base.named_buffers()]
         self.params = _Holder()
         for n, p in base.named_parameters():
-            self.params.register_parameter(_key(n), nn.Parameter(p.detach().unsqueeze(0).repeat(k, *[1] * p.dim())))
+            self.params.register_parameter(
+                _key(n), nn.Parameter(p.detach().unsqueeze(0).repeat(k, *[1] * p.dim()))
+            )
         self.state = _Holder()
         for n, b in base.named_buffers():
             self.state.register_buffer(_key(n), b.detach().unsqueeze(0).repeat(k, *[1] * b.dim()).clone())
         self.register_buffer("advance", torch.ones(k, dtype=torch.bool))
+        # D: members whose D step has a third batch (WGAN-GP's interpolates); for the others that
+        # batch is filler, and their buffers must not see it
+        self.register_buffer("gp_members", torch.ones(k, dtype=torch.bool))
         self.sn_targets = [
-            _SNTarget(f"{m_name}.weight" if m_name else "weight", self._rows(m), isinstance(m, nn.modules.conv._ConvTransposeNd))
+            _SNTarget(
+                f"{m_name}.weight" if m_name else "weight",
+                self._rows(m),
+                isinstance(m, nn.modules.conv._ConvTransposeNd),
+            )
             for m_name, m in base.named_modules()
             if isinstance(m, SN_LAYERS) and isinstance(getattr(m, "weight", None), nn.Parameter)
         ]
-        self.sn = nn.ModuleDict({_key(t.name): SpectralNorm(k, t.rows) for t in self.sn_targets}) if sn else None
+        self.sn = (
+            nn.ModuleDict({_key(t.name): SpectralNorm(k, t.rows) for t in self.sn_targets}) if sn else None
+        )
         self.mode, self.why = mode, "asked for" if mode != "auto" else ""
 
     @staticmethod
@@ -159,9 +182,15 @@ class UserCohort(CohortModule):
     def _stacked_buffers(self) -> dict[str, torch.Tensor]:
         return {n: getattr(self.state, _key(n)) for n in self.buffer_names}
 
-    def _call(self, x: torch.Tensor, mode: str, buffers: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    def _call(
+        self,
+        x: torch.Tensor,
+        mode: str,
+        buffers: dict[str, torch.Tensor] | None = None,
+        params: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """The user's module on each member's slice of `x` `[K, B, ...]`: `[K, B, ...]` out."""
-        params = self._weights()
+        params = self._weights() if params is None else params
         buffers = self._stacked_buffers() if buffers is None else buffers
         base = self.base
         if mode == "vmap":
@@ -177,28 +206,40 @@ class UserCohort(CohortModule):
             outs.append(functional_call(base, (p, b), (x[i],), strict=True))
         return torch.stack(outs)
 
-    def _guarded(self, x: torch.Tensor, mode: str) -> torch.Tensor:
+    def _guarded(
+        self, x: torch.Tensor, mode: str, params: dict[str, torch.Tensor], advance: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """`_call`, keeping the buffers of members that do not advance on this forward: the
-        module updates copies, and only the advancing members' rows are copied back (the copies,
-        not the buffers, are what autograd may have saved)."""
-        if not (self.training and self.buffer_names and not bool(self.advance.all())):
-            return self._call(x, mode)
+        module updates copies, and only the advancing members' rows are copied back. The copies,
+        not the buffers, are what autograd saves (BatchNorm keeps its running statistics for its
+        backward), so a later forward of the same step may update the buffers in place."""
+        advance = self.advance if advance is None else advance
+        if not (self.training and self.buffer_names):
+            return self._call(x, mode, params=params)
         work = {n: b.clone() for n, b in self._stacked_buffers().items()}
-        out = self._call(x, mode, work)
+        out = self._call(x, mode, work, params)
         with torch.no_grad():
             for n, b in self._stacked_buffers().items():
-                keep = self.advance.view(-1, *[1] * (b.dim() - 1))
+                keep = advance.view(-1, *[1] * (b.dim() - 1))
                 b.copy_(torch.where(keep, work[n], b))
         return out
 
     def forward(self, x):
         mode = self.mode if self.mode != "auto" else "loop"
+        params = self._weights()  # one spectral-norm power iteration per forward, as ganstab's layers
         if self.role == "G":
             k, b = x.shape[:2]
-            return [self._guarded(x.reshape(k, b, *self.latent_shape), mode)]
+            return [self._guarded(x.reshape(k, b, *self.latent_shape), mode, params)]
         h = x[-1]
-        k, b = h.shape[:2]
-        return self._guarded(h, mode).reshape(k, b)
+        k = h.shape[0]
+        # real, fake and WGAN-GP's interpolates arrive as one batch: D sees each on its own, so
+        # BatchNorm in D normalizes each alone and a member's D never depends on another's loss
+        parts = h.split(self.chunk, dim=1) if self.chunk else (h,)
+        outs = []
+        for i, p in enumerate(parts):
+            advance = self.advance & self.gp_members if i >= 2 else self.advance
+            outs.append(self._guarded(p, mode, params, advance).reshape(k, p.shape[1]))
+        return torch.cat(outs, dim=1)
 
     # ------------------------------------------------------------------ choosing the path
 
@@ -215,7 +256,9 @@ class UserCohort(CohortModule):
         try:
             outs = {m: self._probe(x, m) for m in ("loop", "vmap")}
             same = all(torch.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(outs["loop"], outs["vmap"]))
-            self.mode, self.why = ("vmap", "vmap runs it") if same else ("loop", "vmap gave other numbers than the loop")
+            self.mode, self.why = (
+                ("vmap", "vmap runs it") if same else ("loop", "vmap gave other numbers than the loop")
+            )
         except Exception as e:  # any failure under vmap: the loop is the fallback
             text = " ".join(str(e).split())[:160]
             self.mode, self.why = "loop", f"vmap failed: {type(e).__name__}: {text}"
@@ -256,6 +299,13 @@ def set_buffer_advance(module: nn.Module, advance: torch.Tensor) -> None:
     for m in module.modules():
         if isinstance(m, UserCohort):
             m.advance.copy_(advance)
+
+
+def set_gp_members(module: nn.Module, members: list[bool]) -> None:
+    """Say which members' D steps carry WGAN-GP's interpolates (a third batch)."""
+    for m in module.modules():
+        if isinstance(m, UserCohort):
+            m.gp_members.copy_(torch.tensor(members, dtype=torch.bool))
 
 
 def user_cohorts(*nets: nn.Module) -> list[UserCohort]:

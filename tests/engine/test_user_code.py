@@ -43,10 +43,16 @@ def test_a_good_config_passes_every_check():
 @pytest.mark.parametrize(
     "override, words",
     [
-        ("model.generator=nowhere.nets:G", ["`model.generator`", "'nowhere.nets:G'", "does not import", "nowhere"]),
+        (
+            "model.generator=nowhere.nets:G",
+            ["`model.generator`", "'nowhere.nets:G'", "does not import", "nowhere"],
+        ),
         (f"model.generator={NETS}:Nope", ["`model.generator`", "has no 'Nope'"]),
         (f"model.discriminator={NETS}:NotAModule", ["`model.discriminator`", "nn.Module subclass"]),
-        (f"model.discriminator={NETS}:WideDiscriminator", ["`model.discriminator`", "one score per sample", "[4, 3]"]),
+        (
+            f"model.discriminator={NETS}:WideDiscriminator",
+            ["`model.discriminator`", "one score per sample", "[4, 3]"],
+        ),
         ("model.generator_kwargs={out: 3}", ["`model.generator`", "returns shape [4, 3]", "items are [2]"]),
         ("model.generator_kwargs={width: 3}", ["`model.generator_kwargs`", "width", "cannot be made"]),
         ("model.latent_dim=5", ["`model.generator`", "`model.latent_dim` 5"]),

@@ -34,13 +34,33 @@ DCGAN = [
 # instance noise, G's weight average
 MEMBERS = [
     ["train.seed=0", "train.loss=ns", "train.lr_d=4e-4", "train.lr_g=1e-4", "train.label_smoothing=0.9"],
-    ["train.seed=1", "train.loss=hinge", "train.sn_d=true", "train.sn_g=true", "train.beta1=0.0", "train.beta2=0.9"],
-    ["train.seed=2", "train.loss=ls", "train.n_dis=2", "train.noise_std=0.2", "train.g_ema=0.9", "train.lr_d=1e-3"],
+    [
+        "train.seed=1",
+        "train.loss=hinge",
+        "train.sn_d=true",
+        "train.sn_g=true",
+        "train.beta1=0.0",
+        "train.beta2=0.9",
+    ],
+    [
+        "train.seed=2",
+        "train.loss=wgan-gp",
+        "train.n_dis=2",
+        "train.noise_std=0.2",
+        "train.g_ema=0.9",
+        "train.lr_d=1e-3",
+    ],
 ]
 
 
 def _cfg(net: list[str], mode: str, member: list[str]) -> Config:
-    common = [f"train.steps={STEPS}", "train.log_every=1", "train.eval_every=0", "train.device=cpu", "data.n_eval=64"]
+    common = [
+        f"train.steps={STEPS}",
+        "train.log_every=1",
+        "train.eval_every=0",
+        "train.device=cpu",
+        "data.n_eval=64",
+    ]
     return apply_overrides(preset("vanilla"), [*net, f"model.user_cohort={mode}", *common, *member])
 
 

@@ -14,7 +14,7 @@ import optuna
 
 from tests.search.ray_support import user_env
 
-MODULE = '''
+MODULE = """
 import os
 import torch
 from torch import nn
@@ -39,7 +39,7 @@ class D(nn.Module):
 
     def forward(self, x):
         return self.net(x)
-'''
+"""
 
 
 def test_a_search_ships_the_users_module_to_ray_workers(tmp_path: Path) -> None:
@@ -63,7 +63,9 @@ def test_a_search_ships_the_users_module_to_ray_workers(tmp_path: Path) -> None:
     )
     log = tmp_path / "imports.log"
     env = user_env(SHIPNETS_LOG=str(log))
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])  # ganstab's checkout, not the module's folder
+    env["PYTHONPATH"] = str(
+        Path(__file__).resolve().parents[2]
+    )  # ganstab's checkout, not the module's folder
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(driver)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

@@ -12,7 +12,9 @@ from torch import nn
 class MLPGenerator(nn.Module):
     def __init__(self, latent: int = 8, hidden: int = 32, out: int = 2) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out))
+        self.net = nn.Sequential(
+            nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out)
+        )
 
     def forward(self, z):
         return self.net(z)
@@ -21,7 +23,13 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     def __init__(self, inp: int = 2, hidden: int = 32) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(inp, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+        self.net = nn.Sequential(
+            nn.Linear(inp, hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(hidden, hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(hidden, 1),
+        )
 
     def forward(self, x):
         return self.net(x)
