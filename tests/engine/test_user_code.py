@@ -136,3 +136,19 @@ def test_trainer_reports_the_shape_error_before_training():
     with pytest.raises(ConfigError, match="one score per sample"):
         CohortTrainer([cfg])
     assert torch.is_grad_enabled()
+
+
+def test_one_side_may_stay_ganstabs():
+    """Only the user's D: ganstab's MLP G (model.hidden applies to it) trains against it."""
+    cfg = resolve(
+        apply_overrides(
+            preset("vanilla"),
+            [f"model.discriminator={NETS}:MLPDiscriminator", "model.hidden=16", "train.steps=3",
+             "train.batch_size=16", "data.n_eval=20", "train.device=cpu"],
+        )
+    )  # fmt: skip
+    t = CohortTrainer([cfg])
+    assert type(t.G).__name__ == "MLPGenerator" and "D: " in t.networks_note
+    assert t.train()[0]["status"] == "finished"
+    with pytest.raises(ConfigError, match="`model.d_mult` does not apply"):
+        resolve(apply_overrides(cfg, ["model.d_mult=2"]))
