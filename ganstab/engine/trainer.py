@@ -115,8 +115,9 @@ class CohortTrainer:
         averaged = any(t.g_ema > 0 for t in tr) or any(t.g_ema > 0 for t in later)
         self.G_avg = WeightAverage(self.G, [t.g_ema for t in tr]) if averaged else None
         betas = [t.beta1 for t in tr], [t.beta2 for t in tr]
-        self.optG = CohortAdam(self.G.parameters(), [t.lr_g for t in tr], *betas)
-        self.optD = CohortAdam(self.D.parameters(), [t.lr_d for t in tr], *betas)
+        trained = lambda net: [p for p in net.parameters() if p.requires_grad]  # noqa: E731 - a user's frozen layers stay
+        self.optG = CohortAdam(trained(self.G), [t.lr_g for t in tr], *betas)
+        self.optD = CohortAdam(trained(self.D), [t.lr_d for t in tr], *betas)
         users = user_cohorts(self.G, self.D)
         self._user_buffers = any(u.buffer_names for u in users)
         # how the user's networks run as a cohort (vmap or a loop), for the run's log

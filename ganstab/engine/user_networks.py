@@ -110,8 +110,8 @@ class UserCohort(CohortModule):
         self.params = _Holder()
         for n, p in base.named_parameters():
             self.params.register_parameter(
-                _key(n), nn.Parameter(p.detach().unsqueeze(0).repeat(k, *[1] * p.dim()))
-            )
+                _key(n), nn.Parameter(p.detach().unsqueeze(0).repeat(k, *[1] * p.dim()), p.requires_grad)
+            )  # a parameter the user froze stays frozen (no gradient, so Adam leaves it)
         self.state = _Holder()
         for n, b in base.named_buffers():
             self.state.register_buffer(_key(n), b.detach().unsqueeze(0).repeat(k, *[1] * b.dim()).clone())

@@ -157,3 +157,13 @@ def test_a_refilled_slot_starts_as_its_solo_run():
     solo = CohortTrainer([new])
     for x, y in zip(_state(t, 0), _state(solo, 0)):
         torch.testing.assert_close(x, y)
+
+
+def test_a_layer_the_user_froze_stays_frozen():
+    frozen = [f"model.generator={NETS}:FrozenFirstLayerGenerator"]
+    t = CohortTrainer([_cfg(MLP + frozen, "vmap", m) for m in MEMBERS[:2]])
+    first, second = (getattr(t.G.params, n).detach().clone() for n in ("net__0__weight", "net__2__weight"))
+    t.train()
+    assert not t.G.params.net__0__weight.requires_grad
+    assert torch.equal(first, t.G.params.net__0__weight)  # frozen: as made
+    assert not torch.equal(second, t.G.params.net__2__weight)  # the rest trained

@@ -119,3 +119,11 @@ class LabelledImages(torch.utils.data.Dataset):
 
 def broken_factory():
     raise RuntimeError("no data here")
+
+
+class FrozenFirstLayerGenerator(MLPGenerator):
+    """A generator whose first layer the user froze (requires_grad False): it must stay as made."""
+
+    def __init__(self, latent: int = 8, hidden: int = 32, out: int = 2) -> None:
+        super().__init__(latent, hidden, out)
+        self.net[0].requires_grad_(False)
