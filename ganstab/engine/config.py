@@ -434,6 +434,7 @@ def _check_user_networks(m: ModelConfig) -> None:
     if not uses_user_networks(m):
         for key in ("generator_kwargs", "discriminator_kwargs"):
             _rule(not getattr(m, key), f"model.{key}", f"empty without model.{key[:-7]}", getattr(m, key))
+        _rule(m.user_cohort == "auto", "model.user_cohort", "auto without model.generator/model.discriminator", m.user_cohort)
         return
     if m.generator is not None:
         _rule(m.latent_dim >= 1, "model.latent_dim", "set (>= 1) with model.generator: the size of your G's input", m.latent_dim)

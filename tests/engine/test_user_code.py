@@ -90,6 +90,10 @@ def test_syntax_of_names_and_latent_dim_are_checked_by_the_config():
         resolve(apply_overrides(preset("vanilla"), [f"data.factory={NETS}:ring_points"]))
     with pytest.raises(ConfigError, match="`model.generator_kwargs` must be a mapping"):
         _cfg("model.generator_kwargs=3")
+    with pytest.raises(ConfigError, match="`model.user_cohort` must be auto without model.generator"):
+        resolve(apply_overrides(preset("vanilla"), ["model.user_cohort=loop"]))
+    with pytest.raises(ConfigError, match="`model.discriminator_kwargs` must be empty without model.discriminator"):
+        resolve(apply_overrides(preset("vanilla"), ["model.discriminator_kwargs={a: 1}"]))
 
 
 def test_a_factory_dataset_of_labelled_images_gives_its_images():
