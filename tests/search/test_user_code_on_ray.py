@@ -11,8 +11,11 @@ import textwrap
 from pathlib import Path
 
 import optuna
+import pytest
 
 from tests.search.ray_support import user_env
+
+pytestmark = pytest.mark.slow  # starts a Ray instance of its own (~30 s)
 
 MODULE = """
 import os
