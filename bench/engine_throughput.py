@@ -9,7 +9,8 @@ member-steps/s (one step = one D update and one G update of one GAN).
     python bench/engine_throughput.py --device cuda --cohorts 1,64,256,1024 --cnn-cohorts 1,16,64 --bf16
 
 Targets (issue 2): ganstab K=1 within 10% of the plain loop; on a 2-core CPU a K=16 ring8 cohort
-at least 2x the member-steps/s of K=1; on a GPU >= 100x for K=1024 ring8, >= 5x for K=64 CNN bf16.
+at least 2x the member-steps/s of K=1 (issue 29: also for the user's own MLPs, "ring8 user MLP",
+whose "vs ganstab K=1" column compares with the user MLP's K=1 under vmap); on a GPU >= 100x for K=1024 ring8, >= 5x for K=64 CNN bf16.
 Results are recorded in bench/RESULTS.md.
 """
 
@@ -154,6 +155,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--cohorts", default="1,4,16,64", help="ring8 cohort sizes")
     p.add_argument("--cnn-cohorts", default="1,4,16", help="CNN cohort sizes ('' to skip)")
+    p.add_argument("--user-cohorts", default="1,16", help="cohort sizes of user nn.Module MLPs ('' to skip)")
     p.add_argument("--cnn-channels", type=int, default=16, help="CNN width at 32x32 (ganstab model.channels)")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast for the CNN runs")
     p.add_argument("--seconds", type=float, default=5.0, help="measuring time per row")
@@ -190,6 +192,19 @@ def main() -> None:
         rate = measure(ganstab_step(base, k), dev, args.seconds)
         k1 = k1 or rate
         row("ring8 MLP", "ganstab", k, rate, plain, k1)
+
+    if args.user_cohorts:  # issue 29: the user's own nn.Module MLPs (tests/user_nets), same workload
+        user = base + [
+            "model.generator=tests.user_nets.nets:MLPGenerator", "model.discriminator=tests.user_nets.nets:MLPDiscriminator",
+            "model.generator_kwargs={latent: 16, hidden: 128}", "model.discriminator_kwargs={hidden: 128}",
+        ]  # fmt: skip
+        user = [o for o in user if not o.startswith("model.hidden")]
+        k1 = None
+        for mode in ("vmap", "loop"):
+            for k in [int(x) for x in args.user_cohorts.split(",") if x]:
+                rate = measure(ganstab_step(user + [f"model.user_cohort={mode}"], k), dev, args.seconds)
+                k1 = k1 or rate
+                row("ring8 user MLP", f"ganstab, {mode}", k, rate, plain, k1)
 
     if args.cnn_cohorts:
         c = args.cnn_channels

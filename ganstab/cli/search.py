@@ -101,7 +101,7 @@ class SearchCommand(_BaseCommand):
         whole_number("--top", args.top)  # now, not after the search's minutes
         if args.executor != "ray" and (args.address or args.gpus_per_cohort):
             raise ValueError("--address and --gpus-per-cohort need --executor ray.")
-        executor, settings = start_executor(args, settings, console)
+        executor, settings = start_executor(args, settings, console, code=user_code_paths(space, settings))
         console.print(
             f"Search [bold]{study_name}[/]: space {space.name}, {args.trials} trials, cohorts of "
             f"{args.cohort_size} ({settings.concurrent_cohorts} at once), storage {args.storage}, "
@@ -230,15 +230,27 @@ def in_options(error: Exception) -> Exception:
     return type(error)(option + text[len(key) :])
 
 
-def start_executor(args: argparse.Namespace, settings, console):
+def user_code_paths(space, settings) -> list[str]:
+    """The local folders and files of the user's networks and data factory that the config names
+    (not installed packages): what Ray ships to its workers."""
+    from ganstab.engine.user_code import code_paths
+
+    return code_paths(space.config(settings.override_values))
+
+
+def start_executor(args: argparse.Namespace, settings, console, code: list[str] = ()):  # type: ignore[assignment]
     """(the Ray executor, the settings with as many cohorts at once as its cluster fits unless
-    --concurrent-cohorts says), or (None, settings) for --executor local."""
+    --concurrent-cohorts says), or (None, settings) for --executor local. `code`: the user's code,
+    shipped to every Ray worker (runtime_env py_modules)."""
     if args.executor != "ray":
         return None, settings
     from ganstab.search.ray_executor import RayExecutor
 
     executor = RayExecutor(address=args.address, gpus_per_cohort=args.gpus_per_cohort,
-                           cpus_per_cohort=args.cpus_per_cohort, storage=settings.storage)  # fmt: skip
+                           cpus_per_cohort=args.cpus_per_cohort, storage=settings.storage,
+                           py_modules=code)  # fmt: skip
+    if code:
+        console.print(f"Your code goes to every Ray worker: {', '.join(code)}", markup=False)
     try:
         executor.check_storage(settings.storage)  # before any trial is asked
     except BaseException:

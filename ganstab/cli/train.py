@@ -120,6 +120,9 @@ def _new_trainer(args: argparse.Namespace, console):
     cfg, source = _load_config(args)
     resolved = C.resolve(cfg)
     members = C.member_configs(cfg, args.cohort_size)  # refuses K < 1, dry run or not
+    from ganstab.engine.user_networks import check_user_code
+
+    check_user_code(resolved)  # your own networks and data: they import and fit, dry run or not
     if args.dry_run:
         console.print(f"# resolved config ({source}), cohort of {args.cohort_size}", style="dim")
         print(C.dump_yaml(resolved), end="")
@@ -131,6 +134,8 @@ def _new_trainer(args: argparse.Namespace, console):
             f"Run folder {str(run_dir)!r} already holds a run; use --resume or another --name."
         )
     trainer = CohortTrainer(members, run_dir)
+    if trainer.networks_note:
+        console.print(f"Your networks, a cohort of {args.cohort_size}: {trainer.networks_note}", markup=False)
     console.print(
         f"Training [bold]{args.cohort_size}[/] member(s) on [bold]{resolved.data.name}[/] "
         f"({resolved.train.loss} loss, {resolved.train.steps} steps, device {trainer.device}) "

@@ -15,6 +15,7 @@ import difflib
 import functools
 import json
 import math
+import re
 import sys
 import types
 import typing
@@ -64,6 +65,8 @@ class DataConfig:
     std: float = 0.0  # mixtures: std of every Gaussian; 0 = the data set's standard (ring 0.02, grid 0.05)
     centres: list[list[float]] | None = None  # mixture: explicit 2-D centres, e.g. [[0, 0], [1, 1]]
     path: str | None = None  # points (.npy/.csv), mnist, cifar10, folder: local file or folder
+    factory: str | None = None  # factory: "pkg.mod:func" returning a torch Dataset, tensor or array (engine/user_code.py)
+    factory_kwargs: dict[str, Any] = field(default_factory=dict)  # factory: keyword arguments of data.factory
     resolution: int = 0  # images: side in pixels, a power of 2 >= 8; 0 = the data set's (digits 8, others 32)
     n_eval: int = 2500  # samples generated at each evaluation
 
@@ -77,6 +80,11 @@ class ModelConfig:
     g_mult: float = 1.0  # capacity multiplier for G's widths (lesson 1: rarely the fix)
     d_mult: float = 1.0  # capacity multiplier for D's widths
     msg: bool = False  # multi-scale gradients, MSG-GAN (lesson 8); image data only
+    generator: str | None = None  # your own G, "pkg.mod:Name" (an nn.Module class); None = ganstab's
+    generator_kwargs: dict[str, Any] = field(default_factory=dict)  # keyword arguments of model.generator
+    discriminator: str | None = None  # your own D, "pkg.mod:Name"; None = ganstab's
+    discriminator_kwargs: dict[str, Any] = field(default_factory=dict)  # keyword arguments of model.discriminator
+    user_cohort: str = "auto"  # your networks' cohort: auto (vmap where it runs, else a loop), vmap or loop
 
 
 @dataclass
@@ -178,6 +186,10 @@ def _check_type(key: str, value: Any, tp: Any) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"`{key}` must be a list, but got {value!r}.")
         return [_check_type(f"{key}[{i}]", v, item_tp) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise ConfigError(f"`{key}` must be a mapping of names to values, e.g. {{hidden: 64}}, but got {value!r}.")
+        return dict(value)
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -384,6 +396,10 @@ def _check_data(d: DataConfig) -> None:
         "0 or a power of 2 >= 8",
         d.resolution,
     )
+    _check_import_path("data.factory", d.factory)
+    if d.name != "factory":
+        _rule(d.factory is None, "data.factory", f"unset unless data.name is 'factory' (it is {d.name!r})", d.factory)
+        _rule(not d.factory_kwargs, "data.factory_kwargs", "empty unless data.name is 'factory'", d.factory_kwargs)
     if d.centres is not None:
         _rule(
             len(d.centres) >= 1 and all(len(c) == 2 for c in d.centres),
@@ -393,7 +409,50 @@ def _check_data(d: DataConfig) -> None:
         )
 
 
+# "pkg.mod:Name" (the Name may be dotted, a class inside a class): what model.generator,
+# model.discriminator and data.factory hold; importing them is engine/user_code.py's job.
+IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+# What ganstab's own networks read and a user's network cannot take: refused, never ignored.
+G_ONLY_KEYS = {"g_mult": 1.0}
+D_ONLY_KEYS = {"d_mult": 1.0}
+SHAPE_KEYS = {"hidden": 128, "layers": 2, "channels": 64}  # refused when both networks are the user's
+
+
+def _check_import_path(key: str, value: str | None) -> None:
+    if value is not None:
+        _rule(bool(IMPORT_PATH.match(value)), key, 'an import path "pkg.module:Name"', value)
+
+
+def uses_user_networks(m: ModelConfig) -> bool:
+    return m.generator is not None or m.discriminator is not None
+
+
+def _check_user_networks(m: ModelConfig) -> None:
+    _check_import_path("model.generator", m.generator)
+    _check_import_path("model.discriminator", m.discriminator)
+    _rule(m.user_cohort in ("auto", "vmap", "loop"), "model.user_cohort", "auto, vmap or loop", m.user_cohort)
+    if not uses_user_networks(m):
+        for key in ("generator_kwargs", "discriminator_kwargs"):
+            _rule(not getattr(m, key), f"model.{key}", f"empty without model.{key[:-7]}", getattr(m, key))
+        _rule(m.user_cohort == "auto", "model.user_cohort", "auto without model.generator/model.discriminator", m.user_cohort)
+        return
+    if m.generator is not None:
+        _rule(m.latent_dim >= 1, "model.latent_dim", "set (>= 1) with model.generator: the size of your G's input", m.latent_dim)
+    refused = [(k, v) for k, v in G_ONLY_KEYS.items() if m.generator is not None]
+    refused += [(k, v) for k, v in D_ONLY_KEYS.items() if m.discriminator is not None]
+    refused += [(k, v) for k, v in SHAPE_KEYS.items() if m.generator is not None and m.discriminator is not None]
+    refused += [("msg", False)]
+    for key, default in refused:
+        value = getattr(m, key)
+        if value != default:
+            raise ConfigError(
+                f"`model.{key}` does not apply to your own networks (model.generator/model.discriminator "
+                f"are set): leave it at {default!r}, but got {value!r}."
+            )
+
+
 def _check_model(m: ModelConfig, d: DataConfig) -> None:
+    _check_user_networks(m)
     _rule(m.latent_dim >= 0, "model.latent_dim", ">= 1 (0 = default)", m.latent_dim)
     _rule(m.hidden >= 1, "model.hidden", ">= 1", m.hidden)
     _rule(m.layers >= 1, "model.layers", ">= 1", m.layers)
@@ -444,7 +503,7 @@ def resolve(cfg: Config) -> Config:
         if getattr(cfg.data, key) is None:
             raise ConfigError(f"`data.{key}` is required for data set {cfg.data.name!r}, but got None.")
     spec.fill_defaults(cfg.data)
-    is_image = spec.kind == "images"
+    is_image = spec.kind in ("images", "user")  # data.factory: set model.latent_dim and train.batch_size
     if cfg.model.latent_dim == 0:
         cfg.model.latent_dim = 64 if is_image else 16
     if cfg.train.batch_size == 0:

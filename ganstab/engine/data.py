@@ -170,13 +170,25 @@ def _require_path(d: DataConfig, what: str) -> Path:
     return p
 
 
+def _header_rows(path: Path) -> int:
+    """1 when the CSV's first line is a header (`x,y`: a field that is not a number), else 0."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        first = f.readline()
+    for field in first.strip().split(","):
+        try:
+            float(field)
+        except ValueError:
+            return 1
+    return 0
+
+
 def _load_points(d: DataConfig) -> Dataset:
     p = _require_path(d, "a .npy or .csv file of points, one per row")
     try:
         if p.suffix == ".npy":
             arr = np.load(p, allow_pickle=False)
         elif p.suffix == ".csv":
-            arr = np.loadtxt(p, delimiter=",", ndmin=2)
+            arr = np.loadtxt(p, delimiter=",", ndmin=2, skiprows=_header_rows(p))
         else:
             raise ConfigError(f"`data.path` must end in .npy or .csv, but got {str(p)!r}.")
     except ValueError as e:
@@ -276,3 +288,14 @@ BUILDERS["stacked_digits"] = lambda d: StackedDigits(_load_digits(d).data)
 BUILDERS["mnist"] = _load_mnist
 BUILDERS["cifar10"] = _load_cifar10
 BUILDERS["folder"] = _load_folder
+
+
+def _load_factory(d: DataConfig) -> Dataset:
+    from ganstab.engine.user_code import factory_tensor
+
+    x = factory_tensor(d)  # [N, D] points or [N, C, H, W] images, float32, as the factory gave them
+    kind = "points" if x.dim() == 2 else "images"
+    return Stored(x, kind, kind)
+
+
+BUILDERS["factory"] = _load_factory

@@ -16,7 +16,7 @@ from ganstab.engine.registry import Registry
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    kind: str  # "points" or "images"
+    kind: str  # "points", "images", or "user" (data.factory's: points or images, known once built)
     fill_defaults: Callable[[Any], None]  # resolve a DataConfig's 0 = "auto" fields in place
     requires: tuple[str, ...] = ()  # DataConfig fields that must be set (not None) for it
 
@@ -76,4 +76,11 @@ register(
     "images",
     "image files under a local folder (data.path), resized and centre-cropped",
     _fill_image(32),
+)
+register(
+    "factory",
+    "user",
+    'your own data: data.factory "pkg.mod:func" returns a torch Dataset, tensor or array (engine/user_code.py)',
+    _fill_nothing,
+    requires=("factory",),
 )

@@ -140,7 +140,37 @@ def real_scales(x: torch.Tensor, n_scales: int) -> Scales:
 
 
 def build_networks(cfg: Config, k: int, data_shape: tuple[int, ...], sn_d: bool, sn_g: bool):
-    """G and D for a resolved config; `sn_*` say whether any member uses SN (layers carry it)."""
+    """G and D for a resolved config; `sn_*` say whether any member uses SN (layers carry it).
+    Where the config names the user's own G or D (model.generator / model.discriminator), that
+    side is a `UserCohort` of it (engine/user_networks.py)."""
+    m = cfg.model
+    if m.generator is not None or m.discriminator is not None:
+        return _with_user_networks(cfg, k, data_shape, sn_d, sn_g)
+    return _own_networks(cfg, k, data_shape, sn_d, sn_g)
+
+
+def _with_user_networks(cfg: Config, k: int, data_shape: tuple[int, ...], sn_d: bool, sn_g: bool):
+    from ganstab.engine import user_code as U
+    from ganstab.engine.user_networks import UserCohort
+
+    m = cfg.model
+    U.check_builtin_networks(cfg, data_shape)
+    own_g, own_d, _ = _own_networks(cfg, k, data_shape, sn_d, sn_g) if None in (m.generator, m.discriminator) else (None, None, 1)
+    build_g, build_d = U.network_builder(cfg, "generator"), U.network_builder(cfg, "discriminator")
+    g = own_g
+    if build_g is not None:
+        latent = U.latent_shape(build_g, m.latent_dim, data_shape, str(m.generator))
+        g = UserCohort(build_g, k, role="G", sn=sn_g, latent_shape=latent, mode=m.user_cohort)
+    d = own_d
+    if build_d is not None:
+        U.check_discriminator(build_d, data_shape, str(m.discriminator))
+        d = UserCohort(
+            build_d, k, role="D", sn=sn_d, sample_shape=data_shape, chunk=cfg.train.batch_size, mode=m.user_cohort
+        )
+    return g, d, 1
+
+
+def _own_networks(cfg: Config, k: int, data_shape: tuple[int, ...], sn_d: bool, sn_g: bool):
     m = cfg.model
     if len(data_shape) == 1:
         g = MLPGenerator(k, m.latent_dim, data_shape[0], _width(m.hidden, m.g_mult), m.layers, sn_g)
@@ -171,4 +201,8 @@ def build_member_networks(configs: list[Config], data_shape: tuple[int, ...], de
     if device.type == "cuda" and len(data_shape) > 1:  # images: channels-last convolutions
         set_channels_last(G, True)
         set_channels_last(D, True)
+    from ganstab.engine.user_networks import user_cohorts
+
+    for net in user_cohorts(G, D):  # vmap or a loop, tried on the device
+        net.choose_mode()
     return G, D, n_scales

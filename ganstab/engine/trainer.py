@@ -19,6 +19,7 @@ it through `report(step, members) -> keep_going`, called at every evaluation.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -55,6 +56,9 @@ from ganstab.engine.run_folder import RunFolder
 from ganstab.engine.streams import STREAM_CHUNK, draw_chunk, member_stream
 from ganstab.engine.trace import columns_for
 from ganstab.engine.trace_log import TraceLog
+from ganstab.engine.user_networks import set_buffer_advance, set_gp_members, user_cohorts
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CohortTrainer", "ReportFn", "train"]
 
@@ -111,12 +115,20 @@ class CohortTrainer:
         averaged = any(t.g_ema > 0 for t in tr) or any(t.g_ema > 0 for t in later)
         self.G_avg = WeightAverage(self.G, [t.g_ema for t in tr]) if averaged else None
         betas = [t.beta1 for t in tr], [t.beta2 for t in tr]
-        self.optG = CohortAdam(self.G.parameters(), [t.lr_g for t in tr], *betas)
-        self.optD = CohortAdam(self.D.parameters(), [t.lr_d for t in tr], *betas)
+        trained = lambda net: [p for p in net.parameters() if p.requires_grad]  # noqa: E731 - a user's frozen layers stay
+        self.optG = CohortAdam(trained(self.G), [t.lr_g for t in tr], *betas)
+        self.optD = CohortAdam(trained(self.D), [t.lr_d for t in tr], *betas)
+        users = user_cohorts(self.G, self.D)
+        self._user_buffers = any(u.buffer_names for u in users)
+        # how the user's networks run as a cohort (vmap or a loop), for the run's log
+        self.networks_note = "; ".join(u.describe() for u in users)
+        if self.networks_note:
+            log.info("user networks, cohort of %d: %s", self.k, self.networks_note)
 
     def set_member_settings(self) -> None:
         """Each member's hyperparameters as per-member tensors (again after a refill)."""
         self.hp = MemberSettings.of(self.configs, self.device, self.steps)
+        set_gp_members(self.D, self.hp.gp_members)  # the user's D: whose third batch is real
 
     def _start_progress(self) -> None:
         """Step counts, random streams and each slot's status at the start of a run."""
@@ -201,6 +213,12 @@ class CohortTrainer:
         self.diverged_at = torch.where(bad & (self.diverged_at < 0), self.step + 1, self.diverged_at)
         self.alive = self.alive & ~bad
 
+    def _set_advance(self, members: torch.Tensor) -> None:
+        """Which members' SN vectors and user-module buffers advance on the next forwards."""
+        for net in (self.G, self.D):
+            set_power_iteration(net, members)
+            set_buffer_advance(net, members)
+
     def _noise(self, x: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         return x + sigma.view(-1, *([1] * (x.dim() - 1))) * noise
 
@@ -208,9 +226,8 @@ class CohortTrainer:
         plan, b = self._plan, self.batch
         assert plan is not None
         active = self.alive & self.hp.dis_mask[j]
-        if self.hp.nd_max > 1 and self.hp.has_sn:
-            set_power_iteration(self.G, self.hp.dis_mask[j])
-            set_power_iteration(self.D, self.hp.dis_mask[j])
+        if self.hp.nd_max > 1 and (self.hp.has_sn or self._user_buffers):
+            self._set_advance(self.hp.dis_mask[j])
         real = self.dataset.take(plan["real"][:, i, j])
         with torch.no_grad(), self.autocast():
             fake = [x.float() for x in self.G(plan["z_d"][:, i, j])]
@@ -250,9 +267,8 @@ class CohortTrainer:
         plan = self._plan
         assert plan is not None
         active = self.alive
-        if self.hp.nd_max > 1 and self.hp.has_sn:
-            set_power_iteration(self.G, self.hp.all_members)
-            set_power_iteration(self.D, self.hp.all_members)
+        if self.hp.nd_max > 1 and (self.hp.has_sn or self._user_buffers):
+            self._set_advance(self.hp.all_members)
         with self.autocast():
             fake = [x.float() for x in self.G(plan["z_g"][:, i])]
         out = fake[-1].detach().flatten(2)  # [K, B, D]
@@ -377,6 +393,8 @@ class CohortTrainer:
         """
         if self.folder is not None and not self._opened:
             self.folder.open(self.configs, self.columns)
+            if self.networks_note and self.run_dir is not None:
+                (self.run_dir / "networks.txt").write_text(f"user networks, cohort of {self.k}: {self.networks_note}\n")
         self._opened = True  # train() again (after refills) continues the same folder
         started = time.perf_counter() - self.wall_time
         t = self.cfg.train

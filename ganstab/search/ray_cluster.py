@@ -37,7 +37,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -70,9 +70,12 @@ class RayCluster:
     """A connection to Ray: the cluster at `address` (or RAY_ADDRESS), or a local instance that
     this object starts (sized by `num_cpus`, default all cores) and `close()` shuts down."""
 
-    def __init__(self, address: str | None = None, *, num_cpus: int | None = None) -> None:
+    def __init__(
+        self, address: str | None = None, *, num_cpus: int | None = None, py_modules: Sequence[str] = ()
+    ) -> None:
         self.requested_address = address.strip() if address else None
         self.num_cpus = num_cpus
+        self.py_modules = list(py_modules)  # local code shipped to every worker (Ray's runtime_env)
         self.address: str | None = None  # the GCS address of the Ray instance in use
         self.started_local = False
         self._watchdog: subprocess.Popen[bytes] | None = None  # kills Ray's agents if this process dies
@@ -100,8 +103,16 @@ class RayCluster:
                     f"join {target!r} ({source}) as well; run the search in a fresh process."
                 )
             self.address = current
+            if self.py_modules:  # a job's runtime_env is fixed when it connects
+                logging.getLogger(__name__).warning(
+                    "this process joined Ray before ganstab could ship %s to its workers; workers that lack "
+                    "them cannot import your code (call ray.init(runtime_env={'py_modules': [...]}) yourself)",
+                    ", ".join(self.py_modules),
+                )
             return
         kwargs: dict[str, Any] = {"ignore_reinit_error": True, "logging_level": logging.WARNING}
+        if self.py_modules:  # the user's networks and data factory reach workers that lack them
+            kwargs["runtime_env"] = {"py_modules": self.py_modules}
         if target is None or target == "local":
             # "local", not None: a bare ray.init() would join a cluster `ray start` left here.
             kwargs.update(address="local", num_cpus=self.num_cpus, include_dashboard=False)

@@ -122,6 +122,7 @@ class RayExecutor:
         *,
         num_cpus: int | None = None,
         storage: str | None = None,
+        py_modules: Sequence[str] = (),
     ) -> None:
         if isinstance(gpus_per_cohort, bool) or not isinstance(gpus_per_cohort, (int, float)):
             raise SearchError(f"gpus_per_cohort must be a number >= 0, but got {gpus_per_cohort!r}.")
@@ -150,7 +151,9 @@ class RayExecutor:
         self._lander: Any = None  # (url, the Lander actor, its (name, namespace)): remote_cohort
         if storage is not None:  # refused before connecting: a Ray Client connection takes ~10-60 s
             _check_storage(storage, address or os.environ.get("RAY_ADDRESS", ""))
-        self.cluster = RayCluster(address, num_cpus=num_cpus)
+        # py_modules: folders and .py files of the user's code (engine/user_code.code_paths) that Ray
+        # ships to every worker, for nodes where they are not installed
+        self.cluster = RayCluster(address, num_cpus=num_cpus, py_modules=py_modules)
         self._ray = self.cluster.ray
         try:
             self._check_resources()

@@ -274,12 +274,50 @@ def _check_overrides(space: SearchSpace, settings: SearchSettings) -> None:
         ) from e
 
 
+_CHECKED_DATA: set[str] = set()  # configs whose data and networks passed (run_search checks again)
+
+
+def _check_data_and_networks(space: SearchSpace, settings: SearchSettings) -> None:
+    """The data set builds (a missing data.path, a factory that fails) and the user's networks
+    import and fit it, before any study, trial or folder exists; a space may not sample a key
+    that the user's networks refuse (model.g_mult, model.hidden, ...)."""
+    from ganstab.engine import config as C
+    from ganstab.engine.data import build_dataset
+    from ganstab.engine.user_networks import check_user_code
+
+    cfg = space.config(settings.override_values)
+    if C.uses_user_networks(cfg.model):
+        refused = {f"model.{k}" for k in (*C.G_ONLY_KEYS, *C.D_ONLY_KEYS, *C.SHAPE_KEYS, "msg")}
+        for p in space.params:
+            if p.key in refused:
+                raise SearchError(
+                    f"search space {space.name!r} samples `{p.key}`, which does not apply to your own networks "
+                    f"(model.generator/model.discriminator are set); search another space or make it fixed.",
+                    key="extra_overrides",
+                )
+    key = C.shape_key(cfg)
+    if key in _CHECKED_DATA:
+        return
+    try:
+        if cfg.data.name == "factory" or C.uses_user_networks(cfg.model):
+            check_user_code(cfg)
+        else:
+            build_dataset(cfg.data)
+    except ConfigError as e:
+        raise SearchError(
+            f"extra_overrides {_shown(settings.extra_overrides)} give an invalid config: {e}", key="extra_overrides"
+        ) from e
+    _CHECKED_DATA.add(key)
+
+
 def check_search(space: SearchSpace, settings: SearchSettings) -> None:
     """What `run_search` checks before it opens anything, for a caller that wants the errors
     before it starts something costly (a Ray cluster): the settings against the space (no
-    `extra_overrides` on a searched key) and, with `diagnose`, the diagnosis models."""
+    `extra_overrides` on a searched key), the data set and the user's networks (they build and
+    fit), and, with `diagnose`, the diagnosis models."""
     if not isinstance(settings, SearchSettings):
         raise SearchError(f"settings must be a SearchSettings, but got {type(settings).__name__}.")
     _check_overrides(space, settings)
+    _check_data_and_networks(space, settings)
     if settings.diagnose:
         check_classifier()

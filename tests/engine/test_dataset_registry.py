@@ -12,7 +12,7 @@ from ganstab.engine.dataset_registry import DATASETS, IMAGE_DATASETS
 def test_every_registered_data_set_has_a_builder_and_no_builder_is_unregistered():
     assert set(BUILDERS) == set(DATASETS.names())
     assert IMAGE_DATASETS == [n for n in DATASETS if DATASETS.get(n).kind == "images"]
-    assert {DATASETS.get(n).kind for n in DATASETS} == {"points", "images"}
+    assert {DATASETS.get(n).kind for n in DATASETS} == {"points", "images", "user"}  # user: data.factory
 
 
 @pytest.mark.parametrize(

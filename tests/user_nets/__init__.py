@@ -1,0 +1,1 @@
+"""A tiny package of user networks and data factories, written as a user would (no ganstab imports)."""
