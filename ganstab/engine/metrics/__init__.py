@@ -128,7 +128,11 @@ class Evaluator:
         recall and density (NaN for samples that are not finite)."""
         knn, hq = prdc_and_hq(fake, self._balls)
         modes = math.nan if hq is None else float(self._modes.covered(self._balls.standardize(fake), hq))
-        return {"modes": modes, "hq": knn["precision"] * 100, **{c: knn[c] for c in ("coverage", "recall", "density")}}
+        return {
+            "modes": modes,
+            "hq": knn["precision"] * 100,
+            **{c: knn[c] for c in ("coverage", "recall", "density")},
+        }
 
     def _family_metrics(self, samples: torch.Tensor) -> list[dict[str, float]]:
         k, n = samples.shape[:2]
@@ -197,4 +201,12 @@ def _nan(columns: tuple[str, ...]) -> dict[str, float]:
     return {c: math.nan for c in columns}
 
 
-__all__ = ["Evaluator", "METRIC_COLUMNS", "SCORE_WORDS", "mixture_metrics", "prdc", "score", "sliced_wasserstein"]
+__all__ = [
+    "Evaluator",
+    "METRIC_COLUMNS",
+    "SCORE_WORDS",
+    "mixture_metrics",
+    "prdc",
+    "score",
+    "sliced_wasserstein",
+]

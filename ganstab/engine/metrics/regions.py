@@ -44,12 +44,18 @@ def _fit(x: torch.Tensor, max_modes: int) -> tuple[torch.Tensor, float]:
     return best[1], best[0]
 
 
-def _kmeans(x: torch.Tensor, k: int, gen: torch.Generator, iters: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+def _kmeans(
+    x: torch.Tensor, k: int, gen: torch.Generator, iters: int = 100
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Lloyd's k-means from a k-means++ start (in torch: sklearn's threads crawl on a busy CPU)."""
     centres = x[torch.randint(len(x), (1,), generator=gen)]
     for _ in range(1, k):
         d2 = torch.cdist(x, centres).min(dim=1).values ** 2
-        pick = torch.multinomial(d2 / d2.sum(), 1, generator=gen) if d2.sum() > 0 else torch.zeros(1, dtype=torch.long)
+        pick = (
+            torch.multinomial(d2 / d2.sum(), 1, generator=gen)
+            if d2.sum() > 0
+            else torch.zeros(1, dtype=torch.long)
+        )
         centres = torch.cat([centres, x[pick]])
     labels = torch.cdist(x, centres).argmin(dim=1)
     for _ in range(iters):
@@ -76,7 +82,9 @@ def _silhouette(dist: torch.Tensor, labels: torch.Tensor, k: int) -> float:
     own = counts[labels]
     a = sums.gather(1, labels[:, None]).squeeze(1) / (own - 1).clamp_min(1)
     other = torch.where(
-        (torch.arange(k)[None, :] == labels[:, None]) | (counts[None, :] == 0), torch.inf, sums / counts.clamp_min(1)
+        (torch.arange(k)[None, :] == labels[:, None]) | (counts[None, :] == 0),
+        torch.inf,
+        sums / counts.clamp_min(1),
     )
     b = other.min(dim=1).values
     s = torch.where(own > 1, (b - a) / torch.maximum(a, b).clamp_min(1e-12), torch.zeros_like(a))

@@ -40,9 +40,7 @@ _COLUMN = re.compile(r"^[A-Za-z_]\w*$")
 def check_metric_name(spec: str) -> None:
     """The form `module.path:function`, checked without importing anything."""
     if not isinstance(spec, str) or not _SPEC.match(spec):
-        raise ConfigError(
-            f"`{METRIC_KEY}` must be an import path 'module.path:function', but got {spec!r}."
-        )
+        raise ConfigError(f"`{METRIC_KEY}` must be an import path 'module.path:function', but got {spec!r}.")
 
 
 @functools.cache
@@ -81,7 +79,9 @@ class UserMetric:
         names = [n for n in probe if n != SCORE_NAME]
         clash = [n for n in names if n in taken]
         if clash:
-            raise self._error(f"returned {clash[0]!r}, a name the data set's own metrics use ({', '.join(taken)})")
+            raise self._error(
+                f"returned {clash[0]!r}, a name the data set's own metrics use ({', '.join(taken)})"
+            )
         self.columns = tuple(names)
 
     def _error(self, what: str) -> ConfigError:
@@ -93,13 +93,19 @@ class UserMetric:
         except Exception as e:
             raise self._error(f"raised {type(e).__name__}: {e}") from e
         if not isinstance(out, dict):
-            raise self._error(f"must return a dict of numbers with a {SCORE_NAME!r} entry, but returned {type(out).__name__}")
+            raise self._error(
+                f"must return a dict of numbers with a {SCORE_NAME!r} entry, but returned {type(out).__name__}"
+            )
         if SCORE_NAME not in out:
-            raise self._error(f"must return a {SCORE_NAME!r} entry (the objective, higher is better); it returned {sorted(out)}")
+            raise self._error(
+                f"must return a {SCORE_NAME!r} entry (the objective, higher is better); it returned {sorted(out)}"
+            )
         values = {}
         for name, value in out.items():
             if not isinstance(name, str) or not _COLUMN.match(name):
-                raise self._error(f"returned the name {name!r}; names must be identifiers (they become columns eval_NAME)")
+                raise self._error(
+                    f"returned the name {name!r}; names must be identifiers (they become columns eval_NAME)"
+                )
             try:
                 values[name] = float(value)
             except (TypeError, ValueError):

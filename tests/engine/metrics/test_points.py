@@ -12,7 +12,7 @@ import torch
 from ganstab.engine.data import Stored
 from ganstab.engine.metrics import Evaluator, score
 from ganstab.engine.metrics.neighbours import RealBalls, prdc
-from ganstab.engine.metrics.regions import RealModes, _kmeans, _silhouette
+from ganstab.engine.metrics.regions import _kmeans, _silhouette
 
 ANGLES = torch.arange(6) * 2 * math.pi / 6
 HEXAGON = 2 * torch.stack([ANGLES.cos(), ANGLES.sin()], dim=1)
