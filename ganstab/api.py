@@ -1,4 +1,5 @@
-"""ganstab from Python (a notebook): `search`, `train` and `recommend`, as the commands do them.
+"""ganstab from Python (a notebook): `search`, `train`, `recommend` and `diagnose`, as the commands
+do them.
 
     from ganstab import api
     out = api.search("quick", "points", overrides={"data.path": "hex6.npy", "train.steps": 2000},
@@ -28,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["recommend", "search", "train"]
+__all__ = ["diagnose", "recommend", "search", "train"]
 
 Overrides = Mapping[str, Any] | Sequence[str] | None
 
@@ -67,6 +68,20 @@ def recommend(dataset: str, *, overrides: Overrides = None, quiet: bool = False,
     return run_recommend_command(args, (lambda _text: None) if quiet else print)
 
 
+def diagnose(*paths: str | Path, quiet: bool = False, **options: Any) -> dict[str, Any]:
+    """`ganstab diagnose PATH... OPTIONS`: {log name: its Diagnosis (`label`, `confidence`,
+    `verdict`, `advice`, ...) or the text saying why it could not be labelled}. When no log could
+    be labelled (the command's exit status 2) it raises ValueError with those texts."""
+    from ganstab.cli.diagnose import run_diagnose_command
+
+    args = _arguments("diagnose", options, None, positional=[str(p) for p in paths])
+    results = run_diagnose_command(args, show=not quiet)
+    errors = [text for _, text, _ in results if isinstance(text, str)]
+    if results and len(errors) == len(results):
+        raise ValueError("; ".join(errors))
+    return {name: found for name, found, _ in results}
+
+
 # ------------------------------------------------------------------------------------------ the path
 
 
@@ -90,7 +105,9 @@ def set_strings(overrides: Overrides) -> list[str]:
     return list(overrides)
 
 
-def _arguments(command: str, values: Mapping[str, Any], overrides: Overrides) -> argparse.Namespace:
+def _arguments(
+    command: str, values: Mapping[str, Any], overrides: Overrides, positional: Sequence[str] = ()
+) -> argparse.Namespace:
     """The command's parsed arguments for keyword `values`, through the command's own parser (its
     types, choices and exclusive options): what the command line would give."""
     from ganstab.cli import _COMMANDS
@@ -123,4 +140,4 @@ def _arguments(command: str, values: Mapping[str, Any], overrides: Overrides) ->
         else:
             argv.append(f"{flag}={value}")  # one word: a value that starts with "-" stays a value
     argv += [f"--set={item}" for item in set_strings(overrides)]
-    return parser.parse_args(argv)
+    return parser.parse_args([*argv, "--", *positional] if positional else argv)

@@ -102,3 +102,25 @@ def test_search_then_recommend_hand_back_the_study_and_the_recommended_config(tm
     assert rec.best.label.startswith("quick-ring8 #") and rec.seeds == [1]  # one above the history's seeds (both trials ran on seed 0)
     assert C.to_dict(C.load_yaml(tmp_path / "rec.yaml")) == C.to_dict(rec.config)
     assert rec.config.train.g_ema == 0.99 and rec.config.train.steps == 10  # the space's and --steps
+
+
+def test_diagnose_returns_each_logs_diagnosis_and_raises_when_none_is_labelled(tmp_path, capsys):
+    import math
+
+    from ganstab.diagnose import LABELS
+
+    def log(path, rows):
+        lines = ["step,d_loss,g_loss"]
+        lines += [f"{10 * i},{1.2 + 0.1 * math.sin(i)},{0.8 + 0.1 * math.cos(i)}" for i in range(1, rows + 1)]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    good, short = log(tmp_path / "good.csv", 60), log(tmp_path / "short.csv", 5)
+    found = api.diagnose(good, short, quiet=True)
+    assert found[str(good)].label in LABELS and "short.csv" in found[str(short)]
+    with pytest.raises(ValueError) as e:
+        api.diagnose(short, quiet=True)
+    assert str(e.value) == cli_error(["diagnose", str(short)], capsys)
+    with pytest.raises(ValueError) as e:
+        api.diagnose(good, min_rows=5, quiet=True)
+    assert str(e.value) == cli_error(["diagnose", str(good), "--min-rows", "5"], capsys)
