@@ -63,6 +63,8 @@ def test_dry_run_gives_the_resolved_config_and_a_dict_equals_set_strings(tmp_pat
         (lambda: api.search("quick", "ring8", trials=0, executor="local"),
          ["search", "--trials", "0", "--executor", "local"]),
         (lambda: api.recommend("ring8", top=0), ["recommend", "--dataset", "ring8", "--top", "0"]),
+        (lambda: api.search("quick", "ring8", reseed=0, executor="local"),
+         ["search", "--reseed", "0", "--executor", "local"]),
     ],
 )  # fmt: skip
 def test_a_bad_value_raises_the_error_the_command_prints(tmp_path, monkeypatch, capsys, call, argv):
