@@ -38,7 +38,7 @@ LAZY_ONLY = {"ray", "optuna_dashboard", "torch_fidelity"}
 def _layer(path: Path) -> str:
     rel = path.relative_to(PACKAGE)
     if len(rel.parts) == 1:
-        return "cli" if rel.stem in ("cli", "__main__") else "floor"
+        return "cli" if rel.stem in ("cli", "__main__", "api") else "floor"
     return rel.parts[0]
 
 

@@ -92,22 +92,32 @@ class DiagnoseCommand(_BaseCommand):
         parser.add_argument("--real", type=Path, metavar="NPY", help="real data points (.npy, (points, dims)) for --samples")
 
     def take_action(self, args: argparse.Namespace) -> int:
-        from ganstab.diagnose.classifier import MIN_ROWS
+        results = run_diagnose_command(args, show=True)
+        errors = [text for _, text, _ in results if isinstance(text, str)]
+        return 0 if not errors else 2 if len(errors) == len(results) else 1
 
-        if args.min_rows < MIN_ROWS:  # the classifier was trained on prefixes of at least this many rows
-            raise ValueError(
-                f"--min-rows must be at least {MIN_ROWS} (the fewest rows the classifier reads), "
-                f"but got {args.min_rows}."
-            )
-        from_samples = _from_samples(args)  # first: bad samples are refused before any work
-        results = _diagnose_paths(args, _tags(args.tag), _context(args))
+
+def run_diagnose_command(args: argparse.Namespace, *, show: bool) -> list[tuple]:
+    """`ganstab diagnose` on parsed arguments: (name, Diagnosis or error text, notes) per log,
+    printed (and the errors on stderr) when `show`. What the command and `ganstab.api.diagnose`
+    share."""
+    from ganstab.diagnose.classifier import MIN_ROWS
+
+    if args.min_rows < MIN_ROWS:  # the classifier was trained on prefixes of at least this many rows
+        raise ValueError(
+            f"--min-rows must be at least {MIN_ROWS} (the fewest rows the classifier reads), "
+            f"but got {args.min_rows}."
+        )
+    from_samples = _from_samples(args)  # first: bad samples are refused before any work
+    results = _diagnose_paths(args, _tags(args.tag), _context(args))
+    if show:
         errors = [text for _, text, _ in results if isinstance(text, str)]
         _print_results(results, as_json=args.json, from_samples=from_samples)
         for text in errors:
             print(f"ganstab: error: {text}", file=sys.stderr)
         if errors and len(errors) < len(results):
             print(f"ganstab: {len(errors)} of {len(results)} logs not labelled (above).", file=sys.stderr)
-        return 0 if not errors else 2 if len(errors) == len(results) else 1
+    return results
 
 
 def _tags(items: list[str]) -> dict[str, str]:

@@ -139,13 +139,16 @@ def leaderboard_table(board: list[dict[str, Any]], study_name: str, *, robust: b
     is late-robust, which the caption says."""
     from rich.table import Table
 
+    from ganstab.search.leaderboard import quality_columns, score_words
+
+    quality = quality_columns(board)
     table = Table(
         title=f"leaderboard: {study_name}",
         caption=f"score: {'mean minus spread of the' if robust else 'the mean'} quality score of a "
-        "trial's last third of evaluations (mixtures: modes covered / all modes x HQ fraction, 1.0 = "
-        "perfect); modes and HQ: its last evaluation",
+        f"trial's last third of evaluations ({score_words(board) if board else 'none yet'}); "
+        f"{' and '.join(h for _, h in quality)}: its last evaluation",
     )
-    for col in ("rank", "trial", "score", "modes", "HQ %", "params", "diagnosis"):
+    for col in ("rank", "trial", "score", *(h for _, h in quality), "params", "diagnosis"):
         table.add_column(col)
     for row in board:
         params = ", ".join(f"{k.split('.')[-1]}={short_value(v)}" for k, v in row["params"].items())
@@ -154,8 +157,7 @@ def leaderboard_table(board: list[dict[str, Any]], study_name: str, *, robust: b
             str(row["rank"]),
             str(row["trial"]),
             short_value(row["value"]),
-            short_value(last.get("eval_modes", "-")),
-            short_value(last.get("eval_hq", "-")),
+            *(short_value(last.get(m, "-")) for m, _ in quality),
             params,
             str(row.get("diagnosis") or "-"),
         )

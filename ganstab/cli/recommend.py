@@ -4,6 +4,7 @@ written as a YAML that `ganstab train --config` accepts."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from ganstab.cli._base import _BaseCommand, add_set_option, add_storage_option
@@ -38,11 +39,18 @@ class RecommendCommand(_BaseCommand):
         add_set_option(parser, "override a value of every retrained config, e.g. train.device=cpu")
 
     def take_action(self, args: argparse.Namespace) -> int:
-        from ganstab.recommend import format_report, recommend
-
-        out = args.out or Path(f"recommended-{args.dataset}.yaml")
-        rec = recommend(args.dataset, storage=args.storage, reseed=args.reseed, top=args.top, steps=args.steps,
-                        workers=args.workers, out=out, runs_dir=args.runs, overrides=args.overrides,
-                        on_event=lambda e: print(e.message))  # fmt: skip
-        print(format_report(rec))
+        run_recommend_command(args, print)
         return 0
+
+
+def run_recommend_command(args: argparse.Namespace, say: Callable[[str], None]):
+    """`ganstab recommend` on parsed arguments, its progress and report through `say`; the
+    Recommendation. What the command and `ganstab.api.recommend` share."""
+    from ganstab.recommend import format_report, recommend
+
+    out = args.out or Path(f"recommended-{args.dataset}.yaml")
+    rec = recommend(args.dataset, storage=args.storage, reseed=args.reseed, top=args.top, steps=args.steps,
+                    workers=args.workers, out=out, runs_dir=args.runs, overrides=args.overrides,
+                    on_event=lambda e: say(e.message))  # fmt: skip
+    say(format_report(rec))
+    return rec

@@ -83,44 +83,67 @@ class SearchCommand(_BaseCommand):
         )
         parser.add_argument(
             "--top", type=int, default=3, metavar="K",
-            help="distinct configurations the recommendation retrains on 3 new seeds (default 3)",
+            help="distinct configurations the recommendation retrains on --reseed new seeds (default 3)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--reseed", type=int, default=3, metavar="N",
+            help="new seeds per configuration in the recommendation's seed check (default 3; more seeds "
+            "see rarer failures, such as a configuration that drops a mode on one seed in ten)",
         )  # fmt: skip
         _add_executor_arguments(parser)
 
     def take_action(self, args: argparse.Namespace) -> int:
         from rich.console import Console
 
-        from ganstab.search.driver import run_search
-        from ganstab.search.space import find_space, load_space
-
-        console = Console(soft_wrap=True)
-        space = load_space(find_space(args.space))
-        data_values, data_name = dataset_values(args.dataset)
-        study_name = args.study or f"{space.name}-{data_name}"
-        settings = search_settings(args, space, study_name, fixed_values(data_values, args.overrides))
-        whole_number("--top", args.top)  # now, not after the search's minutes
-        if args.executor != "ray" and (args.address or args.gpus_per_cohort):
-            raise ValueError("--address and --gpus-per-cohort need --executor ray.")
-        executor, settings = start_executor(args, settings, console, code=user_code_paths(space, settings))
-        console.print(
-            f"Search [bold]{study_name}[/]: space {space.name}, {args.trials} trials, cohorts of "
-            f"{args.cohort_size} ({settings.concurrent_cohorts} at once), storage {args.storage}, "
-            f"executor {args.executor}"
-        )
-        try:
-            progress = SearchProgress(console, args.trials, done_before(args.storage, study_name))
-            study = run_search(space, settings, executor=executor, on_event=progress)
-        finally:
-            if executor is not None:
-                executor.close()
-        show_leaderboard(console, study, study_name)
-        if not args.no_recommend:
-            recommend_after(console, args, space.config(values=data_values).data.name)
-        console.print(
-            f"Open the dashboard: ganstab dashboard --storage {args.storage} --artifact-dir {args.runs / 'artifacts'}"
-            "  (then http://127.0.0.1:8080/dashboard)"
-        )
+        run_search_command(args, Console(soft_wrap=True))
         return 0
+
+
+@dataclasses.dataclass
+class SearchOutcome:
+    """What `ganstab search` did (also `ganstab.api.search`'s answer)."""
+
+    study_name: str
+    storage: str
+    leaderboard: list[dict[str, Any]]  # the best trials, best first (search/leaderboard.py)
+    recommendation: Any  # the Recommendation (recommend/candidates.py), None with --no-recommend
+    dashboard: str  # the command that shows the study in optuna-dashboard
+
+
+def run_search_command(args: argparse.Namespace, console) -> SearchOutcome:
+    """`ganstab search` on parsed arguments: the checks, the search, its leaderboard and the
+    recommendation, shown on `console`; what the command and `ganstab.api.search` share."""
+    from ganstab.search.driver import run_search
+    from ganstab.search.leaderboard import leaderboard
+    from ganstab.search.space import find_space, load_space
+
+    space = load_space(find_space(args.space))
+    data_values, data_name = dataset_values(args.dataset)
+    study_name = args.study or f"{space.name}-{data_name}"
+    settings = search_settings(args, space, study_name, fixed_values(data_values, args.overrides))
+    whole_number("--top", args.top)  # now, not after the search's minutes
+    whole_number("--reseed", args.reseed)
+    if args.executor != "ray" and (args.address or args.gpus_per_cohort):
+        raise ValueError("--address and --gpus-per-cohort need --executor ray.")
+    executor, settings = start_executor(args, settings, console, code=user_code_paths(space, settings))
+    console.print(
+        f"Search [bold]{study_name}[/]: space {space.name}, {args.trials} trials, cohorts of "
+        f"{args.cohort_size} ({settings.concurrent_cohorts} at once), storage {args.storage}, "
+        f"executor {args.executor}"
+    )
+    try:
+        progress = SearchProgress(console, args.trials, done_before(args.storage, study_name))
+        study = run_search(space, settings, executor=executor, on_event=progress)
+    finally:
+        if executor is not None:
+            executor.close()
+    show_leaderboard(console, study, study_name)
+    rec = None
+    if not args.no_recommend:
+        rec = recommend_after(console, args, space.config(values=data_values).data.name)
+    dashboard = f"ganstab dashboard --storage {args.storage} --artifact-dir {args.runs / 'artifacts'}"
+    console.print(f"Open the dashboard: {dashboard}  (then http://127.0.0.1:8080/dashboard)")
+    return SearchOutcome(study_name, args.storage, leaderboard(study, top=10), rec, dashboard)
 
 
 def _add_executor_arguments(parser: argparse.ArgumentParser) -> None:
@@ -295,11 +318,12 @@ def show_leaderboard(console, study, study_name: str) -> None:
     console.print(leaderboard_table(leaderboard(study, top=10), study_name, robust=robust))
 
 
-def recommend_after(console, args: argparse.Namespace, dataset: str) -> None:
-    """The recommendation for the searched data set: the --top best configurations on 3 new seeds,
-    written to recommended-DATASET.yaml."""
+def recommend_after(console, args: argparse.Namespace, dataset: str):
+    """The recommendation for the searched data set: the --top best configurations on --reseed new
+    seeds, written to recommended-DATASET.yaml."""
     from ganstab.recommend import format_report, recommend
 
-    rec = recommend(dataset, storage=args.storage, reseed=3, top=args.top, out=Path(f"recommended-{dataset}.yaml"),
+    rec = recommend(dataset, storage=args.storage, reseed=args.reseed, top=args.top, out=Path(f"recommended-{dataset}.yaml"),
                     runs_dir=args.runs, overrides=args.overrides, on_event=lambda e: console.print(e.message))  # fmt: skip
     console.print(format_report(rec))
+    return rec

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ganstab.cli._base import _BaseCommand, add_set_option
 from ganstab.cli.display import LiveDisplay, summary_table
@@ -61,33 +63,52 @@ class TrainCommand(_BaseCommand):
     def take_action(self, args: argparse.Namespace) -> int:
         from rich.console import Console
 
-        console = Console(soft_wrap=True)
-        if args.resume is not None:
-            trainer = _resumed(args)
-            console.print(f"Resuming [bold]{args.resume}[/] at step {trainer.step} of {trainer.steps}.")
-        else:
-            trainer = _new_trainer(args, console)
-            if trainer is None:  # a dry run: the config is printed
-                return 0
-        display = LiveDisplay(console, trainer) if not args.quiet else None
-        try:
-            if display is not None:
-                with display:
-                    summary = trainer.train(on_log=display.update)
-            else:
-                summary = trainer.train()
-        finally:
-            if trainer.evaluator.note:
-                console.print(f"[yellow]{trainer.evaluator.note}[/]")
-        console.print(summary_table(trainer, summary))
-        if not args.no_diagnose:
-            with console.status("Diagnosing each member from its trace..."):
-                diagnoses = member_diagnoses(trainer)
-            console.print("Diagnosis (from each member's trace; `ganstab diagnose RUN_DIR` explains it):")
-            for m, text in zip(summary, diagnoses):
-                console.print(f"  member {m['member']} (seed {m['seed']}): {text}", markup=False)
-        console.print(f"Run folder: {trainer.run_dir}  (config, traces, samples, checkpoint, summary.json)")
+        run_train_command(args, Console(soft_wrap=True))
         return 0
+
+
+@dataclass
+class TrainOutcome:
+    """What `ganstab train` did (also `ganstab.api.train`'s answer)."""
+
+    config: C.Config  # the resolved config (member 0's; members differ in seed)
+    run_dir: Path | None  # None after a dry run
+    summary: list[dict[str, Any]] = field(default_factory=list)  # per member: status, losses, eval_*
+    diagnoses: list[str] = field(default_factory=list)  # per member, the words `train` prints
+    trainer: Any = None  # the CohortTrainer (its samples, traces, member views); None after a dry run
+
+
+def run_train_command(args: argparse.Namespace, console) -> TrainOutcome:
+    """`ganstab train` on parsed arguments, shown on `console`: what the command and
+    `ganstab.api.train` share."""
+    if args.resume is not None:
+        trainer = _resumed(args)
+        console.print(f"Resuming [bold]{args.resume}[/] at step {trainer.step} of {trainer.steps}.")
+    else:
+        trainer = _new_trainer(args, console)
+        if trainer is None:  # a dry run: the config is printed
+            cfg, _ = _load_config(args)
+            return TrainOutcome(C.resolve(cfg), None)
+    display = LiveDisplay(console, trainer) if not args.quiet else None
+    try:
+        if display is not None:
+            with display:
+                summary = trainer.train(on_log=display.update)
+        else:
+            summary = trainer.train()
+    finally:
+        if trainer.evaluator.note:
+            console.print(f"[yellow]{trainer.evaluator.note}[/]")
+    console.print(summary_table(trainer, summary))
+    diagnoses: list[str] = []
+    if not args.no_diagnose:
+        with console.status("Diagnosing each member from its trace..."):
+            diagnoses = member_diagnoses(trainer)
+        console.print("Diagnosis (from each member's trace; `ganstab diagnose RUN_DIR` explains it):")
+        for m, text in zip(summary, diagnoses):
+            console.print(f"  member {m['member']} (seed {m['seed']}): {text}", markup=False)
+    console.print(f"Run folder: {trainer.run_dir}  (config, traces, samples, checkpoint, summary.json)")
+    return TrainOutcome(trainer.cfg, Path(trainer.run_dir), summary, diagnoses, trainer)
 
 
 def _load_config(args: argparse.Namespace) -> tuple[C.Config, str]:

@@ -117,6 +117,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     inception_weights: str | None = None  # FID/KID: path of torch-fidelity's Inception weights file
+    metric: str | None = None  # your own quality metric "pkg.mod:fn" (engine/metrics/user.py); None = the data set's
 
 
 SECTIONS = ("data", "model", "train")
@@ -380,6 +381,10 @@ def validate(cfg: Config) -> None:
     _check_data(cfg.data)
     _check_model(cfg.model, cfg.data)
     _check_train(cfg.train)
+    if cfg.metric is not None:  # imported (once per name) now, not after minutes of training
+        from ganstab.engine.metrics.user import load_metric
+
+        load_metric(cfg.metric)
 
 
 def _check_data(d: DataConfig) -> None:

@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 from ganstab.engine.data import Mixture
-from ganstab.engine.metrics import score
 
 if TYPE_CHECKING:
     from ganstab.engine.trainer import CohortTrainer, ReportFn
@@ -86,7 +85,7 @@ def evaluate(trainer: CohortTrainer, due: list[int]) -> list[dict[str, float]]:
     t._move = t.moves.measure(samples, due)
     results = t.evaluator(samples)
     for res in results:
-        res["score"] = score(t.evaluator.family, res, t.evaluator.n_modes)
+        res["score"] = t.evaluator.score(res)
         if "hist" not in res and t.evaluator.family in ("mixture", "digits"):
             res["hist"] = res["near"] = None  # a member whose samples were not finite
     if t.folder is not None:

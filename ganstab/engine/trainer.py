@@ -156,7 +156,7 @@ class CohortTrainer:
         self.last_eval: list[dict[str, float]] = [{} for _ in range(k)]
         # every evaluation of every member, with the mode histogram (mixtures, digits)
         self.eval_log: list[list[dict[str, Any]]] = [[] for _ in range(k)]
-        self.evaluator = Evaluator(self.dataset, self.cfg.inception_weights)
+        self.evaluator = Evaluator(self.dataset, self.cfg.inception_weights, metric=self.cfg.metric)
         self.columns = columns_for(self.evaluator.columns())
         t = self.cfg.train
         self.traces = TraceLog(self.columns, steps=self.steps, log_every=t.log_every, eval_every=t.eval_every)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import textwrap
 
 from ganstab.engine.config import dump_yaml
@@ -29,10 +30,39 @@ def write_config(rec: Recommendation) -> None:
         *(f"# {line}" for line in _wrap(rec.message)),
         f"# score over seeds {rec.seeds}: {mean_std(best, 'score')} (robust score mean - std = "
         f"{best.robust_score:.3g}; {best.failed} failed seed(s))",
+        *(f"# {line}" for text in [*score_meaning(rec), *dropped_modes(rec)] for line in _wrap(text)),
         f"# train it: ganstab train --config {rec.out}",
     ]
     rec.out.parent.mkdir(parents=True, exist_ok=True)
     rec.out.write_text("\n".join(header) + "\n" + dump_yaml(rec.config))
+
+
+def score_meaning(rec: Recommendation) -> list[str]:
+    """A line saying what the score is where the metrics alone would not: a points file's (modes
+    found by clustering), or images scored by the offline proxy rather than FID."""
+    from ganstab.engine.metrics import SCORE_WORDS  # torch: only when a report is written
+
+    names = set(rec.best.mean)
+    if "coverage" in names:
+        return [f"Score: {SCORE_WORDS['points']}."]
+    if "fd_proxy" in names and not any(math.isfinite(c.mean.get("fid", math.nan)) for c in rec.candidates):
+        return [f"Score: {SCORE_WORDS['images_proxy']}."]
+    return []
+
+
+def dropped_modes(rec: Recommendation) -> list[str]:
+    """A warning when the chosen configuration covered fewer modes on some new seed than the most
+    any retrained seed covered: the seed check saw it drop a mode, which a mean can hide."""
+    every = [v for c in rec.candidates for v in c.per_seed.get("modes", []) if v is not None]
+    chosen = rec.best.per_seed.get("modes", [])
+    short = [(s, v) for s, v in zip(rec.seeds, chosen) if v is not None and v < max(every, default=0)]
+    if not short:
+        return []
+    seeds = ", ".join(f"seed {s}: {v:.0f}" for s, v in short)
+    return [
+        f"Warning: the chosen configuration covered fewer modes on some new seeds ({seeds}) than the "
+        f"{max(every):.0f} others reached; it may drop a mode (retrain with more --reseed, or search longer)."
+    ]
 
 
 def format_report(rec: Recommendation) -> str:
@@ -68,6 +98,8 @@ def format_report(rec: Recommendation) -> str:
         "",
         f"Seeds {rec.seeds} (new to the history), trained in {rec.run_dir}.",
         "Rule: fewest failed seeds, then the highest mean - std of the score (sample std).",
+        *score_meaning(rec),
+        *dropped_modes(rec),
         f"Chosen: {rec.best.label}. Config written to {rec.out}: ganstab train --config {rec.out}",
     ]
     if rec.studies:

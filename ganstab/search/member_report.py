@@ -86,6 +86,11 @@ def note_text(
         )
     else:
         lines.append(f"Trained {result.steps_trained} steps.")
+    metrics = result.metrics or {}
+    if metrics.get("eval_fd_proxy") is not None and metrics.get("eval_fid") is None:
+        from ganstab.engine.metrics import SCORE_WORDS  # the proxy named as one wherever it scores
+
+        lines.append(f"The score is {SCORE_WORDS['images_proxy']}.")
     if result.diverged_at is not None:
         lines.append(f"Losses turned NaN/Inf at step {result.diverged_at}.")
     if result.pruned_because:

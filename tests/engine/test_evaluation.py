@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from ganstab.cli import main
@@ -67,7 +68,7 @@ def test_image_folder_without_inception_weights_says_which_metric_it_used(tmp_pa
     assert np.isfinite(trace["eval_fd_proxy"][-1]) and np.isnan(trace["eval_fid"][-1])
 
 
-def test_point_file_run_reports_sliced_wasserstein(tmp_path):
+def test_point_file_run_reports_its_modes_knn_metrics_and_sliced_wasserstein(tmp_path):
     pts = np.random.default_rng(0).normal(size=(500, 2)).astype(np.float32)
     np.save(tmp_path / "p.npy", pts)
     cfg = apply_overrides(
@@ -80,8 +81,12 @@ def test_point_file_run_reports_sliced_wasserstein(tmp_path):
             "data.n_eval=300",
         ],
     )
-    summary = CohortTrainer([cfg], tmp_path / "run").train()
-    assert summary[0]["eval_swd"] > 0 and summary[0]["eval_score"] == -summary[0]["eval_swd"]
+    trainer = CohortTrainer([cfg], tmp_path / "run")
+    summary = trainer.train()
+    m = summary[0]
+    assert m["eval_swd"] > 0 and 0 <= m["eval_coverage"] <= 1 and 0 <= m["eval_recall"] <= 1
+    # the score is the mixtures' own, over the modes found by clustering the file's points
+    assert m["eval_score"] == pytest.approx(m["eval_modes"] / trainer.evaluator.n_modes * m["eval_hq"] / 100)
     assert (tmp_path / "run" / "members" / "000" / "samples" / "step_000005.png").exists()
 
 

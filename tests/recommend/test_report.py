@@ -29,3 +29,28 @@ def test_the_report_marks_the_chosen_and_shows_a_dash_where_no_seed_finished(tmp
     assert lines[head + 2].split() == ["s", "#2", "0.45", "1", "2/2", "-", "-", "-"]
     assert "  s #1: lr_d=0.0004" in lines and "  s #2: lr_d=0.0008" in lines
     assert lines[-1] == f"Chosen: s #1. Config written to {rec.out}: ganstab train --config {rec.out}"
+
+
+def test_a_seed_that_dropped_a_mode_is_named_in_the_report_and_the_yaml(tmp_path: Path) -> None:
+    """The seed check in words: the chosen configuration covered 5 modes on one new seed where 6
+    were reached; a mean of 5.67 would hide it."""
+    rec = a_recommendation(tmp_path)
+    rec.best.per_seed = {"modes": [6.0, 5.0], "score": [0.9, 0.75]}
+    rec.candidates[1].per_seed = {"modes": [None, None], "score": [None, None]}
+    warning = "Warning: the chosen configuration covered fewer modes on some new seeds (seed 2: 5) than the 6"
+    assert any(line.startswith(warning) for line in format_report(rec).splitlines())
+    write_config(rec)
+    assert "# Warning: the chosen configuration covered fewer modes" in rec.out.read_text()
+    rec.best.per_seed["modes"] = [6.0, 6.0]
+    assert "Warning" not in format_report(rec)
+
+
+def test_a_points_files_score_and_the_image_proxy_are_named(tmp_path: Path) -> None:
+    rec = a_recommendation(tmp_path)
+    rec.best.mean.update(coverage=0.9)
+    assert "Score: modes covered / modes found x HQ fraction, where the modes are the k-means clusters" in format_report(rec)
+    rec = a_recommendation(tmp_path)
+    rec.best.mean.update(fd_proxy=3.0, fid=float("nan"))
+    assert "Score: minus fd_proxy, an offline proxy" in format_report(rec)
+    write_config(rec)
+    assert "# Score: minus fd_proxy, an offline proxy" in rec.out.read_text()

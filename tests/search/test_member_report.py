@@ -38,3 +38,12 @@ def test_note_and_attributes_of_a_finished_member() -> None:
     attrs = member_attrs(result, None, [{"score": 0.4}, {"score": 0.6}])
     assert attrs == {"status": "finished", "steps_trained": 200, "run_dir": "runs/x", "eval_score": 0.6,
                      "eval_fd": None, "late_score": 0.5, "late_mean": 0.6}  # fmt: skip
+
+
+def test_a_trial_scored_by_the_offline_image_proxy_says_so_in_its_note() -> None:
+    proxy = MemberResult(1, "COMPLETE", "finished", -3.0, metrics={"eval_fid": None, "eval_fd_proxy": 3.0},
+                         steps_trained=10)  # fmt: skip
+    assert "The score is minus fd_proxy, an offline proxy" in note_text(proxy) and "not FID" in note_text(proxy)
+    fid = MemberResult(1, "COMPLETE", "finished", -30.0, metrics={"eval_fid": 30.0, "eval_fd_proxy": None},
+                       steps_trained=10)  # fmt: skip
+    assert "offline proxy" not in note_text(fid)

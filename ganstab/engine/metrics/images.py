@@ -21,7 +21,12 @@ from torch import Tensor, nn
 
 from ganstab.engine.metrics.frechet import frechet_distance
 
-__all__ = ["PROXY_RESOLUTION", "image_metrics", "randconv_features"]
+__all__ = ["INCEPTION_FILE", "PROXY_NOTE", "PROXY_RESOLUTION", "image_metrics", "randconv_features"]
+
+# torch-fidelity's InceptionV3 weights (its feature_extractor_inceptionv3.URL_INCEPTION_V3), which
+# FID/KID need; the user downloads them once and names the file in `inception_weights`.
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
 
 PROXY_RESOLUTION = 32
 _PROXY_SEED = 1234
@@ -203,17 +208,24 @@ def image_metrics(
         path = Path(inception_weights).expanduser()  # type: ignore[arg-type]
         if path.exists():
             return _fid_kid(fake, real, path)
-        where = str(path)
+        why = f"the file {str(path)!r} set in `inception_weights` does not exist"
     else:
-        where = "not configured"
+        why = "`inception_weights` is not configured"
 
     feats_fake = randconv_features(fake)
     feats_real = randconv_features(real.to(fake.device))
     return {
         "metric_kind": "proxy_fd_randconv",
         "fd_proxy": frechet_distance(feats_fake, feats_real),
-        "note": (
-            f"FID unavailable: no Inception weights file at {where}; "
-            "using offline proxy FD in random conv features"
-        ),
+        "note": f"FID unavailable: {why}. {PROXY_NOTE}",
     }
+
+
+# What every output that falls back to the proxy says (the trainer's note, the search's trial notes).
+PROXY_NOTE = (
+    "For FID/KID set `inception_weights` (e.g. --set inception_weights=PATH) to a local copy of "
+    f"torch-fidelity's Inception weights file {INCEPTION_FILE} (from {INCEPTION_URL}; nothing is "
+    "downloaded at run time). Until then the score is minus fd_proxy, an offline proxy (Frechet "
+    "distance in the features of a fixed random conv net), not FID: it ranks runs on one data set, "
+    "but is not comparable with published FIDs."
+)

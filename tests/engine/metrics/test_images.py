@@ -97,13 +97,16 @@ def test_proxy_when_not_configured(digits16: torch.Tensor) -> None:
     assert set(m) == {"metric_kind", "fd_proxy", "note"}
     assert isinstance(m["fd_proxy"], float) and m["fd_proxy"] >= 0.0
     assert "FID unavailable" in m["note"] and "not configured" in m["note"]
+    # it says which key to set, which file it needs, and that the score meanwhile is a proxy
+    assert "`inception_weights`" in m["note"] and "weights-inception-2015-12-05-6726825d.pth" in m["note"]
+    assert "offline proxy" in m["note"] and "not FID" in m["note"] and " at not configured" not in m["note"]
 
 
 def test_proxy_when_weights_file_missing(digits16: torch.Tensor, tmp_path: Path) -> None:
     missing = tmp_path / "nope" / "pt_inception.pth"
     m = image_metrics(digits16[:200], digits16[200:400], inception_weights=str(missing))
     assert m["metric_kind"] == "proxy_fd_randconv"
-    assert str(missing) in m["note"]
+    assert f"the file {str(missing)!r} set in `inception_weights` does not exist" in m["note"]
     # Path objects are accepted too.
     assert image_metrics(digits16[:200], digits16[200:400], inception_weights=missing)["note"] == m["note"]
 
