@@ -1,7 +1,7 @@
 """The zoo, checked: every configuration ganstab ships (ganstab/zoo/*.yaml) retrained on 3 seeds
 that neither its search nor its recommendation used, its row printed beside the published ones.
 
-    python bench/zoo.py [--names ring8,grid25] [--seeds 3100,3101,3102] [--steps N] [--json FILE]
+    python bench/zoo.py [--names ring8,grid25] [--seeds 3100,3101,3102] [--steps N] [--json FILE] [--runs DIR]
 
 Each entry trains its seeds as one cohort (one batched network) for the entry's own `train.steps`
 (`--steps` shortens it, for a smoke run only: the figures then say nothing about the entry). The
@@ -36,14 +36,15 @@ PUBLISHED = {
 BAR = {name: (float(rows[0][2]), float(rows[0][3])) for name, rows in PUBLISHED.items()}  # PacGAN4's HQ, KL
 
 
-def check(name: str, seeds: list[int], steps: int | None) -> dict:
-    """Train entry `name` on `seeds` as one cohort; its figures per seed and their means."""
+def check(name: str, seeds: list[int], steps: int | None, runs: Path | None = None) -> dict:
+    """Train entry `name` on `seeds` as one cohort (in `runs`/NAME when given, resumable with
+    `ganstab train --resume`); its figures per seed."""
     cfg = zoo_config(name)
     extra = [f"train.seed={seeds[0]}", *([f"train.steps={steps}", "train.eval_every=0"] if steps else [])]
     cfg = apply_overrides(cfg, extra)
     members = [apply_overrides(c, [f"train.seed={s}"]) for c, s in zip(member_configs(cfg, len(seeds)), seeds)]
     start = time.perf_counter()
-    summary = CohortTrainer(members).train()
+    summary = CohortTrainer(members, runs / name if runs is not None else None).train()
     wall = time.perf_counter() - start
     resolved = resolve(cfg)
     row = {
@@ -95,12 +96,14 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="shorten training (smoke runs only)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
+    ap.add_argument("--runs", type=Path, default=None,
+                    help="keep each entry's run folder here (RUNS/NAME; `ganstab train --resume` trains it on)")  # fmt: skip
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = []
     for name in args.names.split(","):
-        rows.append(check(name, seeds, args.steps))
+        rows.append(check(name, seeds, args.steps, args.runs))
         print(json.dumps(rows[-1]), flush=True)
     print(table(rows))
     if args.json is not None:
