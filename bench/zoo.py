@@ -42,7 +42,9 @@ def check(name: str, seeds: list[int], steps: int | None, runs: Path | None = No
     cfg = zoo_config(name)
     extra = [f"train.seed={seeds[0]}", *([f"train.steps={steps}", "train.eval_every=0"] if steps else [])]
     cfg = apply_overrides(cfg, extra)
-    members = [apply_overrides(c, [f"train.seed={s}"]) for c, s in zip(member_configs(cfg, len(seeds)), seeds)]
+    members = [
+        apply_overrides(c, [f"train.seed={s}"]) for c, s in zip(member_configs(cfg, len(seeds)), seeds)
+    ]
     start = time.perf_counter()
     summary = CohortTrainer(members, runs / name if runs is not None else None).train()
     wall = time.perf_counter() - start
@@ -77,7 +79,11 @@ def table(rows: list[dict]) -> str:
     ]
     for r in rows:
         modes = " / ".join(f"{m:.0f}" for m in r.get("modes", []))
-        hq = f"{statistics.fmean(r['hq']):.1f} ({' / '.join(f'{h:.1f}' for h in r['hq'])})" if "hq" in r else "-"
+        hq = (
+            f"{statistics.fmean(r['hq']):.1f} ({' / '.join(f'{h:.1f}' for h in r['hq'])})"
+            if "hq" in r
+            else "-"
+        )
         kl = f"{statistics.fmean(r['kl']):.3f}" if "kl" in r else "-"
         if "fd" in r:
             kl += f"; Frechet {statistics.fmean(r['fd']):.2f}"

@@ -17,7 +17,16 @@ from pathlib import Path
 
 from ganstab.engine.config import Config, ConfigError, did_you_mean, load_yaml
 
-__all__ = ["PREFIX", "ZOO_DIR", "config_path", "entry_header", "is_zoo_name", "shipped_for", "zoo_config", "zoo_names"]
+__all__ = [
+    "PREFIX",
+    "ZOO_DIR",
+    "config_path",
+    "entry_header",
+    "is_zoo_name",
+    "shipped_for",
+    "zoo_config",
+    "zoo_names",
+]
 
 PREFIX = "zoo:"
 ZOO_DIR = Path(__file__).resolve().parent

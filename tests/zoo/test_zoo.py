@@ -30,7 +30,13 @@ def test_every_entry_loads_and_says_how_it_was_found(name: str) -> None:
     assert cfg.data.name == name and shipped_for(name) == name  # named after its data set
     assert config_path(f"zoo:{name}") == ZOO_DIR / f"{name}.yaml"
     header = " ".join(entry_header(name))
-    for words in ("ganstab search", "wall", "seeds", "HQ", "reverse KL"):  # the command, its cost, its figures
+    for words in (
+        "ganstab search",
+        "wall",
+        "seeds",
+        "HQ",
+        "reverse KL",
+    ):  # the command, its cost, its figures
         assert words in header, f"{name}.yaml's header lacks {words!r}"
 
 
@@ -41,7 +47,9 @@ def test_every_entry_trains_a_few_steps(name: str, tmp_path: Path) -> None:
     assert code == 0
     (member,) = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert member["status"] == "finished" and member["steps_trained"] == 20
-    assert load_yaml(tmp_path / "run" / "config.yaml").model == resolve(zoo_config(name)).model  # the entry's networks
+    assert (
+        load_yaml(tmp_path / "run" / "config.yaml").model == resolve(zoo_config(name)).model
+    )  # the entry's networks
 
 
 def test_an_unknown_name_lists_the_shipped_ones(capsys: pytest.CaptureFixture[str]) -> None:
@@ -64,6 +72,10 @@ def test_recommend_without_history_offers_the_shipped_config(tmp_path: Path) -> 
     assert "no history for grid25" in rec.message and "the configuration ganstab ships for it" in rec.message
     written = load_yaml(out)
     shipped = zoo_config("grid25")
-    assert written.train.lr_d == shipped.train.lr_d and written.model == resolve(shipped).model and written.train.steps == 20
+    assert (
+        written.train.lr_d == shipped.train.lr_d
+        and written.model == resolve(shipped).model
+        and written.train.steps == 20
+    )
     assert out.read_text().startswith("# ganstab recommend --dataset grid25 (shipped): shipped zoo:grid25")
     assert "(shipped)" in format_report(rec)
