@@ -21,12 +21,14 @@ ALLOWED: dict[str, set[str]] = {
     "diagnose": {"engine", "storage"},
     "dashboard": {"storage"},
     "search": {"engine", "storage", "diagnose"},
-    "recommend": {"engine", "storage", "diagnose", "search"},
-    "cli": {"engine", "storage", "diagnose", "dashboard", "search", "recommend"},
+    "recommend": {"engine", "storage", "diagnose", "search", "zoo"},
+    "cli": {"engine", "storage", "diagnose", "dashboard", "search", "recommend", "zoo"},
+    "zoo": {"engine"},
 }
 # Third-party packages a layer must never import, even lazily.
 FORBIDDEN_THIRD_PARTY: dict[str, set[str]] = {
     "engine": {"optuna", "ray", "optuna_dashboard"},
+    "zoo": {"optuna", "ray", "optuna_dashboard", "torch"},
     "storage": {"torch", "torchvision", "sklearn", "ray", "optuna_dashboard"},
     "diagnose": {"ray", "optuna_dashboard"},
     "dashboard": {"torch", "ray", "sklearn"},

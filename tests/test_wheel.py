@@ -1,5 +1,5 @@
 """ganstab installed from a wheel, not only checked out: the wheel carries the search spaces and the
-dashboard config (copies of the top-level folders, byte for byte), and an installation outside the
+dashboard config (copies of the top-level folders, byte for byte) and the zoo's configurations, and an installation outside the
 source tree runs a named-space search, a diagnose and finds the dashboard config by name.
 
 The installed copy runs with `python -S` and PYTHONPATH = the install target + this venv's
@@ -66,6 +66,10 @@ def test_installed_wheel_runs_outside_the_checkout(tmp_path: Path) -> None:
             assert files, f"nothing to ship in {folder}/"
             for f in files:  # the shipped copies are the top-level files, byte for byte
                 assert zf.read(f"ganstab/_shipped/{folder}/{f.name}") == f.read_bytes(), f
+        zoo = sorted((REPO / "ganstab" / "zoo").glob("*.yaml"))
+        assert zoo, "nothing in the zoo"
+        for f in zoo:  # the zoo's configurations are package data
+            assert zf.read(f"ganstab/zoo/{f.name}") == f.read_bytes(), f
     subprocess.run([*pip, "install", "--no-deps", "--target", str(target), str(wheel)],
                    check=True, capture_output=True, timeout=300)  # fmt: skip
 
@@ -97,6 +101,8 @@ def test_installed_wheel_runs_outside_the_checkout(tmp_path: Path) -> None:
                      "--no-recommend", "--no-diagnose", "--storage", "sqlite:///s.db", "--runs", "runs", *sets)  # fmt: skip
     assert search.returncode == 0, search.stdout[-2000:] + search.stderr[-3000:]
     assert "Search quick-default: space quick, 2 trials" in search.stdout
+    dry = ganstab("train", "--config", "zoo:ring8", "--dry-run")
+    assert dry.returncode == 0 and "name: ring8" in dry.stdout, dry.stderr[-2000:]
     diagnose = ganstab("diagnose", "runs/quick-default/cohort-000", "--json")
     assert diagnose.returncode == 0, diagnose.stderr[-3000:]
     assert {"converging", "collapsing", "oscillating", "diverged"} & set(diagnose.stdout.replace('"', " ").split())

@@ -15,7 +15,9 @@ class RecommendCommand(_BaseCommand):
     description = (
         "Ranks the finished (converging, where diagnosed) runs of every study in --storage "
         "on --dataset, retrains the best --top distinct configurations on --reseed new seeds as one "
-        "cohort, and writes the one with the best mean - std of the score. No history: the lessons default."
+        "cohort, and writes the one with the best mean - std of the score. No history: the configuration "
+        "ganstab ships for the data set (ganstab train --config zoo:NAME), labelled shipped, else the "
+        "lessons default."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:

@@ -41,7 +41,9 @@ class TrainCommand(_BaseCommand):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         src = parser.add_mutually_exclusive_group()
-        src.add_argument("--config", type=Path, help="YAML config file (sections data, model, train)")
+        src.add_argument(
+            "--config", type=Path, help="YAML config file (sections data, model, train), or zoo:NAME (shipped)"
+        )
         src.add_argument("--preset", help=f"start from a preset: {', '.join(C.PRESETS)}")
         src.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its checkpoint")
         add_set_option(parser, "override a config value, e.g. train.lr_d=4e-4 (repeatable)")
@@ -113,7 +115,10 @@ def run_train_command(args: argparse.Namespace, console) -> TrainOutcome:
 
 def _load_config(args: argparse.Namespace) -> tuple[C.Config, str]:
     if args.config is not None:
-        cfg, source = C.load_yaml(args.config), args.config.stem
+        from ganstab.zoo import config_path  # `zoo:NAME`: a configuration ganstab ships
+
+        path = config_path(args.config)
+        cfg, source = C.load_yaml(path), path.stem
     elif args.preset is not None:
         cfg, source = C.preset(args.preset), args.preset
     else:

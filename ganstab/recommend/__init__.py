@@ -5,7 +5,8 @@ lucky seed is not an answer (lesson 2: never judge a run by one number). So `rec
 best distinct configurations among the converging runs of every study in a storage for that data
 set, retrains each on new seeds (all of them as one batched cohort), reports mean and spread, and
 writes the most robust one as a YAML file that `ganstab train --config` accepts. With no history it
-falls back to the lessons default and says so.
+offers the configuration ganstab ships for the data set (ganstab/zoo/), labelled as shipped, or
+else the lessons default, and says so; a search's own history always comes first.
 
 The jobs, one module each: `history` (the finished runs on a data set and their verdicts),
 `candidates` (which of them, and the rule that chooses), `retraining` (the new seeds, in a pool of
@@ -18,6 +19,7 @@ from __future__ import annotations
 from ganstab.recommend.candidates import (
     SOURCE_HISTORY,
     SOURCE_LESSONS,
+    SOURCE_SHIPPED,
     Candidate,
     Recommendation,
     rank_key,
@@ -33,6 +35,7 @@ __all__ = [
     "NOTE_HEADING",
     "SOURCE_HISTORY",
     "SOURCE_LESSONS",
+    "SOURCE_SHIPPED",
     "STUDY_ATTRS",
     "Candidate",
     "History",

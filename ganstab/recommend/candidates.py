@@ -32,6 +32,7 @@ from ganstab.recommend.history import CONVERGING, History, HistoryRun
 __all__ = [
     "SOURCE_HISTORY",
     "SOURCE_LESSONS",
+    "SOURCE_SHIPPED",
     "Candidate",
     "Recommendation",
     "identity",
@@ -43,6 +44,7 @@ __all__ = [
 
 SOURCE_HISTORY = "history"
 SOURCE_LESSONS = "lessons default"
+SOURCE_SHIPPED = "shipped"  # a configuration of ganstab's zoo (ganstab/zoo/), offered without history
 # Keys that do not make a configuration different: the seed is what reseeding varies, the device
 # only where it runs.
 IDENTITY_IGNORES = ("train.seed", "train.device")
@@ -52,7 +54,7 @@ IDENTITY_IGNORES = ("train.seed", "train.device")
 class Candidate:
     """One configuration retrained across seeds, with its mean and spread."""
 
-    label: str  # "STUDY #TRIAL", or "lessons default"
+    label: str  # "STUDY #TRIAL", "shipped zoo:NAME", or "lessons default"
     config: Config  # resolved, as retrained; seed = the first of `seeds`
     params: dict[str, Any]  # the searched values, or the lessons preset's train values
     history_score: float | None  # the score the search saw (one seed), None for the lessons default
@@ -84,7 +86,7 @@ class Recommendation:
 
     dataset: str
     storage: str  # masked URL
-    source: str  # SOURCE_HISTORY or SOURCE_LESSONS
+    source: str  # SOURCE_HISTORY, SOURCE_SHIPPED or SOURCE_LESSONS
     message: str  # one paragraph for a person: where the candidates came from
     config: Config  # the chosen config, as written to `out`
     chosen: int  # index into `candidates`

@@ -15,7 +15,7 @@ from typing import Any
 
 from ganstab.formatting import short_value
 from ganstab.links import trial_page_path
-from ganstab.recommend.candidates import SOURCE_LESSONS, Recommendation, mean_std, ranked
+from ganstab.recommend.candidates import SOURCE_LESSONS, SOURCE_SHIPPED, Recommendation, mean_std, ranked
 
 __all__ = ["NOTE_HEADING", "STUDY_ATTRS", "publish", "recommendation_note"]
 
@@ -58,7 +58,7 @@ def recommendation_note(rec: Recommendation, study_ids: dict[str, int] | None = 
         sid = study_ids.get(best.study_name)
         if sid is not None:
             chosen = f"[**{best.label}**]({trial_page_path(sid, best.trial_number)})"
-    if rec.source == SOURCE_LESSONS:
+    if rec.source in (SOURCE_LESSONS, SOURCE_SHIPPED):
         chosen += " (no converging trial in the history)"
     yaml_path = str(rec.out.resolve())
     lines = [

@@ -10,8 +10,9 @@ The chosen config is written as YAML (resolved, seed = the first new seed, `step
 applied as retrained) with a comment header; `ganstab train --config FILE` accepts it.
 
 Without history (no such SQLite file, no ganstab tables, no finished run on the data set, or none
-diagnosed converging) the lessons preset on this data set is retrained the same way, for its mean
-and spread, and written; the message says so.
+diagnosed converging) the configuration ganstab ships for the data set (`ganstab.zoo`, labelled
+"shipped"), or else the lessons preset on it, is retrained the same way, for its mean and spread,
+and written; the message says so. A search's history always comes first.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from ganstab.checks import whole_number
-from ganstab.engine.config import PRESETS, Config, apply_values, parse_overrides, preset, validate
+from ganstab.engine.config import PRESETS, Config, apply_values, flat_items, parse_overrides, preset, validate
 from ganstab.recommend.candidates import (
     SOURCE_HISTORY,
     SOURCE_LESSONS,
+    SOURCE_SHIPPED,
     Candidate,
     Recommendation,
     ranked,
@@ -36,6 +38,7 @@ from ganstab.recommend.publishing import publish
 from ganstab.recommend.report import write_config
 from ganstab.recommend.retraining import claim_dir, prepare, retrain
 from ganstab.search.events import EventFn, emit
+from ganstab.zoo import PREFIX, entry_header, shipped_for, zoo_config
 
 __all__ = ["recommend"]
 
@@ -118,8 +121,9 @@ def _retraining_values(steps: int | None, overrides: Sequence[str]) -> tuple[lis
 def _candidates(
     history: History, top: int, values: Mapping[str, Any], seed: int
 ) -> tuple[str, str, list[Candidate]]:
-    """(source, message, candidates): the history's best distinct configurations, or the lessons
-    default when the history has none to offer, each with the retraining's values on `seed`."""
+    """(source, message, candidates): the history's best distinct configurations, or when the
+    history has none to offer the shipped configuration for the data set, else the lessons default,
+    each with the retraining's values on `seed`."""
     dataset, masked = history.dataset, history.storage
     picked, basis = select_candidates(history, top) if history.runs else ([], "")
     if picked:
@@ -141,9 +145,15 @@ def _candidates(
         return SOURCE_HISTORY, message, candidates
     if not history.runs:
         why = f" ({history.notes[0]})" if not history.available and history.notes else ""
-        message = f"no history for {dataset} in {masked}{why}: recommending the lessons default."
+        message = f"no history for {dataset} in {masked}{why}"
     else:
-        message = f"no converging runs for {dataset} in {masked} ({basis}): recommending the lessons default."
+        message = f"no converging runs for {dataset} in {masked} ({basis})"
+    shipped = _shipped(dataset, values, seed)
+    if shipped is not None:  # the zoo's answer, found and measured by ganstab's own search
+        candidate, found = shipped
+        message += f": offering the configuration ganstab ships for it, {candidate.label}{found}."
+        return SOURCE_SHIPPED, message, [candidate]
+    message += ": recommending the lessons default."
     base = apply_values(preset("lessons"), {"data.name": dataset})
     lessons = Candidate(
         label=SOURCE_LESSONS,
@@ -155,3 +165,26 @@ def _candidates(
         diagnosis=None,
     )
     return SOURCE_LESSONS, message, [lessons]
+
+
+def _shipped(dataset: str, values: Mapping[str, Any], seed: int) -> tuple[Candidate, str] | None:
+    """The configuration ganstab's zoo ships for `dataset` as a candidate labelled `shipped
+    zoo:NAME` (params: its train values that differ from the defaults) and its header's first line
+    for the message, or None when the zoo has none for it."""
+    name = shipped_for(dataset)
+    if name is None:
+        return None
+    cfg, defaults = zoo_config(name), flat_items(Config())
+    params: dict[str, Any] = {k: v for k, v in flat_items(cfg).items() if k.startswith("train.") and v != defaults[k]}
+    header = entry_header(name)
+    found = f" ({header[0].rstrip('.')})" if header else ""
+    candidate = Candidate(
+        label=f"{SOURCE_SHIPPED} {PREFIX}{name}",
+        config=prepare(cfg, values, seed),
+        params=params,
+        history_score=None,
+        history_rank=1,
+        history_runs=0,
+        diagnosis=None,
+    )
+    return candidate, found

@@ -16,6 +16,7 @@ import pytest
 from ganstab import cli
 from ganstab.engine.config import dump_yaml, load_yaml, resolve, to_dict
 from ganstab.recommend import SOURCE_HISTORY, SOURCE_LESSONS, find_history, format_report, rank_key, recommend
+from ganstab.zoo import shipped_for
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -29,6 +30,7 @@ def test_history_recommendation_is_reseeded_robust_and_trainable(
         "ring8", storage=history_url, reseed=2, top=3, out=out, runs_dir=tmp_path / "runs",
         on_event=events.append, workers=1,
     )  # fmt: skip
+    assert shipped_for("ring8") == "ring8"  # a search's own history comes before the shipped config
     assert rec.source == SOURCE_HISTORY and rec.history_runs == 4
     assert "diagnoses were missing for 4 of 4 finished runs" in rec.message
     assert "ranked by score alone" in rec.message
@@ -89,20 +91,22 @@ def test_history_recommendation_is_reseeded_robust_and_trainable(
 
 
 def test_no_history_gives_the_lessons_default(history_url: str, tmp_path: Path) -> None:
-    # the storage holds ring8 runs only: grid25 has no history there
-    out = tmp_path / "grid25.yaml"
+    # the storage holds ring8 runs only: a mixture has no history there, and ganstab ships no
+    # configuration for it (grid25's shipped one: tests/zoo/test_zoo.py)
+    assert shipped_for("mixture") is None
+    out = tmp_path / "mixture.yaml"
     rec = recommend(
-        "grid25", storage=history_url, reseed=2, steps=200, out=out, runs_dir=tmp_path / "runs",
-        overrides=["model.hidden=16", "train.eval_every=100"],
+        "mixture", storage=history_url, reseed=2, steps=200, out=out, runs_dir=tmp_path / "runs",
+        overrides=["model.hidden=16", "train.eval_every=100", "data.centres=[[0, 0], [2, 2]]", "data.std=0.05"],
     )  # fmt: skip
     assert rec.source == SOURCE_LESSONS and rec.history_runs == 0
-    assert rec.message.startswith(f"no history for grid25 in {history_url}: recommending the lessons default")
+    assert rec.message.startswith(f"no history for mixture in {history_url}: recommending the lessons default")
     assert len(rec.candidates) == 1 and rec.best.label == SOURCE_LESSONS and rec.seeds == [0, 1]
     c = rec.best
     assert len(c.per_seed["score"]) == 2 and c.seeds == [0, 1]
     assert c.failed == 2 or math.isfinite(c.mean["score"])
     cfg = load_yaml(out)
-    assert cfg.data.name == "grid25" and cfg.train.sn_d and cfg.train.sn_g and cfg.train.loss == "ns"
+    assert cfg.data.name == "mixture" and cfg.train.sn_d and cfg.train.sn_g and cfg.train.loss == "ns"
     assert (cfg.train.lr_d, cfg.train.lr_g, cfg.train.label_smoothing) == (4e-4, 1e-4, 0.9)
     assert cfg.train.steps == 200 and cfg.model.hidden == 16
     assert cli.main(["train", "--config", str(out), "--dry-run"]) == 0
