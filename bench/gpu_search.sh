@@ -2,7 +2,8 @@
 # The search at scale on a lent GPU machine (device tool), in one call of at most 8 minutes:
 #   1. search overhead at K=256 and 1,024 (bench/search_overhead.py: one cohort as a search over the
 #      same cohort as `ganstab train`; targets <= 1.3x at K=1,024), with a cProfile of K=1,024;
-#   2. a 1,024-trial ring8 search end to end (quick space, cohorts of 256, --executor local);
+#   2. a 1,024-trial ring8 search end to end (quick space, cohorts of 256, --executor local), with
+#      its bookkeeping share (bench/search_end_to_end.py);
 #   3. the search-efficiency pools and asha searches on ring8 at the 90 % bar (bench/search_efficiency.py).
 # That machine has PyTorch but neither Ray nor Optuna: Optuna and its needs travel as wheels in
 # .whl/ (optuna, SQLAlchemy, alembic, Mako, colorlog, greenlet, skops, prettytable, wcwidth, and
@@ -27,7 +28,9 @@ timeout 180 python3 bench/search_overhead.py --k 256 1024 --steps 600 --evals 2 
 
 rm -rf /tmp/gs && mkdir -p /tmp/gs
 start=$(date +%s)
-timeout 120 python3 -m ganstab.cli search --space quick --dataset ring8 --trials 1024 --cohort-size 256 \
+# the search as a user runs it, under the bookkeeping clock (its share of the wall and CPU time)
+timeout 120 python3 bench/search_end_to_end.py --json "$OUT_DIR/search_end_to_end.json" -- \
+  --space quick --dataset ring8 --trials 1024 --cohort-size 256 \
   --executor local --no-recommend --set train.device=cuda --storage sqlite:////tmp/gs/study.db \
   --runs /tmp/gs/runs --study gpu-1024 > "$OUT_DIR/search.txt" 2>&1
 rc=$?

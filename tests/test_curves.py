@@ -47,3 +47,21 @@ def test_fixed_y_range_and_nan_points_are_skipped(tmp_path):
     y[3] = np.nan
     save_curves(tmp_path / "c.png", {"a": (x, y)}, style=LABEL_STYLE, y_range=(0, 1))
     assert _pixels(tmp_path / "c.png").shape == (300, 560, 3)
+
+
+def test_a_fast_chart_drawn_in_memory_is_the_one_on_disk(tmp_path):
+    """A search draws each trial's chart into memory (no temporary file): the same PNG bytes as on
+    disk, a palette image with the curves' colours, lighter than the full-colour one."""
+    import io
+
+    x = np.arange(60.0)
+    curves = {"d_loss": (x, np.sin(x / 5)), "g_loss": (x, np.cos(x / 5))}
+    memory = io.BytesIO()
+    save_curves(memory, curves, title="trial 3 (finished)", fast=True)
+    save_curves(tmp_path / "fast.png", curves, title="trial 3 (finished)", fast=True)
+    save_curves(tmp_path / "full.png", curves, title="trial 3 (finished)")
+    assert memory.getvalue() == (tmp_path / "fast.png").read_bytes()
+    assert Image.open(io.BytesIO(memory.getvalue())).mode == "P"
+    colours = {tuple(p) for p in _pixels(io.BytesIO(memory.getvalue())).reshape(-1, 3)}
+    assert set(TRACE_STYLE.colours[:2]) <= colours
+    assert len(memory.getvalue()) < (tmp_path / "full.png").stat().st_size

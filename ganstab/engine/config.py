@@ -236,9 +236,31 @@ def _merge_section(obj: Any, values: dict[str, Any], prefix: str) -> None:
         setattr(obj, key, _check_type(f"{prefix}{key}", value, hints[key]))
 
 
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def _clone(obj: Any) -> Any:
+    """A deep copy of a config (or section) dataclass: the same as `copy.deepcopy`, without its
+    generic machinery (a search copies a config several times per trial, thousands per round).
+    Scalars are shared (immutable), sections cloned, anything else deep-copied."""
+    new = object.__new__(type(obj))  # copy.copy, without its __reduce_ex__ round trip
+    new.__dict__.update(obj.__dict__)
+    for name in _field_names(type(obj)):
+        value = getattr(obj, name)
+        if type(value) in _IMMUTABLE:
+            continue
+        setattr(new, name, _clone(value) if dataclasses.is_dataclass(value) else copy.deepcopy(value))
+    return new
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def from_dict(values: dict[str, Any] | None, base: Config | None = None) -> Config:
     """Overlay a nested dict (as read from YAML) on `base` (default: the defaults)."""
-    cfg = copy.deepcopy(base) if base is not None else Config()
+    cfg = _clone(base) if base is not None else Config()
     if values is None:
         return cfg
     if not isinstance(values, dict):
@@ -388,7 +410,8 @@ def validate(cfg: Config) -> None:
 
 
 def _check_data(d: DataConfig) -> None:
-    _rule(d.name in DATASETS, "data.name", _one_of(d.name, DATASETS), d.name)
+    if d.name not in DATASETS:  # the rule's text (a did-you-mean search) only when it is broken
+        _rule(False, "data.name", _one_of(d.name, DATASETS), d.name)
     _rule(d.n_modes >= 0, "data.n_modes", ">= 1 (0 = default)", d.n_modes)
     _rule(d.radius >= 0, "data.radius", "> 0 (0 = default)", d.radius)
     _rule(d.grid_size >= 0, "data.grid_size", ">= 1 (0 = default)", d.grid_size)
@@ -471,7 +494,8 @@ def _check_model(m: ModelConfig, d: DataConfig) -> None:
 def _check_train(t: TrainConfig) -> None:
     from ganstab.engine.losses import LOSSES  # torch: only when a config is checked
 
-    _rule(t.loss in LOSSES, "train.loss", _one_of(t.loss, LOSSES), t.loss)
+    if t.loss not in LOSSES:
+        _rule(False, "train.loss", _one_of(t.loss, LOSSES), t.loss)
     _rule(t.gp_weight >= 0, "train.gp_weight", ">= 0", t.gp_weight)
     for key in ("lr_g", "lr_d"):
         v = getattr(t, key)
@@ -502,7 +526,7 @@ def _check_train(t: TrainConfig) -> None:
 def resolve(cfg: Config) -> Config:
     """Validate, then fill every 'auto' (0) field with the data set's value; returns a copy."""
     validate(cfg)
-    cfg = copy.deepcopy(cfg)
+    cfg = _clone(cfg)
     spec = DATASETS.get(cfg.data.name)
     for key in spec.requires:
         if getattr(cfg.data, key) is None:

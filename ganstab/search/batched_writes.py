@@ -16,6 +16,7 @@ GPU made a 256-member search 7x slower than the engine alone (bench/RESULTS.md).
 from __future__ import annotations
 
 import copy
+import io
 import json
 import logging
 import math
@@ -218,13 +219,17 @@ def _write_rdb(rdb: optuna.storages.RDBStorage, ops: list[tuple[str, tuple[Any, 
                 raise ValueError(f"unknown write {kind!r}")
 
 
-def final_values(frozen: FrozenTrial, state: TrialState, value: float | None) -> list[float] | None:
+def final_values(
+    frozen: FrozenTrial | dict[int, float], state: TrialState, value: float | None
+) -> list[float] | None:
     """The values `study.tell` would store: COMPLETE its value, PRUNED its last finite
-    intermediate value (Optuna's rule), FAIL none."""
+    intermediate value (Optuna's rule), FAIL none. `frozen`: the trial, or its intermediate
+    values ({step: value}, as its cohort reported them)."""
+    intermediate = frozen if isinstance(frozen, dict) else frozen.intermediate_values
     if state == TrialState.COMPLETE:
         return [float(value)] if value is not None else None
-    if state == TrialState.PRUNED and frozen.intermediate_values:
-        last = frozen.intermediate_values[max(frozen.intermediate_values)]
+    if state == TrialState.PRUNED and intermediate:
+        last = intermediate[max(intermediate)]
         return [float(last)] if math.isfinite(last) else None
     return None
 
@@ -239,8 +244,9 @@ def note_attrs(study_id: int, trial_id: int, body: str) -> Iterable[tuple[int, s
     return [(study_id, note_ver_key(trial_id), 1), *((study_id, k, v) for k, v in split_body(body, trial_id).items())]
 
 
-def upload_artifact(store: Any, writes: BatchedWrites, trial_id: int, path: Path) -> str:
-    """`optuna.artifacts.upload_artifact` for a trial, with its record joining `writes`."""
+def upload_artifact(store: Any, writes: BatchedWrites, trial_id: int, path: Path, data: bytes | None = None) -> str:
+    """`optuna.artifacts.upload_artifact` for a trial, with its record joining `writes`: the file
+    at `path`, or `data` (made in memory) under `path`'s name."""
     from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX, ArtifactMeta
 
     artifact_id = str(uuid.uuid4())
@@ -251,7 +257,7 @@ def upload_artifact(store: Any, writes: BatchedWrites, trial_id: int, path: Path
         mimetype=mimetype or "application/octet-stream",
         encoding=encoding,
     )
-    with path.open("rb") as f:
+    with path.open("rb") if data is None else io.BytesIO(data) as f:
         store.write(artifact_id, f)
     writes.set_trial_system_attr(trial_id, ARTIFACTS_ATTR_PREFIX + artifact_id, json.dumps(asdict(meta)))
     return artifact_id

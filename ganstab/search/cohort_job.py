@@ -32,6 +32,8 @@ class CohortJob:
     trial_numbers: tuple[int, ...]
     configs: tuple[Config, ...]  # resolved member configs (shape-compatible)
     deadline: float | None = None  # time.time() after which no waiting trial starts (--timeout)
+    # each trial's parameters as asked (for its note); empty: the cohort reads them from the study
+    params: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:  # before a cohort trains, not after
         if not isinstance(self.settings, SearchSettings):

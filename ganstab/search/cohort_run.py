@@ -30,9 +30,9 @@ Trial states (the driver counts them against `n_trials`, see `counts_toward_budg
 
 from __future__ import annotations
 
+import io
 import logging
 import math
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -147,31 +147,16 @@ class _CohortRun:
         self.results: dict[int, MemberResult] = {}  # by trial index
         self.reasons: dict[int, tuple[str, str]] = {}  # trial -> (rule, why in words), for its note
         self.run_ids: list[int] = []
+        # what the cohort reported of each trial ({step: value}, by trial index): a settling
+        # trial's final value is its last one (Optuna's rule for PRUNED), known without a read
+        self.intermediate: dict[int, dict[int, float]] = {}
         self._heartbeat: Heartbeat | None = None
 
     # ---- the loop
 
     def run(self) -> list[MemberResult]:
         job, trainer = self.job, self.trainer
-        me = worker_id()
-        with self.store.batch():
-            self.run_ids = [
-                self.store.add_run(
-                    cfg.data.name,
-                    to_dict(cfg),
-                    study_name=job.study_name,
-                    trial_number=number,
-                    status="running" if n < job.live else "waiting",
-                    exist_ok=True,
-                )
-                for n, (cfg, number) in enumerate(zip(job.configs, job.trial_numbers))
-            ]
-        for n, (tid, run_id) in enumerate(zip(job.trial_ids, self.run_ids)):
-            self.writes.set_trial_user_attr(tid, ATTR_WORKER, me)
-            self.writes.set_trial_user_attr(tid, "ganstab_run_id", run_id)
-            if n < job.live:
-                self.writes.set_trial_user_attr(tid, "run_dir", self._recorded_dir(n))
-        self.writes.flush()
+        self._start()
         with Heartbeat(self.storage, job.heartbeat_interval, job.trial_ids) as beat:
             self._heartbeat = beat
             try:
@@ -188,6 +173,28 @@ class _CohortRun:
                 self._fail_rest(e)
                 raise
         return [self.results[n] for n in range(len(job.trial_ids))]
+
+    def _start(self) -> None:
+        """Each trial's run row, owner, run id and folder, before the first step."""
+        job = self.job
+        me = worker_id()
+        runs = [
+            {"dataset": cfg.data.name, "config": to_dict(cfg), "study_name": job.study_name, "trial_number": number,
+             "status": "running" if n < job.live else "waiting"}
+            for n, (cfg, number) in enumerate(zip(job.configs, job.trial_numbers))
+        ]  # fmt: skip
+        add_runs = getattr(self.store, "add_runs", None)  # a remote cohort's recording store has none
+        if add_runs is not None:  # one statement for the cohort (a restarted trial's run keeps its id)
+            self.run_ids = add_runs(runs, exist_ok=True)
+        else:
+            with self.store.batch():
+                self.run_ids = [self.store.add_run(**run, exist_ok=True) for run in runs]
+        for n, (tid, run_id) in enumerate(zip(job.trial_ids, self.run_ids)):
+            self.writes.set_trial_user_attr(tid, ATTR_WORKER, me)
+            self.writes.set_trial_user_attr(tid, "ganstab_run_id", run_id)
+            if n < job.live:
+                self.writes.set_trial_user_attr(tid, "run_dir", self._recorded_dir(n))
+        self.writes.flush()
 
     def _refill(self, slots: list[int]) -> bool:
         """Give freed slots the next waiting trials (none after the deadline); whether any."""
@@ -223,6 +230,7 @@ class _CohortRun:
             score = rung_value(m, job.graded)
             if score is not None and math.isfinite(score):
                 self.writes.set_trial_intermediate_value(job.trial_ids[n], m["step"], float(score))
+                self.intermediate.setdefault(n, {})[m["step"]] = float(score)
             if m["step"] >= trainer.steps:
                 finished.append(i)
             else:
@@ -353,42 +361,50 @@ class _CohortRun:
         self.store.settle_runs(settled)  # one statement per table for the whole round
 
         trainer.folder.flush()  # the newest sample pictures, uploaded below
-        frozen = StudySnapshot(self.study).trials_by_id
-        with tempfile.TemporaryDirectory(prefix="ganstab-plots-") as tmp:
-            for i, result, trace, diagnosis in zip(members, results, traces, diagnoses):
-                tid = job.trial_ids[self.slot_trial[i]]
-                for key, value in member_attrs(result, diagnosis, self.trainer.eval_log[i]).items():
-                    self.writes.set_trial_user_attr(tid, key, value)
-                # the note lives where the dashboard shows it (a long attribute would widen the page)
-                note = note_text(result, diagnosis, dict(frozen[tid].params), job.objective)
-                for args in note_attrs(self.study._study_id, tid, note):
-                    self.writes.set_study_system_attr(*args)
-                self._upload(i, trace, result.status, Path(tmp))
-                state = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED}.get(result.state, TrialState.FAIL)
-                self.writes.set_trial_state_values(tid, state, final_values(frozen[tid], state, result.value))
-            self.writes.flush()
+        # each trial's parameters (for its note): as the driver asked them, else one read
+        params = self._params([self.slot_trial[i] for i in members])
+        for i, result, trace, diagnosis in zip(members, results, traces, diagnoses):
+            tid = job.trial_ids[self.slot_trial[i]]
+            for key, value in member_attrs(result, diagnosis, self.trainer.eval_log[i]).items():
+                self.writes.set_trial_user_attr(tid, key, value)
+            # the note lives where the dashboard shows it (a long attribute would widen the page)
+            note = note_text(result, diagnosis, params[self.slot_trial[i]], job.objective)
+            for args in note_attrs(self.study._study_id, tid, note):
+                self.writes.set_study_system_attr(*args)
+            self._upload(i, trace, result.status)
+            state = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED}.get(result.state, TrialState.FAIL)
+            values = final_values(self.intermediate.get(self.slot_trial[i], {}), state, result.value)
+            self.writes.set_trial_state_values(tid, state, values)
+        self.writes.flush()
         for i, result in zip(members, results):
             n = self.slot_trial[i]
             if self._heartbeat is not None:
                 self._heartbeat.drop(job.trial_ids[n])
             self.results[n] = result
 
-    def _upload(self, i: int, trace: dict[str, np.ndarray], status: str, tmp: Path) -> None:
+    def _params(self, trials: list[int]) -> dict[int, dict[str, Any]]:
+        """The parameters of these trials (by index in the job)."""
+        if self.job.params:
+            return {n: dict(self.job.params[n]) for n in trials}
+        frozen = StudySnapshot(self.study).trials_by_id
+        return {n: dict(frozen[self.job.trial_ids[n]].params) for n in trials}
+
+    def _upload(self, i: int, trace: dict[str, np.ndarray], status: str) -> None:
         """The newest sample picture and a d_loss/g_loss plot, as the trial's artifacts (the plot
-        lives in the artifact store only, not in the run folder)."""
-        files = sorted((self.trainer.member_dir(i) / "samples").glob("step_*.png"))[-1:]
+        lives in the artifact store only, not in the run folder: drawn in memory)."""
+        tid = self.job.trial_ids[self.slot_trial[i]]
+        for path in sorted((self.trainer.member_dir(i) / "samples").glob("step_*.png"))[-1:]:
+            upload_artifact(self.artifacts, self.writes, tid, path)
         steps = trace["step"]
         if len(steps):
-            plot = tmp / f"{i:03d}" / "trace.png"
+            plot = io.BytesIO()
             save_curves(
                 plot,
                 {"d_loss": (steps, trace["d_loss"]), "g_loss": (steps, trace["g_loss"])},
                 title=f"trial {self.job.trial_numbers[self.slot_trial[i]]} ({status})",
                 fast=True,
             )
-            files.append(plot)
-        for path in files:
-            upload_artifact(self.artifacts, self.writes, self.job.trial_ids[self.slot_trial[i]], path)
+            upload_artifact(self.artifacts, self.writes, tid, Path("trace.png"), plot.getvalue())
 
     def _fail_waiting(self) -> None:
         """The search's time ran out before these trials started: FAIL, parameters re-enqueued

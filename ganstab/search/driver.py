@@ -364,6 +364,7 @@ def _job(
         trial_numbers=tuple(t.number for t, _ in members),
         configs=tuple(c for _, c in members),
         deadline=deadline,
+        params=tuple(t.params for t, _ in members),
     )
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Container, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import optuna
@@ -97,23 +97,29 @@ def create_trials(storage: optuna.storages.BaseStorage, study_id: int, n: int) -
         return [storage.get_trial(storage.create_new_trial(study_id)) for _ in range(n)]
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
-    from sqlalchemy import func, select
+    from sqlalchemy import bindparam, func, select
 
+    table = models.TrialModel.__table__
     with _create_scoped_session(rdb.scoped_session) as session:
         models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
         now = datetime.now()
-        rows = [models.TrialModel(study_id=study_id, number=None, state=TrialState.RUNNING, datetime_start=now) for _ in range(n)]
-        session.add_all(rows)
-        session.flush()
-        rows.sort(key=lambda r: r.trial_id)
+        if rdb.engine.name in ("sqlite", "postgresql"):  # Core statements: the ORM's unit of work cost more
+            # the rows the ORM would write (its datetimes are naive UTC), then their numbers
+            row = {"study_id": study_id, "number": None, "state": TrialState.RUNNING,
+                   "datetime_start": now.astimezone(timezone.utc).replace(tzinfo=None)}  # fmt: skip
+            insert = table.insert().returning(table.c.trial_id, sort_by_parameter_order=True)
+            ids = sorted(int(r[0]) for r in session.connection().execute(insert, [row] * n))
+        else:
+            rows = [models.TrialModel(study_id=study_id, number=None, state=TrialState.RUNNING, datetime_start=now) for _ in range(n)]  # fmt: skip
+            session.add_all(rows)
+            session.flush()
+            ids = sorted(r.trial_id for r in rows)
         before = session.execute(
-            select(func.count(models.TrialModel.trial_id)).where(
-                models.TrialModel.study_id == study_id, models.TrialModel.trial_id < rows[0].trial_id
-            )
+            select(func.count(table.c.trial_id)).where(table.c.study_id == study_id, table.c.trial_id < ids[0])
         ).scalar_one()
-        for k, row in enumerate(rows):
-            row.number = before + k
-        made = [_fresh(r.trial_id, r.number, now) for r in rows]
+        numbered = table.update().where(table.c.trial_id == bindparam("tid")).values(number=bindparam("num"))
+        session.connection().execute(numbered, [{"tid": tid, "num": before + k} for k, tid in enumerate(ids)])
+        made = [_fresh(tid, before + k, now) for k, tid in enumerate(ids)]
     # the wrapping cache learns of them as `create_new_trial` would have told it
     if storage is not rdb and hasattr(storage, "_add_trials_to_cache"):
         with storage._lock:

@@ -4,6 +4,7 @@ YAML and read is `ganstab.search.space`'s."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,15 +125,26 @@ class SearchSpace:
     fixed: dict[str, Any] = field(default_factory=dict)  # flat key -> value
     params: list[Param] = field(default_factory=list)
     path: Path | None = None
+    # (base, fixed) -> (start config, its flat items), made once: a search builds a config per
+    # trial, and the preset and fixed values are the same for every one (`_start`)
+    _start_cache: tuple[Any, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     def start_config(self) -> Config:
         """The base preset with the fixed values applied: what every trial starts from."""
-        cfg = preset(self.base) if self.base else Config()
-        return from_dict(nest(self.fixed), cfg)
+        return from_dict(None, self._start()[0])  # a copy: the caller may change it
+
+    def _start(self) -> tuple[Config, dict[str, Any]]:
+        """The start config and its flat items, shared (never changed): remade only if `base` or
+        `fixed` changed since."""
+        cache = self._start_cache
+        if cache is None or cache[0] != self.base or cache[1] != self.fixed:
+            cfg = from_dict(nest(self.fixed), preset(self.base) if self.base else Config())
+            cache = self._start_cache = (self.base, copy.deepcopy(self.fixed), cfg, flat_items(cfg))
+        return cache[2], cache[3]
 
     def _assign(self, pick: Callable[[Param], Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Walk the params in order; return (every value set, the values picked by `pick`)."""
-        values = flat_items(self.start_config())
+        values = dict(self._start()[1])
         chosen: dict[str, Any] = dict(self.fixed)
         picked: dict[str, Any] = {}
         for p in self.params:
@@ -157,7 +169,7 @@ class SearchSpace:
         they are, never written out and parsed back) + `overrides` (a mapping {key: value}, as
         `SearchSettings.overrides` holds them, or `--set`-style `key=value` strings, a user's
         input), resolved: an invalid combination raises ConfigError."""
-        cfg = from_dict(nest(values), self.start_config()) if values else self.start_config()
+        cfg = from_dict(nest(values) if values else None, self._start()[0])
         if isinstance(overrides, Mapping):
             return resolve(apply_values(cfg, overrides))
         return resolve(apply_overrides(cfg, list(overrides)))

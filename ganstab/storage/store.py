@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from typing import Any
@@ -176,6 +176,11 @@ class Store:
             "status": status,
             "created_at": _utcnow(),
         }
+        return self._add_row(row, exist_ok)
+
+    def _add_row(self, row: dict[str, Any], exist_ok: bool) -> int:
+        """Insert a checked run row (see `add_run`)."""
+        study_name, trial_number = row["study_name"], row["trial_number"]
         try:
             with self._tx(write=True, raw=True) as conn:
                 return int(conn.execute(runs_table.insert().values(**row)).inserted_primary_key[0])
@@ -193,6 +198,62 @@ class Store:
             ) from e
         except SQLAlchemyError as e:
             raise self._error("adding a run", e) from e
+
+    def add_runs(self, runs: Sequence[Mapping[str, Any]], *, exist_ok: bool = False) -> list[int]:
+        """`add_run` for many runs, in order, in one transaction of one statement per table:
+        each mapping holds `add_run`'s arguments (dataset, config, and optionally study_name,
+        trial_number, status). A search adds a cohort's K runs at once (K transactions or
+        savepoints before). Same rows, same checks, same ids for runs already stored; a run that
+        another process adds meanwhile makes this fall back to `add_run` one by one."""
+        rows = []
+        for run in runs:
+            study_name, number = run.get("study_name"), run.get("trial_number")
+            rows.append({
+                "study_name": None if study_name is None else _short_string("study_name", study_name, 512),
+                "trial_number": None if number is None else _as_int("trial_number", number),
+                "dataset": _short_string("dataset", run["dataset"], 128),
+                "config": config_json(run["config"]),
+                "status": _short_string("status", run.get("status", "running"), 32),
+                "created_at": _utcnow(),
+            })  # fmt: skip
+        if not rows:
+            return []
+        keys = [(r["study_name"], r["trial_number"]) for r in rows]
+        studied = [k for k in keys if k[0] is not None and k[1] is not None]  # the unique ones
+        if self._dialect_name not in ("sqlite", "postgresql") or len(set(studied)) < len(studied):
+            return self._add_rows(rows, exist_ok)  # no multi-row RETURNING, or a repeat
+        try:
+            with self._tx(write=True, raw=True) as conn:
+                existing = self._run_ids(conn, set(studied))
+                if not existing or exist_ok:
+                    new = [r for r, key in zip(rows, keys) if key not in existing]
+                    ids: Iterator[int] = iter(())
+                    if new:
+                        stmt = runs_table.insert().returning(runs_table.c.id, sort_by_parameter_order=True)
+                        ids = iter([int(row[0]) for row in conn.execute(stmt, new)])
+                    return [existing[key] if key in existing else next(ids) for key in keys]
+        except IntegrityError:
+            pass  # another process added one of them meanwhile
+        except SQLAlchemyError as e:
+            raise self._error("adding runs", e) from e
+        return self._add_rows(rows, exist_ok)  # the per-run path says what is wrong
+
+    def _add_rows(self, rows: list[dict[str, Any]], exist_ok: bool) -> list[int]:
+        """`_add_row` for each, in one transaction: a refused one writes none of them."""
+        with self.batch():
+            return [self._add_row(r, exist_ok) for r in rows]
+
+    @staticmethod
+    def _run_ids(conn: Connection, keys: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """{(study_name, trial_number): run id} of those of `keys` already stored."""
+        if not keys:
+            return {}
+        q = select(runs_table.c.id, runs_table.c.study_name, runs_table.c.trial_number).where(
+            runs_table.c.study_name.in_(sorted({s for s, _ in keys})),
+            runs_table.c.trial_number.in_(sorted({n for _, n in keys})),
+        )
+        found = {(r.study_name, r.trial_number): int(r.id) for r in conn.execute(q)}
+        return {k: v for k, v in found.items() if k in keys}
 
     def set_status(self, run_id: int, status: str) -> None:
         status = _short_string("status", status, 32)

@@ -180,3 +180,19 @@ def test_an_unknown_data_set_or_loss_gets_a_did_you_mean(override, message):
         and "(did you mean '" in text
         and text.endswith(f"but got {override.split('=')[1]!r}.")
     )
+
+
+def test_configs_are_copied_deeply():
+    """from_dict and resolve copy their input (without copy.deepcopy's machinery): equal to it,
+    and sharing nothing mutable with it."""
+    import copy
+
+    base = C.from_dict({"data": {"name": "mixture", "centres": [[0.0, 0.0], [1.0, 1.0]]}, "train": {"lr_d": 1e-3}})
+    made, resolved = C.from_dict({"train": {"seed": 3}}, base), C.resolve(base)
+    assert made == C.from_dict({"train": {"seed": 3}}, copy.deepcopy(base)) and resolved.data.centres == base.data.centres
+    for cfg in (made, resolved):
+        assert cfg.data is not base.data and cfg.train is not base.train
+        assert cfg.data.centres is not base.data.centres and cfg.data.centres[0] is not base.data.centres[0]
+    resolved.data.centres.append([2.0, 2.0])
+    made.data.centres[0][0] = 5.0
+    assert base.data.centres == [[0.0, 0.0], [1.0, 1.0]] and base.train.seed == 0

@@ -128,7 +128,11 @@ def test_search_settles_every_trial(url: str, tmp_path: Path) -> None:
         attrs = t.user_attrs
         assert attrs[ATTR_WORKER] == worker_id() and Path(attrs["run_dir"]).is_dir()
         assert attrs["ganstab_run_id"] == runs[t.number].id and runs[t.number].status == attrs["status"]
-        assert f"Trial {t.number}" in get_note(optuna.Trial(study, t._trial_id))
+        note = get_note(optuna.Trial(study, t._trial_id))
+        assert f"Trial {t.number}" in note
+        # its parameters as stored (the cohort has them from the driver's asks, not a read)
+        rows = [f"| `{k}` | {format(v, '.4g') if isinstance(v, float) else v} |" for k, v in t.params.items()]
+        assert "\n".join(["| parameter | value |", "|---|---|", *rows]) in note
         trace = store.load_trace(runs[t.number].id)
         steps = trace["step"].tolist()
         if t.state == TrialState.COMPLETE:

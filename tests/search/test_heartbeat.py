@@ -72,4 +72,41 @@ def test_the_queue_beat_lets_go_once_a_worker_claims_the_trial(tmp_path: Path) -
     study.tell(told, 0.5)
     beat = QueueBeat(storage, 1, me)
     assert [beat.keep(t._trial_id) for t in (queued, claimed, told)] == [True, False, False]
+    ids = [t._trial_id for t in (queued, claimed, told)]
+    assert beat.kept(ids) == [queued._trial_id]  # one query: the same answer as keep, trial by trial
     assert study.trials[0].state == TrialState.RUNNING
+
+
+def test_a_round_of_heartbeats_writes_what_optuna_writes_trial_by_trial(tmp_path: Path) -> None:
+    """record_heartbeats: one transaction for many trials, first beats and later ones, the rows
+    Optuna's record_heartbeat writes (the database's time); the stale check reads them alike."""
+    from optuna.storages._rdb import models
+    from sqlalchemy import select
+
+    from ganstab.search.batched_writes import rdb_of
+    from ganstab.search.heartbeat import record_heartbeats
+
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    storage = open_optuna_storage(url, heartbeat_interval=1, grace_period=2)
+    study = optuna.create_study(study_name="b", storage=storage, direction="maximize")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        trials = [study.ask() for _ in range(4)]
+    ids = [t._trial_id for t in trials]
+    storage.record_heartbeat(ids[0])  # Optuna's own first beat
+    record_heartbeats(storage, ids[:3])  # one update, two first beats
+
+    def beats() -> dict[int, object]:
+        table = models.TrialHeartbeatModel.__table__
+        with rdb_of(storage).engine.connect() as conn:
+            return dict(conn.execute(select(table.c.trial_id, table.c.heartbeat)).all())
+
+    first = beats()
+    assert sorted(first) == ids[:3]
+    time.sleep(1.1)
+    record_heartbeats(storage, ids[1:3])
+    later = beats()
+    assert later[ids[0]] == first[ids[0]] and all(later[t] > first[t] for t in ids[1:3])
+    time.sleep(3.5)  # SQLite keeps whole seconds: over 3 s since ids[1]'s beat, past the 2 s grace
+    record_heartbeats(storage, [ids[2]])
+    assert sorted(_stale(url, "b")) == ids[:2]  # ids[3] never beat: Optuna's check skips it too

@@ -142,6 +142,42 @@ def test_overrides_given_as_values_equal_the_same_overrides_as_text() -> None:
         space.config({"nope": 1})
 
 
+@pytest.mark.parametrize("name", ["quick", "lessons", "full"])
+def test_trial_configs_equal_those_made_from_scratch(name: str) -> None:
+    """A trial's config is built from a start config made once per space (and copies that are not
+    `copy.deepcopy`): the same config, field for field, as the preset, fixed values, sampled values
+    and overrides applied afresh; a config changed by its caller changes no later trial's."""
+    import copy
+
+    from ganstab.engine.config import apply_values, from_dict, nest, preset, resolve
+
+    space = load_space(SPACES_DIR / f"{name}.yaml")
+    overrides = {"data.name": "ring8", "train.steps": 40, "train.eval_every": 20}
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    for _ in range(30):
+        trial = study.ask()
+        values = space.sample(trial)
+        cfg = space.config(overrides, values=values)
+        base = preset(space.base) if space.base else Config()
+        fresh = from_dict(nest(space.fixed), copy.deepcopy(base))
+        fresh = resolve(apply_values(from_dict(nest(values), copy.deepcopy(fresh)), overrides))
+        assert cfg == fresh and flat_items(cfg) == flat_items(fresh)
+        cfg.train.lr_d, cfg.data.name = -1.0, "changed"  # the caller's copy
+        if cfg.data.centres is not None:
+            cfg.data.centres.append([9.0, 9.0])
+    assert space.start_config() == from_dict(nest(space.fixed), preset(space.base) if space.base else Config())
+
+
+def test_a_changed_space_is_seen_by_its_next_trial() -> None:
+    """The start config made once is made again when the space's base or fixed values change."""
+    space = SearchSpace("values", fixed={"train.steps": 300})
+    assert space.config().train.steps == 300
+    space.fixed["train.steps"] = 200
+    space.base = "lessons"
+    cfg = space.config()
+    assert cfg.train.steps == 200 and cfg.train.sn_d and space.start_config().train.steps == 200
+
+
 # --------------------------------------------------------------------------- invalid files
 
 BAD = {

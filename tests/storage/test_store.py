@@ -371,3 +371,27 @@ def test_bad_urls_name_the_url_with_password_masked(tmp_path: Path) -> None:
     rid = memory.add_run("ring8", {})
     memory.save_trace(rid, {"step": np.arange(3)})
     assert memory.load_trace(rid)["step"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_add_runs_writes_what_add_run_writes(store: Store) -> None:
+    """A cohort's runs in one statement: the ids in order, the same rows as add_run, a stored run
+    keeps its id with exist_ok, and a clash without it is add_run's DuplicateRunError."""
+    kept = store.add_run("ring8", {"lr": 1.0}, study_name="s", trial_number=1)
+    runs = [
+        {"dataset": "ring8", "config": {"lr": float(n)}, "study_name": "s", "trial_number": n, "status": "waiting"}
+        for n in range(4)
+    ] + [{"dataset": "grid25", "config": {}}, {"dataset": "grid25", "config": {}}]  # outside a study: NULLs
+    ids = store.add_runs(runs, exist_ok=True)
+    assert ids[1] == kept and len(set(ids)) == 6 and ids[0] > kept and ids[2:] == sorted(ids[2:])
+    for rid, run in zip(ids, runs):
+        rec = store.run(rid)
+        assert (rec.dataset, rec.study_name, rec.trial_number) == (run["dataset"], run.get("study_name"), run.get("trial_number"))
+        assert rec.config == ({"lr": 1.0} if rid == kept else run["config"])
+        assert rec.status == ("running" if rid == kept or "status" not in run else "waiting")
+    assert store.add_runs(runs[:4], exist_ok=True) == ids[:4]  # all stored: the same ids
+    with pytest.raises(DuplicateRunError, match=r"run \d+ already has \('s', 0\)"):
+        store.add_runs([{"dataset": "ring8", "config": {}, "study_name": "s", "trial_number": 9}, runs[0]])
+    assert store.find_run("s", 9) is None  # nothing of a refused batch is written
+    with pytest.raises(ValueError, match="dataset must be a non-empty string"):
+        store.add_runs([{"dataset": "", "config": {}}])
+    assert store.add_runs([]) == []
