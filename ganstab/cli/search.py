@@ -115,7 +115,8 @@ class SearchCommand(_BaseCommand):
                 executor.close()
         show_leaderboard(console, study, study_name)
         if not args.no_recommend:
-            recommend_after(console, args, space.config(values=data_values).data.name)
+            data = space.config(args.overrides, values=data_values).data  # the searched data, --set included
+            recommend_after(console, args, data.name, factory=data.factory)
         console.print(
             f"Open the dashboard: ganstab dashboard --storage {args.storage} --artifact-dir {args.runs / 'artifacts'}"
             "  (then http://127.0.0.1:8080/dashboard)"
@@ -295,11 +296,12 @@ def show_leaderboard(console, study, study_name: str) -> None:
     console.print(leaderboard_table(leaderboard(study, top=10), study_name, robust=robust))
 
 
-def recommend_after(console, args: argparse.Namespace, dataset: str) -> None:
+def recommend_after(console, args: argparse.Namespace, dataset: str, factory: str | None = None) -> None:
     """The recommendation for the searched data set: the --top best configurations on 3 new seeds,
     written to recommended-DATASET.yaml."""
     from ganstab.recommend import format_report, recommend
 
     rec = recommend(dataset, storage=args.storage, reseed=3, top=args.top, out=Path(f"recommended-{dataset}.yaml"),
-                    runs_dir=args.runs, overrides=args.overrides, on_event=lambda e: console.print(e.message))  # fmt: skip
+                    runs_dir=args.runs, overrides=args.overrides, on_event=lambda e: console.print(e.message),
+                    factory=factory)  # fmt: skip
     console.print(format_report(rec))
