@@ -140,7 +140,8 @@ def run_search_command(args: argparse.Namespace, console) -> SearchOutcome:
     show_leaderboard(console, study, study_name)
     rec = None
     if not args.no_recommend:
-        rec = recommend_after(console, args, space.config(values=data_values).data.name)
+        data = space.config(args.overrides, values=data_values).data  # the searched data, --set included
+        rec = recommend_after(console, args, data.name, factory=data.factory)
     dashboard = f"ganstab dashboard --storage {args.storage} --artifact-dir {args.runs / 'artifacts'}"
     console.print(f"Open the dashboard: {dashboard}  (then http://127.0.0.1:8080/dashboard)")
     return SearchOutcome(study_name, args.storage, leaderboard(study, top=10), rec, dashboard)
@@ -318,12 +319,13 @@ def show_leaderboard(console, study, study_name: str) -> None:
     console.print(leaderboard_table(leaderboard(study, top=10), study_name, robust=robust))
 
 
-def recommend_after(console, args: argparse.Namespace, dataset: str):
+def recommend_after(console, args: argparse.Namespace, dataset: str, factory: str | None = None):
     """The recommendation for the searched data set: the --top best configurations on --reseed new
     seeds, written to recommended-DATASET.yaml."""
     from ganstab.recommend import format_report, recommend
 
     rec = recommend(dataset, storage=args.storage, reseed=args.reseed, top=args.top, out=Path(f"recommended-{dataset}.yaml"),
-                    runs_dir=args.runs, overrides=args.overrides, on_event=lambda e: console.print(e.message))  # fmt: skip
+                    runs_dir=args.runs, overrides=args.overrides, on_event=lambda e: console.print(e.message),
+                    factory=factory)  # fmt: skip
     console.print(format_report(rec))
     return rec

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 CONTEXTS = ("2-D mixtures", "images", "any")
 # What `context` may say of G and of the loss; G's words for the advice's text.
-G_KINDS = {"mlp": "an MLP without BatchNorm", "mlp-bn": "an MLP with BatchNorm", "conv": "a conv net with BatchNorm"}
+G_KINDS = {"mlp": "an MLP without BatchNorm", "mlp-bn": "an MLP with BatchNorm", "conv": "a conv net with BatchNorm",
+           "user": "your own network (model.generator)"}  # fmt: skip
 LOSS_KINDS = ("ns", "minimax", "ls", "hinge", "wgan-gp")
 LABEL_LOSSES = ("ns", "minimax", "ls")  # losses with a real label that one-sided smoothing can lower
 

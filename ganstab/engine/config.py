@@ -67,8 +67,12 @@ class DataConfig:
     path: str | None = None  # points (.npy/.csv), mnist, cifar10, folder: local file or folder
     factory: str | None = None  # factory: "pkg.mod:func" returning a torch Dataset, tensor or array (engine/user_code.py)
     factory_kwargs: dict[str, Any] = field(default_factory=dict)  # factory: keyword arguments of data.factory
+    factory_metric: str = "auto"  # factory: its metric family: auto (points or images by shape), digits (classifier's modes, HQ)
     resolution: int = 0  # images: side in pixels, a power of 2 >= 8; 0 = the data set's (digits 8, others 32)
     n_eval: int = 2500  # samples generated at each evaluation
+
+
+FACTORY_METRICS = ("auto", "digits")  # data.factory_metric's choices (engine/data.py's _load_factory)
 
 
 @dataclass
@@ -428,6 +432,8 @@ def _check_data(d: DataConfig) -> None:
     if d.name != "factory":
         _rule(d.factory is None, "data.factory", f"unset unless data.name is 'factory' (it is {d.name!r})", d.factory)
         _rule(not d.factory_kwargs, "data.factory_kwargs", "empty unless data.name is 'factory'", d.factory_kwargs)
+        _rule(d.factory_metric == "auto", "data.factory_metric", "'auto' unless data.name is 'factory'", d.factory_metric)
+    _rule(d.factory_metric in FACTORY_METRICS, "data.factory_metric", f"one of {FACTORY_METRICS}", d.factory_metric)
     if d.centres is not None:
         _rule(
             len(d.centres) >= 1 and all(len(c) == 2 for c in d.centres),

@@ -295,6 +295,15 @@ def _load_factory(d: DataConfig) -> Dataset:
 
     x = factory_tensor(d)  # [N, D] points or [N, C, H, W] images, float32, as the factory gave them
     kind = "points" if x.dim() == 2 else "images"
+    if d.factory_metric == "digits":  # scored like ganstab's digits: its classifier's modes and HQ
+        low, high = float(x.min()), float(x.max())
+        if x.dim() != 4 or x.shape[1] != 1 or min(x.shape[2:]) < 8 or low < -1.001 or high > 1.001:
+            raise ConfigError(
+                f"`data.factory_metric` 'digits' needs greyscale images [N, 1, H, W] (H, W >= 8) in [-1, 1] "
+                f"(digits as pixel / 8 - 1), but `data.factory` {d.factory!r} gave shape {list(x.shape)} "
+                f"in [{low:.3g}, {high:.3g}]."
+            )
+        return Stored(x, kind, "digits")
     return Stored(x, kind, kind)
 
 

@@ -8,6 +8,8 @@ The run row is the only place that names the data set and holds the whole config
 trial is the authority on whether the run finished (COMPLETE) and on its score. So the history of
 a data set is: every run row with `dataset == NAME` that belongs to a study, joined by (study name,
 trial number) to a COMPLETE trial with a finite value of that study; studies of any name count.
+Every user data set is named "factory": given its `data.factory` ("pkg.mod:fn"), only the runs
+on that factory count, so two users' data sets are not pooled.
 Run rows without an Optuna trial (deleted study, `ganstab train` runs) and Optuna trials without a
 run row (someone else's study) are left out: either the verdict or the config would be unknown.
 
@@ -100,10 +102,11 @@ def _verdict(store: Store, run_id: int, attrs: dict[str, Any]) -> tuple[str | No
     return None, None
 
 
-def find_history(dataset: str, storage: str) -> History:
+def find_history(dataset: str, storage: str, *, factory: str | None = None) -> History:
     """Every COMPLETE trial with a finite score, of any study in `storage`, whose run trained on
-    `dataset`, best score first (see the module doc for the join). Reads only: a missing SQLite
-    file is not created, a database without ganstab's or Optuna's tables is not written to."""
+    `dataset` (and, given `factory`, on that `data.factory`), best score first (see the module doc
+    for the join). Reads only: a missing SQLite file is not created, a database without ganstab's
+    or Optuna's tables is not written to."""
     from sqlalchemy import inspect
 
     dataset = check_dataset(dataset)
@@ -123,7 +126,7 @@ def find_history(dataset: str, storage: str) -> History:
         rows = {
             (r.study_name, r.trial_number): r
             for r in store.runs(dataset=dataset)
-            if r.study_name is not None and r.trial_number is not None
+            if r.study_name is not None and r.trial_number is not None and _on_factory(r.config, factory)
         }
         if rows:
             _read_studies(history, store, storage, rows)
@@ -131,6 +134,14 @@ def find_history(dataset: str, storage: str) -> History:
         store.dispose()
     history.runs.sort(key=lambda r: (-r.score, r.study_name, r.trial_number))
     return history
+
+
+def _on_factory(config: Any, factory: str | None) -> bool:
+    """Whether a run row's stored config trained on `factory` (None: any data.factory)."""
+    if factory is None:
+        return True
+    data = config.get("data") if isinstance(config, dict) else None
+    return isinstance(data, dict) and data.get("factory") == factory
 
 
 def _read_studies(history: History, store: Store, storage: str, rows: dict[tuple[str, int], Any]) -> None:

@@ -55,6 +55,7 @@ def recommend(
     overrides: Sequence[str] = (),
     on_event: EventFn | None = None,
     workers: int | None = None,
+    factory: str | None = None,
 ) -> Recommendation:
     """Recommend a config for `dataset` from the history in `storage` and write it to `out`.
 
@@ -62,7 +63,8 @@ def recommend(
     `ganstab.recommend.candidates`: pool, ranking rule). `steps` (train.steps) and `overrides`
     (`key=value`, e.g. `train.device=cpu`) are applied to every retrained config and so to the
     written one. The reseeded cohorts train in a new folder under `runs_dir`, in `workers`
-    processes at once (None: `default_workers`; 1: in this process). Raises ValueError
+    processes at once (None: `default_workers`; 1: in this process). `factory`: for data set
+    "factory", the `data.factory` whose runs count (history.find_history). Raises ValueError
     (ConfigError, SearchError) naming the bad value, or StorageError (a RuntimeError) for a
     database that cannot be opened or read.
     """
@@ -74,7 +76,7 @@ def recommend(
     extra, values = _retraining_values(steps, overrides)
     out, runs_dir = Path(out), Path(runs_dir)
 
-    history = find_history(dataset, storage)
+    history = find_history(dataset, storage, factory=factory)
     first = max((r.config.train.seed for r in history.runs), default=-1) + 1  # new to the history
     seeds = list(range(first, first + reseed))
     source, message, candidates = _candidates(history, top, values, seeds[0])

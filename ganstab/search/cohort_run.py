@@ -290,7 +290,8 @@ class _CohortRun:
         from ganstab.diagnose.logs import context_for
 
         # what ganstab knows of each run (data, G, loss) conditions its advice
-        contexts = [context_for(c.data.name, c.train.loss) for c in configs]
+        kind = self.trainer.dataset.kind  # a data.factory's points or images
+        contexts = [context_for(c.data.name, c.train.loss, generator=c.model.generator, data_kind=kind) for c in configs]
         out = diagnose_traces(traces, contexts=contexts)
         for n, (trace, result) in enumerate(zip(traces, results)):
             if result.status == "diverged":

@@ -10,7 +10,7 @@ from ganstab.diagnose.context import check_context, describe_context, loss_key, 
 
 
 def test_a_bad_context_key_or_value_names_it():
-    with pytest.raises(ValueError, match="Unknown G architecture 'cnn'; expected one of: mlp, mlp-bn, conv"):
+    with pytest.raises(ValueError, match="Unknown G architecture 'cnn'; expected one of: mlp, mlp-bn, conv, user"):
         advice_for("collapsing", {}, {"g": "cnn"})
     with pytest.raises(ValueError, match="Unknown loss 'wgan'; expected one of: ns, minimax, ls, hinge, wgan-gp"):
         advice_for("collapsing", {}, {"loss": "wgan"})

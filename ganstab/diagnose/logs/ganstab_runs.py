@@ -18,8 +18,9 @@ def run_context(trace_csv: Path) -> dict:
     """What a ganstab run's config says of the run, for the advice: the kind of data ("2-D
     mixtures" for the mixture data sets, "images"; a points file says nothing of its shape), G's
     architecture (ganstab's G is an MLP without BatchNorm on points, a conv net with BatchNorm on
-    images: engine/networks.py) and the loss. Read from the member's config.yaml, else the run's;
-    {} when there is none (a trace.csv outside a run folder) or it cannot be read."""
+    images: engine/networks.py; a `model.generator` of the user's is "user") and the loss. Read from
+    the member's config.yaml, else the run's; {} when there is none (a trace.csv outside a run
+    folder) or it cannot be read. A `data.factory`'s kind is told by the trace's metric columns."""
     import yaml
 
     member = trace_csv.resolve().parent
@@ -33,12 +34,32 @@ def run_context(trace_csv: Path) -> dict:
         name = str(cfg["data"]["name"])
         train = cfg.get("train") or {}
         loss = train.get("loss")
+        generator = (cfg.get("model") or {}).get("generator")
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
         return {}
-    context = context_for(name, loss)
+    data_kind = _factory_kind(trace_csv, cfg["data"]) if name == "factory" else None
+    context = context_for(name, loss, generator=generator, data_kind=data_kind)
     if uses := _config_uses(train):  # what the run has, so the advice never adds it again
         context["uses"] = uses
     return context
+
+
+IMAGE_COLUMNS = ("eval_fid", "eval_kid", "eval_fd_proxy")  # engine/metrics: the images family's
+
+
+def _factory_kind(trace_csv: Path, data: dict) -> str | None:
+    """The kind, points or images, of a `data.factory` run (its shape is known only once built): digits
+    scoring is for images; else the trace's metric columns say which family scored it."""
+    if data.get("factory_metric") == "digits":
+        return "images"
+    try:
+        with open(trace_csv) as f:
+            header = f.readline().strip().split(",")
+    except OSError:
+        return None
+    if any(c in header for c in IMAGE_COLUMNS):
+        return "images"
+    return "points" if any(c.startswith("eval_") for c in header) else None
 
 
 def _config_uses(train: dict) -> dict:
@@ -52,18 +73,28 @@ def _config_uses(train: dict) -> dict:
         return {}
 
 
-def context_for(name: str, loss: str | None) -> dict:
-    """The advice context of a ganstab run on data set `name` with `loss` (see `run_context`)."""
+def context_for(
+    name: str, loss: str | None, *, generator: str | None = None, data_kind: str | None = None
+) -> dict:
+    """The advice context of a ganstab run on data set `name` with `loss` (see `run_context`).
+    `generator`: the config's `model.generator` (the user's own G: "user"); `data_kind`: "points"
+    or "images" for a `data.factory` data set, whose registered kind ("user") does not say."""
     from ganstab.diagnose.context import LOSS_KINDS
     from ganstab.engine.dataset_registry import DATASETS
 
     if name not in DATASETS.names():  # a data set this ganstab does not know: say nothing of it
         return {"loss": loss} if loss in LOSS_KINDS else {}
     kind = DATASETS.get(name).kind
-    context: dict = {"g": "conv" if kind == "images" else "mlp"}
+    if kind == "user":  # data.factory: points or images, known once built; None = not known
+        kind = data_kind if data_kind in ("points", "images") else None
+    context: dict = {}
+    if generator:
+        context["g"] = "user"
+    elif kind is not None:
+        context["g"] = "conv" if kind == "images" else "mlp"
     if kind == "images":
         context["data"] = "images"
-    elif name != "points":  # ring8, grid25, mixture: ganstab's 2-D mixtures
+    elif kind == "points" and name not in ("points", "factory"):  # ring8, grid25, mixture: 2-D mixtures
         context["data"] = "2-D mixtures"
     if loss in LOSS_KINDS:
         context["loss"] = loss
