@@ -100,9 +100,10 @@ def test_cli_diagnoses_csv_and_run_folders(tmp_path, examples, capsys):
     assert "bad.csv" in capsys.readouterr().err
 
 
-def test_calibrated_probabilities_and_an_uncertain_diagnosis_names_two_labels(examples):
+def test_calibrated_probabilities_and_an_uncertain_diagnosis_names_the_labels_it_cannot_rule_out(examples):
     """The shipped losses model's probabilities are temperature-scaled (fitted.json, CALIBRATION); under
-    the corpus-chosen threshold the diagnosis is uncertain and the report names the two likeliest."""
+    the corpus-chosen threshold the diagnosis is uncertain and the report names the two likeliest (and
+    the third where the log cannot rule it out)."""
     from rich.console import Console
 
     from ganstab.diagnose.classifier import calibrate
@@ -127,5 +128,9 @@ def test_calibrated_probabilities_and_an_uncertain_diagnosis_names_two_labels(ex
         if d.uncertain:
             console = Console(width=200, record=True)
             console.print(render_text("run", d))
-            first, second = sorted(d.probabilities, key=lambda k: -d.probabilities[k])[:2]
-            assert f"uncertain: {first} or {second} (confidence {d.confidence:.2f})" in console.export_text()
+            ranked = sorted(d.probabilities, key=lambda k: -d.probabilities[k])
+            # the two likeliest, and the third too where it reaches the fitted bar (third_label_from)
+            named = ranked if d.probabilities[ranked[2]] >= cal["third_label_from"] else ranked[:2]
+            assert d.named == named
+            words = f"{named[0]} or {named[1]}" if len(named) == 2 else f"{named[0]}, {named[1]} or {named[2]}"
+            assert f"uncertain: {words} (confidence {d.confidence:.2f})" in console.export_text()
