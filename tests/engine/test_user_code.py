@@ -12,16 +12,8 @@ from ganstab.engine.config import ConfigError, resolve
 from ganstab.engine.data import build_dataset
 from ganstab.engine.user_code import code_paths
 from ganstab.engine.user_networks import check_user_code
-
-NETS = "tests.user_nets.nets"
-OK = [
-    f"model.generator={NETS}:MLPGenerator",
-    f"model.discriminator={NETS}:MLPDiscriminator",
-    "model.generator_kwargs={latent: 8}",
-    "model.latent_dim=8",
-    "data.name=factory",
-    f"data.factory={NETS}:ring_points",
-]
+from tests.user_nets import MLP_OVERRIDES as OK
+from tests.user_nets import NETS
 
 
 def _cfg(*extra: str):
@@ -92,7 +84,9 @@ def test_syntax_of_names_and_latent_dim_are_checked_by_the_config():
         _cfg("model.generator_kwargs=3")
     with pytest.raises(ConfigError, match="`model.user_cohort` must be auto without model.generator"):
         resolve(apply_overrides(preset("vanilla"), ["model.user_cohort=loop"]))
-    with pytest.raises(ConfigError, match="`model.discriminator_kwargs` must be empty without model.discriminator"):
+    with pytest.raises(
+        ConfigError, match="`model.discriminator_kwargs` must be empty without model.discriminator"
+    ):
         resolve(apply_overrides(preset("vanilla"), ["model.discriminator_kwargs={a: 1}"]))
 
 

@@ -10,18 +10,10 @@ import torch
 from ganstab.engine import CohortTrainer, apply_overrides, preset
 from ganstab.engine.config import Config
 from ganstab.engine.user_networks import UserCohort
+from tests.user_nets import MLP_OVERRIDES, NETS
 
 STEPS = 8
-NETS = "tests.user_nets.nets"
-MLP = [
-    f"model.generator={NETS}:MLPGenerator",
-    f"model.discriminator={NETS}:MLPDiscriminator",
-    "model.generator_kwargs={latent: 8}",
-    "model.latent_dim=8",
-    "data.name=factory",
-    f"data.factory={NETS}:ring_points",
-    "train.batch_size=32",
-]
+MLP = [*MLP_OVERRIDES, "train.batch_size=32"]
 DCGAN = [
     f"model.generator={NETS}:DCGANGenerator",
     f"model.discriminator={NETS}:DCGANDiscriminator",
