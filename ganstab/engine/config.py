@@ -26,11 +26,8 @@ from typing import Any
 
 import yaml
 
+from ganstab.engine.config_error import ConfigError
 from ganstab.engine.dataset_registry import DATASETS, IMAGE_DATASETS
-
-
-class ConfigError(ValueError):
-    """A configuration value or file is invalid; the message names the key and the value."""
 
 
 def close_names(word: str, options: Iterable[str], n: int = 3) -> list[str]:

@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ganstab.engine.config import ConfigError
+from ganstab.engine.config_error import ConfigError
 
 __all__ = ["METRIC_KEY", "SCORE_NAME", "UserMetric", "check_metric_name", "load_metric"]
 
