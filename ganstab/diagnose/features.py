@@ -22,10 +22,19 @@ last values), which hold across logging intervals (the losses model).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ganstab.diagnose.late_signals import COLLAPSE_LEVELS, EPS, MOVE_LEVELS, collapse_levels, move_levels
+from ganstab.diagnose.late_signals import (
+    COLLAPSE_LEVELS,
+    EPS,
+    MOVE_LEVELS,
+    collapse_levels_rows,
+    detrend_rows,
+    move_levels_rows,
+)
 
 LOSS_COLUMNS = ("d_loss", "g_loss")
 RICH_COLUMNS = ("d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "g_spread", "g_drift")
@@ -46,52 +55,66 @@ _PER_COLUMN = (
 )
 
 
-def _rank(x: np.ndarray) -> np.ndarray:
-    return np.argsort(np.argsort(x, kind="stable"), kind="stable").astype(float)
+# Every feature is computed for a batch of traces at once, as rows of equal length (a search's
+# cohort logs the same rows), with operations that treat each row alone: a trace's features are
+# the same bits whichever traces share its call (training reads runs one by one, a search a whole
+# cohort; tests/diagnose/test_features.py). One NumPy call per batch instead of one per trace is
+# what made diagnosing a cohort of 1,024 affordable (issue 27; bench/RESULTS.md).
 
 
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    if len(a) < 3 or a.std() < EPS or b.std() < EPS:
-        return 0.0
-    return float(np.corrcoef(a, b)[0, 1])
+def _rank_rows(x: np.ndarray) -> np.ndarray:
+    return np.argsort(np.argsort(x, axis=1, kind="stable"), axis=1, kind="stable").astype(float)
 
 
-def _autocorr(x: np.ndarray, lag: int) -> float:
-    if len(x) <= lag + 2:
-        return 0.0
-    return _corr(x[:-lag], x[lag:])
+def _corr_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each row of `a` with the same row of `b` (or with `b`'s one row);
+    0 for rows shorter than 3 or without spread."""
+    a, b = np.broadcast_arrays(a, b)
+    if a.shape[1] < 3:
+        return np.zeros(len(a))
+    ok = (np.std(a, axis=1) >= EPS) & (np.std(b, axis=1) >= EPS)
+    ac = a - a.mean(axis=1, keepdims=True)
+    bc = b - b.mean(axis=1, keepdims=True)
+    r = (ac * bc).sum(axis=1) / np.sqrt(np.where(ok, (ac * ac).sum(axis=1) * (bc * bc).sum(axis=1), 1.0))
+    return np.where(ok, np.clip(r, -1.0, 1.0), 0.0)
 
 
-def _column_features(x: np.ndarray) -> list[float]:
-    n = len(x)
+def _autocorr_rows(x: np.ndarray, lag: int) -> np.ndarray:
+    if x.shape[1] <= lag + 2:
+        return np.zeros(len(x))
+    return _corr_rows(x[:, :-lag], x[:, lag:])
+
+
+def _column_rows(x: np.ndarray) -> np.ndarray:
+    """_PER_COLUMN of each row of equal-length finite values: [rows, len(_PER_COLUMN)]."""
+    rows, n = x.shape
     if n < 8:
-        return [0.0] * len(_PER_COLUMN)
+        return np.zeros((rows, len(_PER_COLUMN)))
     q = max(2, n // 4)
-    early, late = x[:q], x[-q:]
-    iqr = np.subtract(*np.percentile(x, [75, 25]))
-    scale = max(iqr, np.std(x), EPS)
-    diffs = np.diff(x)
-    late_diffs = np.diff(late)
-    t = np.arange(n, dtype=float)
-    detrended = late - np.polyval(np.polyfit(np.arange(q, dtype=float), late, 1), np.arange(q))
-    spectrum = np.abs(np.fft.rfft(detrended - detrended.mean())) ** 2
-    low = spectrum[1 : max(2, len(spectrum) // 8)].sum() / max(spectrum[1:].sum(), EPS)
-    mad_d = max(
-        float(np.median(np.abs(diffs - np.median(diffs)))), 1e-6 * scale
-    )  # relative floor: scale-free
-    return [
-        _corr(_rank(x), t),  # monotone trend
-        float(np.clip((np.median(late) - np.median(early)) / scale, -20, 20)),
-        float(np.log((np.std(late) + 1e-6 * scale) / (np.std(early) + 1e-6 * scale))),
-        float(np.median(np.abs(diffs)) / scale),
-        float(np.median(np.abs(late_diffs)) / max(np.std(late), EPS)),
-        _autocorr(detrended, 1),
-        _autocorr(detrended, 5),
-        _autocorr(detrended, 20),
-        float(np.log1p(np.max(np.abs(diffs - np.median(diffs))) / mad_d)),
-        float(low),
-        float(np.log((np.ptp(late) + 1e-6 * scale) / (np.ptp(x) + 1e-6 * scale))),
+    early, late = x[:, :q], x[:, -q:]
+    p75, p25 = np.percentile(x, [75, 25], axis=1)
+    std, std_late, std_early = np.std(x, axis=1), np.std(late, axis=1), np.std(early, axis=1)
+    scale = np.maximum(np.maximum(p75 - p25, std), EPS)
+    diffs = np.diff(x, axis=1)
+    detrended = detrend_rows(late)
+    spectrum = np.abs(np.fft.rfft(detrended - detrended.mean(axis=1, keepdims=True), axis=1)) ** 2
+    low = spectrum[:, 1 : max(2, spectrum.shape[1] // 8)].sum(axis=1) / np.maximum(spectrum[:, 1:].sum(axis=1), EPS)
+    centred = np.abs(diffs - np.median(diffs, axis=1, keepdims=True))
+    mad_d = np.maximum(np.median(centred, axis=1), 1e-6 * scale)  # relative floor: scale-free
+    out = [
+        _corr_rows(_rank_rows(x), np.arange(n, dtype=float)[None]),  # monotone trend
+        np.clip((np.median(late, axis=1) - np.median(early, axis=1)) / scale, -20, 20),
+        np.log((std_late + 1e-6 * scale) / (std_early + 1e-6 * scale)),
+        np.median(np.abs(diffs), axis=1) / scale,
+        np.median(np.abs(np.diff(late, axis=1)), axis=1) / np.maximum(std_late, EPS),
+        _autocorr_rows(detrended, 1),
+        _autocorr_rows(detrended, 5),
+        _autocorr_rows(detrended, 20),
+        np.log1p(np.max(centred, axis=1) / mad_d),
+        low,
+        np.log((np.ptp(late, axis=1) + 1e-6 * scale) / (np.ptp(x, axis=1) + 1e-6 * scale)),
     ]
+    return np.stack(out, axis=1)
 
 
 RICH_LEVELS = (
@@ -109,11 +132,11 @@ RICH_LEVELS = (
 )
 
 
-def _squash(v: float) -> float:
-    return float(np.sign(v) * np.log1p(abs(v)))
+def _squash(v):
+    return np.sign(v) * np.log1p(np.abs(v))
 
 
-def _rich_levels(cols: dict[str, np.ndarray], raw: dict[str, np.ndarray], data_spread: float) -> list[float]:
+def _rich_levels(cols: dict[str, np.ndarray], present: set[str], margin: np.ndarray, data_spread: np.ndarray) -> np.ndarray:
     """Late levels (last third) of ganstab's own columns: a mode hopper drifts far in units of its
     spread, a collapsed G's spread has shrunk from its peak, a D that wins keeps a wide margin.
     Drift and spread ratios are free of the data's scale; D's margin is in D's output units (a
@@ -122,48 +145,46 @@ def _rich_levels(cols: dict[str, np.ndarray], raw: dict[str, np.ndarray], data_s
     model's leave-one-data-set-out macro-F1 on the first 30 % of runs from 0.758 to 0.788
     (bench/RESULTS.md). Last, G's spread against the data's (`data_spread`): about 1 for a
     generator that spreads like the data on every data set, far under 1 for a collapsed one; it
-    lifted leave-one-data-set-out on whole runs from 0.863 to 0.893."""
+    lifted leave-one-data-set-out on whole runs from 0.863 to 0.893.
+
+    Rows of a batch whose columns have equal lengths: `cols` holds each column's finite values
+    [rows, n_c], `present` the columns the traces carry, `margin` d_real - d_fake where both are
+    finite [rows, m], `data_spread` one value per row (NaN: none)."""
 
     def late(x):
-        return x[-max(3, len(x) // 3) :]
+        return x[:, -max(3, x.shape[1] // 3) :]
 
     def early(x):
-        return x[: max(3, len(x) // 3)]
+        return x[:, : max(3, x.shape[1] // 3)]
 
     def ok(*names):
-        return all(name in raw and len(cols[name]) >= 8 for name in names)
+        return all(name in present and cols[name].shape[1] >= 8 for name in names)
+
+    def med(x):
+        return np.median(x, axis=1)
 
     drift, spread, gn_g, gn_d = cols["g_drift"], cols["g_spread"], cols["grad_norm_g"], cols["grad_norm_d"]
-    out = [0.0] * len(RICH_LEVELS)
+    out = np.zeros((len(margin), len(RICH_LEVELS)))
     if ok("g_drift"):
-        out[0:3] = [
-            np.log(np.median(late(drift)) + 1e-6),
-            np.log(np.percentile(late(drift), 90) + 1e-6),
-            np.log((np.median(late(drift)) + 1e-6) / (np.median(early(drift)) + 1e-6)),
-        ]
+        out[:, 0] = np.log(med(late(drift)) + 1e-6)
+        out[:, 1] = np.log(np.percentile(late(drift), 90, axis=1) + 1e-6)
+        out[:, 2] = np.log((med(late(drift)) + 1e-6) / (med(early(drift)) + 1e-6))
     if ok("g_spread"):
-        out[3:6] = [
-            np.log((np.median(late(spread)) + 1e-9) / (np.max(spread) + 1e-9)),
-            np.log((np.median(late(spread)) + 1e-9) / (np.median(early(spread)) + 1e-9)),
-            np.std(late(spread)) / (np.mean(late(spread)) + 1e-9),
-        ]
-    if "d_real" in raw and "d_fake" in raw:
-        margin = raw["d_real"] - raw["d_fake"]  # rows where both are finite, aligned
-        margin = margin[np.isfinite(margin)]
-        if len(margin) >= 8:
-            lm = late(margin)
-            out[6:8] = [
-                _squash(float(np.median(lm))),
-                np.std(lm) / (abs(np.median(lm)) + np.std(margin) + 1e-9),
-            ]
+        out[:, 3] = np.log((med(late(spread)) + 1e-9) / (np.max(spread, axis=1) + 1e-9))
+        out[:, 4] = np.log((med(late(spread)) + 1e-9) / (med(early(spread)) + 1e-9))
+        out[:, 5] = np.std(late(spread), axis=1) / (np.mean(late(spread), axis=1) + 1e-9)
+    if {"d_real", "d_fake"} <= present and margin.shape[1] >= 8:
+        lm = late(margin)
+        out[:, 6] = _squash(med(lm))
+        out[:, 7] = np.std(lm, axis=1) / (np.abs(med(lm)) + np.std(margin, axis=1) + 1e-9)
     if ok("grad_norm_g", "grad_norm_d"):
-        out[8] = np.log((np.median(late(gn_g)) + 1e-9) / (np.median(late(gn_d)) + 1e-9))
-    if ok("g_spread") and np.isfinite(data_spread) and data_spread > 0:
-        out[9:11] = [
-            np.log(np.median(late(spread)) / data_spread + 1e-6),
-            np.log(np.max(spread) / data_spread + 1e-6),
-        ]
-    return [float(v) for v in np.clip(np.nan_to_num(np.asarray(out, float)), -50, 50)]
+        out[:, 8] = np.log((med(late(gn_g)) + 1e-9) / (med(late(gn_d)) + 1e-9))
+    if ok("g_spread"):
+        known = np.isfinite(data_spread) & (data_spread > 0)
+        safe = np.where(known, data_spread, 1.0)
+        out[:, 9] = np.where(known, np.log(med(late(spread)) / safe + 1e-6), 0.0)
+        out[:, 10] = np.where(known, np.log(np.max(spread, axis=1) / safe + 1e-6), 0.0)
+    return np.clip(np.nan_to_num(out), -50, 50)
 
 
 # The canonical forms of a log: its rows cut into this many (nearly) equal blocks (every trace has
@@ -183,25 +204,27 @@ def canonical(x: np.ndarray, form: str = "mean", rows: int = CANONICAL_ROWS) -> 
     """`x` (finite values, in order) cut into `rows` blocks of (nearly) equal length, each block
     written as its mean ("mean", a log of interval means) or its last value ("last", a log
     written every so often); as is when it is no longer than `rows`."""
+    return canonical_rows(np.asarray(x, dtype=float)[None], form, rows)[0]
+
+
+def canonical_rows(x: np.ndarray, form: str = "mean", rows: int = CANONICAL_ROWS) -> np.ndarray:
+    """`canonical` of each row of equal length."""
     if form not in CANONICAL_FORMS:
         raise ValueError(f"Unknown canonical form {form!r}; choose one of {', '.join(CANONICAL_FORMS)}.")
-    x = np.asarray(x, dtype=float)
-    if len(x) <= rows:
+    n = x.shape[1]
+    if n <= rows:
         return x
-    starts = (np.arange(rows) * len(x)) // rows
-    if form == "last":
-        return x[np.append(starts[1:], len(x)) - 1]
-    return np.add.reduceat(x, starts) / np.diff(np.append(starts, len(x)))
+    starts = (np.arange(rows) * n) // rows
+    if form == "last":  # contiguous, as a reduction's order (so its bits) follows the memory layout
+        return np.ascontiguousarray(x[:, np.append(starts[1:], n) - 1])
+    return np.add.reduceat(x, starts, axis=1) / np.diff(np.append(starts, n))
 
 
-def _canonical_features(d: np.ndarray, g: np.ndarray, form: str, collapse: bool, over_noise: bool) -> list[float]:
-    cd, cg = canonical(d, form), canonical(g, form)
-    out: list[float] = []
-    for x in (cd, cg):
-        feats = _column_features(x)
-        out += [feats[i] for i in _CANONICAL_KEEP]
-    out.append(_corr(_rank(cd), _rank(cg)))
-    return out + (collapse_levels(cd, cg, over_noise) if collapse else [])
+def _canonical_rows(d: np.ndarray, g: np.ndarray, form: str, collapse: bool, over_noise: bool) -> list[np.ndarray]:
+    cd, cg = canonical_rows(d, form), canonical_rows(g, form)
+    out = [_column_rows(cd)[:, _CANONICAL_KEEP], _column_rows(cg)[:, _CANONICAL_KEEP]]
+    out.append(_corr_rows(_rank_rows(cd), _rank_rows(cg))[:, None])
+    return out + ([collapse_levels_rows(cd, cg, over_noise)] if collapse else [])
 
 
 def trace_data_spread(trace: dict[str, np.ndarray]) -> float:
@@ -274,37 +297,80 @@ class TraceFeatures(TransformerMixin, BaseEstimator):
         return np.array(self._names(), dtype=object)
 
     def transform(self, X):  # noqa: N803
-        return np.array([self.features(trace) for trace in X], dtype=float)
+        """The traces' features, [traces, features]: traces whose columns have the same lengths
+        are computed together (see _rank_rows' comment), each row as it would be alone."""
+        prepared = [self._prepare(trace) for trace in X]
+        out = np.empty((len(prepared), len(self._names())))
+        groups: dict[tuple, list[int]] = {}
+        for i, p in enumerate(prepared):
+            groups.setdefault(p.key, []).append(i)
+        with np.errstate(divide="ignore", invalid="ignore"):  # NaNs become the zeros they always were
+            for idx in groups.values():
+                out[idx] = self._rows([prepared[i] for i in idx])
+        return out
 
     def features(self, trace: dict[str, np.ndarray]) -> list[float]:
+        return self.transform([trace])[0].tolist()
+
+    def _prepare(self, trace: dict[str, np.ndarray]) -> _Prepared:
+        """What the features read of one trace: each column's finite values (zeros for a column the
+        trace lacks), d_loss and g_loss where both are finite, D's margin, G's moves."""
         n = len(np.asarray(trace["d_loss"]))
         end = max(8, int(round(n * self.prefix)))
-        cols, raw = {}, {}
+        arrays, present = {}, set()
         for c in self.columns:
             x = np.asarray(trace[c], dtype=float)[:end] if c in trace else np.zeros(min(n, end))
-            if c in trace:
-                raw[c] = x
-            cols[c] = x[np.isfinite(x)]
-        feats: list[float] = []
-        for c in self.columns:
-            feats += _column_features(cols[c])
+            present |= {c} if c in trace else set()
+            arrays[c] = x[np.isfinite(x)]
         d, g = np.asarray(trace["d_loss"], dtype=float)[:end], np.asarray(trace["g_loss"], dtype=float)[:end]
         ok = np.isfinite(d) & np.isfinite(g)
-        d, g = d[ok], g[ok]
-        q = max(3, len(d) // 3)
-        feats += [_corr(_rank(d), _rank(g)), _corr(_rank(d[-q:]), _rank(g[-q:]))]
-        if self.levels:
-            dl, gl = float(np.median(d[-q:])), float(np.median(g[-q:]))
-            feats += [_squash(dl), _squash(gl), _squash(dl - gl)]
+        arrays["d:both"], arrays["g:both"] = d[ok], g[ok]
+        data_spread = float("nan")
         if self._rich():
-            feats += _rich_levels(cols, raw, trace_data_spread(trace))
+            if {"d_real", "d_fake"} <= present:
+                margin = np.asarray(trace["d_real"], float)[:end] - np.asarray(trace["d_fake"], float)[:end]
+                arrays["margin"] = margin[np.isfinite(margin)]  # rows where both are finite, aligned
+            else:
+                arrays["margin"] = np.zeros(0)
+            data_spread = trace_data_spread(trace)
         if self.move:
-            feats += move_levels(np.asarray(trace.get("g_move", []), dtype=float)[:end])
-        if getattr(self, "collapse", False):  # models saved before the parameter existed lack it
-            # models saved before `cycles_over_noise` existed read the plain shares
-            feats += collapse_levels(d, g, getattr(self, "cycles_over_noise", False))
+            move = np.asarray(trace.get("g_move", []), dtype=float)[:end]
+            arrays["move"] = move[np.isfinite(move)]
+        key = (frozenset(present), tuple(len(v) for v in arrays.values()))
+        return _Prepared(arrays, present, data_spread, key)
+
+    def _rows(self, batch: list[_Prepared]) -> np.ndarray:
+        """The features of a batch of prepared traces whose arrays have equal lengths."""
+
+        def rows(name: str) -> np.ndarray:
+            return np.stack([p.arrays[name] for p in batch])
+
+        collapse = getattr(self, "collapse", False)  # models saved before the parameter existed lack it
+        over_noise = getattr(self, "cycles_over_noise", False)  # ... and read the plain shares
+        blocks = [_column_rows(rows(c)) for c in self.columns]
+        d, g = rows("d:both"), rows("g:both")
+        q = max(3, d.shape[1] // 3)
+        late_corr = _corr_rows(_rank_rows(d[:, -q:]), _rank_rows(g[:, -q:]))
+        blocks.append(np.stack([_corr_rows(_rank_rows(d), _rank_rows(g)), late_corr], axis=1))
+        if self.levels:
+            dl, gl = np.median(d[:, -q:], axis=1), np.median(g[:, -q:], axis=1)
+            blocks.append(np.stack([_squash(dl), _squash(gl), _squash(dl - gl)], axis=1))
+        if self._rich():
+            cols = {c: rows(c) for c in RICH_COLUMNS}
+            spreads = np.array([p.data_spread for p in batch])
+            blocks.append(_rich_levels(cols, batch[0].present, rows("margin"), spreads))
+        if self.move:
+            blocks.append(move_levels_rows(rows("move")))
+        if collapse:
+            blocks.append(collapse_levels_rows(d, g, over_noise))
         for form in getattr(self, "canonical", ()):  # models saved before the parameter existed lack it
-            feats += _canonical_features(
-                d, g, form, getattr(self, "collapse", False), getattr(self, "cycles_over_noise", False)
-            )
-        return feats
+            blocks += _canonical_rows(d, g, form, collapse, over_noise)
+        return np.concatenate(blocks, axis=1)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    arrays: dict[str, np.ndarray]
+    present: set[str]
+    data_spread: float
+    key: tuple  # traces with the same key share a batch
