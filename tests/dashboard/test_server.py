@@ -22,6 +22,7 @@ import sys
 import textwrap
 import time
 import urllib.request
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from ganstab.dashboard.server import (
     make_app,
 )
 from ganstab.links import trial_page_path
+from ganstab.search.cohort_run import TRACE_PLOT
 
 STUDY = "quick-ring8"
 # tiny training; data.std=0.15 (ring8's own is 0.02) spreads the generated points beside the
@@ -52,6 +54,7 @@ DEVICE_SCALE = 3.2
 # about 1500 CSS px; the window holds the whole page (a screenshot shows the viewport only).
 WINDOW = (1400, 1800)  # CSS px
 REPO = Path(__file__).resolve().parents[2]
+SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
 def _chromium() -> str:
@@ -213,7 +216,7 @@ def test_http_api_returns_user_attributes_note_curve_and_artifact(
     assert [v["step"] for v in trial["intermediate_values"]] == [100, 200]
     assert trial["note"]["body"].startswith(f"### Trial {shown.number}: Finished")
     by_name = {a["filename"]: a for a in trial["artifacts"]}
-    assert sorted(by_name) == [SAMPLE, "trace.png"]
+    assert sorted(by_name) == [SAMPLE, TRACE_PLOT]
     artifact = by_name[SAMPLE]
     assert artifact["mimetype"] == "image/png"
     status, body, ctype = _get(
@@ -221,6 +224,13 @@ def test_http_api_returns_user_attributes_note_curve_and_artifact(
     )
     assert (status, ctype) == (200, "image/png")
     assert body == finished_study["sample"].read_bytes()
+    # the loss plot is SVG: served as an image (the page shows it in an <img>), a document that parses
+    plot = by_name[TRACE_PLOT]
+    assert plot["mimetype"] == "image/svg+xml"
+    status, body, ctype = _get(f"{dashboard}/artifacts/{study_id}/{trial['trial_id']}/{plot['artifact_id']}")
+    assert status == 200 and ctype.startswith("image/svg+xml")
+    svg = ET.fromstring(body)
+    assert [t.text for t in svg.iter(SVG_NS + "text")][-1] == f"trial {shown.number} (finished)"
 
 
 def _place(page: np.ndarray, image: np.ndarray) -> list[tuple[int, int]]:
