@@ -196,3 +196,12 @@ def test_save_curves_writes_svg_for_a_svg_path(tmp_path):
     root = _svg({"a": (x, x)}, "t", style=LABEL_STYLE)
     assert (tmp_path / "c.svg").read_bytes() == svg_curves({"a": (x, x)}, "t", style=LABEL_STYLE)
     assert len(list(root.iter(SVG + "circle"))) == 10  # LABEL_STYLE marks each of its few points
+
+
+def test_robust_range_is_numpys_1st_and_99th_percentile():
+    from ganstab.curves import _percentiles
+
+    rng = np.random.default_rng(2)
+    for n in (1, 2, 3, 60, 101, 5000):
+        y = rng.normal(size=n)
+        assert np.allclose(_percentiles(y, (1, 99)), np.percentile(y, [1, 99]), rtol=0, atol=1e-12)
