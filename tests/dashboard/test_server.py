@@ -1,12 +1,12 @@
 """The dashboard end to end: a finished ganstab search (a real, tiny one: 2 trials of the quick
 space on ring8) in a real SQLite file, `serve` in its own process with the search's artifact
 store, optuna-dashboard's HTTP API, and the trial page in headless Chromium showing the trial's
-sample image.
+sample image and its loss plot (SVG).
 
 Why a real browser: the dashboard is a single-page app, so "the trial's sample image is on its
 page" can only be checked by running its JavaScript. The screenshot is searched for the scatter's
 own red centre crosses (the pattern of every pure-red pixel of the trial's sample image; the
-trial's loss plot has red too, but not that pattern), and where they are the page must hold the
+trial's loss plot has the samples' blue, but no red), and where they are the page must hold the
 trial's image, pixel for pixel.
 """
 
@@ -22,6 +22,7 @@ import sys
 import textwrap
 import time
 import urllib.request
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,13 @@ import pytest
 import torch
 from PIL import Image
 
+from ganstab.curves import TRACE_STYLE
 from ganstab.dashboard.server import (
     DashboardError,
     make_app,
 )
 from ganstab.links import trial_page_path
+from ganstab.search.cohort_run import TRACE_PLOT
 
 STUDY = "quick-ring8"
 # tiny training; data.std=0.15 (ring8's own is 0.02) spreads the generated points beside the
@@ -45,6 +48,7 @@ OVERRIDES = ["train.steps=200", "train.eval_every=100", "model.hidden=16", "data
 SAMPLE = "step_000200.png"  # the trial's last sample image, which the search uploads
 CROSS = (214, 39, 40)  # ganstab.engine.samples.save_scatter: true centres
 POINT = (31, 119, 180)  # ganstab.engine.samples.save_scatter: samples
+G_LOSS = TRACE_STYLE.colours[1]  # the trial's loss plot: g_loss, orange
 # optuna-dashboard 0.21 shows image artifacts in a tile 150 CSS px high; at 3.2 device pixels per
 # CSS pixel the 480-px scatter is drawn pixel for pixel, so it can be compared exactly.
 DEVICE_SCALE = 3.2
@@ -52,6 +56,7 @@ DEVICE_SCALE = 3.2
 # about 1500 CSS px; the window holds the whole page (a screenshot shows the viewport only).
 WINDOW = (1400, 1800)  # CSS px
 REPO = Path(__file__).resolve().parents[2]
+SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
 def _chromium() -> str:
@@ -213,7 +218,7 @@ def test_http_api_returns_user_attributes_note_curve_and_artifact(
     assert [v["step"] for v in trial["intermediate_values"]] == [100, 200]
     assert trial["note"]["body"].startswith(f"### Trial {shown.number}: Finished")
     by_name = {a["filename"]: a for a in trial["artifacts"]}
-    assert sorted(by_name) == [SAMPLE, "trace.png"]
+    assert sorted(by_name) == [SAMPLE, TRACE_PLOT]
     artifact = by_name[SAMPLE]
     assert artifact["mimetype"] == "image/png"
     status, body, ctype = _get(
@@ -221,6 +226,13 @@ def test_http_api_returns_user_attributes_note_curve_and_artifact(
     )
     assert (status, ctype) == (200, "image/png")
     assert body == finished_study["sample"].read_bytes()
+    # the loss plot is SVG: served as an image (the page shows it in an <img>), a document that parses
+    plot = by_name[TRACE_PLOT]
+    assert plot["mimetype"] == "image/svg+xml"
+    status, body, ctype = _get(f"{dashboard}/artifacts/{study_id}/{trial['trial_id']}/{plot['artifact_id']}")
+    assert status == 200 and ctype.startswith("image/svg+xml")
+    svg = ET.fromstring(body)
+    assert [t.text for t in svg.iter(SVG_NS + "text")][-1] == f"trial {shown.number} (finished)"
 
 
 def _place(page: np.ndarray, image: np.ndarray) -> list[tuple[int, int]]:
@@ -275,7 +287,7 @@ def test_trial_page_in_headless_chromium_shows_the_sample_image(
     # Where the image's red crosses are on the page places the image; there it must be the
     # trial's own scatter, pixel for pixel. The same page without the images has neither colour
     # (checked with a dashboard started without an artifact store, which hides the Artifacts
-    # section); the trial's loss plot beside it has both, but not the crosses' pattern.
+    # section); the trial's loss plot beside it has the blue, not the red.
     assert _exactly(page, CROSS).any(), "no red on the trial page: the sample image is not shown"
     assert _exactly(page, POINT).sum() >= _exactly(image, POINT).sum(), "blue sample points missing"
     places = _place(page, image)
@@ -289,6 +301,10 @@ def test_trial_page_in_headless_chromium_shows_the_sample_image(
     assert same >= 0.99, f"only {same:.1%} of the sample image matches the screenshot"
     points = _exactly(page[top : top + h, left : left + w], POINT).sum()
     assert points == _exactly(image, POINT).sum(), "the blue sample points differ from the image's"
+    # The loss plot (trace.svg, shown in an <img> like the PNG) is drawn: its orange g_loss line
+    # and legend are on the page (anti-aliased, so near that colour; the page has no other orange).
+    orange = (np.abs(page.astype(np.int16) - np.array(G_LOSS)).max(axis=-1) <= 24).sum()
+    assert orange >= 50, f"{orange} orange pixels: the SVG loss plot is not rendered"
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -145,8 +146,13 @@ def test_search_settles_every_trial(url: str, tmp_path: Path) -> None:
             assert [e.step for e in store.evaluations(runs[t.number].id)] == sorted(t.intermediate_values)
             metas = optuna.artifacts.get_all_artifact_meta(t, storage=study._storage)
             names = sorted(m.filename for m in metas)
-            assert names == [f"step_{attrs['steps_trained']:06d}.png", "trace.png"]
+            assert names == [f"step_{attrs['steps_trained']:06d}.png", "trace.svg"]
             assert all((artifact_dir / m.artifact_id).stat().st_size > 0 for m in metas)
+            # the loss plot: an SVG document (a line each for d_loss and g_loss) the dashboard shows
+            (plot,) = [m for m in metas if m.filename == "trace.svg"]
+            assert plot.mimetype == "image/svg+xml"
+            svg = ET.fromstring((artifact_dir / plot.artifact_id).read_bytes())
+            assert len(svg.findall("{http://www.w3.org/2000/svg}polyline")) == 2
         else:
             assert steps == [] or max(steps) <= attrs["diverged_at"]
     store.dispose()
