@@ -13,6 +13,7 @@ from typing import Any
 
 import optuna
 
+from ganstab.storage.fast_reads import CoreReadRDBStorage
 from ganstab.storage.urls import (
     StorageError,
     connect_args,
@@ -44,6 +45,9 @@ def open_optuna_storage(
     seconds is failed by `optuna.storages.fail_stale_trials`, which then calls `on_stale`.
 
     A database that must outlive the process is required: an in-memory SQLite URL is refused.
+    The storage is Optuna's RDBStorage with its reads of a study's trials made without the ORM
+    (`CoreReadRDBStorage`: the same trials, less CPU per trial).
+
     Errors name the URL, password masked."""
     sa_url = normalize_url(url)
     require_lasting(sa_url, "Optuna's study storage")
@@ -61,7 +65,7 @@ def open_optuna_storage(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(
+            storage = CoreReadRDBStorage(
                 sa_url.render_as_string(hide_password=False),
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=heartbeat_interval,
