@@ -146,3 +146,27 @@ def test_the_canonical_form_of_a_log_holds_across_its_logging_interval():
 
     shipped = make_pipeline("losses").named_steps["features"].fit(None)  # as the losses model ships
     assert len(shipped.get_feature_names_out()) == len(shipped.transform([every_10])[0])
+
+
+@pytest.mark.parametrize("columns", [LOSS_COLUMNS, RICH_COLUMNS])
+def test_a_trace_has_the_same_features_alone_as_in_any_batch(columns):
+    """Features are computed for a batch of equal-length traces at once (a search's cohort), row by
+    row the same bits as alone: training reads runs one at a time, so a prediction must not depend
+    on which traces share the call (tests/diagnose/test_folds.py relies on it too). Rounding shows
+    on some data only (a reduction over a strided copy sums in another order), hence many traces."""
+    tf = TraceFeatures(columns=columns, levels=True, move=True, collapse=True, canonical=("mean", "last")).fit(None)
+    rng = np.random.default_rng(0)
+    traces = []
+    for seed, n in enumerate([300] * 12 + [333] * 12 + [120] * 4 + [25] * 3):
+        t = _trace(n, seed)
+        t["d_loss"] = t["d_loss"] + 0.05 * rng.normal(size=n).cumsum()  # a wandering loss, as runs have
+        t["g_drift"] = np.abs(rng.normal(size=n))
+        t["g_move"] = np.where(np.arange(n) % 10 == 0, 0.1 + 0.01 * rng.random(n), np.nan)
+        traces.append(t)
+    traces[1]["d_real"] = traces[1]["d_real"].copy()
+    traces[1]["d_real"][7] = np.nan  # a hole: another batch
+    together = tf.transform(traces + [traces[0]] * 3)
+    alone = np.array([tf.transform([t])[0] for t in traces])
+    assert np.array_equal(together[: len(traces)], alone)  # bit for bit
+    assert np.array_equal(together[len(traces) :], np.repeat(alone[:1], 3, axis=0))
+    assert np.isfinite(together).all() and not np.array_equal(alone[0], alone[1])
