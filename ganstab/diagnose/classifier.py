@@ -259,6 +259,7 @@ def diagnose_trace(
     wait: bool = False,
     context: dict | None = None,
     proba: np.ndarray | None = None,
+    explain: bool = True,
 ) -> Diagnosis | None:
     """Diagnose one trace (schema of docs/traces.md; at least step, d_loss, g_loss). With `wait`
     (a live run), a trace that lacks what the model reads yet gives None instead of an error;
@@ -266,7 +267,8 @@ def diagnose_trace(
     (temperature scaling fitted on the corpus's leave-one-family-out predictions), and a
     diagnosis whose top probability is under the corpus-chosen threshold is `uncertain`.
     `context` (e.g. {"data": "2-D mixtures", "g": "mlp", "loss": "ns"}) conditions the advice
-    (advice.advice_for) and is kept in the result."""
+    (advice.advice_for) and is kept in the result. `explain=False` leaves out the evidence and the
+    advice (a search's pruning round reads only the label and its confidence)."""
     from ganstab.diagnose.advice import advice_for
     from ganstab.diagnose.context import check_context, reads_d_wins
 
@@ -301,16 +303,16 @@ def diagnose_trace(
     probabilities = {str(c): float(p) for c, p in zip(clf.classes_, proba)}
     probabilities = {label: probabilities.get(label, 0.0) for label in LABELS}
     label = max(probabilities, key=probabilities.__getitem__)
-    ev = evidence(trace)
+    ev = evidence(trace) if explain else {}
     if not reads_d_wins(context.get("loss")):  # a critic's or hinge D's values: no probabilities
         for name in D_WINS_ROWS:
             ev.pop(name, None)
     uncertain = bool(cal) and probabilities[label] < cal["uncertain_below"]
     named = named_labels(probabilities, cal.get("third_label_from", 1.0)) if uncertain else []
+    advice = advice_for(label, ev, context, keys=keys) if explain else []
     return Diagnosis(
-        label, probabilities, ev, advice_for(label, ev, context, keys=keys), kind, n, uncertain=uncertain,
-        context=context, named=named,
-    )
+        label, probabilities, ev, advice, kind, n, uncertain=uncertain, context=context, named=named,
+    )  # fmt: skip
 
 
 def named_labels(probabilities: dict[str, float], third_from: float) -> list[str]:
@@ -326,11 +328,13 @@ def diagnose_traces(
     model: str = "auto",
     wait: bool = False,
     contexts: Sequence[dict | None] | None = None,
+    explain: bool = True,
 ) -> list[Diagnosis | None]:
     """`diagnose_trace` for many traces, with one `predict_proba` per model kind: a search diagnoses
     a whole cohort at each evaluation, and one call per member cost more than its training. A
     trace that `diagnose_trace` would wait for or raise on (missing columns, too few rows) gives
-    None; divergence is the rule as there. `contexts`: each trace's advice context, if known."""
+    None; divergence is the rule as there. `contexts`: each trace's advice context, if known.
+    `explain`: as in `diagnose_trace`."""
     contexts = list(contexts) if contexts is not None else [None] * len(traces)
     kinds = [choose_model(t) if model == "auto" else model for t in traces]
     batches: dict[str, list[int]] = {}
@@ -341,7 +345,7 @@ def diagnose_traces(
     for kind, idx in batches.items():
         rows.update(zip(idx, shipped_model(kind).predict_proba(_objects([traces[i] for i in idx]))))
     return [
-        diagnose_trace(t, model=kind, wait=wait, proba=rows.get(i), context=c)
+        diagnose_trace(t, model=kind, wait=wait, proba=rows.get(i), context=c, explain=explain)
         if i in rows or _finite_prefix(t)[0] is not None
         else None
         for i, (t, kind, c) in enumerate(zip(traces, kinds, contexts))

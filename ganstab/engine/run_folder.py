@@ -158,6 +158,7 @@ class RunFolder:
         for row, i in enumerate(members):
             folder = self.member_dir(i) / "samples"
             path = folder / f"step_{step:06d}.png"
+            path.unlink(missing_ok=True)  # a new file, never rewritten in place: a search's artifact may be a hard link to it
             if kind == "points":
                 save_scatter(host[row], path, centres=centres, reference=reference, title=f"member {i} step {step}")
             else:

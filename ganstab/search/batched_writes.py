@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import mimetypes
+import os
 import uuid
 from collections.abc import Container, Iterable
 from dataclasses import asdict
@@ -244,6 +245,22 @@ def note_attrs(study_id: int, trial_id: int, body: str) -> Iterable[tuple[int, s
     return [(study_id, note_ver_key(trial_id), 1), *((study_id, k, v) for k, v in split_body(body, trial_id).items())]
 
 
+def _link(store: Any, path: Path, artifact_id: str) -> bool:
+    """A file-system artifact store's copy of `path` as a hard link where both lie on one file
+    system: a copy cost 0.6 ms of CPU per sample picture here (read, create, write), a link 0.02 ms
+    (issue 27's per-trial budget). The run folder's pictures are written once and never changed in
+    place, so the two names keep the same bytes. False where a link cannot be made: copy instead."""
+    from optuna.artifacts import FileSystemArtifactStore
+
+    if type(store) is not FileSystemArtifactStore:
+        return False
+    try:
+        os.link(path, os.path.join(store._base_path, artifact_id))  # the store's own file layout
+    except OSError:  # another file system, or one without hard links
+        return False
+    return True
+
+
 def upload_artifact(store: Any, writes: BatchedWrites, trial_id: int, path: Path, data: bytes | None = None) -> str:
     """`optuna.artifacts.upload_artifact` for a trial, with its record joining `writes`: the file
     at `path`, or `data` (made in memory) under `path`'s name."""
@@ -257,7 +274,8 @@ def upload_artifact(store: Any, writes: BatchedWrites, trial_id: int, path: Path
         mimetype=mimetype or "application/octet-stream",
         encoding=encoding,
     )
-    with path.open("rb") if data is None else io.BytesIO(data) as f:
-        store.write(artifact_id, f)
+    if data is not None or not _link(store, path, artifact_id):
+        with path.open("rb") if data is None else io.BytesIO(data) as f:
+            store.write(artifact_id, f)
     writes.set_trial_system_attr(trial_id, ARTIFACTS_ATTR_PREFIX + artifact_id, json.dumps(asdict(meta)))
     return artifact_id

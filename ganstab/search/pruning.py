@@ -39,7 +39,7 @@ class Verdict:
     prune: bool
     reason: str = ""  # why it was pruned, in words (empty when kept)
     rule: str = ""  # which rule at which step, short (e.g. "median rule at step 300")
-    diagnosis: Diagnosis | None = None  # the classifier's view at this evaluation, if it looked
+    diagnosis: Diagnosis | None = None  # the classifier's view at this evaluation, if it looked (evidence only if pruned)
 
 
 class CohortPruner:
@@ -81,12 +81,16 @@ class CohortPruner:
                     verdicts[n] = Verdict(True, _quality_reason(self.quality, snapshot, frozen, step), rule)
         if self.diagnose:
             ask = [n for n, v in enumerate(verdicts) if v is None and len(traces[n]["d_loss"]) >= self.min_rows]
-            for n, d in zip(ask, diagnose_traces([traces[n] for n in ask], wait=True)):
+            # labels and confidences only (no evidence, no advice: most members are kept), and the
+            # pruned members' evidence for their reasons afterwards
+            found = dict(zip(ask, diagnose_traces([traces[n] for n in ask], wait=True, explain=False)))
+            prune = [n for n, d in found.items() if d is not None and d.label in self.labels and d.confidence >= self.threshold]
+            found.update(zip(prune, diagnose_traces([traces[n] for n in prune], wait=True)))
+            for n, d in found.items():
                 if d is None:
                     continue
-                prune = d.label in self.labels and d.confidence >= self.threshold
-                why = _diagnosis_reason(d, step, self.threshold) if prune else ""
-                verdicts[n] = Verdict(prune, why, f"diagnosis ({d.label}) at step {step}" if prune else "", d)
+                why = _diagnosis_reason(d, step, self.threshold) if n in prune else ""
+                verdicts[n] = Verdict(n in prune, why, f"diagnosis ({d.label}) at step {step}" if n in prune else "", d)
         return [v if v is not None else Verdict(False) for v in verdicts]
 
 

@@ -93,6 +93,18 @@ def test_cohort_decisions_match_per_trial_should_prune(tmp_path, traces, quality
     assert any(r.startswith(("median rule", "successive halving")) for r in rules)
     assert any(r.startswith("diagnosis") for r in rules)
     assert all(f"step {STEP}" in v.reason for v in verdicts if v.prune)
+    # the classifier's pruned members carry their evidence (named in the reason); the members it
+    # kept were read for label and confidence only, as the full diagnosis gives them
+    by_classifier = [(v, t) for v, t in zip(verdicts, traces) if v.rule.startswith("diagnosis")]
+    assert all(v.diagnosis.evidence and v.diagnosis.advice for v, _ in by_classifier)
+    assert all(next(iter(v.diagnosis.evidence)) in v.reason for v, _ in by_classifier)
+    kept = [(v, t) for v, t in zip(verdicts, traces) if not v.prune and v.diagnosis is not None]
+    assert kept and all(not v.diagnosis.evidence and not v.diagnosis.advice for v, _ in kept)
+    for v, t in kept:
+        full = diagnose_trace(t, wait=True)
+        assert (v.diagnosis.label, v.diagnosis.probabilities, v.diagnosis.uncertain) == (
+            full.label, full.probabilities, full.uncertain,
+        )  # fmt: skip
     writes.flush()  # what the pruner recorded (rung values) lands with the round
     if quality == "successive-halving":
         recorded = [t for t in study.trials if "completed_rung_0" in t.system_attrs]
