@@ -10,7 +10,9 @@ between evaluations (`g_move`): ganstab's own traces. Runs whose losses turn NaN
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -18,9 +20,9 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier, VotingClassifier
 from sklearn.pipeline import Pipeline
 
-from ganstab.diagnose.d_wins import D_WINS_ROWS, d_wins_evidence
+from ganstab.diagnose.d_wins import D_WINS_ROWS, d_output_probabilities, d_wins_evidence
 from ganstab.diagnose.features import LOSS_COLUMNS, RICH_COLUMNS, TraceFeatures, trace_data_spread
-from ganstab.diagnose.late_signals import CYCLE_POWER, MOVE_MIN_VALUES, cycle, move_windows, start_and_late
+from ganstab.diagnose.late_signals import CYCLE_POWER, MOVE_MIN_VALUES, cycle_rows, start_and_late_rows
 from ganstab.diagnose.model_files import MODEL_DIR, fitted, load_model
 from ganstab.diagnose.result import DIVERGED, LABELS, Diagnosis
 from ganstab.diagnose.views import VIEWS, foreign_view, view
@@ -193,37 +195,96 @@ def _finite_prefix(trace: dict[str, np.ndarray]) -> tuple[int | None, float | No
 
 def evidence(trace: dict[str, np.ndarray]) -> dict[str, float]:
     """A few named, human-readable signals behind a diagnosis (not the classifier's input)."""
-    d = np.asarray(trace["d_loss"], float)
-    g = np.asarray(trace["g_loss"], float)
-    n = len(d)
+    return evidence_batch([trace])[0]
+
+
+def evidence_batch(traces: Sequence[dict[str, np.ndarray]]) -> list[dict[str, float]]:
+    """`evidence` of many traces: those of the same shape (rows, finite rows, columns) are read
+    together, each row as alone (a search explains a whole cohort as it settles)."""
+    prepared = [_EvidenceInput.of(t) for t in traces]
+    out: list[dict[str, float]] = [{} for _ in traces]
+    groups: dict[tuple, list[int]] = {}
+    for i, p in enumerate(prepared):
+        groups.setdefault(p.key, []).append(i)
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NaN windows give NaN, as they always did
+        for idx in groups.values():
+            for i, ev in zip(idx, _evidence_rows([prepared[i] for i in idx])):
+                out[i] = ev
+    return out
+
+
+@dataclass(frozen=True)
+class _EvidenceInput:
+    """What `evidence` reads of one trace; traces with equal keys are read together."""
+
+    d: np.ndarray
+    g: np.ndarray
+    probs: tuple[np.ndarray, np.ndarray] | None  # D's outputs as probabilities, if logged
+    spread: np.ndarray | None  # g_spread
+    data_spread: float
+    move: np.ndarray | None  # g_move's finite values, if enough (late_signals.move_windows)
+    key: tuple
+
+    @classmethod
+    def of(cls, trace: dict[str, np.ndarray]) -> _EvidenceInput:
+        d, g = np.asarray(trace["d_loss"], float), np.asarray(trace["g_loss"], float)
+        probs = d_output_probabilities(trace, logits=ganstab_trace(trace))
+        spread = np.asarray(trace["g_spread"], float) if "g_spread" in trace else None
+        data = trace_data_spread(trace) if spread is not None else float("nan")
+        move = np.asarray(trace.get("g_move", []), dtype=float)
+        move = move[np.isfinite(move)]
+        move = move if len(move) >= MOVE_MIN_VALUES else None
+        key = (
+            len(d), int(np.isfinite(d).sum()), int(np.isfinite(g).sum()), probs is not None,
+            spread is not None, bool(data > 0), None if move is None else len(move),
+        )  # fmt: skip
+        return cls(d, g, probs, spread, data, move, key)
+
+
+def _evidence_rows(batch: list[_EvidenceInput]) -> list[dict[str, float]]:
+    """`evidence` of traces with equal keys (_EvidenceInput), one NumPy call per batch."""
+    d, g = np.stack([p.d for p in batch]), np.stack([p.g for p in batch])
+    n = d.shape[1]
     q = max(2, n // 4)
-    ev: dict[str, float] = {}
+    cols: dict[str, np.ndarray] = {}
     for name, x in (("d_loss", d), ("g_loss", g)):
-        ev[f"{name}_early"] = float(np.median(x[:q]))
-        ev[f"{name}_late"] = float(np.median(x[-q:]))
-        scale = max(float(np.std(x)), 1e-12)
-        ev[f"{name}_late_wobble"] = float(np.std(np.diff(x[-q:])) / scale)
+        cols[f"{name}_early"] = np.median(x[:, :q], axis=1)
+        cols[f"{name}_late"] = np.median(x[:, -q:], axis=1)
+        scale = np.maximum(np.std(x, axis=1), 1e-12)
+        cols[f"{name}_late_wobble"] = np.std(np.diff(x[:, -q:], axis=1), axis=1) / scale
     # Signatures of collapse that any log shows (late_signals.COLLAPSE_LEVELS): each loss against its
     # own start, where D cannot yet tell real from fake, and a slow cycle in G's late loss.
-    fd, fg = np.isfinite(d), np.isfinite(g)
-    if fd.sum() >= 8 and fg.sum() >= 8:
-        (d0, dl), (g0, gl) = start_and_late(d[fd]), start_and_late(g[fg])
-        ev["d_loss_below_start_late"] = float(np.mean(dl < d0))
-        ev["g_loss_above_start_late"] = float(np.mean(gl > g0))
-        period, power = cycle(gl)
-        ev["g_loss_cycle_rows"] = float(period * len(gl)) if power >= CYCLE_POWER else 0.0
+    _, n_d, n_g, *_ = batch[0].key
+    if n_d >= 8 and n_g >= 8:
+        df = np.stack([p.d[np.isfinite(p.d)] for p in batch])
+        gf = np.stack([p.g[np.isfinite(p.g)] for p in batch])
+        (d0, dl), (g0, gl) = start_and_late_rows(df), start_and_late_rows(gf)
+        cols["d_loss_below_start_late"] = np.mean(dl < d0[:, None], axis=1)
+        cols["g_loss_above_start_late"] = np.mean(gl > g0[:, None], axis=1)
+        period, power = cycle_rows(gl)
+        cols["g_loss_cycle_rows"] = np.where(power >= CYCLE_POWER, period * gl.shape[1], 0.0)
+    evs = [{k: float(v[r]) for k, v in cols.items()} for r in range(len(batch))]
     # "D wins" (meaningful for NS/minimax/LS logs): D's loss fell towards 0 while G's rose, or D's
     # loss sits far under G's, or D's outputs say it tells real from fake (d_wins.py)
-    ev = d_wins_evidence(trace, ev, logits=ganstab_trace(trace))
-    if "g_spread" in trace:
-        s = np.asarray(trace["g_spread"], float)
-        ev["g_spread_late_over_early"] = float(np.median(s[-q:]) / max(np.median(s[:q]), 1e-12))
-        data = trace_data_spread(trace)
-        if data > 0:  # ~1: G spreads like the data; far under 1: collapsed (NaN: no column)
-            ev["g_spread_late_over_data"] = float(np.median(s[-q:]) / data)
-    if (windows := move_windows(trace.get("g_move", []))) is not None:
-        ev["g_move_late"] = float(np.median(windows[0]))  # G's fixed-latent samples, moved per evaluation
-    return ev
+    probs = None
+    if batch[0].probs is not None:
+        probs = (np.stack([p.probs[0] for p in batch]), np.stack([p.probs[1] for p in batch]))
+    d_wins_evidence(d, g, probs, evs)
+    if batch[0].spread is not None:
+        s = np.stack([p.spread for p in batch])
+        late = np.median(s[:, -q:], axis=1)
+        over_early = late / np.maximum(np.median(s[:, :q], axis=1), 1e-12)
+        for r, ev in enumerate(evs):
+            ev["g_spread_late_over_early"] = float(over_early[r])
+            if batch[r].data_spread > 0:  # ~1: G spreads like the data; far under 1: collapsed
+                ev["g_spread_late_over_data"] = float(late[r] / batch[r].data_spread)
+    if batch[0].move is not None:
+        moves = np.stack([p.move for p in batch])
+        late_moves = np.median(moves[:, -max(2, moves.shape[1] // 3) :], axis=1)  # move_windows' late window
+        for r, ev in enumerate(evs):
+            ev["g_move_late"] = float(late_moves[r])  # G's fixed-latent samples, moved per evaluation
+    return evs
 
 
 def missing_columns(trace: dict[str, np.ndarray], kind: str) -> list[str]:
@@ -260,6 +321,7 @@ def diagnose_trace(
     context: dict | None = None,
     proba: np.ndarray | None = None,
     explain: bool = True,
+    ev: dict[str, float] | None = None,
 ) -> Diagnosis | None:
     """Diagnose one trace (schema of docs/traces.md; at least step, d_loss, g_loss). With `wait`
     (a live run), a trace that lacks what the model reads yet gives None instead of an error;
@@ -303,7 +365,10 @@ def diagnose_trace(
     probabilities = {str(c): float(p) for c, p in zip(clf.classes_, proba)}
     probabilities = {label: probabilities.get(label, 0.0) for label in LABELS}
     label = max(probabilities, key=probabilities.__getitem__)
-    ev = evidence(trace) if explain else {}
+    if not explain:
+        ev = {}
+    elif ev is None:  # `diagnose_traces` passes what it read for a whole batch
+        ev = evidence(trace)
     if not reads_d_wins(context.get("loss")):  # a critic's or hinge D's values: no probabilities
         for name in D_WINS_ROWS:
             ev.pop(name, None)
@@ -344,8 +409,10 @@ def diagnose_traces(
     rows: dict[int, np.ndarray] = {}
     for kind, idx in batches.items():
         rows.update(zip(idx, shipped_model(kind).predict_proba(_objects([traces[i] for i in idx]))))
+    read = sorted(rows) if explain else []
+    evs = dict(zip(read, evidence_batch([traces[i] for i in read])))
     return [
-        diagnose_trace(t, model=kind, wait=wait, proba=rows.get(i), context=c, explain=explain)
+        diagnose_trace(t, model=kind, wait=wait, proba=rows.get(i), context=c, explain=explain, ev=evs.get(i))
         if i in rows or _finite_prefix(t)[0] is not None
         else None
         for i, (t, kind, c) in enumerate(zip(traces, kinds, contexts))

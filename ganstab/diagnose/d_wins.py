@@ -43,31 +43,42 @@ def d_output_probabilities(trace: dict[str, np.ndarray], logits: bool) -> tuple[
     return real, fake
 
 
-def _window_wins(d: np.ndarray, g: np.ndarray, probs, window: slice) -> bool:
-    dl, gl = float(np.nanmedian(d[window])), float(np.nanmedian(g[window]))
-    by_losses = gl > 0 and 0 <= dl < RATIO_WINS * gl
+def _nanmedian_rows(x: np.ndarray) -> np.ndarray:
+    """Each row's median over its values that are not NaN (NumPy's 2-D nanmedian is slow: the
+    median where no row has a NaN)."""
+    return np.nanmedian(x, axis=1) if np.isnan(x).any() else np.median(x, axis=1)
+
+
+def _window_wins(d: np.ndarray, g: np.ndarray, probs, window: slice) -> np.ndarray:
+    """Rows (equal-length traces) whose window says D wins: by the losses' ratio, or by D's outputs."""
+    dl, gl = _nanmedian_rows(d[:, window]), _nanmedian_rows(g[:, window])
+    by_losses = (gl > 0) & (dl >= 0) & (dl < RATIO_WINS * gl)
     if probs is None:
         return by_losses
-    real, fake = (float(np.nanmedian(p[window])) for p in probs)
-    return by_losses or (real > PROB_REAL_WINS and fake < PROB_FAKE_WINS)
+    real, fake = (_nanmedian_rows(p[:, window]) for p in probs)
+    return by_losses | ((real > PROB_REAL_WINS) & (fake < PROB_FAKE_WINS))
 
 
-def d_wins_evidence(trace: dict[str, np.ndarray], ev: dict[str, float], logits: bool) -> dict[str, float]:
-    """The evidence `ev` (classifier.evidence: loss levels early and late) with `d_wins` read as
-    the module docstring says, `d_wins_from_start` where D had already won in the first quarter,
-    and D's late outputs as probabilities (`d_real_late`, `d_fake_late`) where the log has them."""
-    d, g = np.asarray(trace["d_loss"], float), np.asarray(trace["g_loss"], float)
-    q = max(2, len(d) // 4)
-    probs = d_output_probabilities(trace, logits)
-    fell = ev["d_loss_late"] < 0.25 * max(ev["d_loss_early"], 1e-12) and ev["g_loss_late"] > ev["g_loss_early"]
+def d_wins_evidence(
+    d: np.ndarray, g: np.ndarray, probs: tuple[np.ndarray, np.ndarray] | None, evs: list[dict[str, float]]
+) -> None:
+    """Each evidence dict of `evs` (classifier.evidence_batch: loss levels early and late) gets
+    `d_wins` read as the module docstring says, `d_wins_from_start` where D had already won in the
+    first quarter, and D's late outputs as probabilities (`d_real_late`, `d_fake_late`) where the
+    log has them. `d`, `g`: the losses of equal-length traces, one per row; `probs`: their D outputs
+    as probabilities (d_output_probabilities, stacked), or None."""
+    q = max(2, d.shape[1] // 4)
     late = _window_wins(d, g, probs, slice(-q, None))
-    out = dict(ev)
-    out["d_wins"] = float(fell or late)
-    if late and _window_wins(d, g, probs, slice(0, q)):
-        out["d_wins_from_start"] = 1.0
-        for name in START_SIGNALS:  # measured against a start that was already a won game
-            out.pop(name, None)
-    if probs is not None:
-        out["d_real_late"] = float(np.nanmedian(probs[0][-q:]))
-        out["d_fake_late"] = float(np.nanmedian(probs[1][-q:]))
-    return out
+    start = _window_wins(d, g, probs, slice(0, q))
+    real_late = _nanmedian_rows(probs[0][:, -q:]) if probs is not None else None
+    fake_late = _nanmedian_rows(probs[1][:, -q:]) if probs is not None else None
+    for r, ev in enumerate(evs):
+        fell = ev["d_loss_late"] < 0.25 * max(ev["d_loss_early"], 1e-12) and ev["g_loss_late"] > ev["g_loss_early"]
+        ev["d_wins"] = float(fell or late[r])
+        if late[r] and start[r]:
+            ev["d_wins_from_start"] = 1.0
+            for name in START_SIGNALS:  # measured against a start that was already a won game
+                ev.pop(name, None)
+        if probs is not None:
+            ev["d_real_late"] = float(real_late[r])
+            ev["d_fake_late"] = float(fake_late[r])

@@ -134,3 +134,36 @@ def test_calibrated_probabilities_and_an_uncertain_diagnosis_names_the_labels_it
             assert d.named == named
             words = f"{named[0]} or {named[1]}" if len(named) == 2 else f"{named[0]}, {named[1]} or {named[2]}"
             assert f"uncertain: {words} (confidence {d.confidence:.2f})" in console.export_text()
+
+
+def test_evidence_of_a_batch_is_each_trace_s_own():
+    """A search explains a cohort's diagnoses in one batch (classifier.evidence_batch): each trace's
+    evidence, key for key and bit for bit, is what it gets alone, whatever shares the batch
+    (losses only, D's outputs as probabilities or logits, a NaN row, G's spread and moves)."""
+    from ganstab.diagnose.classifier import evidence, evidence_batch
+
+    rng = np.random.default_rng(3)
+    traces = []
+    for k in range(12):
+        n = 60 if k < 9 else 45
+        t = {"step": np.arange(n) * 10.0, "d_loss": 1.3 + 0.2 * rng.normal(size=n).cumsum() / n,
+             "g_loss": 0.7 + 0.3 * rng.random(n)}  # fmt: skip
+        if k % 3 == 1:  # the DCGAN tutorial's D(x), D(G(z)): probabilities, D winning
+            t["d_real"], t["d_fake"] = 0.95 + 0.01 * rng.random(n), 0.03 + 0.01 * rng.random(n)
+            t["d_loss"] = 1e-3 * (1 + rng.random(n))
+        if k % 3 == 2:  # ganstab's own: logits, G's spread and moves
+            t["d_real"], t["d_fake"] = rng.normal(1, 1, n), rng.normal(-1, 1, n)
+            t["g_spread"], t["data_spread"] = np.linspace(1.0, 0.3, n), np.full(n, 0.9)
+            t["g_move"] = np.where(np.arange(n) % 10 == 9, rng.random(n), np.nan)
+        if k == 4:
+            t["g_loss"] = t["g_loss"].copy()
+            t["g_loss"][2] = np.nan
+        traces.append(t)
+    together = evidence_batch(traces)
+    for t, ev in zip(traces, together):
+        alone = evidence(t)
+        assert list(ev) == list(alone)
+        assert all(ev[k] == alone[k] or (np.isnan(ev[k]) and np.isnan(alone[k])) for k in ev)
+    assert together[1]["d_wins"] == 1.0 and together[1]["d_wins_from_start"] == 1.0
+    assert "g_spread_late_over_data" in together[2] and "g_move_late" in together[2]
+    assert len({tuple(ev) for ev in together}) > 2  # the batch held traces of several shapes
