@@ -346,7 +346,8 @@ def diagnose_trace(
         return Diagnosis(
             DIVERGED, {}, ev, advice_for(DIVERGED, ev, context, keys=keys), kind, n, bad_step, context=context
         )
-    if classifier is None and (missing := missing_columns(trace, kind)):
+    # a `proba` from `diagnose_traces` comes for traces it checked already
+    if classifier is None and proba is None and (missing := missing_columns(trace, kind)):
         if wait:  # `g_move` comes once per evaluation: a live run gets there
             return None
         raise ValueError(
@@ -404,7 +405,9 @@ def diagnose_traces(
     kinds = [choose_model(t) if model == "auto" else model for t in traces]
     batches: dict[str, list[int]] = {}
     for i, (trace, kind) in enumerate(zip(traces, kinds)):
-        if _finite_prefix(trace)[0] is None and len(trace["d_loss"]) >= MIN_ROWS and not missing_columns(trace, kind):
+        # choose_model's "rich" has checked the rich model's columns already
+        checked = model == "auto" and kind == "rich"
+        if _finite_prefix(trace)[0] is None and len(trace["d_loss"]) >= MIN_ROWS and (checked or not missing_columns(trace, kind)):
             batches.setdefault(kind, []).append(i)
     rows: dict[int, np.ndarray] = {}
     for kind, idx in batches.items():
