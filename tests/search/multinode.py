@@ -98,6 +98,10 @@ class RayNodes:
 
     def start(self) -> RayNodes:
         self.folder.mkdir(parents=True, exist_ok=True)
+        # a machine that never ran Ray has no token, and `ray start` then starts without
+        # authentication: make one first, as the README tells a user (kept if there is one)
+        subprocess.run([str(RAY_BIN), "get-auth-token", "--generate"], env=user_env(), capture_output=True,
+                       text=True, check=True, timeout=60)  # fmt: skip
         # the README's head command (without its web dashboard, which nothing here reads)
         self.head = self._spawn("head", [str(RAY_BIN), "start", "--head", "--port", str(self.port), "--num-cpus", "1",
                                          "--disable-usage-stats", "--include-dashboard=false", "--block"], user_env())  # fmt: skip
