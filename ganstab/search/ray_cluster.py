@@ -335,7 +335,11 @@ def _start_watchdog(ray: Any) -> subprocess.Popen[bytes] | None:
 
 def _as_sigint(signum: int, frame: Any) -> None:
     """SIGTERM/SIGHUP handler: end the search as Ctrl-C does (Tune stops its trials, the CLI closes
-    the executor), whichever SIGINT handler is in place right now."""
+    the executor), whichever SIGINT handler is in place right now. A search started in the
+    background (`ganstab search ... &` in a script) ignores SIGINT, as the shell set it: a kill
+    must still end it, so the handler raises what Ctrl-C would have."""
+    if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
+        raise KeyboardInterrupt
     signal.raise_signal(signal.SIGINT)
 
 

@@ -63,7 +63,10 @@ def test_ctrl_c_of_a_search_says_that_the_same_command_continues_it(tmp_path):
            "--cohort-size", "2", "--no-diagnose", "--no-recommend", "--set", "train.device=cpu",
            "--set", "model.hidden=16", "--set", "train.steps=100000", "--set", "train.eval_every=50000"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # Ctrl-C's default handling in the search, as in a terminal: a test run started in the
+    # background (`cmd &` in a script) ignores SIGINT, which its children would inherit
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     try:
         for line in proc.stdout:  # the cohort has started training
             if line.startswith("cohort 0:"):

@@ -193,3 +193,22 @@ def test_children_lists_the_processes_the_watchdog_would_end() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_a_kill_ends_the_search_as_ctrl_c_does_even_where_sigint_is_ignored(sigint):
+    """SIGTERM/SIGHUP become Ctrl-C (KeyboardInterrupt) in the search's main thread, also in a search
+    started in the background by a script, whose SIGINT the shell set to be ignored: there a
+    re-raised SIGINT did nothing and a `kill` left the search running."""
+    from ganstab.search.ray_cluster import _as_sigint
+
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler if sigint == "default" else signal.SIG_IGN)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            signal.signal(signal.SIGUSR1, _as_sigint)
+            signal.raise_signal(signal.SIGUSR1)  # a real signal, delivered to this (main) thread
+            time.sleep(0.1)
+    finally:
+        signal.signal(signal.SIGINT, before)
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
