@@ -22,7 +22,13 @@ from sklearn.pipeline import Pipeline
 
 from ganstab.diagnose.d_wins import D_WINS_ROWS, d_output_probabilities, d_wins_evidence
 from ganstab.diagnose.features import LOSS_COLUMNS, RICH_COLUMNS, TraceFeatures, trace_data_spread
-from ganstab.diagnose.late_signals import CYCLE_POWER, MOVE_MIN_VALUES, cycle_rows, start_and_late_rows
+from ganstab.diagnose.late_signals import (
+    CYCLE_POWER,
+    MOVE_MIN_VALUES,
+    cycle_rows,
+    move_windows_rows,
+    start_and_late_rows,
+)
 from ganstab.diagnose.model_files import MODEL_DIR, fitted, load_model
 from ganstab.diagnose.result import DIVERGED, LABELS, Diagnosis
 from ganstab.diagnose.views import VIEWS, foreign_view, view
@@ -223,7 +229,7 @@ class _EvidenceInput:
     probs: tuple[np.ndarray, np.ndarray] | None  # D's outputs as probabilities, if logged
     spread: np.ndarray | None  # g_spread
     data_spread: float
-    move: np.ndarray | None  # g_move's finite values, if enough (late_signals.move_windows)
+    move: np.ndarray | None  # g_move's finite values, if at least MOVE_MIN_VALUES
     key: tuple
 
     @classmethod
@@ -281,7 +287,7 @@ def _evidence_rows(batch: list[_EvidenceInput]) -> list[dict[str, float]]:
                 ev["g_spread_late_over_data"] = float(late[r] / batch[r].data_spread)
     if batch[0].move is not None:
         moves = np.stack([p.move for p in batch])
-        late_moves = np.median(moves[:, -max(2, moves.shape[1] // 3) :], axis=1)  # move_windows' late window
+        late_moves = np.median(move_windows_rows(moves)[0], axis=1)
         for r, ev in enumerate(evs):
             ev["g_move_late"] = float(late_moves[r])  # G's fixed-latent samples, moved per evaluation
     return evs

@@ -120,16 +120,12 @@ def collapse_levels_rows(d: np.ndarray, g: np.ndarray, over_noise: bool = False)
 MOVE_MIN_VALUES = 3  # g_move values (one per evaluation) before its late levels mean anything
 
 
-def move_windows(move: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """The late and early windows of a run's finite `g_move` values: its last and first third, at
-    least two values each (the levels below and the evidence read the same windows); None with
-    fewer than MOVE_MIN_VALUES values."""
-    x = np.asarray(move, dtype=float)
-    x = x[np.isfinite(x)]
-    if len(x) < MOVE_MIN_VALUES:
-        return None
-    k = max(2, len(x) // 3)
-    return x[-k:], x[:k]
+def move_windows_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The late and early windows of rows of equal numbers of finite `g_move` values (at least
+    MOVE_MIN_VALUES): their last and first third, at least two values each (the levels below and
+    the evidence read the same windows)."""
+    k = max(2, x.shape[1] // 3)
+    return x[:, -k:], x[:, :k]
 
 
 def move_levels(move: np.ndarray) -> list[float]:
@@ -145,8 +141,7 @@ def move_levels_rows(x: np.ndarray) -> np.ndarray:
     """`move_levels` of each row of equal numbers of finite `g_move` values: [rows, 3]."""
     if x.shape[1] < MOVE_MIN_VALUES:
         return np.zeros((len(x), len(MOVE_LEVELS)))
-    k = max(2, x.shape[1] // 3)  # move_windows' windows
-    late, early = x[:, -k:], x[:, :k]
+    late, early = move_windows_rows(x)
     out = [
         np.log(np.median(late, axis=1) + 1e-3),
         np.log(np.percentile(late, 90, axis=1) + 1e-3),
