@@ -57,25 +57,21 @@ def _load(path: Path) -> np.ndarray:
 
 
 def find_modes(real: np.ndarray, seed: int = 0) -> tuple[np.ndarray, float]:
-    """(centres (M, d), std) of the real data's modes: k-means with the k of the best silhouette."""
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
+    """(centres (M, d), std) of the real data's modes: the clustering a points file's score uses
+    (`regions.cluster_modes`), on a random subset of the points."""
+    import torch
+
+    from ganstab.engine.metrics.regions import cluster_modes
 
     rng = np.random.default_rng(seed)
     pts = real[rng.choice(len(real), _FIT_POINTS, replace=False)] if len(real) > _FIT_POINTS else real
-    best = None
-    for k in range(2, min(MAX_MODES, len(pts) - 1) + 1):
-        km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(pts)
-        score = silhouette_score(pts, km.labels_, sample_size=min(len(pts), 500), random_state=seed)
-        if best is None or score > best[0]:
-            best = (score, km)
-    if best is None:
+    if len(pts) < 4:
         raise SamplesError(f"the real data has {len(real)} points; at least 4 are needed to find its modes.")
-    km = best[1]
-    rms = [
-        np.sqrt(np.mean((pts[km.labels_ == j] - c) ** 2)) for j, c in enumerate(km.cluster_centers_) if (km.labels_ == j).any()
-    ]
-    return km.cluster_centers_, float(np.median(rms))
+    x = torch.as_tensor(pts).float()
+    centres, _ = cluster_modes(x, MAX_MODES)
+    labels = torch.cdist(x, centres).argmin(dim=1)
+    rms = [float(((x[labels == j] - c) ** 2).mean().sqrt()) for j, c in enumerate(centres) if (labels == j).any()]
+    return centres.numpy(), float(np.median(rms))
 
 
 def label_from_samples(samples: np.ndarray, real: np.ndarray) -> tuple[str, dict[str, float], int]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["MAX_MODES", "MIN_SHARE", "RealModes"]
+__all__ = ["MAX_MODES", "MIN_SHARE", "RealModes", "cluster_modes"]
 
 MAX_MODES = 12  # the most clusters tried
 MIN_SHARE = 0.1  # a mode is covered with at least this fraction of its expected HQ samples
@@ -27,8 +27,11 @@ _INITS = 2  # k-means starts per count; the one of least inertia is kept
 _FITTED: dict[tuple, tuple[torch.Tensor, float]] = {}  # (the data's bytes' hash, ...) -> the fit
 
 
-def _fit(x: torch.Tensor, max_modes: int) -> tuple[torch.Tensor, float]:
-    """(the chosen clustering's centres, its silhouette); NaN silhouette for a single mode."""
+def cluster_modes(x: torch.Tensor, max_modes: int = MAX_MODES) -> tuple[torch.Tensor, float]:
+    """The modes of samples `x` `[N, D]` (a few thousand at most: pairwise distances are kept):
+    (the centres of the k-means clustering of best silhouette over 2..max_modes clusters, its
+    silhouette); NaN silhouette for a single mode. Used for a points file's modes here and for
+    the real data of `ganstab diagnose --samples` (diagnose/samples.py)."""
     gen = torch.Generator().manual_seed(_SEED)
     dist = torch.cdist(x, x)
     best: tuple[float, torch.Tensor] | None = None
@@ -99,7 +102,7 @@ class RealModes:
         x = real.detach().float().cpu()[:_FIT_SAMPLES]
         key = (hash(x.numpy().tobytes()), tuple(x.shape), max_modes)
         if key not in _FITTED:  # a search's cohorts on one data set cluster it once per process
-            _FITTED[key] = _fit(x, max_modes)
+            _FITTED[key] = cluster_modes(x, max_modes)
         self.centres, self.silhouette = _FITTED[key]
         nearest = self.assign(real.detach().float().cpu())
         self.share = torch.bincount(nearest, minlength=len(self.centres)).float() / len(nearest)
