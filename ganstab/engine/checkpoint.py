@@ -41,6 +41,8 @@ def save_checkpoint(trainer: CohortTrainer) -> None:
         "prev_mean": t._prev_mean,
         "prev_samples": t.moves.prev,
         "wall_time": t.wall_time,
+        # a user network's per-member generators (its loop's dropout draws), where it has them
+        "user_rng": {name: net.rng_states() for name, net in (("G", t.G), ("D", t.D)) if hasattr(net, "rng_states")},
     }
     t.folder.save_checkpoint(state)  # atomic: a kill never leaves half a file
 
@@ -68,6 +70,9 @@ def _load_networks(t: CohortTrainer, state: dict[str, Any], folder: RunFolder) -
         t.D.load_state_dict(state["D"])
         t.optG.load_state_dict(state["optG"])
         t.optD.load_state_dict(state["optD"])
+        for name, net in (("G", t.G), ("D", t.D)):
+            if hasattr(net, "load_rng_states"):
+                net.load_rng_states(state.get("user_rng", {}).get(name))
     except (RuntimeError, KeyError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(

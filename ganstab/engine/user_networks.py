@@ -28,8 +28,10 @@ member's seed: a member of a cohort starts as its solo run does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -132,6 +134,11 @@ class UserCohort(CohortModule):
             nn.ModuleDict({_key(t.name): SpectralNorm(k, t.rows) for t in self.sn_targets}) if sn else None
         )
         self.mode, self.why = mode, "asked for" if mode != "auto" else ""
+        # The loop's randomness (dropout): each member draws from its own generator, seeded with
+        # the member (init_member), as in its solo run, and the global generator is left alone.
+        # vmap refuses randomness (randomness="error"), so it needs none.
+        self._rng_seeds = [0] * k
+        self._rng_states: list[tuple[str, torch.Tensor] | None] = [None] * k  # (device type, state)
 
     @staticmethod
     def _rows(m: nn.Module) -> int:
@@ -161,6 +168,7 @@ class UserCohort(CohortModule):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = self.build()
+        self._rng_seeds[member], self._rng_states[member] = seed + 1, None  # its own draws start fresh
         for n, p in net.named_parameters():
             getattr(self.params, _key(n))[member].copy_(p)
         for n, b in net.named_buffers():
@@ -188,8 +196,10 @@ class UserCohort(CohortModule):
         mode: str,
         buffers: dict[str, torch.Tensor] | None = None,
         params: dict[str, torch.Tensor] | None = None,
+        advance: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The user's module on each member's slice of `x` `[K, B, ...]`: `[K, B, ...]` out."""
+        """The user's module on each member's slice of `x` `[K, B, ...]`: `[K, B, ...]` out. On
+        the loop, members that do not `advance` on this forward keep their generator's state."""
         params = self._weights() if params is None else params
         buffers = self._stacked_buffers() if buffers is None else buffers
         base = self.base
@@ -200,11 +210,42 @@ class UserCohort(CohortModule):
 
             return vmap(one, randomness="error")(params, buffers, x)
         outs = []
+        moves = [True] * x.shape[0] if advance is None else advance.tolist()
         for i in range(x.shape[0]):
             p = {n: v[i] for n, v in params.items()}
             b = {n: v[i] for n, v in buffers.items()}
-            outs.append(functional_call(base, (p, b), (x[i],), strict=True))
+            with self._own_randomness(i, x.device, keep=moves[i]):
+                outs.append(functional_call(base, (p, b), (x[i],), strict=True))
         return torch.stack(outs)
+
+    @contextlib.contextmanager
+    def _own_randomness(self, i: int, device: torch.device, keep: bool = True) -> Iterator[None]:
+        """Member i's module call draws its random numbers from the member's own generator state
+        (the global generator is restored after), which then moves on if `keep` (a member that does
+        not advance on this forward, as its solo run would not make it, draws nothing). Other
+        devices than CPU and CUDA: the global generator."""
+        if device.type not in ("cpu", "cuda"):
+            yield
+            return
+        cuda = device.type == "cuda"
+        with torch.random.fork_rng(devices=[device] if cuda else []):
+            kept = self._rng_states[i]
+            state = kept[1] if kept is not None and kept[0] == device.type else None
+            if state is None:  # first call, or resumed on another kind of device
+                state = torch.Generator(device=device).manual_seed(self._rng_seeds[i]).get_state()
+            torch.cuda.set_rng_state(state, device) if cuda else torch.set_rng_state(state)
+            yield
+            if keep:
+                self._rng_states[i] = (device.type, torch.cuda.get_rng_state(device) if cuda else torch.get_rng_state())
+
+    def rng_states(self) -> dict[str, Any]:
+        """The members' own generator states (the loop's randomness), for a checkpoint."""
+        return {"seeds": list(self._rng_seeds), "states": list(self._rng_states)}
+
+    def load_rng_states(self, saved: dict[str, Any] | None) -> None:
+        """Restore `rng_states()`; None (a checkpoint from before they were kept): leave them."""
+        if saved is not None:
+            self._rng_seeds, self._rng_states = list(saved["seeds"]), list(saved["states"])
 
     def _guarded(
         self, x: torch.Tensor, mode: str, params: dict[str, torch.Tensor], advance: torch.Tensor | None = None
@@ -215,9 +256,9 @@ class UserCohort(CohortModule):
         backward), so a later forward of the same step may update the buffers in place."""
         advance = self.advance if advance is None else advance
         if not (self.training and self.buffer_names):
-            return self._call(x, mode, params=params)
+            return self._call(x, mode, params=params, advance=advance if self.training else None)
         work = {n: b.clone() for n, b in self._stacked_buffers().items()}
-        out = self._call(x, mode, work, params)
+        out = self._call(x, mode, work, params, advance)
         with torch.no_grad():
             for n, b in self._stacked_buffers().items():
                 keep = advance.view(-1, *[1] * (b.dim() - 1))
@@ -253,6 +294,7 @@ class UserCohort(CohortModule):
         shape = self.latent_shape if self.role == "G" else self.sample_shape
         x = torch.randn(self.k, PROBE_BATCH, *shape, generator=gen).to(dev)
         saved = {n: b.clone() for n, b in self.named_buffers()}
+        draws = self.rng_states()  # the probe's dropout masks are no member's
         try:
             outs = {m: self._probe(x, m) for m in ("loop", "vmap")}
             same = all(torch.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(outs["loop"], outs["vmap"]))
@@ -268,6 +310,7 @@ class UserCohort(CohortModule):
                     b.copy_(saved[n])
             for p in self.parameters():
                 p.grad = None
+            self.load_rng_states(draws)
         return self.mode
 
     def _probe(self, x: torch.Tensor, mode: str) -> list[torch.Tensor]:
