@@ -77,7 +77,7 @@ from ganstab.search.recovery import recover_stale_trials
 from ganstab.search.round_ask import RoundAsk
 from ganstab.search.settings import DIRECTION, SearchSettings, check_search
 from ganstab.search.space_model import SearchSpace
-from ganstab.search.study_identity import claim_study
+from ganstab.search.study_identity import claim_study, score_identity
 from ganstab.storage import Store
 from ganstab.storage.lock import DatabaseLock, LockError
 from ganstab.storage.studies import open_optuna_storage
@@ -149,7 +149,8 @@ def run_search(
             study = optuna.create_study(
                 storage=optuna_storage, study_name=settings.study_name, direction=DIRECTION, load_if_exists=True
             )
-            objective = claim_study(study, space, settings.objective)
+            score = score_identity(space.config(settings.override_values))
+            objective = claim_study(study, space, settings.objective, score)
         # Seeded, but a resumed study must not replay the points its first run drew already
         # (each round reseeds the same way, see _loop).
         study.sampler = make_sampler(settings.sampler, settings.seed + len(study.trials))
