@@ -1,8 +1,9 @@
 """Issue 29, item 4: a search on a user's own points file, whose modes ganstab is not told.
 
 For each layout: write the points as a .npy, run the README's search on it
-(`ganstab search --space quick --dataset points --set data.path=FILE --set train.steps=2000
---trials 8`, which ends with the recommendation on 3 new seeds and writes recommended-points.yaml),
+(`ganstab search --space points --dataset points --set data.path=FILE --set train.steps=4000
+--trials 8`; until the twentieth session `--space quick` at 2,000 steps, `--space quick --steps
+2000` here), which ends with the recommendation on 3 new seeds and writes recommended-points.yaml),
 then retrain the recommended YAML on 3 seeds new to both (100, 101, 102) and count the modes each
 covers against the generating centres: by the mixtures' rule (a mode is covered when one sample
 lies within 3 std of its centre; HQ = samples within 3 std of any centre) and by a stricter one
@@ -162,9 +163,9 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("/tmp/user-points"))
     p.add_argument("--layouts", default="hex6,unequal5")
     p.add_argument("--trials", type=int, default=8)
-    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--seeds", default="100,101,102", help="new seeds to retrain the recommendation on")
-    p.add_argument("--space", default="quick", help="the search space (the README's: quick)")
+    p.add_argument("--space", default="points", help="the search space (the README's: points)")
     p.add_argument("--reuse", action="store_true", help="keep an earlier run's data and recommendation")
     a = p.parse_args()
     torch.set_num_threads(1)

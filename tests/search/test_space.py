@@ -11,7 +11,7 @@ from ganstab.engine.config import LABEL_LOSSES, Config, ConfigError, flat_items
 from ganstab.search.space import SPACES_DIR, SpaceError, find_space, load_space
 from ganstab.search.space_model import SearchSpace
 
-SHIPPED = ("quick", "lessons", "full")
+SHIPPED = ("quick", "lessons", "full", "points")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -142,7 +142,7 @@ def test_overrides_given_as_values_equal_the_same_overrides_as_text() -> None:
         space.config({"nope": 1})
 
 
-@pytest.mark.parametrize("name", ["quick", "lessons", "full"])
+@pytest.mark.parametrize("name", SHIPPED)
 def test_trial_configs_equal_those_made_from_scratch(name: str) -> None:
     """A trial's config is built from a start config made once per space (and copies that are not
     `copy.deepcopy`): the same config, field for field, as the preset, fixed values, sampled values
