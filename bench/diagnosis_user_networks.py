@@ -28,6 +28,7 @@ Draws (the networks, batch size, steps and evaluations are the same in both; onl
 
     python bench/diagnosis_user_networks.py --cohorts 2 --members 8 --steps 600 [--out bench/results/diagnosis_user_networks.json]
     python bench/diagnosis_user_networks.py --draw collapse --arch ln_mlp --cohorts 3 --members 8 --steps 600 --seed 3 --out ...
+    python bench/diagnosis_user_networks.py --pool bench/results/diagnosis_user_networks/*.json   # score result files together
 """
 
 from __future__ import annotations
@@ -163,6 +164,56 @@ def run_cohort(arch: str, members: list[list[str]], steps: int, n_eval: int) -> 
     return out
 
 
+def pool(files: list[Path]) -> dict:
+    """Scores over the runs of several result files (a file without `draw` is of the plain draw):
+    per architecture, per draw and all together, and every wrong answer."""
+    from ganstab.diagnose.evaluation import scores
+
+    runs = []
+    for f in files:
+        res = json.loads(f.read_text())
+        runs += [{"draw": res.get("draw", "plain"), "file": f.name, **r} for r in res["details"]]
+    scored = [r for r in runs if r["truth"] != "ambiguous" and r["rich"] is not None]
+
+    out: dict = {"files": [f.name for f in files], "runs": len(runs), "scored": len(scored)}
+    slices = {"all": lambda r: True}
+    slices |= {f"arch={a}": (lambda r, a=a: r["arch"] == a) for a in sorted({r["arch"] for r in runs})}
+    slices |= {f"draw={d}": (lambda r, d=d: r["draw"] == d) for d in sorted({r["draw"] for r in runs})}
+    slices |= {
+        f"draw={d},arch={a}": (lambda r, d=d, a=a: r["draw"] == d and r["arch"] == a)
+        for d in sorted({r["draw"] for r in runs})
+        for a in sorted({r["arch"] for r in runs})
+    }
+    for name, keep in slices.items():
+        sc = [r for r in scored if keep(r)]
+        out[name] = {
+            "runs": sum(1 for r in runs if keep(r)),
+            "truth": dict(Counter(r["truth"] for r in runs if keep(r))),
+            "scored": len(sc),
+            "right": sum(r["truth"] == r["rich"] for r in sc),
+            "scores": scores([r["truth"] for r in sc], [r["rich"] for r in sc]) if sc else None,
+        }
+    out["wrong"] = [
+        {
+            k: r.get(k)
+            for k in (
+                "file",
+                "draw",
+                "arch",
+                "overrides",
+                "truth",
+                "rich",
+                "confidence",
+                "uncertain",
+                "signals",
+            )
+        }
+        for r in scored
+        if r["truth"] != r["rich"]
+    ]
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cohorts", type=int, default=2, help="cohorts per architecture")
@@ -174,7 +225,27 @@ def main() -> None:
                    help="plain: the corpus's member space; collapse: drawn towards still collapse (see above)")  # fmt: skip
     p.add_argument("--arch", nargs="+", default=list(ARCHITECTURES), choices=list(ARCHITECTURES))
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "diagnosis_user_networks.json")
+    p.add_argument(
+        "--pool",
+        type=Path,
+        nargs="+",
+        metavar="RESULT",
+        help="train nothing: score these result files together",
+    )
     args = p.parse_args()
+    if args.pool:
+        from ganstab.diagnose.evaluation import format_scores
+
+        res = pool(args.pool)
+        for name, v in res.items():
+            if isinstance(v, dict) and v.get("scores"):
+                print(f"{name}: {v['runs']} runs {v['truth']}, {v['right']} of {v['scored']} right")
+                print(format_scores(name, v["scores"]))
+        for w in res["wrong"]:
+            print("wrong:", json.dumps(w, default=float))
+        if args.out != p.get_default("out"):
+            args.out.write_text(json.dumps(res, indent=1, default=float))
+        return
     sys.path[:0] = [str(EXAMPLE), str(Path(__file__).resolve().parent)]  # the user's modules
     from ganstab.diagnose.evaluation import scores
 

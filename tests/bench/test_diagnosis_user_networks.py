@@ -5,6 +5,7 @@ and the plain draw stays the corpus's sampler."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
 from pathlib import Path
 
@@ -49,3 +50,23 @@ def test_the_default_draw_is_the_corpus_sampler_and_an_unknown_one_is_refused() 
     assert dun.sampler("collapse") is dun.sample_collapse_member
     with pytest.raises(ValueError, match="`--draw` must be one of plain, collapse, but got 'wild'"):
         dun.sampler("wild")
+
+
+def test_pooling_reads_a_file_without_a_draw_as_plain_and_lists_each_wrong_answer(tmp_path: Path) -> None:
+    def run(arch: str, truth: str, rich: str) -> dict:
+        return {"arch": arch, "overrides": [], "truth": truth, "rich": rich, "uncertain": False}
+
+    (tmp_path / "old.json").write_text(json.dumps({"details": [run("a", "converging", "converging")]}))
+    new = [
+        run("a", "collapsing", "collapsing"),
+        run("b", "collapsing", "converging"),
+        run("b", "ambiguous", "x"),
+    ]
+    (tmp_path / "new.json").write_text(json.dumps({"draw": "collapse", "details": new}))
+    res = dun.pool([tmp_path / "old.json", tmp_path / "new.json"])
+    assert (res["runs"], res["scored"]) == (4, 3)
+    assert res["draw=plain"]["runs"] == 1 and res["draw=collapse"]["scored"] == 2
+    assert res["arch=a"]["right"] == 2 and res["draw=collapse,arch=b"]["right"] == 0
+    assert [(w["file"], w["draw"], w["truth"], w["rich"]) for w in res["wrong"]] == [
+        ("new.json", "collapse", "collapsing", "converging")
+    ]
