@@ -25,6 +25,9 @@ Draws (the networks, batch size, steps and evaluations are the same in both; onl
         `--draw collapse` (G's learning rate away from D's, the lessons off) were made for.
     Chosen from those recipes before any run of this draw; like the plain draw it is still random
     and labelled from samples only: a run lands in whatever class its samples say.
+    What it made (bench/RESULTS.md, "A draw that makes collapses"): on the MLP the slow-G half
+    collapses still and the still-D half hops; the DCGAN with BatchNorm never collapses still (its
+    slow G sits spread over the digits at low quality, which the rules call converging).
 
     python bench/diagnosis_user_networks.py --cohorts 2 --members 8 --steps 600 [--out bench/results/diagnosis_user_networks.json]
     python bench/diagnosis_user_networks.py --draw collapse --arch ln_mlp --cohorts 3 --members 8 --steps 600 --seed 3 --out ...
