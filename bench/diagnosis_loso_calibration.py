@@ -1,7 +1,8 @@
 """Can a calibration transfer between scripts? (issue 30, item 2; a measurement, nothing shipped)
 
 From the shipped model's probabilities of every foreign run (bench/diagnosis_scripts.py's
-predictions file), for each script left out: a further temperature and the uncertainty threshold
+predictions file: the four scripts of bench/foreign/data, tutorial_mlp and keras_style), for each
+script left out: a further temperature and the uncertainty threshold
 are fitted on the *other* scripts' runs only (the temperature by log-loss over a grid, the
 threshold as the lowest top probability at which the other scripts' confident answers are right at
 least 95 % of the time), then applied to the left-out script: its ECE, its coverage, the accuracy

@@ -1,10 +1,12 @@
 """The shipped diagnosis per foreign script, as a user meets it (issue 30): every script of the
-foreign benchmark (bench/foreign/data) and the PyTorch DCGAN tutorial's loop and log on 2-D
-mixtures (bench/foreign/tutorial_mlp.py, bench/foreign/data_tutorial).
+foreign benchmark (bench/foreign/data), the PyTorch DCGAN tutorial's loop and log on 2-D
+mixtures (bench/foreign/tutorial_mlp.py, bench/foreign/data_tutorial) and Keras-GAN's gan.py loop
+and printed log on them (bench/foreign/keras_style.py, bench/foreign/data_keras).
 
 Every labelled run's log is read as a user would point `ganstab diagnose` at it (the tutorial's
-CSV, `epoch,iter,Loss_D,Loss_G,D(x),D(G(z))` with an epoch-restarting counter, *without* `--tag`;
-the others with the tags their runs file names) and diagnosed by the shipped models (`auto`: the
+CSV, `epoch,iter,Loss_D,Loss_G,D(x),D(G(z))` with an epoch-restarting counter, and Keras-GAN's
+stdout, `model.summary()` then `%d [D loss: %f, acc.: %.2f%%] [G loss: %f]`, both *without*
+`--tag`; the others with the tags their runs file names) and diagnosed by the shipped models (`auto`: the
 losses model, since no log has ganstab's columns). The shipped models, their views, their
 calibration and their uncertainty threshold were all fitted on ganstab's corpus alone, so every
 figure here is one with the script left out of everything fitted. Reports, per script and over
@@ -14,7 +16,9 @@ ECE (10 bins of the top probability); and how often the evidence says D wins, pe
 
     python bench/foreign/generate.py --work /tmp/tut --seed 7 --draw tutorial --n 200 --minutes 14
     python bench/foreign/generate.py --work /tmp/tut --pack bench/foreign/data_tutorial
-    python bench/diagnosis_scripts.py [--data bench/foreign/data bench/foreign/data_tutorial]
+    python bench/foreign/generate.py --work /tmp/keras --seed 11 --draw keras --n 200 --minutes 15
+    python bench/foreign/generate.py --work /tmp/keras --pack bench/foreign/data_keras
+    python bench/diagnosis_scripts.py [--data bench/foreign/data bench/foreign/data_tutorial bench/foreign/data_keras]
 """
 
 from __future__ import annotations
@@ -36,10 +40,17 @@ from ganstab.diagnose.logs import diagnose_log, read_logs  # noqa: E402
 from ganstab.diagnose.result import LABELS  # noqa: E402
 
 
+def user_log(root: Path, run_id: str) -> Path:
+    """The file a user would point `ganstab diagnose` at: a saved stdout (`train.log`), else the
+    run's CSV/JSONL file or TensorBoard folder."""
+    printed = sorted((root / run_id).glob("*.log"))
+    return printed[0] if printed else log_path(root, run_id)
+
+
 def diagnose_runs(runs: list[dict], root: Path) -> list[dict]:
     out = []
     for r in runs:
-        log = read_logs(log_path(root / r["data"], r["id"]), tags=r.get("tags") or None)[0]  # tutorial: no tags
+        log = read_logs(user_log(root / r["data"], r["id"]), tags=r.get("tags") or None)[0]  # tutorial, keras: no tags
         d = diagnose_log(log)
         out.append({"id": r["id"], "script": r["script"], "label": r["label"], "predicted": d.label, "probabilities": d.probabilities,
                     "uncertain": d.uncertain, "top2": list(d.top_two), "d_wins": d.evidence.get("d_wins"),
@@ -78,7 +89,8 @@ def summary(preds: list[dict]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, nargs="+",
-                    default=[Path("bench/foreign/data"), Path("bench/foreign/data_tutorial")])
+                    default=[Path("bench/foreign/data"), Path("bench/foreign/data_tutorial"),
+                             Path("bench/foreign/data_keras")])
     ap.add_argument("--out", type=Path, default=Path("bench/results/diagnosis_scripts/all.json"))
     args = ap.parse_args()
     start = time.perf_counter()

@@ -1,15 +1,16 @@
-"""Generate the foreign benchmark: runs of the three independent scripts in this folder, each
+"""Generate the foreign benchmark: runs of the independent scripts in this folder, each
 labelled from its own samples by ganstab's ground-truth rules (docs/labels.md), never from its
 losses. One run at a time in one process (one torch thread), resumable, stopped by a deadline.
 
     python bench/foreign/generate.py --work /tmp/foreign --n 420 --minutes 70
     python bench/foreign/generate.py --work /tmp/foreign1 --seed 1 --draw collapse --n 400 --minutes 80
     python bench/foreign/generate.py --work /tmp/foreign5 --seed 5 --draw stacked --n 60 --minutes 20
+    python bench/foreign/generate.py --work /tmp/keras --seed 11 --draw keras --n 200 --minutes 15
     python bench/foreign/generate.py --work /tmp/foreign --pack bench/foreign/data
     python bench/foreign/generate.py --work /tmp/foreign0 --unpack bench/foreign/data   # to merge:
     python bench/foreign/generate.py --work /tmp/foreign0 /tmp/foreign1 --pack bench/foreign/data
 
-Each run's log is written the script's own way (CSV, JSONL or TensorBoard) into WORK/logs/ID/;
+Each run's log is written the script's own way (CSV, JSONL, TensorBoard or printed lines) into WORK/logs/ID/;
 WORK/runs.jsonl gets one line per run: id, script, config, label, signals, seconds. `--pack`
 writes DATA/logs.tar.gz (the logs as they are) and DATA/runs.jsonl.gz (the labels), which
 bench/diagnosis_foreign.py reads. The shipped models never see these runs (test_foreign.py).
@@ -33,13 +34,16 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
 import dcgan_digits  # noqa: E402
+import keras_style  # noqa: E402
 import mixtures_mlp  # noqa: E402
 import tutorial_mlp  # noqa: E402
 import wgan_gp  # noqa: E402
 
-SCRIPTS = ("mixtures_mlp", "wgan_gp", "dcgan_digits", "dcgan_stacked", "tutorial_mlp")
+SCRIPTS = ("mixtures_mlp", "wgan_gp", "dcgan_digits", "dcgan_stacked", "tutorial_mlp", "keras_style")
 # tutorial_mlp: the PyTorch DCGAN tutorial's loop and log on the 2-D mixtures (issue 30); --draw
 # tutorial draws it alone.
+# keras_style: Keras-GAN's gan.py loop (train_on_batch, a frozen D in a combined model) and its
+# printed log on the 2-D mixtures (issue 30); --draw keras draws it alone.
 # dcgan_stacked: dcgan_digits.py on stacked digits (three digits in three channels, 1,000 modes);
 # --draw stacked draws it alone.
 # The order runs are drawn in: the cheap MLP script twice as often as the other two.
@@ -55,6 +59,7 @@ TAGS = {
     ("dcgan_digits", "epoch"): {"step": "epoch", "d_loss": "Loss_D", "g_loss": "Loss_G"},
     ("dcgan_digits", "iter"): {"step": "it", "d_loss": "errD", "g_loss": "errG"},
     ("tutorial_mlp", None): {},  # read without tags: the tutorial's names are known (issue 30)
+    ("keras_style", None): {},  # read without tags: Keras-GAN's printed line is known (issue 30)
 }
 
 
@@ -62,7 +67,7 @@ def tags_for(script: str, cfg: dict) -> dict[str, str]:
     if script == "dcgan_stacked":  # the same script, so the same log
         script = "dcgan_digits"
     key = cfg.get("names") if script == "mixtures_mlp" else cfg.get("log") if script == "dcgan_digits" else None
-    if script == "tutorial_mlp":
+    if script in ("tutorial_mlp", "keras_style"):
         key = None
     return TAGS[(script, key)]
 
@@ -96,6 +101,19 @@ def sample_config(script: str, rng: random.Random) -> dict:
             beta1=rng.choice([0.5, 0.5, 0.9, 0.0]), nz=rng.choice([2, 4, 8]), hidden=rng.choice([64, 128]),
             batch=rng.choice([128, 256]), epochs=rng.choice([12, 16]), log_every=rng.choice([3, 5]),
             eval_every=32, real_label=rng.choice([1.0, 1.0, 0.9]), seed=seed,
+        )
+    if script == "keras_style":  # Keras-GAN's gan.py (Adam 2e-4, beta1 0.5, batch 32) among wider ones
+        lr_d = log_uniform(rng, -3.7, -2)
+        return dict(
+            data=rng.choice(mixtures_mlp.DATASETS), lr_d=lr_d,
+            lr_g=lr_d if rng.random() < 0.6 else log_uniform(rng, -3.7, -2),
+            beta1=rng.choice([0.5, 0.5, 0.5, 0.9]), latent_dim=rng.choice([2, 8, 32, 100]),
+            widths=rng.choice([(64, 128), (128, 256), (256, 512), (128, 256, 512)]),
+            bn=rng.choice([True, True, False]), alpha=rng.choice([0.2, 0.2, 0.3]),
+            d_dropout=rng.choice([0.0, 0.0, 0.25]), out=rng.choice(["tanh", "linear"]),
+            batch=rng.choice([32, 64, 128]), half_batch=rng.choice([False, False, True]),
+            iters=rng.choice([1500, 2000, 2500]), log_every=rng.choice([1, 1, 10]), eval_every=50,
+            real_label=rng.choice([1.0, 1.0, 1.0, 0.9]), seed=seed,
         )
     if script == "wgan_gp":
         return dict(
@@ -180,7 +198,7 @@ def run_one(script: str, cfg: dict, logdir: Path) -> tuple[str, dict, list[dict]
     ev = Evaluator(script, cfg)
     modules = {
         "mixtures_mlp": mixtures_mlp, "wgan_gp": wgan_gp, "dcgan_digits": dcgan_digits, "dcgan_stacked": dcgan_digits,
-        "tutorial_mlp": tutorial_mlp,
+        "tutorial_mlp": tutorial_mlp, "keras_style": keras_style,
     }
     status = modules[script].train(
         cfg, logdir, ev
@@ -243,7 +261,8 @@ def generate(work: Path, n: int, minutes: float, seed: int, draw: str = "plain")
     rng = random.Random(seed)
     deadline = time.time() + 60 * minutes
     for i in range(n):
-        order = {"collapse": ORDER_COLLAPSE, "stacked": ("dcgan_stacked",), "tutorial": ("tutorial_mlp",)}.get(draw, ORDER)
+        order = {"collapse": ORDER_COLLAPSE, "stacked": ("dcgan_stacked",), "tutorial": ("tutorial_mlp",),
+                 "keras": ("keras_style",)}.get(draw, ORDER)
         script = order[i % len(order)]
         # drawn even when done: the same ids get the same configs
         if draw == "stacked":
@@ -303,9 +322,10 @@ def main() -> None:
     p.add_argument("--n", type=int, default=420)
     p.add_argument("--minutes", type=float, default=70)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--draw", choices=("plain", "collapse", "stacked", "tutorial"), default="plain",
+    p.add_argument("--draw", choices=("plain", "collapse", "stacked", "tutorial", "keras"), default="plain",
                    help="plain: the committed ranges; collapse: drawn towards collapsing settings; "
-                   "stacked: the DCGAN on stacked digits (1,000 modes) only; tutorial: tutorial_mlp.py only")
+                   "stacked: the DCGAN on stacked digits (1,000 modes) only; tutorial: tutorial_mlp.py only; "
+                   "keras: keras_style.py only")
     p.add_argument("--pack", type=Path, help="pack WORK into this data folder and stop")
     p.add_argument("--unpack", type=Path, help="unpack this data folder into WORK and stop")
     a = p.parse_args()

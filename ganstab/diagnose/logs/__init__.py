@@ -9,7 +9,10 @@ when the log has them). Other columns are dropped. Supported inputs:
 - a CSV file whose header names the columns (any order; extra columns ignored);
 - a JSONL file, one object per line (extra keys ignored; blank lines skipped);
 - a TensorBoard event file (`events.out.tfevents.*`) or a folder holding event files (one log per
-  folder that holds them), scalars aligned by step.
+  folder that holds them), scalars aligned by step;
+- progress lines printed to stdout and saved to a file, as Keras-GAN prints them
+  (`0 [D loss: 0.69, acc.: 50.00%] [G loss: 0.71]`) or PyTorch-GAN (`[Epoch 0/200] [Batch 10/938]
+  [D loss: ...] [G loss: ...]`); the file's other lines are skipped (printed.py).
 
 Columns are found by name: the schema name first, then common aliases (`COLUMN_ALIASES`, matched
 case-insensitively, e.g. `Loss/D`, `loss_G`, `errD`); `tags` overrides them per column.

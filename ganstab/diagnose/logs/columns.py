@@ -36,6 +36,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
         "d_cost",
         "disc_loss",
         "discriminator_loss",
+        "D loss",  # Keras-GAN's and PyTorch-GAN's printed `[D loss: ...]`
     ),
     "g_loss": (
         "g_loss",
@@ -52,6 +53,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
         "g_cost",
         "gen_loss",
         "generator_loss",
+        "G loss",  # Keras-GAN's and PyTorch-GAN's printed `[G loss: ...]`
     ),
     # D's outputs as the PyTorch DCGAN tutorial and code copied from it log them: D(x) on the real
     # batch, D(G(z)) on the fake one, before D's step (D_G_z1) and after it (D_G_z2, G's step);

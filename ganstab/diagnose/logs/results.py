@@ -10,7 +10,8 @@ import numpy as np
 
 FORMATS = (
     "a ganstab run folder (members/NNN/trace.csv), a CSV file with a header, a JSONL file, "
-    "or a TensorBoard event file (events.out.tfevents.*) or a folder holding one"
+    "a TensorBoard event file (events.out.tfevents.*) or a folder holding one, "
+    "or printed progress lines such as `0 [D loss: 0.69, acc.: 50.00%] [G loss: 0.71]`"
 )
 
 

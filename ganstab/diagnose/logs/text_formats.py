@@ -1,5 +1,6 @@
-"""Text logs: a CSV file whose header names the columns, a JSONL file (one object per line) or a
-JSON array of objects; a file of another suffix is sniffed by its first line."""
+"""Text logs: a CSV file whose header names the columns, a JSONL file (one object per line), a
+JSON array of objects, or progress lines printed to stdout (printed.py); a file of another suffix
+is sniffed by its first line, else by whether any of its lines is a progress line."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ganstab.diagnose.logs.columns import COLUMNS, REQUIRED, resolve, shown
+from ganstab.diagnose.logs.printed import is_progress_line, read_printed
 from ganstab.diagnose.logs.results import FORMATS, LogError, Parsed
 from ganstab.diagnose.logs.rows import finish, number
 from ganstab.diagnose.logs.tensorboard import TB_PREFIX, read_tensorboard
@@ -26,11 +28,24 @@ def read_file(path: Path, tags: dict[str, str], min_rows: int, known: tuple | No
     if suffix in _JSON_SUFFIXES:
         return _read_jsonl(path, tags, min_rows)
     first = _first_line(path)  # an unknown suffix: look at the content
+    # before JSON: PyTorch-GAN's `[Epoch 0/200] [Batch 0/938] [D loss: ...]` starts with a bracket
+    if is_progress_line(first):
+        return _read_printed(path, tags, min_rows)
     if first.startswith(("{", "[")):
         return _read_jsonl(path, tags, min_rows)
     if "," in first and any(n.strip().lower() == "step" for n in first.split(",")):
         return _read_csv(path, tags, min_rows, known)
+    # stdout saved to a file starts with whatever the script printed first (Keras's
+    # model.summary(), warnings): any progress line below makes it a printed log
+    with _open_text(path) as f:
+        if any(is_progress_line(line) for line in f):
+            return _read_printed(path, tags, min_rows)
     raise LogError(f"`{path}` is of an unknown format; expected {FORMATS}.")
+
+
+def _read_printed(path: Path, tags: dict[str, str], min_rows: int) -> Parsed:
+    with _open_text(path) as f:
+        return read_printed(path, f.read(), tags, min_rows)
 
 
 def _read_csv(path: Path, tags: dict[str, str], min_rows: int, known: tuple | None = None) -> Parsed:

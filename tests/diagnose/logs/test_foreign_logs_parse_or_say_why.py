@@ -163,6 +163,50 @@ def test_any_jsonl_log_parses_or_says_why(log: tuple[str, str], min_rows: int) -
     _read_as_file(*log, min_rows=min_rows)
 
 
+# Printed progress lines (Keras-GAN's, PyTorch-GAN's): bracketed `NAME: VALUE` groups, any names
+# and values, a leading counter or none, and other lines (summaries, text) between them.
+printed_names = names | st.sampled_from(["D loss", "G loss", "acc.", "Epoch", "Batch", "op_acc"])
+printed_values = st.one_of(
+    number_text.map(lambda v: v + "%" if v and v[-1].isdigit() else v),
+    st.builds("{}/{}".format, st.integers(-2, 50), st.integers(0, 10**400)),
+    st.text(max_size=5),
+)
+printed_items = st.builds("{}{}{}".format, printed_names, st.sampled_from([": ", "=", " "]), printed_values)
+printed_groups = st.lists(printed_items, min_size=1, max_size=3).map(lambda xs: "[" + ", ".join(xs) + "]")
+printed_lines = st.builds(
+    "{}{}{}".format,
+    st.sampled_from(["", "0 ", "7 "]) | st.integers(0, 10**400).map("{} ".format),
+    st.lists(printed_groups, min_size=1, max_size=4).map(" ".join),
+    st.sampled_from(["", " time: 0:00:01.5"]) | st.text(max_size=5),
+)
+
+
+@st.composite
+def printed_logs(draw) -> tuple[str, str]:
+    lines = draw(st.lists(printed_lines | st.text(max_size=20), max_size=40))
+    return "\n".join(lines), draw(st.sampled_from([".log", ".txt", ""]))
+
+
+@st.composite
+def keras_gan_logs(draw) -> tuple[str, str]:
+    """Keras-GAN's line under any steps and number text, so that most inputs get read."""
+    n = draw(st.integers(0, 40))
+    lines = [
+        f"{draw(st.integers(0, 60))} [D loss: {draw(number_text)}, acc.: {draw(number_text)}%] [G loss: {draw(number_text)}]"
+        for _ in range(n)
+    ]
+    return "Model: \"sequential_1\"\n" + "\n".join(lines), ".log"
+
+
+@settings(max_examples=300, **UNTIMED)
+@given(log=printed_logs() | keras_gan_logs(), min_rows=st.integers(0, 25))
+@example(log=("0 [D loss: 1, acc.: 5%] [G loss: 2]\n" * 3, ".log"), min_rows=1)
+@example(log=("[Epoch " + "9" * 400 + "/3] [Batch 1/9] [D loss: 1] [G loss: 2]\n", ".log"), min_rows=1)  # step inf
+@example(log=("[Epoch 1/3] [D loss: 1]\n", ""), min_rows=1)
+def test_any_printed_log_parses_or_says_why(log: tuple[str, str], min_rows: int) -> None:
+    _read_as_file(*log, min_rows=min_rows)
+
+
 GOOD_LOG = "".join(
     f"{s},{1 + math.sin(s)},{0.5 + math.cos(s)},{s % 3}\n" for s in range(1, 31)
 )
