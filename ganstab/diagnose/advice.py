@@ -100,7 +100,7 @@ CHANGES: dict[str, Change] = {
         "it makes D's task harder and the game steadier at little cost",
     ),
     "lower_beta1": Change(
-        "Lower Adam's beta1 (momentum) from 0.9 to 0.5 or 0",
+        "Lower Adam's beta1 (momentum) to 0.5 or 0 where it is higher (PyTorch's default is 0.9; `--uses beta1=...` says what the run has)",
         "train.beta1=0.5",
         None,
         "momentum carries both players past the equilibrium",
