@@ -124,7 +124,9 @@ def show(label: str, rows: list[dict], n_modes: int, found: int) -> None:
     print(f"  {label:<12} seed check (mean - std of the score): {robust(rows):.3f}")
 
 
-def run_layout(name: str, out: Path, trials: int, steps: int, seeds: list[int], reuse: bool, space: str) -> None:
+def run_layout(
+    name: str, out: Path, trials: int, steps: int, seeds: list[int], reuse: bool, space: str, search_seed: int = 0
+) -> None:
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
     centres, weights = LAYOUTS[name]()
@@ -134,7 +136,8 @@ def run_layout(name: str, out: Path, trials: int, steps: int, seeds: list[int], 
     print(f"== {name}: {len(centres)} modes, weights {np.round(weights, 2).tolist()}, std {STD}, {data}")
     search = ["search", "--space", space, "--dataset", "points", "--set", f"data.path={data}",
               "--set", f"train.steps={steps}", "--trials", str(trials), "--executor", "local",
-              "--storage", f"sqlite:///{folder / 'study.db'}", "--runs", str(folder / "runs")]  # fmt: skip
+              "--storage", f"sqlite:///{folder / 'study.db'}", "--runs", str(folder / "runs"),
+              "--seed", str(search_seed)]  # fmt: skip
     yaml_path = folder / "recommended-points.yaml"
     if reuse and yaml_path.exists():
         print(f"  reusing {yaml_path} (--reuse)")
@@ -167,11 +170,12 @@ def main() -> None:
     p.add_argument("--seeds", default="100,101,102", help="new seeds to retrain the recommendation on")
     p.add_argument("--space", default="points", help="the search space (the README's: points)")
     p.add_argument("--reuse", action="store_true", help="keep an earlier run's data and recommendation")
+    p.add_argument("--search-seed", type=int, default=0, help="the search's sampler seed (`ganstab search --seed`)")
     a = p.parse_args()
     torch.set_num_threads(1)
     print(f"load {os.getloadavg()[0]:.1f}, {time.strftime('%Y-%m-%d %H:%M')} UTC")
     for name in a.layouts.split(","):
-        run_layout(name, a.out, a.trials, a.steps, [int(x) for x in a.seeds.split(",")], a.reuse, a.space)
+        run_layout(name, a.out, a.trials, a.steps, [int(x) for x in a.seeds.split(",")], a.reuse, a.space, a.search_seed)
 
 
 if __name__ == "__main__":
