@@ -59,7 +59,16 @@ def unequal() -> tuple[np.ndarray, np.ndarray]:
     return centres, np.array([0.40, 0.25, 0.15, 0.12, 0.08])
 
 
-LAYOUTS = {"hex6": hexagon, "unequal5": unequal}
+def grid9() -> tuple[np.ndarray, np.ndarray]:
+    """9 Gaussians on a 3x3 grid of spacing 1.6, weights rising from 4.8 to 17.5 % (3:4:...:11): a
+    third layout, added after the points space's beta1 was fixed from the first two's results."""
+    xs = np.array([-1.6, 0.0, 1.6])
+    centres = np.array([[x, y] for y in xs for x in xs])
+    weights = np.arange(3, 12, dtype=float)
+    return centres, weights / weights.sum()
+
+
+LAYOUTS = {"hex6": hexagon, "unequal5": unequal, "grid9": grid9}
 
 
 def write_points(path: Path, centres: np.ndarray, weights: np.ndarray, seed: int = 0) -> None:
