@@ -61,7 +61,7 @@ def dropped_modes(rec: Recommendation) -> list[str]:
     seeds = ", ".join(f"seed {s}: {v:.0f}" for s, v in short)
     return [
         f"Warning: the chosen configuration covered fewer modes on some new seeds ({seeds}) than the "
-        f"{max(every):.0f} others reached; it may drop a mode (retrain with more --reseed, or search longer)."
+        f"{max(every):.0f} that the best retrained seed reached; it may drop a mode (retrain with more --reseed, or search longer)."
     ]
 
 
