@@ -4,7 +4,10 @@ probabilities, trained on a labelled corpus, persisted with skops and shipped in
 Two models: "losses" sees only `d_loss` and `g_loss` (anybody's logs); "rich" also sees D's
 outputs, gradient norms, G's spread against the data's and how far G's fixed-latent samples move
 between evaluations (`g_move`): ganstab's own traces. Runs whose losses turn NaN/Inf are
-`diverged` by rule, never by the classifier.
+`diverged` by rule, never by the classifier. A third kind, "outputs" (the losses and D's outputs
+as probabilities, d_outputs.py), can be trained and measured (bench/diagnosis_outputs.py) but is
+not shipped: on foreign logs its confident answers were right less often than the losses model's
+(issue 30 item 3; bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier, VotingClassifier
 from sklearn.pipeline import Pipeline
 
+from ganstab.diagnose.d_outputs import OUTPUT_COLUMNS, OutputFeatures, output_trace
 from ganstab.diagnose.d_wins import D_WINS_ROWS, d_output_probabilities, d_wins_evidence
 from ganstab.diagnose.features import LOSS_COLUMNS, RICH_COLUMNS, TraceFeatures, trace_data_spread
 from ganstab.diagnose.late_signals import (
@@ -33,25 +37,33 @@ from ganstab.diagnose.model_files import MODEL_DIR, fitted, load_model
 from ganstab.diagnose.result import DIVERGED, LABELS, Diagnosis
 from ganstab.diagnose.views import VIEWS, foreign_view, view
 
-MODELS = {"losses": LOSS_COLUMNS, "rich": RICH_COLUMNS}
+# The columns each kind of model reads; MODELS: the kinds shipped (`auto` chooses between them).
+KINDS = {"losses": LOSS_COLUMNS, "outputs": (*LOSS_COLUMNS, *OUTPUT_COLUMNS), "rich": RICH_COLUMNS}
+MODELS = {k: KINDS[k] for k in ("losses", "rich")}
 # What a trace needs for each model: the rich model also reads the data's spread (a constant
 # column) and `g_move` (evaluation rows only), columns of ganstab's traces since corpus v3, so
 # older ganstab traces get "losses".
-REQUIRED = {"losses": LOSS_COLUMNS, "rich": (*RICH_COLUMNS, "data_spread", "g_move")}
-# Finite values a column needs before the rich model may read it: `g_move` gets one per
-# evaluation, and its late levels need three (MOVE_LEVELS); before that a live run gets "losses".
-MIN_FINITE = {"g_move": MOVE_MIN_VALUES}
+REQUIRED = {"losses": LOSS_COLUMNS, "outputs": KINDS["outputs"], "rich": (*RICH_COLUMNS, "data_spread", "g_move")}
+MIN_ROWS = 20
+# Finite values a column needs before a model may read it: `g_move` gets one per evaluation, and
+# its late levels need three (MOVE_LEVELS); before that a live run gets "losses". The outputs model
+# reads D's outputs as a series, so a log that has them on a few rows only gets "losses".
+MIN_FINITE = {"rich": {"g_move": MOVE_MIN_VALUES}, "outputs": {"d_real": MIN_ROWS, "d_fake": MIN_ROWS}}
 TRAIN_PREFIXES = (0.3, 0.5, 0.75, 1.0)  # each run is also learned from its prefixes
 # The losses model also learns each prefix as other programs would log it (views.py): this many
 # views drawn at random per (run, prefix), besides the trace as logged (issue 15).
-VIEWS_PER_PREFIX = {"losses": 6, "rich": 0}
+VIEWS_PER_PREFIX = {"losses": 6, "outputs": 6, "rich": 0}
 # ... and this many foreign views (views.foreign_view: a log interval, interval means, smoothing,
 # D's loss as a mean and a shift at once, drawn at random), since a foreign log differs from
 # ganstab's in several ways at once (bench/RESULTS.md, "Foreign benchmark"). Four since the
 # canonical features (two before): with both canonical forms, leave-one-family-out 0.900 -> 0.906
 # against block means alone, the other LODO figures within 0.003 (bench/RESULTS.md).
-FOREIGN_VIEWS_PER_PREFIX = {"losses": 4, "rich": 0}
-MIN_ROWS = 20
+FOREIGN_VIEWS_PER_PREFIX = {"losses": 4, "outputs": 4, "rich": 0}
+# The columns a foreign view keeps beside step and the losses: the outputs model's foreign logs
+# have D's outputs (as probabilities: `training_trace`).
+FOREIGN_KEEP = {"outputs": OUTPUT_COLUMNS}
+# The models calibrated for foreign logs (their views and foreign views, training.train_shipped).
+CALIBRATED = ("losses", "outputs")
 
 
 def make_pipeline(kind: str = "losses", seed: int = 0) -> Pipeline:
@@ -68,15 +80,17 @@ def make_pipeline(kind: str = "losses", seed: int = 0) -> Pipeline:
             # means and as each block's last value, which hold across logging intervals; with four
             # foreign views: view agreement 0.941 -> 0.950, leave-one-family-out 0.895 -> 0.906
             # on corpus v6 (bench/RESULTS.md, fifteenth session)
+            # outputs: the losses model's features (the same configuration) and D's outputs
+            # (d_outputs.OutputFeatures), for logs that carry them (issue 30 item 3)
             (
                 "features",
-                TraceFeatures(
-                    columns=MODELS[kind],
+                (OutputFeatures if kind == "outputs" else TraceFeatures)(
+                    columns=LOSS_COLUMNS if kind == "outputs" else KINDS[kind],
                     levels=True,
                     move=kind == "rich",
-                    collapse=kind == "losses",
-                    cycles_over_noise=kind == "losses",
-                    canonical=("mean", "last") if kind == "losses" else (),
+                    collapse=kind in CALIBRATED,
+                    cycles_over_noise=kind in CALIBRATED,
+                    canonical=("mean", "last") if kind in CALIBRATED else (),
                 ),
             ),
             # Boosting and a random forest, probabilities averaged: on corpus v1 this lifted the
@@ -118,10 +132,18 @@ def truncate(trace: dict[str, np.ndarray], fraction: float) -> dict[str, np.ndar
     return {k: np.asarray(v)[:end] for k, v in trace.items()}
 
 
+def training_trace(trace: dict[str, np.ndarray], kind: str) -> dict[str, np.ndarray]:
+    """A corpus trace as `kind` learns it: the outputs model's with D's outputs as probabilities
+    (d_outputs.output_trace), so that its views average probabilities as foreign logs do."""
+    return output_trace(trace) if kind == "outputs" else trace
+
+
 def train_views(trace: dict[str, np.ndarray], kind: str, key: str) -> list[dict[str, np.ndarray]]:
     """A training trace (one prefix of a run) as logged, VIEWS_PER_PREFIX[kind] views of it drawn
     at random (seeded by `key`, so training is reproducible) that keep MIN_ROWS rows, and
-    FOREIGN_VIEWS_PER_PREFIX[kind] foreign views (seeded by `key` too)."""
+    FOREIGN_VIEWS_PER_PREFIX[kind] foreign views (seeded by `key` too). The outputs model draws
+    the same views as the losses model, of its training_trace."""
+    trace = training_trace(trace, kind)
     out = [trace]
     n = VIEWS_PER_PREFIX.get(kind, 0)
     if n:
@@ -134,7 +156,8 @@ def train_views(trace: dict[str, np.ndarray], kind: str, key: str) -> list[dict[
     if m := FOREIGN_VIEWS_PER_PREFIX.get(kind, 0):
         # a stream of its own: the single views above stay the ones earlier models learned from
         rng = np.random.default_rng(int(hashlib.sha256(f"{key}/foreign".encode()).hexdigest()[:8], 16))
-        out += [v for v in (foreign_view(trace, rng, MIN_ROWS) for _ in range(m)) if len(v["d_loss"]) >= MIN_ROWS]
+        keep = FOREIGN_KEEP.get(kind, ())
+        out += [v for v in (foreign_view(trace, rng, MIN_ROWS, keep) for _ in range(m)) if len(v["d_loss"]) >= MIN_ROWS]
     return out
 
 
@@ -299,7 +322,7 @@ def missing_columns(trace: dict[str, np.ndarray], kind: str) -> list[str]:
     def finite(c: str) -> int:
         return int(np.isfinite(np.asarray(trace[c], float)).sum()) if c in trace else 0
 
-    return [c for c in REQUIRED[kind] if finite(c) < MIN_FINITE.get(c, 1)]
+    return [c for c in REQUIRED[kind] if finite(c) < MIN_FINITE.get(kind, {}).get(c, 1)]
 
 
 def choose_model(trace: dict[str, np.ndarray]) -> str:

@@ -8,7 +8,15 @@ import hashlib
 import numpy as np
 from sklearn.base import clone
 
-from ganstab.diagnose.classifier import MIN_ROWS, TRAIN_PREFIXES, make_pipeline, train_views, truncate
+from ganstab.diagnose.classifier import (
+    FOREIGN_KEEP,
+    MIN_ROWS,
+    TRAIN_PREFIXES,
+    make_pipeline,
+    train_views,
+    training_trace,
+    truncate,
+)
 from ganstab.diagnose.examples import Example
 from ganstab.diagnose.views import foreign_view
 
@@ -28,7 +36,10 @@ class FoldFeatures:
         # foreign views of each whole run (views.foreign_view), for the calibration: seeded by
         # the run id apart from the training views' streams
         self.calibration_x = {
-            e.id: [features.features(foreign_view(e.trace, rng, MIN_ROWS)) for _ in range(calibration_views)]
+            e.id: [
+                features.features(foreign_view(training_trace(e.trace, kind), rng, MIN_ROWS, FOREIGN_KEEP.get(kind, ())))
+                for _ in range(calibration_views)
+            ]
             for e in examples
             for rng in [np.random.default_rng(int(hashlib.sha256(f"{e.id}/calibration".encode()).hexdigest()[:8], 16))]
         } if calibration_views else {}

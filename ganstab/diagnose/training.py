@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ganstab.diagnose import corpus_files
 from ganstab.diagnose.calibration import CALIBRATION_VIEWS, calibration
-from ganstab.diagnose.classifier import fit, held_out, make_pipeline
+from ganstab.diagnose.classifier import CALIBRATED, fit, held_out, make_pipeline
 from ganstab.diagnose.examples import examples_from_store, labelled_examples, usable
 from ganstab.diagnose.folds import FoldFeatures
 from ganstab.diagnose.labels import label_run
@@ -49,16 +49,10 @@ def train_shipped(
         train = [e for e in runs if not held_out(e.id)]
         if len({e.label for e in train}) < 2:
             raise ValueError(f"Too few labelled runs have the columns the {kind!r} model reads ({counts}).")
-        # Only the losses model is calibrated: its calibration is for logs ganstab did not write
-        # (foreign views), which the rich model never reads (they lack its columns).
-        if fitted_file is not None and kind == "losses" and len({e.dataset for e in train}) >= 2:
-            # features once, for the calibration's folds and the model itself (test_model checks
-            # that a classifier fit on FoldFeatures predicts what `fit`'s pipeline predicts)
-            folds = FoldFeatures(train, kind, calibration_views=CALIBRATION_VIEWS)
-            calibrations[kind] = calibration(train, kind, folds)
-            model = make_pipeline(kind)
-            model.named_steps["features"].fit(None)
-            model.steps[-1] = ("classifier", folds.fit(train))
+        # Only the losses and outputs models are calibrated: their calibration is for logs ganstab
+        # did not write (foreign views), which the rich model never reads (they lack its columns).
+        if fitted_file is not None and kind in CALIBRATED and len({e.dataset for e in train}) >= 2:
+            model, calibrations[kind] = fit_calibrated(train, kind)
         else:
             model = fit([e.trace for e in train], [e.label for e in train], kind, ids=[e.id for e in train])
         save(model, out_dir / f"{kind}.skops")
@@ -70,6 +64,19 @@ def train_shipped(
         training = {**{k: v for k, v in fitted("TRAINING").items() if k not in kinds}, **training}
         write_fitted(fitted_file, calibrations, training, table)
     return counts
+
+
+def fit_calibrated(train: list, kind: str, folds: FoldFeatures | None = None):
+    """A calibrated model (CALIBRATED) fitted on `train`, and its calibration: the features once,
+    for the calibration's folds and the model itself (test_model checks that a classifier fit on
+    FoldFeatures predicts what `fit`'s pipeline predicts). `folds` may hold more runs than `train`
+    (bench/diagnosis_outputs.py computes them once for its evaluation too)."""
+    folds = folds or FoldFeatures(train, kind, calibration_views=CALIBRATION_VIEWS)
+    cal = calibration(train, kind, folds)
+    model = make_pipeline(kind)
+    model.named_steps["features"].fit(None)
+    model.steps[-1] = ("classifier", folds.fit(train))
+    return model, cal
 
 
 def ids_hash(ids) -> str:

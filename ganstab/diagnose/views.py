@@ -82,14 +82,18 @@ def view(trace: dict[str, np.ndarray], name: str, rng: np.random.Generator | Non
 FOREIGN_INTERVALS = (1, 2, 3, 4, 5, 8, 10)
 
 
-def foreign_view(trace: dict[str, np.ndarray], rng: np.random.Generator, min_rows: int = 20) -> dict[str, np.ndarray]:
+def foreign_view(
+    trace: dict[str, np.ndarray], rng: np.random.Generator, min_rows: int = 20, keep: tuple[str, ...] = ()
+) -> dict[str, np.ndarray]:
     """The run as some other program might log it: several conventions at once, drawn at random.
     A log interval of 1-10 rows (the longest that keeps `min_rows`), as the value at that row or
     the interval's mean (half each); TensorBoard's EMA at 0.6, 0.8 or 0.9 (30 %); D's loss as a
     mean (50 %); both losses shifted and scaled (50 %). Only step, d_loss and g_loss are kept:
-    that is what a foreign log has. The calibration is fitted on these (calibration.calibration):
+    that is what a foreign log has; and the columns in `keep` (D's outputs, for the outputs model),
+    logged at the same interval, as means and smoothed as the losses are, never shifted. The draws
+    do not depend on `keep`. The calibration is fitted on these (calibration.calibration):
     a user's log is rarely logged like ganstab's, and the views alone are one convention each."""
-    t = {c: np.asarray(trace[c], dtype=float) for c in ("step", *LOSSES)}
+    t = {c: np.asarray(trace[c], dtype=float) for c in ("step", *LOSSES, *keep)}
     n = len(t["d_loss"])
     k = int(rng.choice([k for k in FOREIGN_INTERVALS if n // k >= min_rows] or [1]))
     if k > 1 and rng.random() < 0.5:
