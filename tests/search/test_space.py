@@ -11,7 +11,7 @@ from ganstab.engine.config import LABEL_LOSSES, Config, ConfigError, flat_items
 from ganstab.search.space import SPACES_DIR, SpaceError, find_space, load_space
 from ganstab.search.space_model import SearchSpace
 
-SHIPPED = ("quick", "lessons", "full", "points")
+SHIPPED = ("quick", "lessons", "full", "points", "zoo-ring8", "zoo-ring8-long", "zoo-ring8-steady", "zoo-grid25", "zoo-digits")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
